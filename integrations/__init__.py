@@ -1,0 +1,1 @@
+"""One package per external system Linx talks to: its client, errors, records and sandbox."""
