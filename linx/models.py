@@ -1,0 +1,552 @@
+"""Linx's domain: connections, their Procore reference data, mappings, runs and row results.
+
+Rules that keep the data true are constraints in the database, not only in forms: one
+mapping per record on each side, one selected fieldset, at most five selected custom
+fields of supported types, at most one running run of a kind per connection.
+"""
+
+from __future__ import annotations
+
+from django.contrib.auth.models import AbstractUser, UserManager
+from django.core.exceptions import ValidationError
+from django.db import models, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from linx.encryption import EncryptedTextField
+
+# --- Staff ----------------------------------------------------------------------------
+
+
+class StaffUserManager(UserManager):
+    """Users are found and created by email address; there is no user name."""
+
+    use_in_migrations = True
+
+    def _create_user(self, email, password, **extra_fields):
+        if not email:
+            raise ValueError("A staff user needs an email address.")
+        user = self.model(email=self.normalize_email(email).lower(), **extra_fields)
+        user.set_password(password)
+        user.save(using=self._db)
+        return user
+
+    def create_user(self, email, password=None, **extra_fields):
+        extra_fields.setdefault("is_staff", False)
+        extra_fields.setdefault("is_superuser", False)
+        return self._create_user(email, password, **extra_fields)
+
+    def create_superuser(self, email, password=None, **extra_fields):
+        extra_fields.setdefault("is_staff", True)
+        extra_fields.setdefault("is_superuser", True)
+        return self._create_user(email, password, **extra_fields)
+
+
+class User(AbstractUser):
+    """A member of the operations staff. Logs in with an email address."""
+
+    username = None
+    email = models.EmailField("email address", unique=True)
+
+    USERNAME_FIELD = "email"
+    REQUIRED_FIELDS: list[str] = []
+
+    objects = StaffUserManager()
+
+    def __str__(self) -> str:
+        return self.email
+
+
+# --- Connections ----------------------------------------------------------------------
+
+
+class ProcoreAuthMode(models.TextChoices):
+    CLIENT_CREDENTIALS = "client_credentials", "Client credentials (service account)"
+    AUTHORIZATION_CODE = "authorization_code", "Authorization code (Connect button)"
+
+
+class TimeEntryMode(models.TextChoices):
+    HOURS = "hours", "Total hours"
+    START_STOP = "start_stop", "Start/stop times"
+
+
+class Connection(models.Model):
+    """One Procore company linked to one ExakTime account, with its sync settings."""
+
+    name = models.SlugField(
+        max_length=100,
+        unique=True,
+        help_text="Short name used on the command line, e.g. acme-builders.",
+    )
+    is_active = models.BooleanField(
+        default=True, help_text="Inactive connections are skipped by schedules."
+    )
+
+    # Procore
+    procore_login_url = models.URLField(
+        "Procore login URL", default="https://login.procore.com", max_length=300
+    )
+    procore_api_url = models.URLField(
+        "Procore API URL", default="https://api.procore.com", max_length=300
+    )
+    procore_auth_mode = models.CharField(
+        "Procore sign-in",
+        max_length=32,
+        choices=ProcoreAuthMode,
+        default=ProcoreAuthMode.CLIENT_CREDENTIALS,
+    )
+    procore_client_id = models.CharField("Procore client ID", max_length=200, blank=True)
+    procore_client_secret = EncryptedTextField("Procore client secret")
+    procore_company_id = models.BigIntegerField("Procore company ID", null=True, blank=True)
+    procore_company_name = models.CharField(max_length=200, blank=True)
+    procore_access_token = EncryptedTextField(editable=False)
+    procore_refresh_token = EncryptedTextField(editable=False)
+    procore_token_expires_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    # ExakTime
+    exaktime_api_url = models.URLField(
+        "ExakTime API URL", default="https://api.arcoro.com", max_length=300
+    )
+    exaktime_api_key = EncryptedTextField("ExakTime API key")
+
+    # Import settings (SyncLinx's Employee Import and Sub-jobs Import tabs)
+    crews_as_groups = models.BooleanField("import crews as employee mobile groups", default=False)
+    import_sub_jobs = models.BooleanField("import sub-jobs as locations", default=False)
+    projects_as_groups = models.BooleanField(
+        "create projects as location mobile groups", default=False
+    )
+    projects_as_categories = models.BooleanField(
+        "create projects as location categories", default=False
+    )
+    preimport_max_age = models.DurationField(
+        "re-run pre-import when older than",
+        default=timezone.timedelta(hours=24),
+        help_text="Import and export run the pre-import first when its data is older than this.",
+    )
+
+    # Export settings (AccountLinx)
+    time_type_regular = models.CharField(
+        "time type for regular hours", max_length=20, default="REG"
+    )
+    time_type_ot1 = models.CharField("time type for OT1 hours", max_length=20, default="OT")
+    time_type_ot2 = models.CharField("time type for OT2 hours", max_length=20, default="DT")
+    time_entry_mode = models.CharField(
+        max_length=20, choices=TimeEntryMode, default=TimeEntryMode.HOURS
+    )
+    export_approved_only = models.BooleanField(
+        "export approved time records only by default", default=False
+    )
+
+    preimported_at = models.DateTimeField(null=True, blank=True, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def selected_fieldset(self) -> Fieldset | None:
+        return self.fieldsets.filter(selected=True).first()
+
+    def selected_custom_fields(self) -> models.QuerySet[CustomField]:
+        return self.custom_fields.filter(selected_slot__isnull=False).order_by("selected_slot")
+
+    @transaction.atomic
+    def select_fieldset(self, fieldset: Fieldset | None) -> None:
+        """Make ``fieldset`` the one fieldset Linx uses (``None``: no custom fields)."""
+        if fieldset is not None and fieldset.connection_id != self.pk:
+            raise ValidationError(f"Fieldset {fieldset} belongs to another connection.")
+        self.fieldsets.filter(selected=True).update(selected=False)
+        if fieldset is not None:
+            fieldset.selected = True
+            fieldset.save(update_fields=["selected"])
+            # Fields outside the new fieldset can no longer be used.
+            self.custom_fields.exclude(procore_id__in=fieldset.field_ids).update(selected_slot=None)
+        else:
+            self.custom_fields.update(selected_slot=None)
+
+    @transaction.atomic
+    def select_custom_fields(self, fields: list[CustomField]) -> None:
+        """Choose the custom fields Linx carries, replacing the previous choice.
+
+        Refuses, with a message naming the field, more than five fields, unsupported
+        types, fields of another connection and fields outside the selected fieldset.
+        """
+        if len(fields) > CustomField.MAX_SELECTED:
+            raise ValidationError(
+                f"{len(fields)} custom fields chosen, but at most {CustomField.MAX_SELECTED} "
+                "can be carried. Remove some from the selection."
+            )
+        fieldset = self.selected_fieldset()
+        for field in fields:
+            if field.connection_id != self.pk:
+                raise ValidationError(
+                    f"Custom field {field.label!r} belongs to another connection."
+                )
+            field.check_selectable(fieldset)
+        self.custom_fields.update(selected_slot=None)
+        for slot, field in enumerate(fields, start=1):
+            field.selected_slot = slot
+            field.save(update_fields=["selected_slot"])
+
+
+# --- Procore reference data (pre-import) ----------------------------------------------
+
+
+class Fieldset(models.Model):
+    """A Procore timesheet fieldset. One per connection may be selected."""
+
+    connection = models.ForeignKey(Connection, on_delete=models.CASCADE, related_name="fieldsets")
+    procore_id = models.BigIntegerField("Procore ID")
+    name = models.CharField(max_length=255)
+    field_ids = models.JSONField(
+        default=list, blank=True, help_text="Procore custom field definition ids."
+    )
+    selected = models.BooleanField(default=False)
+    gone_from_procore = models.BooleanField(
+        default=False, help_text="Not listed by Procore at the last pre-import."
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["connection", "name"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["connection", "procore_id"],
+                name="fieldset_unique_per_connection",
+                violation_error_message="This Procore fieldset is already listed for the connection.",
+            ),
+            models.UniqueConstraint(
+                fields=["connection"],
+                condition=Q(selected=True),
+                name="one_selected_fieldset_per_connection",
+                violation_error_message=(
+                    "Only one fieldset can be selected per connection. Unselect the other first."
+                ),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class CustomFieldType(models.TextChoices):
+    """Procore custom field ``data_type`` values; Linx carries the first four."""
+
+    TEXT = "string", "Plain text (short, 255 characters)"
+    DATE = "date", "Date"
+    CHECKBOX = "boolean", "Checkbox"
+    SELECT = "lov_entry", "Single select"
+
+
+SUPPORTED_CUSTOM_FIELD_TYPES = frozenset(CustomFieldType.values)
+
+
+class CustomField(models.Model):
+    """A Procore timesheet custom field definition, possibly carried into ExakTime.
+
+    Selection is a numbered slot (1 to 5) unique per connection: that is how the
+    database itself holds the limit of five selected fields.
+    """
+
+    MAX_SELECTED = 5
+
+    connection = models.ForeignKey(
+        Connection, on_delete=models.CASCADE, related_name="custom_fields"
+    )
+    procore_id = models.BigIntegerField("Procore ID")
+    label = models.CharField(max_length=255)
+    data_type = models.CharField(
+        max_length=50, help_text="Procore's data type; only four types can be selected."
+    )
+    options = models.JSONField(
+        default=list, blank=True, help_text='Single-select options: [{"id": .., "label": ..}].'
+    )
+    active = models.BooleanField(default=True)
+    selected_slot = models.PositiveSmallIntegerField(null=True, blank=True, editable=False)
+    exaktime_id = models.BigIntegerField("ExakTime ID", null=True, blank=True)
+    gone_from_procore = models.BooleanField(
+        default=False, help_text="Not listed by Procore at the last pre-import."
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["connection", "label"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["connection", "procore_id"],
+                name="custom_field_unique_per_connection",
+                violation_error_message="This Procore custom field is already listed.",
+            ),
+            models.UniqueConstraint(
+                fields=["connection", "selected_slot"],
+                name="custom_field_slot_unique",
+                violation_error_message="That custom field slot is already taken.",
+            ),
+            models.CheckConstraint(
+                condition=Q(selected_slot__isnull=True)
+                | Q(selected_slot__gte=1, selected_slot__lte=5),
+                name="at_most_five_selected_custom_fields",
+                violation_error_message="At most 5 custom fields can be selected.",
+            ),
+            models.CheckConstraint(
+                condition=Q(selected_slot__isnull=True)
+                | Q(data_type__in=sorted(SUPPORTED_CUSTOM_FIELD_TYPES)),
+                name="selected_custom_field_supported_type",
+                violation_error_message=(
+                    "Only plain text, date, checkbox and single select custom fields can be "
+                    "selected."
+                ),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.label
+
+    @property
+    def supported(self) -> bool:
+        return self.data_type in SUPPORTED_CUSTOM_FIELD_TYPES
+
+    @property
+    def selected(self) -> bool:
+        return self.selected_slot is not None
+
+    def check_selectable(self, fieldset: Fieldset | None) -> None:
+        """Raise ``ValidationError`` saying why this field cannot be selected, if it cannot."""
+        if not self.supported:
+            raise ValidationError(
+                f"Custom field {self.label!r} is of type {self.data_type!r}, which Linx cannot "
+                "carry. Choose plain text, date, checkbox or single select fields."
+            )
+        if fieldset is None:
+            raise ValidationError(
+                f"Select a timesheet fieldset before choosing custom field {self.label!r}."
+            )
+        if self.procore_id not in fieldset.field_ids:
+            raise ValidationError(
+                f"Custom field {self.label!r} is not in the selected fieldset {fieldset.name!r}."
+            )
+        if self.gone_from_procore:
+            raise ValidationError(
+                f"Custom field {self.label!r} is no longer in Procore. Re-run the pre-import."
+            )
+
+
+# --- Mappings -------------------------------------------------------------------------
+
+
+class EntityType(models.TextChoices):
+    EMPLOYEE = "employee", "Employee"
+    LOCATION = "location", "Location"
+    COST_CODE = "cost_code", "Cost code"
+    CREW = "crew", "Crew / employee group"
+    LOCATION_GROUP = "location_group", "Location group"
+    LOCATION_CATEGORY = "location_category", "Location category"
+    CUSTOM_FIELD = "custom_field", "Custom field"
+    WORK_CLASSIFICATION = "work_classification", "Work classification"
+    TIME_TYPE = "time_type", "Time type"
+    TIME_ENTRY = "time_entry", "Timecard entry"
+
+
+class EntityMapping(models.Model):
+    """The link between one Procore record and one ExakTime record.
+
+    Matching is on these stored ids, never on names. ``exaktime_id`` is text because a
+    timecard entry's ExakTime side is a time record *and* an hour kind (its Procore
+    ``origin_id``, e.g. ``4711-ot1``); for every other type it is the ExakTime id.
+    Reference data with no ExakTime record (work classifications, time types) has none.
+    """
+
+    connection = models.ForeignKey(Connection, on_delete=models.CASCADE, related_name="mappings")
+    entity_type = models.CharField(max_length=32, choices=EntityType)
+    procore_id = models.BigIntegerField("Procore ID", null=True, blank=True)
+    # NULL, not "": many mappings have no ExakTime side yet and must not clash as equal.
+    exaktime_id = models.CharField("ExakTime ID", max_length=64, null=True, blank=True)  # noqa: DJ001
+    name = models.CharField(max_length=255, blank=True, help_text="As last seen, for people.")
+    fingerprint = models.CharField(
+        max_length=64, blank=True, help_text="Hash of what Linx last wrote; unchanged → no write."
+    )
+    revision = models.BigIntegerField(
+        null=True, blank=True, help_text="ExakTime time record revision last exported."
+    )
+    data = models.JSONField(default=dict, blank=True)
+    ignored = models.BooleanField(
+        default=False, help_text="Ignored on import: imports skip this Procore record."
+    )
+    synced_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["connection", "entity_type", "name"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["connection", "entity_type", "procore_id"],
+                name="mapping_unique_procore_record",
+                violation_error_message=(
+                    "This Procore record is already linked to an ExakTime record. Unlink it first."
+                ),
+            ),
+            models.UniqueConstraint(
+                fields=["connection", "entity_type", "exaktime_id"],
+                name="mapping_unique_exaktime_record",
+                violation_error_message=(
+                    "This ExakTime record is already linked to a Procore record. Unlink it first."
+                ),
+            ),
+            models.CheckConstraint(
+                condition=Q(procore_id__isnull=False) | Q(exaktime_id__isnull=False),
+                name="mapping_has_a_side",
+                violation_error_message="A mapping needs a Procore ID or an ExakTime ID.",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["connection", "entity_type", "ignored"]),
+            models.Index(fields=["entity_type"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_entity_type_display()} {self.name or self.procore_id}"
+
+
+# --- Runs -----------------------------------------------------------------------------
+
+
+class RunKind(models.TextChoices):
+    PREIMPORT = "preimport", "Pre-import"
+    IMPORT = "import", "Import"
+    EXPORT = "export", "Export"
+
+
+class RunStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    SUCCEEDED = "succeeded", "Succeeded"
+    PARTIAL = "partial", "Partially failed"
+    FAILED = "failed", "Failed"
+    CANCELLED = "cancelled", "Cancelled"
+    SKIPPED = "skipped", "Skipped"
+
+
+FINISHED_STATUSES = frozenset(
+    {
+        RunStatus.SUCCEEDED,
+        RunStatus.PARTIAL,
+        RunStatus.FAILED,
+        RunStatus.CANCELLED,
+        RunStatus.SKIPPED,
+    }
+)
+
+
+class RunTrigger(models.TextChoices):
+    ADMIN = "admin", "Admin"
+    COMMAND = "command", "Command line / cron"
+    SCHEDULE = "schedule", "Schedule"
+    RERUN = "rerun", "Re-run of failed rows"
+    AUTOMATIC = "automatic", "Automatic (before import or export)"
+
+
+class Outcome(models.TextChoices):
+    CREATED = "created", "Created"
+    UPDATED = "updated", "Updated"
+    UNCHANGED = "unchanged", "Unchanged"
+    LINKED = "linked", "Linked to existing"
+    DEACTIVATED = "deactivated", "Deactivated"
+    DELETED = "deleted", "Deleted"
+    SKIPPED = "skipped", "Skipped"
+    FAILED = "failed", "Failed"
+
+
+class SyncRun(models.Model):
+    """One execution of pre-import, import or export for one connection."""
+
+    connection = models.ForeignKey(Connection, on_delete=models.CASCADE, related_name="runs")
+    kind = models.CharField(max_length=16, choices=RunKind)
+    status = models.CharField(max_length=16, choices=RunStatus, default=RunStatus.QUEUED)
+    trigger = models.CharField(max_length=16, choices=RunTrigger)
+    started_by = models.ForeignKey(
+        User, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    rerun_of = models.ForeignKey(
+        "self", on_delete=models.SET_NULL, null=True, blank=True, related_name="reruns"
+    )
+    dry_run = models.BooleanField(default=False)
+    parameters = models.JSONField(
+        default=dict, blank=True, help_text="Entities, date range and other options of the run."
+    )
+    counts = models.JSONField(default=dict, blank=True, help_text="Rows per outcome.")
+    progress = models.JSONField(
+        default=dict, blank=True, help_text='Per entity type: {"done": n, "total": n}.'
+    )
+    message = models.TextField(blank=True, help_text="Why the run failed or was skipped.")
+    worker = models.CharField(max_length=200, blank=True, help_text="host:pid running it.")
+    created_at = models.DateTimeField(default=timezone.now)
+    started_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        get_latest_by = "created_at"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["connection", "kind"],
+                condition=Q(status="running"),
+                name="one_running_run_per_connection_and_kind",
+                violation_error_message=(
+                    "Another run of this kind is already running for this connection."
+                ),
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["status", "kind"]),
+            models.Index(fields=["connection", "kind", "-created_at"]),
+            models.Index(fields=["-created_at"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} #{self.pk} of {self.connection}"
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in FINISHED_STATUSES
+
+    @property
+    def duration(self) -> timezone.timedelta | None:
+        if not self.started_at:
+            return None
+        return (self.finished_at or timezone.now()) - self.started_at
+
+
+class RowResult(models.Model):
+    """What happened to one source record in a run."""
+
+    run = models.ForeignKey(SyncRun, on_delete=models.CASCADE, related_name="rows")
+    entity_type = models.CharField(max_length=32, choices=EntityType)
+    outcome = models.CharField(max_length=16, choices=Outcome)
+    procore_id = models.BigIntegerField("Procore ID", null=True, blank=True)
+    exaktime_id = models.CharField("ExakTime ID", max_length=64, blank=True)
+    name = models.CharField(max_length=255, blank=True)
+    changes = models.JSONField(
+        default=dict, blank=True, help_text='Changed fields: {"field": [before, after]}.'
+    )
+    message = models.TextField(blank=True)
+    retryable = models.BooleanField(
+        default=False,
+        help_text="Failed for a passing reason (timeout, rate limit): a re-run may succeed. "
+        "Otherwise an operator must fix something first.",
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["run", "id"]
+        indexes = [
+            models.Index(fields=["run", "outcome"]),
+            models.Index(fields=["run", "entity_type"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_entity_type_display()} {self.name or self.procore_id}: {self.outcome}"

@@ -1,0 +1,242 @@
+"""Django settings for Linx, all read from the environment (see `.env.example`).
+
+With nothing configured but SECRET_KEY and LINX_ENCRYPTION_KEYS, Linx runs on a SQLite
+file under `var/` and queues tasks in that same database. DATABASE_URL moves it to
+PostgreSQL and REDIS_URL moves the queue (and the shared cache) to Redis.
+"""
+
+from pathlib import Path
+
+import environ
+from cryptography.fernet import Fernet
+from django.core.exceptions import ImproperlyConfigured
+
+from linx import environment as env
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+# A .env beside manage.py is read if present; real environment variables win.
+environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
+
+DEBUG = env.boolean("DEBUG", False)
+
+SECRET_KEY = env.required(
+    "SECRET_KEY",
+    "Set it to a long random string, e.g. the output of "
+    '`python -c "import secrets; print(secrets.token_urlsafe(50))"`.',
+)
+
+# Newest key first: new secrets are encrypted with it, older keys still decrypt until
+# `manage.py linx_rotate_keys` has re-encrypted everything. Never derived from SECRET_KEY.
+LINX_ENCRYPTION_KEYS = env.words("LINX_ENCRYPTION_KEYS", [])
+if not LINX_ENCRYPTION_KEYS:
+    raise ImproperlyConfigured(
+        "LINX_ENCRYPTION_KEYS is not set. It encrypts connection secrets at rest. Generate "
+        'a key with `python -c "from cryptography.fernet import Fernet; '
+        'print(Fernet.generate_key().decode())"`.'
+    )
+for _position, _key in enumerate(LINX_ENCRYPTION_KEYS, start=1):
+    try:
+        Fernet(_key)
+    except (ValueError, TypeError):
+        raise ImproperlyConfigured(
+            f"LINX_ENCRYPTION_KEYS: key {_position} is not a Fernet key (32 url-safe "
+            "base64-encoded bytes)."
+        ) from None
+
+ALLOWED_HOSTS = env.words("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
+CSRF_TRUSTED_ORIGINS = env.words("CSRF_TRUSTED_ORIGINS", [])
+
+INSTALLED_APPS = [
+    "linx.apps.LinxConfig",
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "allauth",
+    "allauth.account",
+    "allauth.mfa",
+    "django_q",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "allauth.account.middleware.AccountMiddleware",
+    "linx.accounts.RequireStaffMFAMiddleware",
+]
+
+ROOT_URLCONF = "linx.urls"
+WSGI_APPLICATION = "linx.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- Database -------------------------------------------------------------------------
+DATA_DIR = Path(env.string("LINX_DATA_DIR", str(BASE_DIR / "var")))
+
+DATABASES = {"default": env.database("DATABASE_URL")}
+if DATABASES["default"] is None:
+    DATA_DIR.mkdir(parents=True, exist_ok=True)
+    DATABASES["default"] = {
+        "ENGINE": "django.db.backends.sqlite3",
+        "NAME": DATA_DIR / "linx.sqlite3",
+    }
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # The web process and the queue workers share the file: WAL lets readers run beside
+    # a writer, IMMEDIATE takes the write lock when a transaction starts (so two writers
+    # queue up instead of failing half-way) and the busy timeout is how long they queue.
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+            "transaction_mode": "IMMEDIATE",
+            "timeout": env.integer("LINX_SQLITE_BUSY_TIMEOUT", 20, minimum=1),
+        }
+    )
+else:
+    DATABASES["default"].setdefault("CONN_MAX_AGE", 60)
+    DATABASES["default"].setdefault("CONN_HEALTH_CHECKS", True)
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Queue and cache ------------------------------------------------------------------
+REDIS_URL = env.url("REDIS_URL", schemes=("redis", "rediss", "unix"))
+
+# A task that outlives `retry` would be handed to a second worker while the first still
+# runs it, so `retry` is always the timeout plus a margin. Retrying HTTP calls is the
+# clients' job; the queue re-delivers only a task whose worker died (max_attempts 2).
+LINX_TASK_TIMEOUT = env.integer("LINX_TASK_TIMEOUT", 2 * 60 * 60, minimum=60)
+Q_CLUSTER = {
+    "name": "linx",
+    "workers": env.integer("LINX_QUEUE_WORKERS", 2, minimum=1),
+    "timeout": LINX_TASK_TIMEOUT,
+    "retry": LINX_TASK_TIMEOUT + 5 * 60,
+    "max_attempts": 2,
+    "save_limit": env.integer("LINX_TASK_RESULTS_KEPT", 5000, minimum=0),
+    "ack_failures": True,
+    "catch_up": False,
+    "label": "Task queue",
+}
+if REDIS_URL:
+    Q_CLUSTER["redis"] = REDIS_URL
+    CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
+    }
+else:
+    Q_CLUSTER["orm"] = "default"
+    # Shared by every process on the machine, so login rate limits hold across workers.
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.db.DatabaseCache",
+            "LOCATION": "linx_cache",
+        }
+    }
+
+# --- Staff accounts (django-allauth) --------------------------------------------------
+AUTH_USER_MODEL = "linx.User"
+AUTHENTICATION_BACKENDS = [
+    "django.contrib.auth.backends.ModelBackend",
+    "allauth.account.auth_backends.AuthenticationBackend",
+]
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {
+        "NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
+        "OPTIONS": {"min_length": 12},
+    },
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+LOGIN_URL = "account_login"
+LOGIN_REDIRECT_URL = "/admin/"
+ACCOUNT_LOGOUT_REDIRECT_URL = "account_login"
+ACCOUNT_ADAPTER = "linx.accounts.StaffAccountAdapter"
+ACCOUNT_LOGIN_METHODS = {"email"}
+ACCOUNT_SIGNUP_FIELDS = ["email*", "password1*", "password2*"]
+ACCOUNT_USER_MODEL_USERNAME_FIELD = None
+ACCOUNT_UNIQUE_EMAIL = True
+ACCOUNT_EMAIL_VERIFICATION = "mandatory"
+ACCOUNT_LOGIN_BY_CODE_ENABLED = False
+ACCOUNT_SESSION_REMEMBER = False
+ACCOUNT_RATE_LIMITS = {
+    # Per client address and per account: five wrong passwords lock the account out for
+    # five minutes, whatever address they come from.
+    "login_failed": env.string("LINX_LOGIN_RATE_LIMIT", "10/m/ip,5/5m/key"),
+}
+MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
+MFA_TOTP_ISSUER = "Linx"
+# Staff without a second factor are sent to set one up before they reach the admin.
+LINX_REQUIRE_MFA = env.boolean("LINX_REQUIRE_MFA", not DEBUG)
+
+# --- Security -------------------------------------------------------------------------
+LINX_HTTPS = env.boolean("LINX_HTTPS", not DEBUG)
+if env.boolean("LINX_BEHIND_PROXY", False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SECURE_SSL_REDIRECT = LINX_HTTPS
+SESSION_COOKIE_SECURE = LINX_HTTPS
+CSRF_COOKIE_SECURE = LINX_HTTPS
+SECURE_HSTS_SECONDS = env.integer("LINX_HSTS_SECONDS", 31_536_000 if LINX_HTTPS else 0, minimum=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = SECURE_HSTS_SECONDS > 0
+SECURE_HSTS_PRELOAD = env.boolean("LINX_HSTS_PRELOAD", False)
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_AGE = env.integer("LINX_SESSION_SECONDS", 12 * 60 * 60, minimum=300)
+X_FRAME_OPTIONS = "DENY"
+
+# --- Mail -----------------------------------------------------------------------------
+MAILERS = env.mailers("EMAIL_URL")
+DEFAULT_FROM_EMAIL = env.string("DEFAULT_FROM_EMAIL", "Linx <linx@localhost>")
+SERVER_EMAIL = DEFAULT_FROM_EMAIL
+
+# --- Static files, i18n ---------------------------------------------------------------
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": (
+            "django.contrib.staticfiles.storage.StaticFilesStorage"
+            if DEBUG
+            else "whitenoise.storage.CompressedManifestStaticFilesStorage"
+        )
+    },
+}
+WHITENOISE_USE_FINDERS = DEBUG
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = env.string("TIME_ZONE", "UTC")
+USE_I18N = True
+USE_TZ = True
+
+# --- Logging --------------------------------------------------------------------------
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env.string("LOG_LEVEL", "INFO")},
+    "loggers": {
+        # urllib3 logs full URLs at DEBUG; Linx's own HTTP layer logs redacted lines.
+        "urllib3": {"level": "WARNING"},
+    },
+}

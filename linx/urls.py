@@ -1,0 +1,16 @@
+from allauth.account.decorators import secure_admin_login
+from django.contrib import admin
+from django.urls import include, path
+from django.views.generic import RedirectView
+
+# The admin's own login form would bypass allauth's rate limits and second factor.
+admin.site.login = secure_admin_login(admin.site.login)
+admin.site.site_header = "Linx"
+admin.site.site_title = "Linx"
+admin.site.index_title = "Procore ↔ ExakTime"
+
+urlpatterns = [
+    path("", RedirectView.as_view(pattern_name="admin:index", permanent=False)),
+    path("accounts/", include("allauth.urls")),
+    path("admin/", admin.site.urls),
+]

@@ -1,0 +1,38 @@
+"""Fixtures shared by the whole suite."""
+
+from __future__ import annotations
+
+import pytest
+
+from linx.models import Connection, User
+
+
+@pytest.fixture
+def connection(db) -> Connection:
+    """A connection as an operator would set it up, pointing at placeholder hosts."""
+    return Connection.objects.create(
+        name="acme-builders",
+        procore_login_url="https://login-sandbox.procore.com",
+        procore_api_url="https://sandbox.procore.com",
+        procore_client_id="client-id-acme",
+        procore_client_secret="procore-secret-value-acme",
+        procore_company_id=4_294_967_296 + 7,  # company ids can exceed 32 bits
+        exaktime_api_url="https://api.arcoro.com",
+        exaktime_api_key="exaktime-key-value-acme",
+    )
+
+
+@pytest.fixture
+def staff_password() -> str:
+    return "correct horse battery staple"
+
+
+@pytest.fixture
+def staff_user(db, staff_password) -> User:
+    from allauth.account.models import EmailAddress
+
+    user = User.objects.create_user(
+        "ops@example.com", staff_password, is_staff=True, is_superuser=True
+    )
+    EmailAddress.objects.create(user=user, email=user.email, verified=True, primary=True)
+    return user

@@ -1,0 +1,22 @@
+"""Settings for the test suite: Linx's own settings with test-only secrets.
+
+Real environment variables still win, which is how CI points the same suite at
+PostgreSQL (DATABASE_URL) and Redis (REDIS_URL).
+"""
+
+import os
+
+os.environ.setdefault("SECRET_KEY", "tests-only-secret-key-not-for-any-deployment-0123456789")
+# Two keys, newest first, so rotation is exercised by the suite's own configuration.
+os.environ.setdefault(
+    "LINX_ENCRYPTION_KEYS",
+    "pvuoNaQPrWYiHEWRVdmsAnMqKA0tjbgvEXx2mfJxlvI=,CqzJ6TptnJbG2CkZbqAt13XMVEnWebtp-lkjgTTnqVw=",
+)
+os.environ.setdefault("DEBUG", "false")
+os.environ.setdefault("LINX_HTTPS", "false")
+
+from linx.settings import *  # noqa: F403
+
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # speed, tests only
+STORAGES["staticfiles"] = {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}  # noqa: F405
+MAILERS = {"default": {"BACKEND": "django.core.mail.backends.locmem.EmailBackend"}}

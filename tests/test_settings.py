@@ -1,0 +1,89 @@
+"""Start-up refuses a malformed configuration, naming the variable to fix."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from cryptography.fernet import Fernet
+
+ROOT = Path(__file__).resolve().parent.parent
+GOOD = {
+    "SECRET_KEY": "a" * 60,
+    "LINX_ENCRYPTION_KEYS": Fernet.generate_key().decode(),
+    "LINX_DATA_DIR": "",
+}
+
+
+def start(tmp_path, **overrides: str) -> subprocess.CompletedProcess:
+    """Run `manage.py check` in a clean environment plus ``overrides``."""
+    keep = {k: v for k, v in os.environ.items() if k in {"PATH", "HOME", "PYENV_VERSION"}}
+    env = {**keep, **GOOD, "LINX_DATA_DIR": str(tmp_path), **overrides}
+    env = {k: v for k, v in env.items() if v is not None}
+    return subprocess.run(
+        [sys.executable, "manage.py", "check"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_defaults_start_with_no_other_configuration(tmp_path):
+    result = start(tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "no issues" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "complaint"),
+    [
+        ("DEBUG", "ture", "DEBUG='ture' is not a boolean"),
+        ("LINX_REQUIRE_MFA", "maybe", "LINX_REQUIRE_MFA='maybe' is not a boolean"),
+        ("DATABASE_URL", "mysql://db/linx", "DATABASE_URL must start with postgres://"),
+        ("DATABASE_URL", "postgres://host:port/db", "DATABASE_URL is not a valid URL"),
+        ("REDIS_URL", "localhost:6379", "REDIS_URL must start with redis://"),
+        ("EMAIL_URL", "smtp://", "EMAIL_URL has no host name"),
+        ("LINX_TASK_TIMEOUT", "soon", "LINX_TASK_TIMEOUT='soon' is not a whole number"),
+        ("LINX_ENCRYPTION_KEYS", "not-a-key", "LINX_ENCRYPTION_KEYS: key 1 is not a Fernet key"),
+        ("LINX_ENCRYPTION_KEYS", None, "LINX_ENCRYPTION_KEYS is not set"),
+        ("SECRET_KEY", None, "SECRET_KEY is not set"),
+    ],
+)
+def test_a_bad_variable_stops_start_up_naming_it(tmp_path, variable, value, complaint):
+    result = start(tmp_path, **{variable: value})
+    assert result.returncode == 2
+    assert complaint in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_queue_task_can_never_outlive_its_retry(settings):
+    # A task running past `retry` would be handed to a second worker while still running.
+    assert settings.Q_CLUSTER["timeout"] < settings.Q_CLUSTER["retry"]
+    assert settings.Q_CLUSTER["max_attempts"] > 0
+
+
+def test_check_deploy_is_clean_with_production_settings(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        cwd=ROOT,
+        env={
+            "PATH": os.environ["PATH"],
+            "HOME": os.environ.get("HOME", "/root"),
+            **GOOD,
+            "LINX_DATA_DIR": str(tmp_path),
+            "SECRET_KEY": Fernet.generate_key().decode() * 2,
+            "ALLOWED_HOSTS": "linx.example.com",
+            "DEBUG": "false",
+            "LINX_HSTS_PRELOAD": "true",
+            "EMAIL_URL": "smtp+tls://linx%40example.com:pw@smtp.example.com:587",
+        },
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr

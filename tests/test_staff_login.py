@@ -1,0 +1,120 @@
+"""Staff reach the admin only through allauth: rate limits, and a second factor."""
+
+from __future__ import annotations
+
+import pytest
+from allauth.mfa.models import Authenticator
+from allauth.mfa.recovery_codes.internal.auth import RecoveryCodes
+from allauth.mfa.totp.internal.auth import TOTP, format_hotp_value, generate_totp_secret, hotp_value
+from django.urls import reverse
+
+from linx.models import User
+
+
+def log_in(client, email, password):
+    return client.post(reverse("account_login"), {"login": email, "password": password})
+
+
+def current_code(secret: str) -> str:
+    import time
+
+    from allauth.mfa import app_settings
+
+    return format_hotp_value(hotp_value(secret, int(time.time()) // app_settings.TOTP_PERIOD))
+
+
+@pytest.fixture
+def totp_secret(staff_user) -> str:
+    secret = generate_totp_secret()
+    TOTP.activate(staff_user, secret)
+    return secret
+
+
+def test_the_admin_sends_anonymous_visitors_to_allauth_login(client):
+    response = client.get("/admin/", follow=True)
+    final_url, _ = response.redirect_chain[-1]
+    assert final_url == f"{reverse('account_login')}?next=%2Fadmin%2F"
+    assert response.status_code == 200
+
+
+def test_the_admins_own_login_form_redirects_to_allauth_too(client):
+    response = client.get("/admin/login/?next=/admin/linx/connection/")
+    assert response.status_code == 302
+    assert response.url.startswith(reverse("account_login"))
+
+
+def test_sign_up_is_closed(client, db):
+    response = client.post(
+        reverse("account_signup"),
+        {"email": "intruder@example.com", "password1": "x" * 20, "password2": "x" * 20},
+    )
+    assert not User.objects.filter(email="intruder@example.com").exists()
+    assert b"Sign Up Closed" in response.content or response.status_code == 403
+
+
+def test_repeated_wrong_passwords_are_rate_limited(client, staff_user, staff_password):
+    for _ in range(5):
+        assert log_in(client, staff_user.email, "wrong password").status_code == 200
+    # The sixth try is refused even with the right password.
+    response = log_in(client, staff_user.email, staff_password)
+    assert b"Too many failed login attempts" in response.content
+    assert "_auth_user_id" not in client.session
+
+
+def test_staff_with_totp_must_enter_a_code_before_the_admin(
+    client, staff_user, staff_password, totp_secret
+):
+    response = log_in(client, staff_user.email, staff_password)
+    assert response.status_code == 302
+    assert response.url == reverse("mfa_authenticate")
+    assert "_auth_user_id" not in client.session  # not logged in yet
+
+    assert client.post(reverse("mfa_authenticate"), {"code": "000000"}).status_code == 200
+    assert "_auth_user_id" not in client.session
+
+    response = client.post(reverse("mfa_authenticate"), {"code": current_code(totp_secret)})
+    assert response.status_code == 302
+    assert client.get("/admin/").status_code == 200
+
+
+def test_a_recovery_code_also_passes_the_second_step(
+    client, staff_user, staff_password, totp_secret
+):
+    codes = RecoveryCodes.activate(staff_user).get_unused_codes()
+    log_in(client, staff_user.email, staff_password)
+    client.post(reverse("mfa_authenticate"), {"code": codes[0]})
+    assert client.get("/admin/").status_code == 200
+
+
+def test_staff_without_a_second_factor_are_sent_to_set_one_up(client, staff_user, staff_password):
+    assert log_in(client, staff_user.email, staff_password).status_code == 302
+    response = client.get("/admin/linx/connection/")
+    assert response.status_code == 302
+    assert response.url.startswith(reverse("mfa_activate_totp"))
+    # Setting up a factor asks for the password once more (allauth's reauthentication),
+    # then the set-up page itself is reachable.
+    response = client.get(response.url, follow=True)
+    assert response.redirect_chain[-1][0].startswith(reverse("account_reauthenticate"))
+    response = client.post(
+        response.redirect_chain[-1][0], {"password": staff_password}, follow=True
+    )
+    assert response.redirect_chain[-1][0].startswith(reverse("mfa_activate_totp"))
+    assert b"Authenticator" in response.content
+
+
+def test_requiring_a_second_factor_can_be_switched_off(
+    client, settings, staff_user, staff_password
+):
+    settings.LINX_REQUIRE_MFA = False
+    log_in(client, staff_user.email, staff_password)
+    assert client.get("/admin/").status_code == 200
+
+
+def test_non_staff_accounts_cannot_use_the_admin(client, db, staff_password):
+    user = User.objects.create_user("viewer@example.com", staff_password)
+    from allauth.account.models import EmailAddress
+
+    EmailAddress.objects.create(user=user, email=user.email, verified=True, primary=True)
+    log_in(client, user.email, staff_password)
+    assert client.get("/admin/", follow=True).status_code == 403
+    assert not Authenticator.objects.exists()
