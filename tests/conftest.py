@@ -7,6 +7,23 @@ import pytest
 from linx.models import Connection, User
 
 
+@pytest.fixture(autouse=True)
+def _empty_cache():
+    """Start every test with an empty cache (login rate limits live there).
+
+    The database cache is rolled back with each test; Redis is not, so it is flushed.
+    """
+    from django.conf import settings
+    from django.core.cache import cache
+
+    on_redis = settings.CACHES["default"]["BACKEND"].endswith("RedisCache")
+    if on_redis:
+        cache.clear()
+    yield
+    if on_redis:
+        cache.clear()
+
+
 @pytest.fixture
 def connection(db) -> Connection:
     """A connection as an operator would set it up, pointing at placeholder hosts."""

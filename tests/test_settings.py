@@ -87,3 +87,19 @@ def test_check_deploy_is_clean_with_production_settings(tmp_path):
         timeout=60,
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_every_variable_linx_reads_is_documented_in_env_example():
+    import re
+
+    read = set()
+    for source in (ROOT / "linx").rglob("*.py"):
+        text = source.read_text()
+        read |= set(re.findall(r'env\.\w+\(\s*"([A-Z][A-Z0-9_]+)"', text))
+        read |= set(re.findall(r'os\.environ\.get\("([A-Z][A-Z0-9_]+)"', text))
+    read -= {"LINX_DEMO_PORT", "DJANGO_SETTINGS_MODULE"}  # the demo's own knobs
+    documented = set(
+        re.findall(r"^#? ?([A-Z][A-Z0-9_]+)=", (ROOT / ".env.example").read_text(), re.M)
+    )
+    assert read, "found no variables: the pattern above is out of date"
+    assert read - documented == set()

@@ -1,0 +1,69 @@
+"""Secrets in the admin are write-only: they can be set or replaced, never shown back."""
+
+from __future__ import annotations
+
+import pytest
+
+from linx.models import Connection
+
+
+@pytest.fixture
+def admin_client(client, staff_user, settings):
+    settings.LINX_REQUIRE_MFA = False
+    client.force_login(staff_user)
+    return client
+
+
+def change_url(connection) -> str:
+    return f"/admin/linx/connection/{connection.pk}/change/"
+
+
+def form_data(connection, **overrides) -> dict:
+    data = {
+        "name": connection.name,
+        "is_active": "on",
+        "procore_login_url": connection.procore_login_url,
+        "procore_api_url": connection.procore_api_url,
+        "procore_auth_mode": connection.procore_auth_mode,
+        "procore_client_id": connection.procore_client_id,
+        "procore_client_secret": "",
+        "procore_company_id": connection.procore_company_id,
+        "procore_company_name": "",
+        "exaktime_api_url": connection.exaktime_api_url,
+        "exaktime_api_key": "",
+        "preimport_max_age": "1 00:00:00",
+        "time_type_regular": "REG",
+        "time_type_ot1": "OT",
+        "time_type_ot2": "DT",
+        "time_entry_mode": "hours",
+        "fieldsets-TOTAL_FORMS": "0",
+        "fieldsets-INITIAL_FORMS": "0",
+        "custom_fields-TOTAL_FORMS": "0",
+        "custom_fields-INITIAL_FORMS": "0",
+    }
+    data.update(overrides)
+    return data
+
+
+def test_the_change_page_shows_set_but_never_the_secret(admin_client, connection):
+    page = admin_client.get(change_url(connection)).content.decode()
+    assert "procore-secret-value-acme" not in page
+    assert "exaktime-key-value-acme" not in page
+    assert "Set. Leave blank to keep it" in page
+
+
+def test_a_blank_secret_box_keeps_the_stored_secret(admin_client, connection):
+    response = admin_client.post(change_url(connection), form_data(connection))
+    assert response.status_code == 302, response.content.decode()[:2000]
+    connection.refresh_from_db()
+    assert connection.procore_client_secret == "procore-secret-value-acme"
+
+
+def test_a_typed_secret_replaces_it_and_clear_removes_it(admin_client, connection):
+    admin_client.post(
+        change_url(connection),
+        form_data(connection, procore_client_secret="new-secret", clear_exaktime_api_key="on"),
+    )
+    connection = Connection.objects.get(pk=connection.pk)
+    assert connection.procore_client_secret == "new-secret"
+    assert connection.exaktime_api_key == ""
