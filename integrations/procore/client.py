@@ -1,0 +1,488 @@
+"""Linx's Procore client: the reads import needs and the timecard writes export needs.
+
+Lists are generators that fetch one page at a time (memory does not grow with the
+company) and follow Procore's `Link rel="next"` until it is gone.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from datetime import UTC, date, datetime, timedelta
+from typing import Any, Literal, Self, TypeVar
+from urllib.parse import urljoin, urlsplit
+
+import requests
+
+from integrations.http import (
+    DEFAULT_TIMEOUT,
+    HttpClient,
+    RetryPolicy,
+    iso_utc,
+)
+from integrations.procore.auth import AuthMode, ProcoreAuth, Token, TokenStore
+from integrations.procore.errors import (
+    RECONNECT,
+    ProcoreAuthError,
+    ProcoreError,
+    ProcoreOutcomeUnknown,
+    ProcoreUnavailable,
+    error_from_response,
+    procore_says,
+)
+from integrations.procore.records import (
+    Company,
+    Crew,
+    CustomFieldDefinition,
+    Fieldset,
+    Project,
+    ProjectCostCode,
+    StandardCostCode,
+    StandardCostCodeList,
+    SubJob,
+    TimecardEntry,
+    TimecardTimeType,
+    WorkClassification,
+    Worker,
+)
+
+R = TypeVar("R")
+
+#: The page size each list asks for. Contract (modelled): the largest documented size,
+#: projects 300 and everything else 1000; a server that sends fewer is followed anyway.
+PER_PAGE: dict[str, int] = {
+    "companies": 1000,
+    "users": 1000,
+    "users_inactive": 1000,
+    "projects": 300,
+    "sub_jobs": 1000,
+    "standard_cost_code_lists": 1000,
+    "standard_cost_codes": 1000,
+    "cost_codes": 1000,
+    "crews": 1000,
+    "work_classifications": 1000,
+    "timecard_time_types": 1000,
+    "configurable_field_sets": 1000,
+    "custom_field_definitions": 1000,
+    "timecard_entries": 1000,
+}
+#: Most entries one bulk create may carry (contract, modelled).
+MAX_BULK_ENTRIES = 100
+#: The timesheet fieldset type (contract, modelled).
+TIMESHEET_FIELDSET_TYPE = "TimecardEntry"
+PROJECT_STATUSES = ("Active", "Inactive", "All")
+#: How far past "now" an updated_at window reaches, so clock skew never hides a change.
+UPDATED_WINDOW_SLACK = timedelta(days=1)
+
+
+def parse_link_header(value: str | None) -> dict[str, str]:
+    """RFC 8288 `Link` header → {rel: url}; quoted params and multi-value rels handled."""
+    links: dict[str, str] = {}
+    if not value:
+        return links
+    i, n = 0, len(value)
+    while i < n:
+        start = value.find("<", i)
+        if start < 0:
+            break
+        end = value.find(">", start)
+        if end < 0:
+            break
+        url = value[start + 1 : end].strip()
+        i = end + 1
+        params: dict[str, str] = {}
+        # Parameters run until a comma outside quotes.
+        while i < n and value[i] != ",":
+            if value[i] != ";":
+                i += 1
+                continue
+            i += 1
+            eq = i
+            while eq < n and value[eq] not in "=;,":
+                eq += 1
+            name = value[i:eq].strip().lower()
+            i = eq
+            param = ""
+            if i < n and value[i] == "=":
+                i += 1
+                while i < n and value[i] == " ":
+                    i += 1
+                if i < n and value[i] == '"':
+                    close = i + 1
+                    while close < n and value[close] != '"':
+                        close += 2 if value[close] == "\\" else 1
+                    param = value[i + 1 : close].replace('\\"', '"')
+                    i = close + 1
+                else:
+                    stop = i
+                    while stop < n and value[stop] not in ";,":
+                        stop += 1
+                    param = value[i:stop].strip()
+                    i = stop
+            params.setdefault(name, param)
+        for rel in params.get("rel", "").lower().split():
+            links.setdefault(rel, url)
+        i += 1
+    return links
+
+
+def _updated_filter(since: datetime, until: datetime) -> str:
+    return f"{iso_utc(since)}...{iso_utc(until)}"
+
+
+class ProcoreClient:
+    """One Procore company, reached with one connection's credentials."""
+
+    def __init__(
+        self,
+        api_url: str,
+        login_url: str,
+        client_id: str,
+        client_secret: str,
+        company_id: int | None,
+        token_store: TokenStore,
+        auth_mode: AuthMode = "client_credentials",
+        *,
+        timeout: tuple[float, float] = DEFAULT_TIMEOUT,
+        retry: RetryPolicy | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.time,
+        rng: random.Random | None = None,
+        session: requests.Session | None = None,
+    ) -> None:
+        self.api_url = api_url.rstrip("/")
+        self.company_id = company_id
+        self._store = token_store
+        self.http = HttpClient(
+            "Procore",
+            timeout=timeout,
+            retry=retry,
+            sleep=sleep,
+            clock=clock,
+            rng=rng,
+            session=session,
+            unavailable=ProcoreUnavailable,
+            outcome_unknown=ProcoreOutcomeUnknown,
+        )
+        self.auth = ProcoreAuth(login_url, client_id, client_secret, http=self.http, mode=auth_mode)
+
+    def __repr__(self) -> str:
+        return f"ProcoreClient(api_url={self.api_url!r}, company_id={self.company_id!r})"
+
+    def close(self) -> None:
+        self.http.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # Transport ----------------------------------------------------------------------
+
+    def _now(self) -> datetime:
+        return datetime.fromtimestamp(self.http.clock(), tz=UTC)
+
+    def _cid(self) -> int:
+        if self.company_id is None:
+            raise ProcoreError(
+                "No Procore company is chosen on this connection. Choose one, then retry."
+            )
+        return self.company_id
+
+    def _headers(self, token: Token) -> dict[str, str]:
+        headers = {"Authorization": f"Bearer {token.access_token}"}
+        if self.company_id is not None:
+            headers["Procore-Company-Id"] = str(self.company_id)
+        return headers
+
+    def _url(self, path: str) -> str:
+        return f"{self.api_url}{path}"
+
+    def _call(
+        self,
+        method: str,
+        url: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        json: Any = None,
+        accept: Sequence[int] = (),
+    ) -> requests.Response:
+        """One API call with a valid token; a 401 earns one renewal and one retry."""
+        token = self.auth.valid_token(self._store, self._now())
+        response = self.http.request(
+            method, url, params=params, json=json, headers=self._headers(token)
+        )
+        if response.status_code == 401:
+            # The call was refused unprocessed, so even a POST may be sent again.
+            token = self.auth.renew(self._store, stale=token)
+            response = self.http.request(
+                method, url, params=params, json=json, headers=self._headers(token)
+            )
+            if response.status_code == 401:
+                error = error_from_response(response, self.http.clock(), self.http.secrets)
+                message = error.message
+                if RECONNECT not in message:
+                    message = f"{message} {RECONNECT}"
+                raise ProcoreAuthError(message, status=401)
+        if response.status_code >= 300 and response.status_code not in accept:
+            raise error_from_response(response, self.http.clock(), self.http.secrets)
+        return response
+
+    def _json(self, response: requests.Response) -> Any:
+        try:
+            return response.json()
+        except ValueError:
+            path = urlsplit(response.url or "").path
+            raise ProcoreUnavailable(
+                procore_says(f"an answer to {path} that is not JSON", response.status_code),
+                status=response.status_code,
+            ) from None
+
+    def _written(self, response: requests.Response) -> Any:
+        """A write's answer; unreadable means Linx cannot tell what was stored."""
+        try:
+            return response.json()
+        except ValueError:
+            pass
+        path = urlsplit(response.url or "").path
+        raise ProcoreOutcomeUnknown(
+            f"Procore accepted {response.request.method} {path} ({response.status_code}) but "
+            "its answer could not be read. Linx checks what is there before sending it again.",
+            status=response.status_code,
+        )
+
+    def _list(
+        self,
+        name: str,
+        path: str,
+        parse: Callable[[Mapping[str, Any]], R],
+        params: Mapping[str, Any] | None = None,
+    ) -> Iterator[R]:
+        """Every record of a list, one page in memory at a time."""
+        url: str | None = self._url(path)
+        query: Mapping[str, Any] | None = {**(params or {}), "page": 1, "per_page": PER_PAGE[name]}
+        api = urlsplit(self.api_url)
+        seen: set[str] = set()
+        while url is not None:
+            response = self._call("GET", url, params=query)
+            page = self._json(response)
+            if not isinstance(page, list):
+                raise ProcoreError(
+                    procore_says(f"a list was expected from {path}", response.status_code)
+                )
+            for item in page:
+                yield parse(item)
+            seen.add(response.url or url)
+            following = parse_link_header(response.headers.get("Link")).get("next")
+            if not following:
+                return
+            # The next URL is used as given; it already carries page and filters.
+            url = urljoin(response.url or url, following)
+            query = None
+            target = urlsplit(url)
+            if (target.scheme, target.netloc) != (api.scheme, api.netloc):
+                # Following it would hand our token to another host.
+                raise ProcoreError(
+                    f"Procore's next-page link for {path} points to another host "
+                    f"({target.netloc}); Linx will not send its token there."
+                )
+            if url in seen:
+                raise ProcoreError(f"Procore's next-page link for {path} repeats a page.")
+
+    def _window(self, since: datetime) -> str:
+        return _updated_filter(since, self._now() + UPDATED_WINDOW_SLACK)
+
+    # Reads --------------------------------------------------------------------------
+
+    def companies(self) -> Iterator[Company]:
+        """The companies the token can reach (the company picker)."""
+        return self._list("companies", "/rest/v1.0/companies", Company.from_api)
+
+    def workers(self, updated_since: datetime | None = None) -> Iterator[Worker]:
+        """Active company users, optionally only those changed since a time."""
+        params = (
+            {} if updated_since is None else {"filters[updated_at]": self._window(updated_since)}
+        )
+        return self._list(
+            "users", f"/rest/v1.3/companies/{self._cid()}/users", Worker.from_api, params
+        )
+
+    def inactive_workers(self) -> Iterator[Worker]:
+        """Inactive company users."""
+        return self._list(
+            "users_inactive",
+            f"/rest/v1.0/companies/{self._cid()}/users/inactive",
+            lambda data: Worker.from_api(data, is_active=False),
+        )
+
+    def projects(
+        self,
+        status: Literal["Active", "Inactive", "All"] = "Active",
+        updated_since: datetime | None = None,
+    ) -> Iterator[Project]:
+        """Projects by status, optionally only those changed since a time."""
+        if status not in PROJECT_STATUSES:
+            raise ValueError(f"status must be one of {PROJECT_STATUSES}, not {status!r}")
+        params: dict[str, Any] = {"company_id": self._cid(), "filters[by_status]": status}
+        if updated_since is not None:
+            params["filters[updated_at]"] = self._window(updated_since)
+        return self._list("projects", "/rest/v1.1/projects", Project.from_api, params)
+
+    def sub_jobs(self, project_id: int) -> Iterator[SubJob]:
+        return self._list(
+            "sub_jobs",
+            "/rest/v1.0/sub_jobs",
+            lambda data: SubJob.from_api(data, project_id=project_id),
+            {"project_id": project_id},
+        )
+
+    def standard_cost_code_lists(self) -> Iterator[StandardCostCodeList]:
+        return self._list(
+            "standard_cost_code_lists",
+            "/rest/v1.0/standard_cost_code_lists",
+            StandardCostCodeList.from_api,
+            {"company_id": self._cid()},
+        )
+
+    def standard_cost_codes(self, list_id: int) -> Iterator[StandardCostCode]:
+        """The company cost codes of one list (divisions included)."""
+        return self._list(
+            "standard_cost_codes",
+            "/rest/v1.0/standard_cost_codes",
+            lambda data: StandardCostCode.from_api(data, list_id=list_id),
+            {"company_id": self._cid(), "standard_cost_code_list_id": list_id, "view": "extended"},
+        )
+
+    def project_cost_codes(self, project_id: int) -> Iterator[ProjectCostCode]:
+        """The cost codes set up on a project (deleted ones too, marked)."""
+        return self._list(
+            "cost_codes",
+            "/rest/v1.0/cost_codes",
+            lambda data: ProjectCostCode.from_api(data, project_id=project_id),
+            {"project_id": project_id},
+        )
+
+    def crews(self, project_id: int, updated_since: datetime | None = None) -> Iterator[Crew]:
+        params = (
+            {} if updated_since is None else {"filters[updated_at]": self._window(updated_since)}
+        )
+        return self._list(
+            "crews",
+            f"/rest/v1.0/projects/{project_id}/crews",
+            lambda data: Crew.from_api(data, project_id=project_id),
+            params,
+        )
+
+    def work_classifications(self) -> Iterator[WorkClassification]:
+        return self._list(
+            "work_classifications",
+            f"/rest/v1.0/companies/{self._cid()}/work_classifications",
+            WorkClassification.from_api,
+        )
+
+    def timecard_time_types(self) -> Iterator[TimecardTimeType]:
+        return self._list(
+            "timecard_time_types",
+            f"/rest/v1.0/companies/{self._cid()}/timecard_time_types",
+            TimecardTimeType.from_api,
+        )
+
+    def fieldsets(self, fieldset_type: str | None = TIMESHEET_FIELDSET_TYPE) -> Iterator[Fieldset]:
+        """Configurable fieldsets, by default only the timesheet ones (None: all)."""
+        every = self._list(
+            "configurable_field_sets",
+            f"/rest/v1.0/companies/{self._cid()}/configurable_field_sets",
+            Fieldset.from_api,
+        )
+        return (f for f in every if fieldset_type is None or f.type == fieldset_type)
+
+    def custom_field_definitions(self) -> Iterator[CustomFieldDefinition]:
+        """The timesheet tool's custom field definitions."""
+        return self._list(
+            "custom_field_definitions",
+            f"/rest/v1.1/companies/{self._cid()}/custom_field_definitions",
+            CustomFieldDefinition.from_api,
+            {"tool_name": "timesheets"},
+        )
+
+    def timecard_entries(
+        self,
+        start_date: date,
+        end_date: date,
+        party_ids: Sequence[int] | None = None,
+        updated_since: datetime | None = None,
+    ) -> Iterator[TimecardEntry]:
+        """Entries dated within [start_date, end_date] (for reconciling exports)."""
+        params: dict[str, Any] = {
+            "start_date": start_date.isoformat(),
+            "end_date": end_date.isoformat(),
+        }
+        if party_ids:
+            params["filters[party_id][]"] = [int(p) for p in party_ids]
+        if updated_since is not None:
+            params["filters[updated_at]"] = self._window(updated_since)
+        return self._list(
+            "timecard_entries",
+            f"/rest/v1.0/companies/{self._cid()}/timecard_entries",
+            TimecardEntry.from_api,
+            params,
+        )
+
+    # Writes -------------------------------------------------------------------------
+    # POST and PATCH are never re-sent after a failure that may have reached Procore:
+    # they raise ProcoreOutcomeUnknown and the caller reconciles by origin_id.
+
+    def create_timecard_entries(self, entries: Sequence[Mapping[str, Any]]) -> list[TimecardEntry]:
+        """Bulk create (≤ 100, all or nothing); the created entries in request order.
+
+        A 422 raises ProcoreValidationError whose `index_errors` maps entry index →
+        messages.
+        """
+        if len(entries) > MAX_BULK_ENTRIES:
+            raise ValueError(
+                f"at most {MAX_BULK_ENTRIES} timecard entries per bulk create, got {len(entries)}"
+            )
+        if not entries:
+            return []
+        response = self._call(
+            "POST",
+            self._url(f"/rest/v1.0/companies/{self._cid()}/timesheets"),
+            json={"timecard_entries": [dict(e) for e in entries]},
+        )
+        body = self._written(response)
+        if isinstance(body, Mapping):
+            body = body.get("timecard_entries", body.get("data"))
+        if not isinstance(body, list) or len(body) != len(entries):
+            raise ProcoreOutcomeUnknown(
+                f"Procore accepted a bulk create of {len(entries)} timecard entries but did "
+                "not answer with them. Linx checks what is there before sending it again.",
+                status=response.status_code,
+            )
+        return [TimecardEntry.from_api(item) for item in body]
+
+    def create_timecard_entry(self, project_id: int, entry: Mapping[str, Any]) -> TimecardEntry:
+        response = self._call(
+            "POST",
+            self._url(f"/rest/v1.0/companies/{self._cid()}/timecard_entries"),
+            json={"project_id": project_id, "timecard_entry": dict(entry)},
+        )
+        return TimecardEntry.from_api(self._written(response))
+
+    def update_timecard_entry(self, entry_id: int, fields: Mapping[str, Any]) -> TimecardEntry:
+        response = self._call(
+            "PATCH",
+            self._url(f"/rest/v1.0/companies/{self._cid()}/timecard_entries/{entry_id}"),
+            json={"timecard_entry": dict(fields)},
+        )
+        return TimecardEntry.from_api(self._written(response))
+
+    def delete_timecard_entry(self, entry_id: int) -> bool:
+        """Delete an entry; False when Procore no longer has it (already gone)."""
+        response = self._call(
+            "DELETE",
+            self._url(f"/rest/v1.0/companies/{self._cid()}/timecard_entries/{entry_id}"),
+            accept=(404,),
+        )
+        return response.status_code != 404
