@@ -1,0 +1,249 @@
+"""ExakTime's records as typed values (contracts/exaktime.md).
+
+`from_api` reads one JSON object, tolerating missing optional keys. The writable
+records also have `to_api()`: the whole object without its `id`, which is what a create
+(POST) and an update (PUT, whole object) send. A new record has `id=None`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any, Literal, Self
+
+from integrations.http import (
+    as_bool,
+    as_date,
+    as_datetime,
+    as_decimal,
+    as_float,
+    as_int,
+    as_opt_str,
+    as_str,
+)
+
+GroupType = Literal["employee", "location", "cost_code"]
+FieldType = Literal["text", "date", "checkbox", "select"]
+
+
+def _wire(value: Any) -> Any:
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, tuple):
+        return [_wire(v) for v in value]
+    if isinstance(value, Decimal):
+        return str(value)
+    return value
+
+
+class _Writable:
+    """`to_api()` for the records Linx creates and updates."""
+
+    def to_api(self) -> dict[str, Any]:
+        """The whole object as ExakTime takes it in a POST or PUT body (no `id`)."""
+        return {f.name: _wire(getattr(self, f.name)) for f in fields(self) if f.name != "id"}
+
+
+@dataclass(frozen=True, kw_only=True)
+class Employee(_Writable):
+    id: int | None = None
+    identifier: str
+    first_name: str
+    last_name: str
+    email: str | None = None
+    address1: str | None = None
+    city: str | None = None
+    state: str | None = None
+    zip: str | None = None
+    phone: str | None = None
+    work_classification: str | None = None
+    is_active: bool = True
+
+    @classmethod
+    def from_api(cls, data: Mapping[str, Any]) -> Self:
+        return cls(
+            id=as_int(data.get("id")),
+            identifier=as_str(data.get("identifier")),
+            first_name=as_str(data.get("first_name")),
+            last_name=as_str(data.get("last_name")),
+            email=as_opt_str(data.get("email")),
+            address1=as_opt_str(data.get("address1")),
+            city=as_opt_str(data.get("city")),
+            state=as_opt_str(data.get("state")),
+            zip=as_opt_str(data.get("zip")),
+            phone=as_opt_str(data.get("phone")),
+            work_classification=as_opt_str(data.get("work_classification")),
+            is_active=as_bool(data.get("is_active"), True),
+        )
+
+
+@dataclass(frozen=True, kw_only=True)
+class Location(_Writable):
+    """A job (`/v1/Time/Jobs`): a project, or a sub-job through `parent_job_id`."""
+
+    id: int | None = None
+    identifier: str
+    name: str
+    address1: str | None = None
+    city: str | None = None
+    state: str | None = None
+    zip: str | None = None
+    phone: str | None = None
+    start_date: date | None = None
+    latitude: float | None = None
+    longitude: float | None = None
+    is_active: bool = True
+    parent_job_id: int | None = None
+    category_id: int | None = None
+
+    @classmethod
+    def from_api(cls, data: Mapping[str, Any]) -> Self:
+        return cls(
+            id=as_int(data.get("id")),
+            identifier=as_str(data.get("identifier")),
+            name=as_str(data.get("name")),
+            address1=as_opt_str(data.get("address1")),
+            city=as_opt_str(data.get("city")),
+            state=as_opt_str(data.get("state")),
+            zip=as_opt_str(data.get("zip")),
+            phone=as_opt_str(data.get("phone")),
+            start_date=as_date(data.get("start_date")),
+            latitude=as_float(data.get("latitude")),
+            longitude=as_float(data.get("longitude")),
+            is_active=as_bool(data.get("is_active"), True),
+            parent_job_id=as_int(data.get("parent_job_id")),
+            category_id=as_int(data.get("category_id")),
+        )
+
+
+@dataclass(frozen=True, kw_only=True)
+class CostCode(_Writable):
+    id: int | None = None
+    identifier: str
+    name: str
+    is_active: bool = True
+
+    @classmethod
+    def from_api(cls, data: Mapping[str, Any]) -> Self:
+        return cls(
+            id=as_int(data.get("id")),
+            identifier=as_str(data.get("identifier")),
+            name=as_str(data.get("name")),
+            is_active=as_bool(data.get("is_active"), True),
+        )
+
+
+@dataclass(frozen=True, kw_only=True)
+class Group(_Writable):
+    """A mobile group; employee groups are what ExakTime calls crews."""
+
+    id: int | None = None
+    name: str
+    group_type: GroupType
+    member_ids: tuple[int, ...] = ()
+    show_in_mobile: bool = True
+
+    @classmethod
+    def from_api(cls, data: Mapping[str, Any]) -> Self:
+        members = (as_int(m) for m in data.get("member_ids") or ())
+        return cls(
+            id=as_int(data.get("id")),
+            name=as_str(data.get("name")),
+            group_type=as_str(data.get("group_type")),
+            member_ids=tuple(m for m in members if m is not None),
+            show_in_mobile=as_bool(data.get("show_in_mobile"), True),
+        )
+
+
+@dataclass(frozen=True, kw_only=True)
+class LocationCategory(_Writable):
+    id: int | None = None
+    name: str
+
+    @classmethod
+    def from_api(cls, data: Mapping[str, Any]) -> Self:
+        return cls(id=as_int(data.get("id")), name=as_str(data.get("name")))
+
+
+@dataclass(frozen=True, kw_only=True)
+class CustomField(_Writable):
+    id: int | None = None
+    name: str
+    field_type: FieldType
+    max_length: int | None = None
+    options: tuple[str, ...] = ()
+    is_active: bool = True
+
+    @classmethod
+    def from_api(cls, data: Mapping[str, Any]) -> Self:
+        return cls(
+            id=as_int(data.get("id")),
+            name=as_str(data.get("name")),
+            field_type=as_str(data.get("field_type")),
+            max_length=as_int(data.get("max_length")),
+            options=tuple(as_str(o) for o in data.get("options") or ()),
+            is_active=as_bool(data.get("is_active"), True),
+        )
+
+
+def _custom_values(value: Any) -> dict[int | str, Any]:
+    """`{"<custom field id>": value}` keyed by int id where the key is one."""
+    if not isinstance(value, Mapping):
+        return {}
+    out: dict[int | str, Any] = {}
+    for key, item in value.items():
+        number = as_int(key)
+        out[number if number is not None else str(key)] = item
+    return out
+
+
+@dataclass(frozen=True, kw_only=True)
+class TimeRecord:
+    """One punch pair from the field (read-only for Linx)."""
+
+    id: int
+    employee_id: int | None
+    job_id: int | None
+    cost_code_id: int | None
+    work_date: date | None
+    time_in: datetime | None
+    time_out: datetime | None = None
+    lunch_minutes: int = 0
+    regular_hours: Decimal = Decimal(0)
+    ot1_hours: Decimal = Decimal(0)
+    ot2_hours: Decimal = Decimal(0)
+    is_approved: bool = False
+    custom_fields: dict[int | str, Any] = field(default_factory=dict, hash=False)
+    modified_at: datetime | None = None
+    is_deleted: bool = False
+    revision: int = 0
+
+    @property
+    def total_hours(self) -> Decimal:
+        return self.regular_hours + self.ot1_hours + self.ot2_hours
+
+    @classmethod
+    def from_api(cls, data: Mapping[str, Any]) -> Self:
+        record_id = as_int(data.get("id"))
+        if record_id is None:
+            raise ValueError(f"ExakTime time record without id: keys {sorted(data)}")
+        return cls(
+            id=record_id,
+            employee_id=as_int(data.get("employee_id")),
+            job_id=as_int(data.get("job_id")),
+            cost_code_id=as_int(data.get("cost_code_id")),
+            work_date=as_date(data.get("work_date")),
+            time_in=as_datetime(data.get("time_in")),
+            time_out=as_datetime(data.get("time_out")),
+            lunch_minutes=as_int(data.get("lunch_minutes")) or 0,
+            regular_hours=as_decimal(data.get("regular_hours")) or Decimal(0),
+            ot1_hours=as_decimal(data.get("ot1_hours")) or Decimal(0),
+            ot2_hours=as_decimal(data.get("ot2_hours")) or Decimal(0),
+            is_approved=as_bool(data.get("is_approved")),
+            custom_fields=_custom_values(data.get("custom_fields")),
+            modified_at=as_datetime(data.get("modified_at")),
+            is_deleted=as_bool(data.get("is_deleted")),
+            revision=as_int(data.get("revision")) or 0,
+        )
