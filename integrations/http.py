@@ -432,6 +432,9 @@ class HttpClient:
                         return response
                     # A reset already past (clock skew) still deserves a short pause.
                     wait = max(wait, policy.base_delay)
+                    # This wait is the server's word; pacing must not add its own on top.
+                    with self._lock:
+                        self._budgets.pop(host, None)
                     self.sleep(wait)
                     rate_waits += 1
                     continue

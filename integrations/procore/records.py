@@ -81,23 +81,22 @@ class Worker:
 
     @classmethod
     def from_api(cls, data: Mapping[str, Any], *, is_active: bool = True) -> Self:
-        values = {
-            "id": _id(data),
-            "employee_id": as_opt_str(data.get("employee_id")),
-            "first_name": as_str(data.get("first_name")),
-            "last_name": as_str(data.get("last_name")),
-            "email_address": as_opt_str(data.get("email_address")),
-            "address": as_opt_str(data.get("address")),
-            "city": as_opt_str(data.get("city")),
-            "state_code": as_opt_str(data.get("state_code")),
-            "zip": as_opt_str(data.get("zip")),
-            "mobile_phone": as_opt_str(data.get("mobile_phone")),
-            "work_classification_id": _ref(data, "work_classification"),
-            "is_active": as_bool(data.get("is_active"), is_active),
-            "is_employee": as_bool(data.get("is_employee")),
-            "updated_at": as_datetime(data.get("updated_at")),
-        }
-        return cls(**values)
+        return cls(
+            id=_id(data),
+            employee_id=as_opt_str(data.get("employee_id")),
+            first_name=as_str(data.get("first_name")),
+            last_name=as_str(data.get("last_name")),
+            email_address=as_opt_str(data.get("email_address")),
+            address=as_opt_str(data.get("address")),
+            city=as_opt_str(data.get("city")),
+            state_code=as_opt_str(data.get("state_code")),
+            zip=as_opt_str(data.get("zip")),
+            mobile_phone=as_opt_str(data.get("mobile_phone")),
+            work_classification_id=_ref(data, "work_classification"),
+            is_active=as_bool(data.get("is_active"), is_active),
+            is_employee=as_bool(data.get("is_employee")),
+            updated_at=as_datetime(data.get("updated_at")),
+        )
 
 
 @dataclass(frozen=True, kw_only=True)

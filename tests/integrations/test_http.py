@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import logging
 import pickle
+import socket
+import socketserver
+import threading
+import time
 from email.utils import formatdate
 
 import pytest
@@ -158,6 +162,23 @@ def test_429_retry_after_wins_over_the_reset_time(http, clock):
         URL,
         status=429,
         headers={"Retry-After": "7", "X-Rate-Limit-Reset": str(int(clock.now) + 42)},
+    )
+    responses.get(URL, json=[])
+    http.request("GET", URL)
+    assert clock.sleeps == [7.0]
+
+
+@responses.activate(registry=OrderedRegistry)
+def test_retry_after_is_not_followed_by_a_pacing_wait_for_the_same_window(http, clock):
+    responses.get(
+        URL,
+        status=429,
+        headers={
+            "Retry-After": "7",
+            "X-Rate-Limit-Limit": "25",
+            "X-Rate-Limit-Remaining": "0",
+            "X-Rate-Limit-Reset": str(int(clock.now) + 42),
+        },
     )
     responses.get(URL, json=[])
     http.request("GET", URL)
@@ -379,3 +400,58 @@ def test_summarize_text_reads_html_as_one_short_line():
     )
     assert summarize_text(page) == "502 502 Bad Gateway nginx"
     assert len(summarize_text("x" * 1000)) == 300
+
+
+# Over a real socket: the failure classes requests raises are the ones relied on -----
+
+
+class _Hangup(socketserver.BaseRequestHandler):
+    """Reads the request, then closes (or stalls) without answering."""
+
+    stall = 0.0
+
+    def handle(self) -> None:
+        self.server.requests += 1
+        self.request.recv(65536)
+        time.sleep(self.stall)
+
+
+class _Server(socketserver.ThreadingTCPServer):
+    daemon_threads = True
+    requests = 0
+
+
+@pytest.fixture
+def hangup_server():
+    server = _Server(("127.0.0.1", 0), _Hangup)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+def test_a_real_dropped_connection_after_a_post_is_an_unknown_outcome(http, hangup_server):
+    url = f"http://127.0.0.1:{hangup_server.server_address[1]}/write"
+    with pytest.raises(OutcomeUnknown):
+        http.request("POST", url, json={"a": 1})
+    assert hangup_server.requests == 1
+
+
+def test_a_real_read_timeout_after_a_post_is_an_unknown_outcome(http, hangup_server, monkeypatch):
+    monkeypatch.setattr(_Hangup, "stall", 1.0)
+    url = f"http://127.0.0.1:{hangup_server.server_address[1]}/write"
+    with pytest.raises(OutcomeUnknown):
+        http.request("POST", url, json={"a": 1}, timeout=(1.0, 0.2))
+    assert hangup_server.requests == 1
+
+
+def test_a_real_refused_connection_is_retried_even_for_a_post(http, clock):
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    # Nothing listens on the port now: the request was never sent.
+    with pytest.raises(IntegrationError) as caught:
+        http.request("POST", f"http://127.0.0.1:{port}/write", json={})
+    assert not isinstance(caught.value, OutcomeUnknown)
+    assert len(clock.sleeps) == RetryPolicy().max_retries
