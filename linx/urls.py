@@ -3,6 +3,8 @@ from django.contrib import admin
 from django.urls import include, path
 from django.views.generic import RedirectView
 
+from linx.views import procore_connect
+
 # The admin's own login form would bypass allauth's rate limits and second factor.
 admin.site.login = secure_admin_login(admin.site.login)
 admin.site.site_header = "Linx"
@@ -12,5 +14,15 @@ admin.site.index_title = "Procore ↔ ExakTime"
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="admin:index", permanent=False)),
     path("accounts/", include("allauth.urls")),
+    path(
+        "procore/connect/<int:pk>/",
+        procore_connect.start,
+        name="procore_connect_start",
+    ),
+    path(
+        "procore/callback/",
+        procore_connect.callback,
+        name="procore_connect_callback",
+    ),
     path("admin/", admin.site.urls),
 ]

@@ -53,3 +53,13 @@ def staff_user(db, staff_password) -> User:
     )
     EmailAddress.objects.create(user=user, email=user.email, verified=True, primary=True)
     return user
+
+
+@pytest.fixture
+def staff_client(client, staff_user, settings):
+    """A browser session logged in as a superuser who has set up a second factor."""
+    from allauth.mfa.totp.internal.auth import TOTP, generate_totp_secret
+
+    TOTP.activate(staff_user, generate_totp_secret())
+    client.force_login(staff_user)
+    return client

@@ -8,10 +8,8 @@ from linx.models import Connection
 
 
 @pytest.fixture
-def admin_client(client, staff_user, settings):
-    settings.LINX_REQUIRE_MFA = False
-    client.force_login(staff_user)
-    return client
+def admin_client(staff_client):
+    return staff_client
 
 
 def change_url(connection) -> str:

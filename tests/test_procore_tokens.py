@@ -62,7 +62,7 @@ def test_two_callers_with_a_stale_token_spend_the_refresh_token_once(code_connec
     def worker():
         try:
             client = procore_client(Connection.objects.get(pk=code_connection.pk))
-            results.append(client.auth.renew(client._store, stale))
+            results.append(client.auth.renew(client.token_store, stale))
         except Exception as error:
             errors.append(error)
         finally:

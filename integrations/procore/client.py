@@ -153,7 +153,7 @@ class ProcoreClient:
     ) -> None:
         self.api_url = api_url.rstrip("/")
         self.company_id = company_id
-        self._store = token_store
+        self.token_store = token_store
         self.http = HttpClient(
             "Procore",
             timeout=timeout,
@@ -210,13 +210,13 @@ class ProcoreClient:
         accept: Sequence[int] = (),
     ) -> requests.Response:
         """One API call with a valid token; a 401 earns one renewal and one retry."""
-        token = self.auth.valid_token(self._store, self._now())
+        token = self.auth.valid_token(self.token_store, self._now())
         response = self.http.request(
             method, url, params=params, json=json, headers=self._headers(token)
         )
         if response.status_code == 401:
             # The call was refused unprocessed, so even a POST may be sent again.
-            token = self.auth.renew(self._store, stale=token)
+            token = self.auth.renew(self.token_store, stale=token)
             response = self.http.request(
                 method, url, params=params, json=json, headers=self._headers(token)
             )

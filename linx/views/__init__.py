@@ -1,0 +1,1 @@
+"""Pages outside the admin's own screens (the admin links to them)."""
