@@ -348,6 +348,8 @@ class EntityType(models.TextChoices):
     WORK_CLASSIFICATION = "work_classification", "Work classification"
     TIME_TYPE = "time_type", "Time type"
     TIME_ENTRY = "time_entry", "Timecard entry"
+    # A row of an export is about its source, an ExakTime time record.
+    TIME_RECORD = "time_record", "Time record"
 
 
 class EntityMapping(models.Model):
@@ -482,6 +484,9 @@ class SyncRun(models.Model):
         default=dict, blank=True, help_text='Per entity type: {"done": n, "total": n}.'
     )
     message = models.TextField(blank=True, help_text="Why the run failed or was skipped.")
+    cancel_requested = models.BooleanField(
+        default=False, help_text="An operator asked it to stop; it stops at its next batch."
+    )
     worker = models.CharField(max_length=200, blank=True, help_text="host:pid running it.")
     created_at = models.DateTimeField(default=timezone.now)
     started_at = models.DateTimeField(null=True, blank=True)

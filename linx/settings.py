@@ -137,6 +137,10 @@ Q_CLUSTER = {
     "catch_up": False,
     "label": "Task queue",
 }
+# A running run says it is alive this often; one silent for LINX_RUN_DEAD_AFTER seconds
+# (its worker was killed) is marked failed so the connection is free again.
+LINX_RUN_HEARTBEAT_SECONDS = env.integer("LINX_RUN_HEARTBEAT_SECONDS", 10, minimum=0)
+LINX_RUN_DEAD_AFTER = env.integer("LINX_RUN_DEAD_AFTER", 300, minimum=30)
 if REDIS_URL:
     Q_CLUSTER["redis"] = REDIS_URL
     CACHES = {

@@ -14,6 +14,8 @@ os.environ.setdefault(
 )
 os.environ.setdefault("DEBUG", "false")
 os.environ.setdefault("LINX_HTTPS", "false")
+# Runs write their sign of life with their rows; the background heartbeat is tested on its own.
+os.environ.setdefault("LINX_RUN_HEARTBEAT_SECONDS", "0")
 
 from linx.settings import *  # noqa: F403
 

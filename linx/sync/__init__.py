@@ -1,0 +1,1 @@
+"""The sync engine: runs, mapping rules, pre-import, import and export."""

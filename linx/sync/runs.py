@@ -1,0 +1,339 @@
+"""A run's life: created queued, claimed (never two at once), rows recorded, finished.
+
+- **Claim** is a compare-and-set from ``queued`` to ``running``; the database's
+  one-running-run-per-(connection, kind) constraint makes it exactly-one across every
+  process and host. The loser is recorded as ``skipped`` and told which run holds it.
+- **Rows** are buffered and written in batches together with the counts and progress, so
+  a big run costs a few hundred INSERTs, not one per row.
+- **Heartbeat**: a running run says it is alive every few seconds from a background
+  thread. A run whose heartbeat stopped (its worker was killed) is *dead*: it is marked
+  failed, with its rows kept, by the next claim for that connection and kind or by
+  ``reap_dead_runs``, so it never blocks the connection for ever.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import IntegrityError, close_old_connections, transaction
+from django.utils import timezone
+
+from linx.models import (
+    Connection,
+    Outcome,
+    RowResult,
+    RunKind,
+    RunStatus,
+    RunTrigger,
+    SyncRun,
+    User,
+)
+
+log = logging.getLogger(__name__)
+
+ROW_BATCH = 500
+
+
+def heartbeat_seconds() -> float:
+    """How often a running run says it is alive (0: only when it writes rows)."""
+    return settings.LINX_RUN_HEARTBEAT_SECONDS
+
+
+def dead_after() -> timedelta:
+    """How long a running run may stay silent before it counts as dead."""
+    return timedelta(seconds=settings.LINX_RUN_DEAD_AFTER)
+
+
+class RunRefused(Exception):
+    """The run could not start; ``run`` is recorded as skipped with the reason."""
+
+    def __init__(self, run: SyncRun, message: str) -> None:
+        super().__init__(message)
+        self.run = run
+        self.message = message
+
+
+class AlreadyRunning(RunRefused):
+    """Another run of the same kind holds the connection (CLI exit code 3)."""
+
+
+class RunStopped(Exception):
+    """The run must end now: cancelled by an operator, or the process is shutting down."""
+
+
+class RunAborted(Exception):
+    """The run cannot go on (configuration, authentication, unreachable service).
+
+    ``message`` is for the operator: what is wrong and what to do.
+    """
+
+    def __init__(self, message: str, *, retryable: bool = False) -> None:
+        super().__init__(message)
+        self.message = message
+        self.retryable = retryable
+
+
+def worker_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def create_run(
+    connection: Connection,
+    kind: RunKind,
+    *,
+    trigger: RunTrigger,
+    started_by: User | None = None,
+    dry_run: bool = False,
+    parameters: dict | None = None,
+    rerun_of: SyncRun | None = None,
+) -> SyncRun:
+    """Record a queued run; nothing happens until it is claimed."""
+    return SyncRun.objects.create(
+        connection=connection,
+        kind=kind,
+        trigger=trigger,
+        started_by=started_by,
+        dry_run=dry_run,
+        parameters=parameters or {},
+        rerun_of=rerun_of,
+    )
+
+
+def reap_dead_runs(connection_id: int | None = None, kind: str | None = None) -> list[int]:
+    """Mark running runs whose heartbeat stopped as failed; return their ids."""
+    silent_since = timezone.now() - dead_after()
+    dead = SyncRun.objects.filter(status=RunStatus.RUNNING, heartbeat_at__lt=silent_since)
+    if connection_id is not None:
+        dead = dead.filter(connection_id=connection_id)
+    if kind is not None:
+        dead = dead.filter(kind=kind)
+    reaped = []
+    for run in dead:
+        updated = SyncRun.objects.filter(
+            pk=run.pk, status=RunStatus.RUNNING, heartbeat_at=run.heartbeat_at
+        ).update(
+            status=RunStatus.FAILED,
+            finished_at=timezone.now(),
+            message=(
+                f"The worker running it ({run.worker or 'unknown'}) stopped without finishing "
+                f"(no sign of life since {run.heartbeat_at:%Y-%m-%d %H:%M:%S %Z}). The rows it "
+                "recorded are kept; re-run it to finish the job."
+            ),
+        )
+        if updated:
+            log.warning("run %s of connection %s marked dead", run.pk, run.connection_id)
+            reaped.append(run.pk)
+    return reaped
+
+
+def claim(run: SyncRun) -> SyncRun:
+    """Move ``run`` from queued to running, or raise ``RunRefused``/``AlreadyRunning``."""
+    reap_dead_runs(run.connection_id, run.kind)
+    now = timezone.now()
+    try:
+        with transaction.atomic():
+            won = SyncRun.objects.filter(pk=run.pk, status=RunStatus.QUEUED).update(
+                status=RunStatus.RUNNING,
+                started_at=now,
+                heartbeat_at=now,
+                worker=worker_name(),
+            )
+    except IntegrityError:
+        holder = (
+            SyncRun.objects.filter(
+                connection_id=run.connection_id, kind=run.kind, status=RunStatus.RUNNING
+            )
+            .exclude(pk=run.pk)
+            .first()
+        )
+        message = (
+            f"Another {run.get_kind_display().lower()} is already running for "
+            f"{run.connection.name}"
+            + (
+                f" (run #{holder.pk}, started {holder.started_at:%Y-%m-%d %H:%M %Z})"
+                if holder
+                else ""
+            )
+            + ". Nothing was done."
+        )
+        skip(run, message)
+        raise AlreadyRunning(run, message) from None
+    if not won:
+        run.refresh_from_db()
+        raise RunRefused(run, f"Run #{run.pk} is {run.get_status_display().lower()}, not queued.")
+    run.refresh_from_db()
+    return run
+
+
+def skip(run: SyncRun, message: str) -> None:
+    SyncRun.objects.filter(pk=run.pk, status=RunStatus.QUEUED).update(
+        status=RunStatus.SKIPPED, message=message, finished_at=timezone.now()
+    )
+    run.refresh_from_db()
+
+
+@dataclass
+class Row:
+    """One source record's outcome, before it is written."""
+
+    entity_type: str
+    outcome: Outcome
+    procore_id: int | None = None
+    exaktime_id: str = ""
+    name: str = ""
+    changes: dict = field(default_factory=dict)
+    message: str = ""
+    retryable: bool = False
+
+
+class RunRecorder:
+    """Records a claimed run's rows, counts and progress; finishes it.
+
+    Use as a context manager around the run's work: it keeps the heartbeat going and,
+    if the work raises, finishes the run as failed with what it had recorded.
+    """
+
+    def __init__(self, run: SyncRun, *, batch: int = ROW_BATCH) -> None:
+        self.run = run
+        self.batch = batch
+        self.counts: Counter[str] = Counter(run.counts or {})
+        self.progress: dict[str, dict[str, int]] = dict(run.progress or {})
+        self._rows: list[RowResult] = []
+        self._stop_heartbeat = threading.Event()
+        self._heartbeat: threading.Thread | None = None
+
+    # --- context -------------------------------------------------------------------
+
+    def __enter__(self) -> RunRecorder:
+        if heartbeat_seconds() > 0:
+            self._heartbeat = threading.Thread(
+                target=self._beat, name=f"linx-run-{self.run.pk}-heartbeat", daemon=True
+            )
+            self._heartbeat.start()
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> bool:
+        self._stop_heartbeat.set()
+        if self._heartbeat:
+            self._heartbeat.join(timeout=heartbeat_seconds() * 2)
+        if exc is None:
+            return False
+        if isinstance(exc, RunStopped):
+            # An orderly end, not an error: the run is closed as cancelled.
+            self.finish(RunStatus.CANCELLED, str(exc) or "Cancelled.")
+            return True
+        if isinstance(exc, RunAborted):
+            self.finish(RunStatus.FAILED, exc.message)
+        else:
+            log.exception("run %s crashed", self.run.pk)
+            self.finish(
+                RunStatus.FAILED,
+                f"Linx stopped on an unexpected error ({type(exc).__name__}). The rows "
+                "recorded so far are kept; re-run it. If it happens again, report it with "
+                f"run #{self.run.pk}.",
+            )
+        return False
+
+    def _beat(self) -> None:
+        try:
+            while not self._stop_heartbeat.wait(heartbeat_seconds()):
+                SyncRun.objects.filter(pk=self.run.pk, status=RunStatus.RUNNING).update(
+                    heartbeat_at=timezone.now()
+                )
+        finally:
+            close_old_connections()
+
+    # --- recording -----------------------------------------------------------------
+
+    def expect(self, entity_type: str, total: int) -> None:
+        """Announce how many ``entity_type`` records this run will go through."""
+        entry = self.progress.setdefault(entity_type, {"done": 0, "total": 0})
+        entry["total"] = total
+
+    def record(self, row: Row) -> None:
+        """Add one row's outcome; written with the next batch."""
+        self.counts[row.outcome] += 1
+        entry = self.progress.setdefault(row.entity_type, {"done": 0, "total": 0})
+        entry["done"] += 1
+        entry["total"] = max(entry["total"], entry["done"])
+        self._rows.append(
+            RowResult(
+                run_id=self.run.pk,
+                entity_type=row.entity_type,
+                outcome=row.outcome,
+                procore_id=row.procore_id,
+                exaktime_id=row.exaktime_id or "",
+                name=(row.name or "")[:255],
+                changes=row.changes,
+                message=row.message,
+                retryable=row.retryable,
+            )
+        )
+        if len(self._rows) >= self.batch:
+            self.flush()
+
+    def flush(self) -> None:
+        """Write buffered rows with the current counts and progress; check for cancel."""
+        with transaction.atomic():
+            if self._rows:
+                RowResult.objects.bulk_create(self._rows)
+                self._rows = []
+            SyncRun.objects.filter(pk=self.run.pk).update(
+                counts=dict(self.counts),
+                progress=self.progress,
+                heartbeat_at=timezone.now(),
+            )
+        if SyncRun.objects.filter(pk=self.run.pk, cancel_requested=True).exists():
+            raise RunStopped("Cancelled by an operator.")
+
+    def finish(self, status: RunStatus | None = None, message: str = "") -> SyncRun:
+        """Write what is left and close the run; the status follows the rows if not given."""
+        if self._rows:
+            RowResult.objects.bulk_create(self._rows)
+            self._rows = []
+        SyncRun.objects.filter(pk=self.run.pk).update(
+            status=status or self.status_from_counts(),
+            counts=dict(self.counts),
+            progress=self.progress,
+            message=message,
+            finished_at=timezone.now(),
+        )
+        self.run.refresh_from_db()
+        log.info(
+            "run finished",
+            extra={
+                "run": self.run.pk,
+                "connection": self.run.connection_id,
+                "kind": self.run.kind,
+                "status": self.run.status,
+                "counts": dict(self.counts),
+            },
+        )
+        return self.run
+
+    def status_from_counts(self) -> RunStatus:
+        failed = self.counts.get(Outcome.FAILED, 0)
+        if not failed:
+            return RunStatus.SUCCEEDED
+        if sum(self.counts.values()) > failed:
+            return RunStatus.PARTIAL
+        return RunStatus.FAILED
+
+
+def cancel(run: SyncRun) -> bool:
+    """Stop a queued run now, or ask a running one to stop at its next batch of rows."""
+    now = timezone.now()
+    stopped = SyncRun.objects.filter(pk=run.pk, status=RunStatus.QUEUED).update(
+        status=RunStatus.CANCELLED, message="Cancelled by an operator.", finished_at=now
+    )
+    asked = SyncRun.objects.filter(pk=run.pk, status=RunStatus.RUNNING).update(
+        cancel_requested=True
+    )
+    return bool(stopped or asked)
