@@ -1,0 +1,694 @@
+"""The Procore sandbox's generated company: deterministic, at a chosen scale.
+
+Every case the import and export rules name is a record with a fixed id (the constants
+below), the same at every scale and seed, so tests and the demo can point at it. The
+seed only varies the filler records around them. Ids all exceed 32 bits, as Procore's can.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from integrations.sandbox import iso_z
+
+# Demo credentials: sandbox-only values, fine to print.
+CLIENT_ID = "linx-sandbox-client"
+CLIENT_SECRET = "linx-sandbox-secret"  # noqa: S105 (not a secret: the sandbox's demo value)
+
+COMPANY_ID = 5_000_000_001  # the realistic company, at the chosen scale
+SECOND_COMPANY_ID = 5_000_000_002  # a tiny second company, to prove nothing leaks across
+UNCONNECTED_COMPANY_ID = 5_000_000_003  # the app is not installed there: 403
+COMPANY_NAMES = {
+    COMPANY_ID: "Sandbox Construction Co.",
+    SECOND_COMPANY_ID: "Second Builders LLC",
+    UNCONNECTED_COMPANY_ID: "Unconnected Holdings Inc.",
+}
+
+ID_BASES = {
+    "company": 5_000_000_001,
+    "user": 6_000_000_001,
+    "project": 7_000_000_001,
+    "sub_job": 7_100_000_001,
+    "standard_cost_code_list": 8_000_000_001,
+    "standard_cost_code": 8_100_000_001,
+    "cost_code": 8_200_000_001,
+    "crew": 9_000_000_001,
+    "work_classification": 9_100_000_001,
+    "timecard_time_type": 9_200_000_001,
+    "configurable_field_set": 9_300_000_001,
+    "custom_field_definition": 9_400_000_001,
+    "lov_entry": 9_500_000_001,
+    "timecard_entry": 9_900_000_001,
+}
+
+# When generated records were last touched: fixed, so the same seed gives the same data.
+GENERATED_AT = datetime(2026, 1, 5, 16, 0, tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class Scale:
+    workers: int
+    projects: int
+    cost_codes: int  # standard cost codes, divisions included
+    sub_jobs_per_project: int  # the most a filler project gets
+    crews_per_project: int
+    codes_per_project: int | None  # None: every code but a couple
+
+
+SCALES = {
+    "small": Scale(workers=25, projects=8, cost_codes=31, sub_jobs_per_project=0,
+                   crews_per_project=0, codes_per_project=None),
+    "large": Scale(workers=5000, projects=500, cost_codes=1000, sub_jobs_per_project=4,
+                   crews_per_project=2, codes_per_project=20),
+}  # fmt: skip
+
+
+def _ids(kind: str, first: int, last: int | None = None) -> range:
+    base = ID_BASES[kind]
+    return range(base + first - 1, base + (last or first))
+
+
+# --- The named cases ----------------------------------------------------------------------
+# Workers
+WORKER_LINKED = 6_000_000_001  # employee_id "1001": ExakTime already has an employee "1001"
+WORKER_NO_EMPLOYEE_ID = 6_000_000_002  # fails import: no Employee ID in Procore's Directory
+WORKER_NOT_EMPLOYEE = 6_000_000_003  # is_employee false (a consultant), in a crew
+WORKER_NOT_EMPLOYEE_WITH_ID = 6_000_000_004  # is_employee false although it has an employee_id
+WORKER_INACTIVE = 6_000_000_005  # users/inactive, in a crew
+WORKER_INACTIVE_2 = 6_000_000_006  # users/inactive
+WORKER_LONG_NAME = 6_000_000_007  # last name longer than ExakTime's 50
+WORKER_DUPLICATE_ID_A = 6_000_000_008  # employee_id "1008" ...
+WORKER_DUPLICATE_ID_B = 6_000_000_009  # ... and "1008" again: ExakTime answers 409
+WORKER_NO_CLASSIFICATION = 6_000_000_010  # work_classification_id null
+# Projects and sub-jobs
+PROJECT_PJA = 7_000_000_001  # "PJA", number "200": the SPEC's sub-job example
+SUB_JOB_SJB = 7_100_000_001  # "SJB" code "005": location "PJA.SJB", ID "200.005"
+SUB_JOB_SJC = 7_100_000_002  # "SJC" code "010"
+SUB_JOB_INACTIVE = 7_100_000_003  # "SJX" code "099", active false
+PROJECT_RIVERSIDE = 7_000_000_002  # two sub-jobs, a "Concrete Crew" like PJA's
+PROJECT_HARBOR = 7_000_000_003  # no start date, no coordinates
+PROJECT_ELM = 7_000_000_004  # number "230"
+PROJECT_INACTIVE = 7_000_000_005  # active false
+PROJECT_LONG_NAME = 7_000_000_006  # name longer than ExakTime's 100
+PROJECT_BAD_LATITUDE = 7_000_000_007  # latitude 123.4
+PROJECT_DUPLICATE_NUMBER = 7_000_000_008  # number "230" again
+# Cost codes
+COST_CODE_LIST = 8_000_000_001
+SECOND_COST_CODE_LIST = 8_000_000_002  # the second company's
+# Work classifications, time types
+WORK_CLASSIFICATIONS = [  # (name, abbreviation)
+    ("Carpenter", "CARP"),
+    ("Electrician", "ELEC"),
+    ("Laborer", "LAB"),
+    ("Equipment Operator", "OPR"),
+    ("Foreman", "FORE"),
+    ("Plumber", "PLMB"),
+]
+WC_CARPENTER, WC_ELECTRICIAN, WC_LABORER, WC_OPERATOR, WC_FOREMAN, WC_PLUMBER = _ids(
+    "work_classification", 1, 6
+)
+TIME_TYPES = [  # (time_type, abbreviated_time_type, global)
+    ("Regular Time", "REG", True),
+    ("Overtime", "OT", True),
+    ("Double Time", "DT", True),
+    ("Vacation", "VAC", False),
+]
+TIME_TYPE_REG, TIME_TYPE_OT, TIME_TYPE_DT, TIME_TYPE_VAC = _ids("timecard_time_type", 1, 4)
+# Crews: two projects have a crew named "Concrete Crew"
+CREW_CONCRETE_PJA, CREW_CONCRETE_RIVERSIDE, CREW_ELECTRICAL, CREW_FRAMING = _ids("crew", 1, 4)
+# Fieldsets and custom field definitions
+FIELDSET_TIMESHEET, FIELDSET_EXTRAS, FIELDSET_PROJECT = _ids("configurable_field_set", 1, 3)
+(
+    CF_EQUIPMENT,  # string
+    CF_INSPECTION_DATE,  # date
+    CF_PER_DIEM,  # boolean
+    CF_WEATHER,  # lov_entry
+    CF_MILEAGE,  # number: unsupported
+    CF_FOREMAN_NOTES,  # string
+    CF_SAFETY_GEAR,  # lov_entries: unsupported
+    CF_RETIRED,  # string, active false
+    CF_LONG_LABEL,  # string whose label is longer than ExakTime's 50
+    CF_PERMIT,  # string of the Project fieldset (tool_name admin)
+) = _ids("custom_field_definition", 1, 10)
+LOV_SUNNY, LOV_RAIN, LOV_SNOW, LOV_WIND = _ids("lov_entry", 1, 4)
+
+CUSTOM_FIELDS = [  # (id, label, data_type, active, tool_name, lov entries)
+    (CF_EQUIPMENT, "Equipment Used", "string", True, "timesheets", []),
+    (CF_INSPECTION_DATE, "Inspection Date", "date", True, "timesheets", []),
+    (CF_PER_DIEM, "Per Diem", "boolean", True, "timesheets", []),
+    (CF_WEATHER, "Weather", "lov_entry", True, "timesheets",
+     [(LOV_SUNNY, "Sunny"), (LOV_RAIN, "Rain"), (LOV_SNOW, "Snow"), (LOV_WIND, "Wind")]),
+    (CF_MILEAGE, "Mileage", "number", True, "timesheets", []),
+    (CF_FOREMAN_NOTES, "Foreman Notes", "string", True, "timesheets", []),
+    (CF_SAFETY_GEAR, "Safety Gear", "lov_entries", True, "timesheets",
+     [(LOV_WIND + 1, "Hard Hat"), (LOV_WIND + 2, "Harness"), (LOV_WIND + 3, "Respirator")]),
+    (CF_RETIRED, "Old Job Phase", "string", False, "timesheets", []),
+    (CF_LONG_LABEL, "Supervisor confirmation of end-of-shift site walkthrough", "string",
+     True, "timesheets", []),
+    (CF_PERMIT, "Permit Number", "string", True, "admin", []),
+]  # fmt: skip
+FIELDSETS = [  # (id, name, type, fields)
+    (FIELDSET_TIMESHEET, "Daily Timesheet Fields", "TimecardEntry",
+     [CF_EQUIPMENT, CF_INSPECTION_DATE, CF_PER_DIEM, CF_WEATHER, CF_MILEAGE]),
+    (FIELDSET_EXTRAS, "Crew Timesheet Extras", "TimecardEntry",
+     [CF_FOREMAN_NOTES, CF_SAFETY_GEAR, CF_RETIRED, CF_LONG_LABEL]),
+    (FIELDSET_PROJECT, "Project Information", "Project", [CF_PERMIT]),
+]  # fmt: skip
+
+# The standard cost codes every scale starts with: (division, name, [(code, name, active)]).
+# A code's `code` is unique company-wide here (real Procore repeats codes under different
+# divisions: see the sandbox report); `full_code` is "<division>-<code>".
+STANDARD_CODES = [
+    ("01", "General Requirements", [
+        ("1010", "Supervision", True), ("1020", "Project Management", True),
+        ("1030", "Temporary Facilities", True), ("1040", "Final Cleanup", True),
+        ("1050", "Winter Protection (retired)", False),  # inactive: never imported
+    ]),
+    ("03", "Concrete", [
+        ("3010", "Concrete Labor", True), ("3020", "Formwork", True),
+        ("3030", "Reinforcing Steel", True), ("3040", "Concrete Finishing", True),
+        ("3050", "Labor", True),  # same name as 5030: ExakTime answers 409 for the second
+    ]),
+    ("05", "Metals", [
+        ("5010", "Structural Steel", True), ("5020", "Miscellaneous Metals", True),
+        ("5030", "Labor", True),
+    ]),
+    ("06", "Wood and Plastics", [
+        ("6010", "Rough Carpentry", True), ("6020", "Finish Carpentry", True),
+        ("6030", "Millwork", True),
+    ]),
+    ("09", "Finishes", [
+        ("9010", "Drywall", True), ("9020", "Painting", True), ("9030", "Flooring", True),
+    ]),
+    ("26", "Electrical", [
+        ("26010", "Electrical Labor", True), ("26020", "Lighting", True),
+        ("26030", "Low Voltage", True),
+    ]),
+    ("31", "Earthwork", [("31010", "Excavation", True), ("31020", "Grading", True)]),
+]  # fmt: skip
+
+
+def _standard_ids() -> dict[str, int]:
+    ids, next_id = {}, ID_BASES["standard_cost_code"]
+    for division, _, codes in STANDARD_CODES:
+        ids[division], next_id = next_id, next_id + 1
+        for code, _, _ in codes:
+            ids[code], next_id = next_id, next_id + 1
+    return ids
+
+
+STANDARD_CODE_IDS = _standard_ids()  # code (or division code) -> standard cost code id
+DIVISION_CONCRETE = STANDARD_CODE_IDS["03"]
+STANDARD_CONCRETE_LABOR = STANDARD_CODE_IDS["3010"]
+STANDARD_INACTIVE = STANDARD_CODE_IDS["1050"]
+STANDARD_DUPLICATE_NAME_A = STANDARD_CODE_IDS["3050"]
+STANDARD_DUPLICATE_NAME_B = STANDARD_CODE_IDS["5030"]
+STANDARD_ROUGH_CARPENTRY = STANDARD_CODE_IDS["6010"]
+STANDARD_DRYWALL = STANDARD_CODE_IDS["9010"]
+STANDARD_ELECTRICAL_LABOR = STANDARD_CODE_IDS["26010"]
+
+# PJA's project cost codes come first, in STANDARD_CODES order, without Electrical Labor.
+PJA_MISSING_CODES = {"26010"}  # not set up on PJA: an export with it fails its row
+PJA_UNLINKED_CODES = {"6010"}  # standard_cost_code_id null: found by full_code only
+PJA_DELETED_CODES = {"9010"}  # deleted_at set: counts as not set up
+
+
+def _pja_code_ids() -> dict[str, int]:
+    ids, next_id = {}, ID_BASES["cost_code"]
+    for division, _, codes in STANDARD_CODES:
+        ids[division], next_id = next_id, next_id + 1
+        for code, _, _ in codes:
+            if code not in PJA_MISSING_CODES:
+                ids[code], next_id = next_id, next_id + 1
+    return ids
+
+
+PJA_COST_CODE_IDS = _pja_code_ids()  # code -> PJA's project cost code id
+PJA_COST_CODE_CONCRETE_LABOR = PJA_COST_CODE_IDS["3010"]
+PJA_COST_CODE_ROUGH_CARPENTRY = PJA_COST_CODE_IDS["6010"]  # unlinked
+PJA_COST_CODE_DRYWALL = PJA_COST_CODE_IDS["9010"]  # deleted
+
+# What a record added by a test (`sandbox.add(kind, fields, scope=...)`) starts with.
+DEFAULTS = {
+    "user": {"employee_id": None, "first_name": "New", "last_name": "Worker",
+             "email_address": None, "address": None, "city": None, "state_code": None,
+             "zip": None, "country_code": "US", "mobile_phone": None, "job_title": None,
+             "work_classification_id": None, "is_active": True, "is_employee": True},
+    "project": {"project_number": None, "name": "New Project", "address": None, "city": None,
+                "state_code": None, "zip": None, "country_code": "US", "phone": None,
+                "start_date": None, "latitude": None, "longitude": None, "active": True,
+                "standard_cost_code_list_id": COST_CODE_LIST},
+    "sub_job": {"code": None, "name": None, "active": True},
+    "standard_cost_code": {"code": None, "full_code": None, "name": None, "parent_id": None,
+                           "origin_id": None, "active": True,
+                           "standard_cost_code_list_id": COST_CODE_LIST},
+    "cost_code": {"code": None, "full_code": None, "name": None, "parent": None,
+                  "standard_cost_code_id": None, "biller_type": "Project", "deleted_at": None},
+    "crew": {"name": None, "employees": []},
+    "work_classification": {"name": None, "abbreviation": None},
+    "timecard_time_type": {"time_type": None, "abbreviated_time_type": None, "global": False},
+}  # fmt: skip
+
+# --- Vocabulary for the filler ------------------------------------------------------------
+
+
+def _words(text: str, separator: str | None = None) -> list[str]:
+    return [word.strip() for word in text.split(separator)]
+
+
+FIRST_NAMES = _words("""James Maria Robert Linda Michael Patricia David Jennifer Carlos
+Elizabeth Daniel Susan Jose Jessica Thomas Sarah Luis Karen Miguel Nancy Anthony Lisa Mark
+Ana Kevin Sandra Juan Ashley Brian Emily Ramon Donna Steven Michelle Andrew Carmen Joshua Rosa
+Eric Laura Ryan Sofia Gary Angela Diego Teresa Nathan Gloria Tyler Hannah""")
+LAST_NAMES = _words("""Smith Johnson Garcia Martinez Brown Davis Rodriguez Lopez Wilson
+Anderson Hernandez Gonzalez Thomas Taylor Moore Jackson Perez Martin Lee Thompson White Harris
+Sanchez Clark Ramirez Lewis Robinson Walker Young Allen King Wright Scott Torres Nguyen Hill
+Flores Green Adams Nelson Baker Hall Rivera Campbell Mitchell Carter Roberts Phillips Evans
+Turner""")
+STREETS = _words("""Main Oak Pine Maple Cedar Elm Washington Lake Hill Park River Sunset
+Mission Broadway Highland Industrial Commerce Harbor Valley Ridge""")
+CITIES = [  # (city, state, zip prefix, latitude, longitude)
+    ("Sacramento", "CA", "958", 38.5816, -121.4944),
+    ("Fresno", "CA", "937", 36.7378, -119.7871),
+    ("Oakland", "CA", "946", 37.8044, -122.2712),
+    ("San Jose", "CA", "951", 37.3382, -121.8863),
+    ("Stockton", "CA", "952", 37.9577, -121.2908),
+    ("Bakersfield", "CA", "933", 35.3733, -119.0187),
+    ("Reno", "NV", "895", 39.5296, -119.8138),
+    ("Las Vegas", "NV", "891", 36.1699, -115.1398),
+    ("Phoenix", "AZ", "850", 33.4484, -112.0740),
+    ("Tucson", "AZ", "857", 32.2226, -110.9747),
+    ("Portland", "OR", "972", 45.5152, -122.6784),
+    ("Boise", "ID", "837", 43.6150, -116.2023),
+    ("Salt Lake City", "UT", "841", 40.7608, -111.8910),
+    ("Spokane", "WA", "992", 47.6588, -117.4260),
+]
+PROJECT_KINDS = _words(
+    """Medical Office|Elementary School|Parking Structure|Fire Station
+|Library|Distribution Center|Apartments|Bridge Retrofit|Water Treatment Plant|Police Station
+|Community Center|Hotel|Data Center|Retail Center|Transit Station|Office Tower|Senior Living
+|Sports Complex|Laboratory|Courthouse""",
+    "|",
+)
+SUB_JOB_NAMES = _words(
+    """Site Work|Foundations|Structure|Envelope|Interiors|Building A
+|Building B|Phase 1|Phase 2|Parking""",
+    "|",
+)
+CREW_NAMES = _words(
+    """Concrete Crew|Framing Crew|Electrical Crew|Finish Crew|Site Crew
+|Steel Crew|Night Crew|Plumbing Crew""",
+    "|",
+)
+DIVISION_NAMES = _words(
+    """Existing Conditions|Masonry|Thermal and Moisture Protection
+|Openings|Specialties|Equipment|Furnishings|Special Construction|Conveying Equipment
+|Fire Suppression|Plumbing|HVAC|Integrated Automation|Communications
+|Electronic Safety and Security|Exterior Improvements|Utilities|Transportation
+|Waterway and Marine|Process Integration|Material Processing|Process Heating
+|Process Gas and Liquid Handling|Pollution Control|Industry-Specific Manufacturing
+|Water and Wastewater Equipment|Electrical Power Generation|Demolition|Landscaping|Signage
+|Scaffolding|Safety|Quality Control|Testing and Inspection|Temporary Utilities
+|Traffic Control|Dewatering|Shoring|Paving|Striping|Fencing|Roofing|Waterproofing|Glazing
+|Insulation|Ceilings|Doors and Hardware|Tile|Flooring Systems|Elevators|Fire Alarm|Solar
+|Irrigation|Cabinetry|Hoisting|Surveying""",
+    "|",
+)
+WORK_ITEMS = _words(
+    """Labor|Materials|Equipment|Layout|Installation|Supervision|Cleanup
+|Testing|Demolition|Protection|Repairs|Coordination|Submittals|Mobilization|Punch List
+|Inspection|Patching|Hauling|Overtime Premium""",
+    "|",
+)
+
+
+# --- Generation ----------------------------------------------------------------------------
+
+Row = tuple[str, int | None, dict]  # (kind, scope, body), as Store.insert_many takes them
+
+
+def generate(scale: str = "small", seed: int = 1) -> Iterator[Row]:
+    """Every record of the sandbox: the realistic company, a tiny second one, and one
+    where the app is not installed."""
+    if scale not in SCALES:
+        raise ValueError(f"scale must be one of {', '.join(SCALES)}")
+    gen = _Generator(random.Random(seed))  # noqa: S311 (sample data, not secrets)
+    for company_id, name in COMPANY_NAMES.items():
+        # `features` switch off what the seed's troubleshooting section describes; hidden
+        # on the wire, changed with update("company", id, features={...}).
+        features = {"cost_codes": True, "sub_jobs": True,
+                    "app_installed": company_id != UNCONNECTED_COMPANY_ID}  # fmt: skip
+        yield ("company", None, {"id": company_id, "name": name, "is_active": True,
+                                 "features": features})  # fmt: skip
+    yield from gen.main_company(SCALES[scale])
+    yield from gen.second_company()
+
+
+class _Generator:
+    def __init__(self, rng: random.Random):
+        self.rng = rng
+        self.next_ids = {kind: base for kind, base in ID_BASES.items()}
+        self.employee_numbers = iter(range(1011, 10**6))
+
+    def new_id(self, kind: str, fixed: int | None = None) -> int:
+        """The next id of a kind, or a named case's fixed id (the sequence moves past it)."""
+        record_id = fixed or self.next_ids[kind]
+        self.next_ids[kind] = max(self.next_ids[kind], record_id + 1)
+        return record_id
+
+    def stamp(self, body: dict) -> dict:
+        updated = GENERATED_AT - timedelta(seconds=self.rng.randrange(300 * 86400))
+        created = updated - timedelta(seconds=self.rng.randrange(400 * 86400))
+        return {**body, "created_at": iso_z(created), "updated_at": iso_z(updated)}
+
+    # the realistic company --------------------------------------------------------------
+
+    def main_company(self, scale: Scale) -> Iterator[Row]:
+        # Named cases first in every kind, so their fixed ids are the first ids.
+        cid = COMPANY_ID
+        yield from self.reference_data(cid, len(WORK_CLASSIFICATIONS))
+        yield from self.custom_fields(cid)
+        workers = list(self.special_workers())
+        while len(workers) < scale.workers:
+            workers.append(self.worker())
+        yield from (("user", cid, worker) for worker in workers)
+        names = {worker["id"]: worker["name"] for worker in workers}
+
+        standard = list(self.standard_codes(cid, COST_CODE_LIST, scale.cost_codes))
+        yield from standard
+
+        projects = list(self.special_projects())
+        while len(projects) < scale.projects:
+            number = str(300 + len(projects))
+            projects.append(self.project(cid, number, standard_cost_code_list_id=COST_CODE_LIST))
+        yield from (("project", cid, project) for project in projects)
+        yield from self.special_sub_jobs()
+        yield from self.special_crews(names, [w["id"] for w in workers[10:20]])
+        yield from self.pja_cost_codes(PROJECT_PJA, standard)
+        for project in projects[1:]:
+            yield from self.project_cost_codes(project["id"], standard, scale)
+        active = [worker["id"] for worker in workers if worker["is_active"]]
+        for project in projects[len(SPECIAL_PROJECTS) :]:
+            yield from self.filler_sub_jobs(project["id"], scale.sub_jobs_per_project)
+            for _ in range(self.rng.randint(0, scale.crews_per_project)):
+                members = self.rng.sample(active, self.rng.randint(3, 8))
+                yield self.crew(project["id"], self.rng.choice(CREW_NAMES), members, names)
+
+    def reference_data(self, cid: int, classifications: int) -> Iterator[Row]:
+        for name, abbreviation in WORK_CLASSIFICATIONS[:classifications]:
+            wc_id = self.new_id("work_classification")
+            yield ("work_classification", cid,
+                   {"id": wc_id, "name": name, "abbreviation": abbreviation})  # fmt: skip
+        for time_type, abbreviation, is_global in TIME_TYPES:
+            yield ("timecard_time_type", cid, {
+                "id": self.new_id("timecard_time_type"), "time_type": time_type,
+                "abbreviated_time_type": abbreviation, "global": is_global,
+            })  # fmt: skip
+
+    def custom_fields(self, cid: int) -> Iterator[Row]:
+        for cf_id, label, data_type, active, tool_name, entries in CUSTOM_FIELDS:
+            yield ("custom_field_definition", cid, {
+                "id": self.new_id("custom_field_definition", cf_id), "label": label,
+                "active": active, "data_type": data_type, "description": None,
+                "default_value": None, "_tool_name": tool_name,
+                "custom_field_lov_entries": [
+                    {"id": self.new_id("lov_entry", lov_id), "label": lov_label}
+                    for lov_id, lov_label in entries
+                ],
+            })  # fmt: skip
+        for fs_id, name, fs_type, fields in FIELDSETS:
+            yield ("configurable_field_set", cid, {
+                "id": self.new_id("configurable_field_set", fs_id), "name": name,
+                "type": fs_type, "fields": fields,
+            })  # fmt: skip
+
+    def worker(self, **fixed) -> dict:
+        rng = self.rng
+        first = fixed.get("first_name") or rng.choice(FIRST_NAMES)
+        last = fixed.get("last_name") or rng.choice(LAST_NAMES)
+        city, state, zip_prefix, _, _ = rng.choice(CITIES)
+        roll = rng.random()
+        is_employee = roll >= 0.03
+        body = {
+            "id": self.new_id("user", fixed.get("id")),
+            "employee_id": str(next(self.employee_numbers)) if is_employee else None,
+            "first_name": first,
+            "last_name": last,
+            "email_address": f"{first}.{last[:20]}{rng.randrange(100)}@example.com".lower(),
+            "address": f"{rng.randint(100, 9999)} {rng.choice(STREETS)} St",
+            "city": city,
+            "state_code": state,
+            "zip": f"{zip_prefix}{rng.randint(10, 99)}",
+            "country_code": "US",
+            "mobile_phone": f"({rng.randint(200, 989)}) 555-{rng.randint(0, 9999):04d}",
+            "job_title": None,
+            "work_classification_id": rng.choice(_ids("work_classification", 1, 6)),
+            "is_active": not 0.03 <= roll < 0.07,  # about 4% inactive
+            "is_employee": is_employee,
+        }
+        if 0.07 <= roll < 0.075:  # the odd employee nobody gave a number
+            body["employee_id"] = None
+        body.update(fixed)
+        body["name"] = f"{body['first_name']} {body['last_name']}"
+        return self.stamp(body)
+
+    def special_workers(self) -> Iterator[dict]:
+        for worker_id, employee_id, first, last, active, employee, extra in SPECIAL_WORKERS:
+            yield self.worker(id=worker_id, employee_id=employee_id, first_name=first,
+                              last_name=last, is_active=active, is_employee=employee,
+                              **extra)  # fmt: skip
+        # Ten filler workers that the named crews use exist at every scale.
+        for _ in range(10):
+            yield self.worker(is_active=True, is_employee=True,
+                              employee_id=str(next(self.employee_numbers)))  # fmt: skip
+
+    def project(self, cid: int, number: str, **fixed) -> dict:
+        rng = self.rng
+        city, state, zip_prefix, lat, lng = rng.choice(CITIES)
+        start = GENERATED_AT.date() - timedelta(days=rng.randrange(30, 900))
+        body = {
+            "id": self.new_id("project", fixed.get("id")),
+            "project_number": number,
+            "name": f"{city} {rng.choice(PROJECT_KINDS)}",
+            "address": f"{rng.randint(100, 9999)} {rng.choice(STREETS)} Ave",
+            "city": city,
+            "state_code": state,
+            "zip": f"{zip_prefix}{rng.randint(10, 99)}",
+            "country_code": "US",
+            "phone": f"({rng.randint(200, 989)}) 555-{rng.randint(0, 9999):04d}",
+            "start_date": start.isoformat(),
+            "latitude": round(lat + rng.uniform(-0.2, 0.2), 6),
+            "longitude": round(lng + rng.uniform(-0.2, 0.2), 6),
+            "active": rng.random() >= 0.1,
+            "company": {"id": cid, "name": COMPANY_NAMES[cid]},
+        }
+        body.update(fixed)
+        body["display_name"] = f"{body['project_number']} - {body['name']}"
+        return self.stamp(body)
+
+    def special_projects(self) -> Iterator[dict]:
+        for project_id, number, name, extra in SPECIAL_PROJECTS:
+            fields = {"id": project_id, "name": name, "active": True, **extra}
+            yield self.project(COMPANY_ID, number, standard_cost_code_list_id=COST_CODE_LIST,
+                               **fields)  # fmt: skip
+
+    def special_sub_jobs(self) -> Iterator[Row]:
+        for sub_id, project_id, code, name, active in SPECIAL_SUB_JOBS:
+            yield ("sub_job", project_id, self.sub_job(code, name, active, sub_id))
+
+    def sub_job(self, code: str, name: str, active: bool = True, fixed: int | None = None):
+        body = {"id": self.new_id("sub_job", fixed), "code": code, "name": name, "active": active}
+        return self.stamp(body)
+
+    def filler_sub_jobs(self, project_id: int, most: int) -> Iterator[Row]:
+        count = self.rng.randint(0, most)
+        for number, name in enumerate(self.rng.sample(SUB_JOB_NAMES, count), start=1):
+            yield ("sub_job", project_id, self.sub_job(f"{number:03d}", name))
+
+    def standard_codes(self, cid: int, list_id: int, total: int) -> Iterator[Row]:
+        yield ("standard_cost_code_list", cid, {"id": list_id, "name": "Standard Cost Codes"})
+
+        def code(code: str, name: str, parent_id: int | None, full_code: str, active=True):
+            body = {
+                "id": self.new_id("standard_cost_code"), "code": code, "full_code": full_code,
+                "name": name, "parent_id": parent_id, "origin_id": None, "active": active,
+                "standard_cost_code_list_id": list_id,
+            }  # fmt: skip
+            return ("standard_cost_code", list_id, self.stamp(body))
+
+        made = 0
+        for division, division_name, codes in STANDARD_CODES:
+            row = code(division, division_name, None, division)
+            yield row
+            made += 1
+            for number, name, active in codes:
+                yield code(number, name, row[2]["id"], f"{division}-{number}", active)
+                made += 1
+        # Filler divisions of 19 codes each, numbered past the named ones, names unique.
+        for division_number, division_name in enumerate(DIVISION_NAMES, start=40):
+            if made >= total:
+                break
+            row = code(str(division_number), division_name, None, str(division_number))
+            yield row
+            made += 1
+            for item_number, item in enumerate(WORK_ITEMS, start=1):
+                if made >= total:
+                    break
+                number = str(division_number * 1000 + item_number * 10)
+                name = f"{division_name} - {item}"
+                yield code(number, name, row[2]["id"], f"{division_number}-{number}")
+                made += 1
+
+    def project_code(self, project_id: int, standard: dict, parent_id: int | None, **extra):
+        body = {
+            "id": self.new_id("cost_code"),
+            "code": standard["code"],
+            "full_code": standard["full_code"],
+            "name": standard["name"],
+            "parent": {"id": parent_id} if parent_id else None,
+            "standard_cost_code_id": standard["id"],
+            "standard_cost_code_list_id": standard["standard_cost_code_list_id"],
+            "biller_id": project_id,
+            "biller_type": "Project",
+            "deleted_at": None,
+            **extra,
+        }
+        return ("cost_code", project_id, self.stamp(body))
+
+    def copy_codes(self, project_id: int, chosen: list[dict], by_id: dict[int, dict], extra=None):
+        """Project cost codes for these standard codes, their divisions first."""
+        divisions = {}
+        for standard in chosen:
+            parent = by_id[standard["parent_id"]]
+            if parent["id"] not in divisions:
+                row = self.project_code(project_id, parent, None)
+                divisions[parent["id"]] = row[2]["id"]
+                yield row
+            fields = extra(standard) if extra else {}
+            yield self.project_code(project_id, standard, divisions[parent["id"]], **fields)
+
+    def pja_cost_codes(self, project_id: int, standard: list[Row]) -> Iterator[Row]:
+        """PJA's codes: the named ones in STANDARD_CODES order (see PJA_COST_CODE_IDS)."""
+        for _, _, body in standard[1 : 1 + len(STANDARD_CODE_IDS)]:
+            if body["parent_id"] is None:
+                row = self.project_code(project_id, body, None)
+                division_id = row[2]["id"]
+                yield row
+            elif body["code"] in PJA_UNLINKED_CODES:
+                yield self.project_code(project_id, body, division_id, standard_cost_code_id=None)
+            elif body["code"] in PJA_DELETED_CODES:
+                deleted = iso_z(GENERATED_AT - timedelta(days=3))
+                yield self.project_code(project_id, body, division_id, deleted_at=deleted)
+            elif body["code"] not in PJA_MISSING_CODES:
+                yield self.project_code(project_id, body, division_id)
+
+    def project_cost_codes(self, project_id: int, standard: list[Row], scale: Scale):
+        by_id = {body["id"]: body for kind, _, body in standard if kind == "standard_cost_code"}
+        codes = [body for body in by_id.values() if body["parent_id"] is not None]
+        common = [STANDARD_CODE_IDS["1010"], STANDARD_CODE_IDS["3010"]]  # on every project
+        others = [code for code in codes if code["id"] not in common]
+        if scale.codes_per_project is None:  # small: every code but a couple
+            gaps = self.rng.sample(others, 2)
+            chosen = [code for code in codes if code not in gaps]
+        else:
+            chosen = [by_id[i] for i in common] + self.rng.sample(others, scale.codes_per_project)
+            chosen.sort(key=lambda code: code["id"])
+        # About one in seven is linked by full_code only, as codes added by hand are.
+        unlinked = {code["id"] for code in chosen if self.rng.random() < 0.15}
+
+        def extra(std: dict) -> dict:
+            return {"standard_cost_code_id": None} if std["id"] in unlinked else {}
+
+        yield from self.copy_codes(project_id, chosen, by_id, extra)
+
+    def crew(self, project_id: int, name: str, members: list[int], names: dict, fixed=None):
+        body = {
+            "id": self.new_id("crew", fixed),
+            "name": name,
+            "project_id": project_id,
+            "employees": [{"id": member, "name": names[member]} for member in members],
+        }
+        return ("crew", project_id, self.stamp(body))
+
+    def special_crews(self, names: dict[int, str], filler: list[int]) -> Iterator[Row]:
+        """The named crews; `filler` are the ten filler workers every scale has."""
+        yield self.crew(PROJECT_PJA, "Concrete Crew",
+                        [WORKER_LINKED, WORKER_LONG_NAME, WORKER_NOT_EMPLOYEE, *filler[:2]],
+                        names, CREW_CONCRETE_PJA)  # fmt: skip
+        yield self.crew(PROJECT_RIVERSIDE, "Concrete Crew", [WORKER_LINKED, *filler[2:4]],
+                        names, CREW_CONCRETE_RIVERSIDE)  # fmt: skip
+        yield self.crew(PROJECT_HARBOR, "Electrical Crew", [*filler[4:6], WORKER_INACTIVE],
+                        names, CREW_ELECTRICAL)  # fmt: skip
+        yield self.crew(PROJECT_ELM, "Framing Crew", filler[6:9], names, CREW_FRAMING)
+
+    # the second company ----------------------------------------------------------------
+
+    def second_company(self) -> Iterator[Row]:
+        cid = SECOND_COMPANY_ID
+        yield from self.reference_data(cid, 2)
+        workers = [
+            self.worker(is_active=True, is_employee=True, employee_id=f"S-{n}") for n in range(1, 6)
+        ]
+        yield from (("user", cid, worker) for worker in workers)
+        yield ("standard_cost_code_list", cid, {"id": SECOND_COST_CODE_LIST, "name": "Codes"})
+        division = self.stamp({
+            "id": self.new_id("standard_cost_code"), "code": "01", "full_code": "01",
+            "name": "General", "parent_id": None, "origin_id": None, "active": True,
+            "standard_cost_code_list_id": SECOND_COST_CODE_LIST,
+        })  # fmt: skip
+        codes = [
+            self.stamp({**division, "id": self.new_id("standard_cost_code"), "code": code,
+                        "full_code": f"01-{code}", "name": name, "parent_id": division["id"]})
+            for code, name in [("100", "Labor"), ("200", "Equipment"), ("300", "Materials")]
+        ]  # fmt: skip
+        yield from (("standard_cost_code", SECOND_COST_CODE_LIST, c) for c in [division, *codes])
+        by_id = {c["id"]: c for c in [division, *codes]}
+        for number, name in [("100", "Second HQ Remodel"), ("110", "Second Parking Deck")]:
+            project = self.project(cid, number, name=name, active=True,
+                                   standard_cost_code_list_id=SECOND_COST_CODE_LIST)  # fmt: skip
+            yield ("project", cid, project)
+            yield from self.copy_codes(project["id"], codes, by_id)
+        names = {worker["id"]: worker["name"] for worker in workers}
+        yield self.crew(project["id"], "Concrete Crew", list(names)[:3], names)
+
+
+SPECIAL_WORKERS = [  # (id, employee_id, first name, last name, active, employee, other fields)
+    (WORKER_LINKED, "1001", "Alex", "Rivera", True, True,
+     {"work_classification_id": WC_CARPENTER}),
+    (WORKER_NO_EMPLOYEE_ID, None, "Jordan", "Blake", True, True, {}),
+    (WORKER_NOT_EMPLOYEE, None, "Priya", "Shah", True, False,
+     {"job_title": "Architect (consultant)"}),
+    (WORKER_NOT_EMPLOYEE_WITH_ID, "V-204", "Morgan", "Lee", True, False,
+     {"job_title": "Vendor contact"}),
+    (WORKER_INACTIVE, "1005", "Casey", "Moreno", False, True, {}),
+    (WORKER_INACTIVE_2, "1006", "Riley", "Chen", False, True, {}),
+    (WORKER_LONG_NAME, "1007", "Anneliese",
+     "Wolfeschlegelsteinhausenbergerdorff-Vanderhoeven-Smith", True, True, {}),
+    (WORKER_DUPLICATE_ID_A, "1008", "Sam", "Ortiz", True, True, {}),
+    (WORKER_DUPLICATE_ID_B, "1008", "Sam", "Ortega", True, True, {}),
+    (WORKER_NO_CLASSIFICATION, "1010", "Jamie", "Fox", True, True,
+     {"work_classification_id": None}),
+]  # fmt: skip
+SPECIAL_PROJECTS = [  # (id, project_number, name, other fields)
+    (PROJECT_PJA, "200", "PJA", {"city": "Sacramento", "state_code": "CA"}),
+    (PROJECT_RIVERSIDE, "210", "Riverside Medical Office", {}),
+    (PROJECT_HARBOR, "220", "Harbor Bridge Retrofit",
+     {"start_date": None, "latitude": None, "longitude": None}),
+    (PROJECT_ELM, "230", "Elm Street Apartments", {}),
+    (PROJECT_INACTIVE, "150", "Old Warehouse Demolition", {"active": False}),
+    (PROJECT_LONG_NAME, "240",
+     "Municipal Water Treatment Plant Expansion, Phase Two: Clarifiers, Filtration Galleries "
+     "and Pump Station", {}),
+    (PROJECT_BAD_LATITUDE, "250", "Hilltop Survey Station", {"latitude": 123.4}),
+    (PROJECT_DUPLICATE_NUMBER, "230", "Elm Street Apartments Annex", {}),
+]  # fmt: skip
+SPECIAL_SUB_JOBS = [  # (id, project, code, name, active)
+    (SUB_JOB_SJB, PROJECT_PJA, "005", "SJB", True),
+    (SUB_JOB_SJC, PROJECT_PJA, "010", "SJC", True),
+    (SUB_JOB_INACTIVE, PROJECT_PJA, "099", "SJX", False),
+    (SUB_JOB_SJB + 3, PROJECT_RIVERSIDE, "001", "Phase 1", True),
+    (SUB_JOB_SJB + 4, PROJECT_RIVERSIDE, "002", "Phase 2", True),
+]

@@ -1,0 +1,725 @@
+"""The Procore sandbox: `contracts/procore.md` served over loopback.
+
+One server answers for both hosts of a connection, the login host (`/oauth/...`) and the
+API host (`/rest/...`): point both URLs at it. Endpoints appear below in the contract's
+order: OAuth, the company picker, the reads import uses, the timecard writes export uses.
+"""
+
+from __future__ import annotations
+
+import math
+import secrets
+import time
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+from integrations.procore.sandbox import data
+from integrations.sandbox import (
+    Abort,
+    RateState,
+    Request,
+    Response,
+    SandboxServer,
+    field_sql,
+    iso_z,
+    route,
+    utc_now,
+)
+
+RATE_LIMIT_TEXT = (  # Procore's 429 body is plain text
+    "You have surpassed the max number of requests for an hour. "
+    "Please wait until your limit resets."
+)
+INVALID_GRANT = (
+    "The provided authorization grant is invalid, expired, revoked, does not match the "
+    "redirection URI used in the authorization request, or was issued to another client."
+)
+COST_CODES_OFF = "You have insufficient rights to access the CostCode (PM209500) form."
+SUB_JOBS_OFF = (
+    "Sub Jobs are not enabled for this company. Enable them in Admin > Work Breakdown "
+    "Structure > Enable the usage of Sub Jobs on projects."
+)
+MAX_BULK = 100  # modelled: entries per bulk create
+CODE_LIFETIME = 600  # authorization codes, as Procore's
+ENTRY_FIELDS = {  # what a timecard entry may carry, besides custom_field_<id>
+    "project_id", "party_id", "date", "hours", "time_in", "time_out", "lunch_time",
+    "cost_code_id", "sub_job_id", "timecard_time_type_id", "work_classification_id",
+    "description", "billable", "approval_status", "origin_id", "origin_data", "crew_id",
+    "line_item_type_id", "user_id", "login_information_id", "timesheet_id", "location_id",
+}  # fmt: skip
+APPROVAL_STATUSES = {"pending", "reviewed", "approved", "completed"}
+
+
+class Invalid(Exception):
+    """A timecard entry Procore would refuse: 422 naming the field."""
+
+    def __init__(self, field: str, message: str):
+        super().__init__(message)
+        self.field, self.message = field, message
+
+
+class ProcoreSandbox(SandboxServer):
+    """Procore's OAuth and REST endpoints for the generated companies (see `data`)."""
+
+    name = "procore"
+    id_bases = data.ID_BASES
+    rate_limit_headers = True
+    generate_defaults = {"scale": "small", "seed": 1}
+    schema = """
+        CREATE TABLE IF NOT EXISTS tokens (
+            token TEXT PRIMARY KEY, kind TEXT NOT NULL, client_id TEXT NOT NULL,
+            expires_at REAL NOT NULL, used INTEGER NOT NULL DEFAULT 0, redirect_uri TEXT);
+    """
+    clients = {data.CLIENT_ID: data.CLIENT_SECRET}
+
+    def __init__(
+        self,
+        state_path: str | Path | None = None,
+        *,
+        scale: str | None = None,
+        seed: int | None = None,
+        reset: bool = False,
+        token_lifetime: int = 5400,
+        max_per_page: int | None = None,
+        **server_options: Any,
+    ):
+        """`scale`/`seed` None: whatever the state file holds (small, 1 when empty).
+        `token_lifetime`: access tokens' seconds; `max_per_page`: a server cap below
+        Procore's documented ones, to prove clients cope with short pages."""
+        super().__init__(state_path, **server_options)
+        self.token_lifetime = token_lifetime
+        self.max_per_page = max_per_page
+        self.load(reset=reset, scale=scale, seed=seed)
+
+    # data and hooks -----------------------------------------------------------------
+
+    def generate(self, scale: str = "small", seed: int = 1) -> None:
+        self.store.insert_many(data.generate(scale, seed))
+        self.store.kv_set("generated", {"scale": scale, "seed": seed})
+
+    def summary(self) -> dict:
+        companies = self.store.select("company")
+        live = self.store.execute(
+            "SELECT count(*) FROM tokens WHERE kind = 'access' AND expires_at > ?", (time.time(),)
+        )[0][0]
+        return {
+            **super().summary(),
+            "credentials": {"client_id": data.CLIENT_ID, "client_secret": data.CLIENT_SECRET},
+            "companies": [
+                {"id": c["id"], "name": c["name"], "features": c["features"]} for c in companies
+            ],
+            "live_access_tokens": live,
+            "token_lifetime": self.token_lifetime,
+            "max_per_page": self.max_per_page,
+        }
+
+    def defaults(self, kind: str) -> dict:
+        return dict(data.DEFAULTS.get(kind, {}))
+
+    def touch(self, kind: str, body: dict) -> dict:
+        now = iso_z(utc_now())
+        if kind == "user":
+            body["name"] = f"{body.get('first_name') or ''} {body.get('last_name') or ''}".strip()
+        return {**body, "created_at": body.get("created_at") or now, "updated_at": now}
+
+    def add(self, kind: str, fields: dict, *, scope: int | None = None) -> dict:
+        if scope is None and kind != "company":
+            raise ValueError(f"say which company or project the {kind} lives in (scope=...)")
+        return super().add(kind, fields, scope=scope)
+
+    def expire_tokens(self) -> None:
+        self.store.execute("UPDATE tokens SET expires_at = 0 WHERE kind = 'access'")
+
+    def error_body(self, status: int, message: str) -> Any:
+        return RATE_LIMIT_TEXT if status == 429 else {"message": message}
+
+    def rate_limited(self, state: RateState) -> Response:
+        return Response(429, RATE_LIMIT_TEXT)
+
+    # OAuth: the login host ------------------------------------------------------------
+
+    def _issue(self, kind: str, client_id: str, lifetime: float, redirect_uri=None) -> str:
+        token = secrets.token_urlsafe(32)
+        self.store.execute(
+            "INSERT INTO tokens (token, kind, client_id, expires_at, redirect_uri) "
+            "VALUES (?, ?, ?, ?, ?)",
+            (token, kind, client_id, time.time() + lifetime, redirect_uri),
+        )
+        return token
+
+    def _consume(self, kind: str, token: str, client_id: str) -> tuple | None:
+        """Use a single-use token (code or refresh token) once; None if it is not usable."""
+        with self.store.transaction():
+            rows = self.store.execute(
+                "SELECT expires_at, used, redirect_uri FROM tokens "
+                "WHERE token = ? AND kind = ? AND client_id = ?",
+                (token, kind, client_id),
+            )
+            if not rows or rows[0][1]:
+                return None
+            # Dead from now on, whatever happens to the answer (a dropped connection too).
+            self.store.execute("UPDATE tokens SET used = 1 WHERE token = ?", (token,))
+        expires_at, _, redirect_uri = rows[0]
+        return None if expires_at <= time.time() else (redirect_uri,)
+
+    @staticmethod
+    def _oauth_error(status: int, error: str, description: str) -> Abort:
+        return Abort(status, body={"error": error, "error_description": description})
+
+    @route("POST", "/oauth/token")
+    def token(self, req: Request) -> Response:
+        """Grants: client_credentials, authorization_code, refresh_token (single-use)."""
+        form = req.form()
+        grant, client_id = form.get("grant_type"), form.get("client_id", "")
+        if grant not in ("client_credentials", "authorization_code", "refresh_token"):
+            raise self._oauth_error(
+                400, "unsupported_grant_type",
+                "The authorization grant type is not supported by the authorization server.",
+            )  # fmt: skip
+        secret = self.clients.get(client_id)
+        if secret is None or not secrets.compare_digest(secret, form.get("client_secret", "")):
+            raise self._oauth_error(
+                401, "invalid_client",
+                "Client authentication failed due to unknown client, no client "
+                "authentication included, or unsupported authentication method.",
+            )  # fmt: skip
+        refresh = True
+        if grant == "client_credentials":
+            refresh = False  # ask for a new access token when this one expires
+        elif grant == "authorization_code":
+            used = self._consume("code", form.get("code", ""), client_id)
+            if used is None or (used[0] and used[0] != form.get("redirect_uri")):
+                raise self._oauth_error(400, "invalid_grant", INVALID_GRANT)
+        elif self._consume("refresh", form.get("refresh_token", ""), client_id) is None:
+            raise self._oauth_error(400, "invalid_grant", "The refresh token is invalid")
+        answer = {
+            "access_token": self._issue("access", client_id, self.token_lifetime),
+            "token_type": "bearer",
+            "expires_in": self.token_lifetime,
+            "created_at": int(time.time()),
+        }
+        if refresh:
+            # Refresh tokens last until used (a year here, to keep the table finite).
+            answer["refresh_token"] = self._issue("refresh", client_id, 365 * 86400)
+        return Response(200, answer, {"Cache-Control": "no-store"})
+
+    @route("GET", "/oauth/authorize")
+    def authorize(self, req: Request) -> Response:
+        """The browser step of the authorization-code grant: approved at once, no login."""
+        client_id, redirect_uri = req.arg("client_id"), req.arg("redirect_uri")
+        if client_id not in self.clients or not redirect_uri:
+            raise self._oauth_error(400, "invalid_request", "Unknown client_id or no redirect_uri")
+        answer = {"state": req.arg("state")} if req.arg("state") is not None else {}
+        if req.arg("response_type") != "code":
+            answer = {"error": "unsupported_response_type", **answer}
+        else:
+            code = self._issue("code", client_id, CODE_LIFETIME, redirect_uri)
+            if redirect_uri == "urn:ietf:wg:oauth:2.0:oob":  # the installed-app variant
+                page = f"<html><body><p>Authorization code: <code>{code}</code></p></body></html>"
+                return Response(200, page, content_type="text/html; charset=utf-8")
+            answer = {"code": code, **answer}
+        joiner = "&" if "?" in redirect_uri else "?"
+        return Response(302, None, {"Location": redirect_uri + joiner + urlencode(answer)})
+
+    # who may ask what: token, company header, features ------------------------------
+
+    def company(self, req: Request, company_id: int | None = None) -> dict:
+        """The company a call acts in, after checking the token and Procore-Company-Id."""
+        self._authenticate(req)
+        header = (req.headers.get("Procore-Company-Id") or "").strip()
+        if not header:
+            raise Abort(400, "Missing Procore-Company-Id header! Send the id of the company "
+                             "you are working in with every request.")  # fmt: skip
+        if not header.isdigit():
+            raise Abort(400, f"Invalid Procore-Company-Id header: {header!r}")
+        if company_id is not None and company_id != int(header):
+            # modelled: Procore's answer to a mismatch is undocumented
+            raise Abort(400, f"Procore-Company-Id header {header} does not match company "
+                             f"{company_id} of the request")  # fmt: skip
+        company = self.store.get("company", int(header))
+        if company is None or not company["features"]["app_installed"]:
+            raise Abort(403, "App is not connected to this company")
+        return company
+
+    def _authenticate(self, req: Request) -> None:
+        scheme, _, token = (req.headers.get("Authorization") or "").partition(" ")
+        rows = self.store.execute(
+            "SELECT expires_at FROM tokens WHERE token = ? AND kind = 'access'", (token.strip(),)
+        )
+        if scheme.lower() != "bearer" or not rows or rows[0][0] <= time.time():
+            raise Abort(401, "The access token is invalid",
+                        headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})  # fmt: skip
+
+    def project(self, req: Request, project_id: int | None) -> tuple[dict, dict]:
+        """The company and one of its projects (404 for a project elsewhere, as Procore)."""
+        company = self.company(req)
+        if project_id is None:
+            raise Abort(400, "project_id is required")
+        project = self.store.get("project", project_id, scope=company["id"])
+        if project is None:
+            raise Abort(404, f"Project {project_id} not found")
+        return company, project
+
+    @staticmethod
+    def need(company: dict, feature: str) -> None:
+        if company["features"][feature]:
+            return
+        if feature == "cost_codes":
+            raise Abort(403, body={"errors": {"base": [COST_CODES_OFF]}})
+        raise Abort(403, body={"error": SUB_JOBS_OFF})
+
+    # pages --------------------------------------------------------------------------
+
+    def page(
+        self, req: Request, kind: str, *, scope: int, cap: int = 1000, shape=None, **query
+    ) -> Response:
+        """One page of a list: `page`/`per_page`, headers Total, Per-Page and Link."""
+        wanted = req.int_arg("per_page", 100)
+        per_page = min(wanted if wanted > 0 else 100, cap, self.max_per_page or cap)
+        number = max(req.int_arg("page", 1), 1)
+        total = self.store.count(kind, scope=scope, **query)
+        rows = self.store.select(
+            kind, scope=scope, limit=per_page, offset=(number - 1) * per_page, **query
+        )
+        last = max(1, math.ceil(total / per_page))
+        links = [("first", 1)] + ([("prev", number - 1)] if number > 1 else [])
+        links += ([("next", number + 1)] if number < last else []) + [("last", last)]
+        others = [(k, v) for k, values in req.query.items() if k != "page" for v in values]
+        link = ", ".join(
+            f'<{req.base_url}{req.path}?{urlencode([*others, ("page", n)])}>; rel="{rel}"'
+            for rel, n in links
+        )
+        headers = {"Total": str(total), "Per-Page": str(per_page), "Link": link}
+        return Response(200, [(shape or public)(row) for row in rows], headers)
+
+    # the company picker -------------------------------------------------------------
+
+    @route("GET", "/rest/v1.0/companies")
+    def companies(self, req: Request) -> list[dict]:
+        """The companies the token reaches (no company header needed, as on Procore)."""
+        self._authenticate(req)
+        return [
+            {"id": c["id"], "name": c["name"], "is_active": c["is_active"]}
+            for c in self.store.select("company")
+            if c["features"]["app_installed"]
+        ]
+
+    # reads used by import -----------------------------------------------------------
+
+    @route("GET", "/rest/v1.3/companies/{cid}/users")
+    def users(self, req: Request) -> Response:
+        """Active workers; `filters[updated_at]=A...B`."""
+        company = self.company(req, req.params["cid"])
+        return self.page(req, "user", scope=company["id"], eq={"is_active": True},
+                         where=updated_between(req))  # fmt: skip
+
+    @route("GET", "/rest/v1.0/companies/{cid}/users/inactive")
+    def inactive_users(self, req: Request) -> Response:
+        company = self.company(req, req.params["cid"])
+        return self.page(req, "user", scope=company["id"], eq={"is_active": False})
+
+    @route("GET", "/rest/v1.1/projects")
+    def projects(self, req: Request) -> Response:
+        """`?company_id=`; `filters[by_status]=Active|Inactive|All` (Active by default)."""
+        company = self.company(req, req.int_arg("company_id"))
+        status = (req.arg("filters[by_status]") or "Active").capitalize()
+        if status not in ("Active", "Inactive", "All"):
+            raise Abort(400, "filters[by_status] must be Active, Inactive or All")
+        eq = {} if status == "All" else {"active": status == "Active"}
+        return self.page(req, "project", scope=company["id"], cap=300, eq=eq,
+                         where=updated_between(req))  # fmt: skip
+
+    @route("GET", "/rest/v1.0/sub_jobs")
+    def sub_jobs(self, req: Request) -> Response:
+        company, project = self.project(req, req.int_arg("project_id"))
+        self.need(company, "sub_jobs")
+        return self.page(req, "sub_job", scope=project["id"])
+
+    @route("GET", "/rest/v1.0/standard_cost_code_lists")
+    def standard_cost_code_lists(self, req: Request) -> Response:
+        company = self.company(req, req.int_arg("company_id"))
+        self.need(company, "cost_codes")
+        return self.page(req, "standard_cost_code_list", scope=company["id"])
+
+    @route("GET", "/rest/v1.0/standard_cost_codes")
+    def standard_cost_codes(self, req: Request) -> Response:
+        """Without `view=extended` (or normal/compact) only ids come back, as on Procore."""
+        company = self.company(req, req.int_arg("company_id"))
+        self.need(company, "cost_codes")
+        list_id = req.int_arg("standard_cost_code_list_id")
+        owner = list_id and self.store.scope_of("standard_cost_code_list", list_id)
+        if owner != company["id"]:
+            raise Abort(404, f"Standard cost code list {list_id} not found")
+        shape = public
+        if req.arg("view") not in ("extended", "normal", "compact"):
+
+            def shape(code):
+                return {"id": code["id"], "standard_cost_code_list_id": list_id}
+
+        return self.page(req, "standard_cost_code", scope=list_id, shape=shape)
+
+    @route("GET", "/rest/v1.0/cost_codes")
+    def cost_codes(self, req: Request) -> Response:
+        """A project's cost codes, deleted ones included (with `deleted_at`)."""
+        company, project = self.project(req, req.int_arg("project_id"))
+        self.need(company, "cost_codes")
+        return self.page(req, "cost_code", scope=project["id"])
+
+    @route("GET", "/rest/v1.0/projects/{pid}/crews")
+    def crews(self, req: Request) -> Response:
+        _, project = self.project(req, req.params["pid"])
+        return self.page(req, "crew", scope=project["id"], where=updated_between(req))
+
+    @route("GET", "/rest/v1.0/companies/{cid}/work_classifications")
+    def work_classifications(self, req: Request) -> Response:
+        company = self.company(req, req.params["cid"])
+        return self.page(req, "work_classification", scope=company["id"])
+
+    @route("GET", "/rest/v1.0/companies/{cid}/timecard_time_types")
+    def timecard_time_types(self, req: Request) -> Response:
+        company = self.company(req, req.params["cid"])
+        return self.page(req, "timecard_time_type", scope=company["id"])
+
+    @route("GET", "/rest/v1.0/companies/{cid}/configurable_field_sets")
+    def configurable_field_sets(self, req: Request) -> Response:
+        company = self.company(req, req.params["cid"])
+        return self.page(req, "configurable_field_set", scope=company["id"])
+
+    @route("GET", "/rest/v1.1/companies/{cid}/custom_field_definitions")
+    def custom_field_definitions(self, req: Request) -> Response:
+        """`tool_name=timesheets|admin`; at most 100 a page, as Procore documents."""
+        company = self.company(req, req.params["cid"])
+        eq = {"_tool_name": req.arg("tool_name")} if req.arg("tool_name") else {}
+        return self.page(req, "custom_field_definition", scope=company["id"], cap=100, eq=eq)
+
+    # writes used by export: timecard entries ----------------------------------------
+
+    @route("POST", "/rest/v1.0/companies/{cid}/timesheets")
+    def bulk_create_entries(self, req: Request) -> Response:
+        """All or nothing: any invalid entry makes a 422 listing each by index."""
+        company = self.company(req, req.params["cid"])
+        payload = req.json()
+        entries = payload.get("timecard_entries") if isinstance(payload, dict) else None
+        if not isinstance(entries, list) or not entries:
+            raise Abort(400, "param is missing or the value is empty: timecard_entries")
+        if len(entries) > MAX_BULK:
+            message = f"At most {MAX_BULK} timecard entries per request, got {len(entries)}"
+            raise Abort(422, body={"errors": [{"index": MAX_BULK, "message": message}]})
+        with self.store.transaction():
+            built, errors = [], []
+            for index, fields in enumerate(entries):
+                try:
+                    built.append(self.build_entry(company, fields))
+                except Invalid as problem:
+                    errors.append({"index": index, "message": problem.message})
+            if errors:
+                raise Abort(422, body={"errors": errors})
+            created = [self.store.insert("timecard_entry", e, scope=company["id"]) for e in built]
+        return Response(201, [public(entry) for entry in created])
+
+    @route("POST", "/rest/v1.0/companies/{cid}/timecard_entries")
+    def create_entry(self, req: Request) -> Response:
+        """`{"project_id": pid, "timecard_entry": {...}}`."""
+        company = self.company(req, req.params["cid"])
+        payload = req.json()
+        fields = payload.get("timecard_entry") if isinstance(payload, dict) else None
+        if not isinstance(fields, dict):
+            raise Abort(400, "param is missing or the value is empty: timecard_entry")
+        fields = {"project_id": payload.get("project_id"), **fields}
+        with self.store.transaction():
+            entry = self.store.insert(
+                "timecard_entry", self.entry_or_422(company, fields), scope=company["id"]
+            )
+        return Response(201, public(entry))
+
+    @route("GET", "/rest/v1.0/companies/{cid}/timecard_entries/{id}")
+    def show_entry(self, req: Request) -> dict:
+        company = self.company(req, req.params["cid"])
+        return public(self.live_entry(company, req.params["id"]))
+
+    @route("PATCH", "/rest/v1.0/companies/{cid}/timecard_entries/{id}")
+    def update_entry(self, req: Request) -> dict:
+        """`{"timecard_entry": {...}}`: the fields given change, the rest stay."""
+        company = self.company(req, req.params["cid"])
+        payload = req.json()
+        fields = payload.get("timecard_entry") if isinstance(payload, dict) else None
+        if not isinstance(fields, dict):
+            raise Abort(400, "param is missing or the value is empty: timecard_entry")
+        with self.store.transaction():
+            entry = self.live_entry(company, req.params["id"])
+            changed = self.entry_or_422(company, {**entry_inputs(entry), **fields}, entry)
+            return public(self.store.replace("timecard_entry", changed))
+
+    @route("DELETE", "/rest/v1.0/companies/{cid}/timecard_entries/{id}")
+    def delete_entry(self, req: Request) -> Response:
+        company = self.company(req, req.params["cid"])
+        with self.store.transaction():
+            entry = self.live_entry(company, req.params["id"])
+            now = iso_z(utc_now())
+            self.store.replace("timecard_entry", {**entry, "deleted_at": now, "updated_at": now})
+        return Response(204)
+
+    @route("GET", "/rest/v1.0/companies/{cid}/timecard_entries")
+    def list_entries(self, req: Request) -> Response:
+        """`start_date`/`end_date` (the current week without them), `filters[party_id][]`,
+        `filters[updated_at]`. Deleted entries are not listed."""
+        company = self.company(req, req.params["cid"])
+        today = utc_now().date()
+        start = parse_date(req.arg("start_date"), "start_date") or today - timedelta(
+            days=today.weekday()
+        )
+        end = parse_date(req.arg("end_date"), "end_date") or start + timedelta(days=6)
+        where = [(f"{field_sql('date')} BETWEEN ? AND ?", [start.isoformat(), end.isoformat()])]
+        parties = req.query.get("filters[party_id][]", []) + req.query.get("filters[party_id]", [])
+        if parties:
+            if not all(p.isdigit() for p in parties):
+                raise Abort(400, "filters[party_id] must be ids")
+            marks = ", ".join("?" * len(parties))
+            where.append((f"{field_sql('party_id')} IN ({marks})", [int(p) for p in parties]))
+        return self.page(req, "timecard_entry", scope=company["id"], eq={"deleted_at": None},
+                         where=where + updated_between(req))  # fmt: skip
+
+    def live_entry(self, company: dict, entry_id: int) -> dict:
+        entry = self.store.get("timecard_entry", entry_id, scope=company["id"])
+        if entry is None or entry["deleted_at"]:
+            raise Abort(404, f"Timecard entry {entry_id} not found")
+        return entry
+
+    def entry_or_422(self, company: dict, fields: Any, existing: dict | None = None) -> dict:
+        try:
+            return self.build_entry(company, fields, existing)
+        except Invalid as problem:
+            raise Abort(422, body={"errors": {problem.field: [problem.message]}}) from None
+
+    def build_entry(self, company: dict, fields: Any, existing: dict | None = None) -> dict:
+        """The entry to store from the fields a client sent, checked as Procore would."""
+        if not isinstance(fields, dict):
+            raise Invalid("base", "A timecard entry must be a JSON object")
+        for name in fields:
+            if name not in ENTRY_FIELDS and not _custom_field_id(name):
+                raise Invalid(name, f"unknown attribute '{name}' for TimecardEntry")
+        cid = company["id"]
+
+        project_id = _id(fields, "project_id", required=True)
+        project = self.store.get("project", project_id, scope=cid)
+        if project is None:
+            raise Invalid("project_id", f"Project {project_id} does not exist in this company")
+        where = f"project {project['project_number']} {project['name']}"
+        party_id = _id(fields, "party_id", required=True)
+        party = self.store.get("user", party_id, scope=cid)
+        if party is None:
+            raise Invalid("party_id", f"Party {party_id} is not in this company's directory")
+        day = parse_date(fields.get("date"), "date", invalid=Invalid)
+        if day is None:
+            raise Invalid("date", "date is required (YYYY-MM-DD)")
+
+        cost_code = None
+        if (cost_code_id := _id(fields, "cost_code_id")) is not None:
+            cost_code = self.store.get("cost_code", cost_code_id, scope=project["id"])
+            if cost_code is None:
+                raise Invalid("cost_code_id", f"Cost code {cost_code_id} is not set up on {where}")
+            if cost_code["deleted_at"]:
+                raise Invalid("cost_code_id", f"Cost code {cost_code['full_code']} "
+                                              f"{cost_code['name']} was deleted from {where}")  # fmt: skip
+        sub_job = None
+        if (sub_job_id := _id(fields, "sub_job_id")) is not None:
+            if not company["features"]["sub_jobs"]:
+                raise Invalid("sub_job_id", "Sub Jobs are not enabled for this company")
+            sub_job = self.store.get("sub_job", sub_job_id, scope=project["id"])
+            if sub_job is None:
+                raise Invalid("sub_job_id", f"Sub job {sub_job_id} is not set up on {where}")
+            if not sub_job.get("active", True):
+                raise Invalid("sub_job_id", f"Sub job {sub_job['code']} {sub_job['name']} "
+                                            f"is inactive on {where}")  # fmt: skip
+        time_type_id = _id(fields, "timecard_time_type_id")
+        time_type = time_type_id and self.store.get("timecard_time_type", time_type_id, scope=cid)
+        if time_type_id is not None and not time_type:
+            raise Invalid("timecard_time_type_id", f"Timecard time type {time_type_id} "
+                                                   "does not exist")  # fmt: skip
+        classification_id = _id(fields, "work_classification_id")
+        if classification_id is not None and not self.store.get(
+            "work_classification", classification_id, scope=cid
+        ):
+            raise Invalid("work_classification_id",
+                          f"Work classification {classification_id} does not exist")  # fmt: skip
+        approval = fields.get("approval_status") or "pending"
+        if approval not in APPROVAL_STATUSES:
+            raise Invalid("approval_status", f"approval_status must be one of "
+                                             f"{', '.join(sorted(APPROVAL_STATUSES))}")  # fmt: skip
+
+        now = iso_z(utc_now())
+        entry = {
+            "id": existing["id"] if existing else None,
+            "project_id": project["id"],
+            "party_id": party["id"],
+            "date": day.isoformat(),
+            **_hours(fields),
+            "cost_code_id": cost_code and cost_code["id"],
+            "sub_job_id": sub_job and sub_job["id"],
+            "timecard_time_type_id": time_type and time_type["id"],
+            "work_classification_id": classification_id,
+            "description": fields.get("description"),
+            "billable": _boolean(fields.get("billable", False), "billable"),
+            "approval_status": approval,
+            "origin_id": fields.get("origin_id"),  # as sent: Procore does not check uniqueness
+            "origin_data": fields.get("origin_data"),
+            "custom_fields": self._custom_values(cid, fields),
+            "project": {"id": project["id"], "name": project["name"]},
+            "party": {"id": party["id"], "name": party["name"]},
+            "cost_code": cost_code and {k: cost_code[k] for k in ("id", "name", "full_code")},
+            "sub_job": sub_job and {k: sub_job[k] for k in ("id", "name", "code")},
+            "timecard_time_type": time_type and public(time_type),
+            "created_at": existing["created_at"] if existing else now,
+            "updated_at": now,
+            "deleted_at": None,
+        }
+        extra = {name: fields[name] for name in ("crew_id", "line_item_type_id") if name in fields}
+        return {**entry, **extra}
+
+    def _custom_values(self, cid: int, fields: dict) -> dict:
+        values = {}
+        for name, value in fields.items():
+            if (definition_id := _custom_field_id(name)) is None:
+                continue
+            definition = self.store.get("custom_field_definition", definition_id, scope=cid)
+            if not definition or not definition["active"]:
+                raise Invalid(name, f"Custom field {definition_id} is not an active custom field")
+            values[name] = {"data_type": definition["data_type"],
+                            "value": _custom_value(definition, name, value)}  # fmt: skip
+        return values
+
+
+# --- helpers ------------------------------------------------------------------------------
+
+
+def public(body: dict) -> dict:
+    """A record as the wire shows it: fields starting with "_" are the sandbox's own."""
+    return {name: value for name, value in body.items() if not name.startswith("_")}
+
+
+def entry_inputs(entry: dict) -> dict:
+    """The fields a client would send to recreate a stored entry (for PATCH)."""
+    inputs = {name: entry[name] for name in ENTRY_FIELDS if entry.get(name) is not None}
+    inputs.update({name: value["value"] for name, value in entry["custom_fields"].items()})
+    if inputs.get("time_in"):
+        inputs.pop("hours", None)  # recomputed from the times
+    return inputs
+
+
+def _custom_field_id(name: str) -> int | None:
+    prefix, _, number = name.partition("custom_field_")
+    return int(number) if not prefix and number.isdigit() else None
+
+
+def _id(fields: dict, name: str, *, required: bool = False) -> int | None:
+    value = fields.get(name)
+    if value is None or value == "":
+        if required:
+            raise Invalid(name, f"{name} is required")
+        return None
+    if isinstance(value, bool) or not str(value).isdigit():
+        raise Invalid(name, f"{name} must be an id, got {value!r}")
+    return int(value)
+
+
+def _boolean(value: Any, name: str) -> bool:
+    if isinstance(value, bool):
+        return value
+    if value in ("true", "false"):
+        return value == "true"
+    raise Invalid(name, f"{name} must be true or false")
+
+
+def _hours(fields: dict) -> dict:
+    """hours (Total Hours mode) or time_in/time_out/lunch_time (Start/Stop), at most 24."""
+    lunch = fields.get("lunch_time") or 0
+    if isinstance(lunch, bool) or not isinstance(lunch, int | float) or lunch < 0:
+        raise Invalid("lunch_time", "lunch_time must be a number of minutes")
+    time_in, time_out = fields.get("time_in"), fields.get("time_out")
+    if time_in or time_out:
+        start = _moment(time_in, "time_in")
+        stop = _moment(time_out, "time_out")
+        if stop <= start:
+            raise Invalid("time_out", "time_out must be after time_in")
+        worked = Decimal((stop - start).total_seconds()) / 3600 - Decimal(lunch) / 60
+        hours = worked if fields.get("hours") is None else fields["hours"]
+    elif fields.get("hours") is not None:
+        hours = fields["hours"]
+    else:
+        raise Invalid("hours", "Send hours, or time_in and time_out")
+    try:
+        amount = Decimal(str(hours)).quantize(Decimal("0.0001"))
+    except InvalidOperation:
+        raise Invalid("hours", f"hours must be a number, got {hours!r}") from None
+    if isinstance(hours, bool) or not 0 <= amount <= 24:
+        raise Invalid("hours", "hours must be between 0 and 24")
+    text = format(amount.normalize(), "f")
+    return {
+        "hours": text if "." in text else text + ".0",  # Procore shows "8.0"
+        "time_in": time_in,
+        "time_out": time_out,
+        "lunch_time": lunch if (time_in or "lunch_time" in fields) else None,
+    }
+
+
+def _moment(value: Any, name: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(str(value))
+    except ValueError:
+        raise Invalid(name, f"{name} must be an ISO 8601 time, got {value!r}") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _custom_value(definition: dict, name: str, value: Any) -> Any:
+    kind = definition["data_type"]
+    if kind == "string" and not (isinstance(value, str) and len(value) <= 255):
+        raise Invalid(name, f"{definition['label']} must be text of at most 255 characters")
+    if kind == "date":
+        parse_date(value, name, invalid=Invalid)
+    if kind == "boolean":
+        return _boolean(value, name)
+    if kind == "lov_entry":
+        choices = {entry["id"] for entry in definition["custom_field_lov_entries"]}
+        if not str(value).isdigit() or int(value) not in choices:
+            raise Invalid(name, f"{value!r} is not an option of {definition['label']}")
+        return int(value)
+    return value
+
+
+def parse_date(value: Any, name: str, *, invalid=None) -> date | None:
+    """A YYYY-MM-DD date, None when absent; 400 (or `invalid`) when malformed."""
+    if value in (None, ""):
+        return None
+    try:
+        return date.fromisoformat(str(value))
+    except ValueError:
+        message = f"{name} must be a date (YYYY-MM-DD), got {value!r}"
+        raise (invalid(name, message) if invalid else Abort(400, message)) from None
+
+
+def updated_between(req: Request) -> list[tuple[str, list]]:
+    """The `filters[updated_at]=A...B` condition (dates or ISO times; both ends included)."""
+    value = req.arg("filters[updated_at]")
+    if not value:
+        return []
+    start, dots, end = value.partition("...")
+    try:
+        if not dots:
+            raise ValueError
+        low, high = _range_end(start, False), _range_end(end, True)
+    except ValueError:
+        raise Abort(400, f"filters[updated_at] must be start...end in ISO 8601, "
+                         f"got {value!r}") from None  # fmt: skip
+    return [(f"{field_sql('updated_at')} BETWEEN ? AND ?", [iso_z(low), iso_z(high)])]
+
+
+def _range_end(text: str, upper: bool) -> datetime:
+    text = text.strip().replace(" ", "+")  # a "+" left unescaped in a query string
+    if len(text) == 10:  # a date: the whole day
+        day = datetime.combine(date.fromisoformat(text), datetime.min.time(), UTC)
+        return day + timedelta(days=1, seconds=-1) if upper else day
+    moment = datetime.fromisoformat(text)
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
