@@ -19,6 +19,7 @@ from integrations.http import (
     DEFAULT_TIMEOUT,
     HttpClient,
     RetryPolicy,
+    as_int,
     iso_utc,
 )
 from integrations.procore.auth import AuthMode, ProcoreAuth, Token, TokenStore
@@ -129,6 +130,21 @@ def parse_link_header(value: str | None) -> dict[str, str]:
 
 def _updated_filter(since: datetime, until: datetime) -> str:
     return f"{iso_utc(since)}...{iso_utc(until)}"
+
+
+class Listing(Iterator[R]):
+    """The records of one Procore list, fetched a page at a time as they are iterated.
+
+    ``total`` is Procore's count of them (its ``Total`` header), known once the first
+    page has been read: callers use it to show progress.
+    """
+
+    def __init__(self) -> None:
+        self.total: int | None = None
+        self._records: Iterator[R] = iter(())
+
+    def __next__(self) -> R:
+        return next(self._records)
 
 
 class ProcoreClient:
@@ -259,8 +275,20 @@ class ProcoreClient:
         path: str,
         parse: Callable[[Mapping[str, Any]], R],
         params: Mapping[str, Any] | None = None,
-    ) -> Iterator[R]:
+    ) -> Listing[R]:
         """Every record of a list, one page in memory at a time."""
+        listing: Listing[R] = Listing()
+        listing._records = self._walk(listing, name, path, parse, params)
+        return listing
+
+    def _walk(
+        self,
+        listing: Listing[R],
+        name: str,
+        path: str,
+        parse: Callable[[Mapping[str, Any]], R],
+        params: Mapping[str, Any] | None,
+    ) -> Iterator[R]:
         url: str | None = self._url(path)
         query: Mapping[str, Any] | None = {**(params or {}), "page": 1, "per_page": PER_PAGE[name]}
         api = urlsplit(self.api_url)
@@ -268,6 +296,8 @@ class ProcoreClient:
         while url is not None:
             response = self._call("GET", url, params=query)
             page = self._json(response)
+            if listing.total is None:
+                listing.total = as_int(response.headers.get("Total"))
             if not isinstance(page, list):
                 raise ProcoreError(
                     procore_says(f"a list was expected from {path}", response.status_code)
@@ -296,11 +326,11 @@ class ProcoreClient:
 
     # Reads --------------------------------------------------------------------------
 
-    def companies(self) -> Iterator[Company]:
+    def companies(self) -> Listing[Company]:
         """The companies the token can reach (the company picker)."""
         return self._list("companies", "/rest/v1.0/companies", Company.from_api)
 
-    def workers(self, updated_since: datetime | None = None) -> Iterator[Worker]:
+    def workers(self, updated_since: datetime | None = None) -> Listing[Worker]:
         """Active company users, optionally only those changed since a time."""
         params = (
             {} if updated_since is None else {"filters[updated_at]": self._window(updated_since)}
@@ -309,7 +339,7 @@ class ProcoreClient:
             "users", f"/rest/v1.3/companies/{self._cid()}/users", Worker.from_api, params
         )
 
-    def inactive_workers(self) -> Iterator[Worker]:
+    def inactive_workers(self) -> Listing[Worker]:
         """Inactive company users."""
         return self._list(
             "users_inactive",
@@ -321,7 +351,7 @@ class ProcoreClient:
         self,
         status: Literal["Active", "Inactive", "All"] = "Active",
         updated_since: datetime | None = None,
-    ) -> Iterator[Project]:
+    ) -> Listing[Project]:
         """Projects by status, optionally only those changed since a time."""
         if status not in PROJECT_STATUSES:
             raise ValueError(f"status must be one of {PROJECT_STATUSES}, not {status!r}")
@@ -330,7 +360,7 @@ class ProcoreClient:
             params["filters[updated_at]"] = self._window(updated_since)
         return self._list("projects", "/rest/v1.1/projects", Project.from_api, params)
 
-    def sub_jobs(self, project_id: int) -> Iterator[SubJob]:
+    def sub_jobs(self, project_id: int) -> Listing[SubJob]:
         return self._list(
             "sub_jobs",
             "/rest/v1.0/sub_jobs",
@@ -338,7 +368,7 @@ class ProcoreClient:
             {"project_id": project_id},
         )
 
-    def standard_cost_code_lists(self) -> Iterator[StandardCostCodeList]:
+    def standard_cost_code_lists(self) -> Listing[StandardCostCodeList]:
         return self._list(
             "standard_cost_code_lists",
             "/rest/v1.0/standard_cost_code_lists",
@@ -346,7 +376,7 @@ class ProcoreClient:
             {"company_id": self._cid()},
         )
 
-    def standard_cost_codes(self, list_id: int) -> Iterator[StandardCostCode]:
+    def standard_cost_codes(self, list_id: int) -> Listing[StandardCostCode]:
         """The company cost codes of one list (divisions included)."""
         return self._list(
             "standard_cost_codes",
@@ -355,7 +385,7 @@ class ProcoreClient:
             {"company_id": self._cid(), "standard_cost_code_list_id": list_id, "view": "extended"},
         )
 
-    def project_cost_codes(self, project_id: int) -> Iterator[ProjectCostCode]:
+    def project_cost_codes(self, project_id: int) -> Listing[ProjectCostCode]:
         """The cost codes set up on a project (deleted ones too, marked)."""
         return self._list(
             "cost_codes",
@@ -364,7 +394,7 @@ class ProcoreClient:
             {"project_id": project_id},
         )
 
-    def crews(self, project_id: int, updated_since: datetime | None = None) -> Iterator[Crew]:
+    def crews(self, project_id: int, updated_since: datetime | None = None) -> Listing[Crew]:
         params = (
             {} if updated_since is None else {"filters[updated_at]": self._window(updated_since)}
         )
@@ -375,14 +405,14 @@ class ProcoreClient:
             params,
         )
 
-    def work_classifications(self) -> Iterator[WorkClassification]:
+    def work_classifications(self) -> Listing[WorkClassification]:
         return self._list(
             "work_classifications",
             f"/rest/v1.0/companies/{self._cid()}/work_classifications",
             WorkClassification.from_api,
         )
 
-    def timecard_time_types(self) -> Iterator[TimecardTimeType]:
+    def timecard_time_types(self) -> Listing[TimecardTimeType]:
         return self._list(
             "timecard_time_types",
             f"/rest/v1.0/companies/{self._cid()}/timecard_time_types",
@@ -398,7 +428,7 @@ class ProcoreClient:
         )
         return (f for f in every if fieldset_type is None or f.type == fieldset_type)
 
-    def custom_field_definitions(self) -> Iterator[CustomFieldDefinition]:
+    def custom_field_definitions(self) -> Listing[CustomFieldDefinition]:
         """The timesheet tool's custom field definitions."""
         return self._list(
             "custom_field_definitions",
@@ -413,7 +443,7 @@ class ProcoreClient:
         end_date: date,
         party_ids: Sequence[int] | None = None,
         updated_since: datetime | None = None,
-    ) -> Iterator[TimecardEntry]:
+    ) -> Listing[TimecardEntry]:
         """Entries dated within [start_date, end_date] (for reconciling exports)."""
         params: dict[str, Any] = {
             "start_date": start_date.isoformat(),

@@ -112,8 +112,10 @@ def test_pages_are_followed_by_link_next_not_stopped_by_a_short_page(client):
     )
     responses.get(users, json=[{"id": 3, "first_name": "Cy", "last_name": "Oz"}])
     workers = client.workers()
+    assert workers.total is None  # nothing fetched before iterating
     first = next(workers)
     assert len(responses.calls) == 1  # a generator: one page at a time
+    assert workers.total == 3  # Procore's Total header, for progress
     assert [first.id, *(w.id for w in workers)] == [1, 2, 3]
     assert query(responses.calls[0]) == {"page": ["1"], "per_page": ["1000"]}
     # The next URL is used as given.
