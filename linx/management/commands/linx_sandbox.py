@@ -1,0 +1,83 @@
+"""Run the bundled Procore and ExakTime sandboxes until Ctrl-C or SIGTERM."""
+
+from __future__ import annotations
+
+import signal
+import threading
+from pathlib import Path
+
+from django.core.management.base import BaseCommand, CommandError
+
+from integrations.exaktime.sandbox import ExakTimeSandbox
+from integrations.exaktime.sandbox import data as exaktime_data
+from integrations.procore.sandbox import ProcoreSandbox
+from integrations.procore.sandbox import data as procore_data
+from integrations.sandbox import STATE_DIR
+
+
+class Command(BaseCommand):
+    help = (
+        "Start the Procore and ExakTime sandbox servers on loopback, print their URLs and "
+        "demo credentials, and serve until Ctrl-C or SIGTERM."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("--procore-port", type=int, default=8001, help="0: any free port")
+        parser.add_argument("--exaktime-port", type=int, default=8002, help="0: any free port")
+        parser.add_argument("--host", default="127.0.0.1")
+        parser.add_argument(
+            "--scale",
+            choices=sorted(procore_data.SCALES),
+            help="size of the generated Procore company (default: what the state holds, else small)",
+        )
+        parser.add_argument("--seed", type=int, help="seed of the generated data")
+        parser.add_argument("--state-dir", type=Path, default=STATE_DIR)
+        parser.add_argument("--reset", action="store_true", help="generate the data afresh")
+
+    def handle(self, *args, **options):
+        stop = threading.Event()
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGTERM, lambda *_: stop.set())
+        state, host = options["state_dir"], options["host"]
+        common = {"host": host, "seed": options["seed"], "reset": options["reset"]}
+        procore = ProcoreSandbox(
+            state / "procore.sqlite3",
+            port=options["procore_port"],
+            scale=options["scale"],
+            **common,
+        )
+        exaktime = ExakTimeSandbox(
+            state / "exaktime.sqlite3", port=options["exaktime_port"], **common
+        )
+        try:
+            try:
+                procore.start()
+                exaktime.start()
+            except OSError as exc:
+                raise CommandError(f"Cannot listen on {host}: {exc}") from exc
+            self.stdout.write(self.describe(procore, exaktime))
+            self.stdout.flush()  # a parent process reading a pipe sees the URLs now
+            while not stop.wait(0.5):
+                pass
+        except KeyboardInterrupt:
+            pass
+        finally:
+            procore.stop()
+            exaktime.stop()
+        self.stdout.write("Sandboxes stopped.")
+
+    @staticmethod
+    def describe(procore: ProcoreSandbox, exaktime: ExakTimeSandbox) -> str:
+        generated = procore.store.kv_get("generated")
+        return f"""\
+Procore sandbox:  {procore.url}  (login and API host; {generated["scale"]} company, seed {generated["seed"]})
+  client id       {procore_data.CLIENT_ID}
+  client secret   {procore_data.CLIENT_SECRET}
+  company id      {procore_data.COMPANY_ID}
+ExakTime sandbox: {exaktime.url}
+  API key         {exaktime_data.API_KEY}   (read-only: {exaktime_data.READ_ONLY_API_KEY})
+State files:      {procore.state_path}, {exaktime.state_path}
+Inspect:          {procore.url}/_sandbox/state   {exaktime.url}/_sandbox/requests
+A week of punches after an import:  curl -X POST {exaktime.url}/_sandbox/time_records
+Ctrl-C stops both.
+"""
