@@ -70,9 +70,11 @@ class Store:
             kind TEXT NOT NULL, id INTEGER NOT NULL, scope INTEGER, body TEXT NOT NULL,
             PRIMARY KEY (kind, id));
         CREATE INDEX IF NOT EXISTS records_scope ON records (kind, scope, id);
-        CREATE INDEX IF NOT EXISTS records_identifier
-            ON records (kind, scope, {field_sql("identifier")});
-        CREATE INDEX IF NOT EXISTS records_name ON records (kind, scope, {field_sql("name")});
+        -- Uniqueness checks (ExakTime's identifier and name); `id` last so that the
+        -- planner picks these over records_scope for an ORDER BY id query.
+        CREATE INDEX IF NOT EXISTS records_identifier_id
+            ON records (kind, scope, {field_sql("identifier")}, id);
+        CREATE INDEX IF NOT EXISTS records_name_id ON records (kind, scope, {field_sql("name")}, id);
         CREATE TABLE IF NOT EXISTS kv (key TEXT PRIMARY KEY, value TEXT NOT NULL);
     """
 
@@ -638,6 +640,8 @@ class SandboxServer:
 
     def add(self, kind: str, fields: dict, *, scope: int | None = None) -> dict:
         """Add a record, filling what `fields` leaves out with the kind's defaults."""
+        if kind not in self.id_bases:
+            raise ValueError(f"the {self.name} sandbox has no {kind!r} records")
         body = self.touch(kind, {**self.defaults(kind), **fields})
         return self.store.insert(kind, body, scope=scope)
 
@@ -901,7 +905,11 @@ class SandboxServer:
         fields = req.json()
         if not isinstance(fields, dict):
             raise Abort(400, body={"error": "send the record's fields as a JSON object"})
-        return Response(201, self.add(req.params["kind"], fields, scope=req.int_arg("scope")))
+        try:
+            added = self.add(req.params["kind"], fields, scope=req.int_arg("scope"))
+        except ValueError as exc:
+            raise Abort(400, body={"error": str(exc)}) from None
+        return Response(201, added)
 
     @route("PATCH", "/_sandbox/records/{kind:word}/{id}")
     def _update_record(self, req: Request) -> dict:

@@ -324,6 +324,7 @@ def test_projects_filter_by_status_and_name_the_cases(procore_sandbox, api):
     assert every[data.PROJECT_BAD_LATITUDE]["latitude"] == 123.4
     assert every[data.PROJECT_DUPLICATE_NUMBER]["project_number"] == "230"
     assert every[data.PROJECT_HARBOR]["start_date"] is None
+    assert api.get("/rest/v1.1/projects").status_code == 400  # company_id is required
     assert (
         api.get(
             "/rest/v1.1/projects", params={"company_id": COMPANY_ID, "filters[by_status]": "Maybe"}
@@ -562,6 +563,8 @@ def test_tests_and_people_can_change_the_data(procore_sandbox, api):
     listed = plain("GET", f"{base}/project", params={"scope": COMPANY_ID, "per_page": 2}).json()
     assert listed["total"] == 9 and len(listed["records"]) == 2
     assert plain("PATCH", f"{base}/user/1", json={}).status_code == 404
+    assert plain("POST", f"{base}/user", json={}).status_code == 400  # which company?
+    assert plain("POST", f"{base}/widget?scope=1", json={}).status_code == 400
 
     reset = plain("POST", procore_sandbox.url + "/_sandbox/reset", json={})
     assert reset.status_code == 200

@@ -19,7 +19,6 @@ from urllib.parse import urlencode
 from integrations.procore.sandbox import data
 from integrations.sandbox import (
     Abort,
-    RateState,
     Request,
     Response,
     SandboxServer,
@@ -135,9 +134,6 @@ class ProcoreSandbox(SandboxServer):
 
     def error_body(self, status: int, message: str) -> Any:
         return RATE_LIMIT_TEXT if status == 429 else {"message": message}
-
-    def rate_limited(self, state: RateState) -> Response:
-        return Response(429, RATE_LIMIT_TEXT)
 
     # OAuth: the login host ------------------------------------------------------------
 
@@ -324,7 +320,7 @@ class ProcoreSandbox(SandboxServer):
     @route("GET", "/rest/v1.1/projects")
     def projects(self, req: Request) -> Response:
         """`?company_id=`; `filters[by_status]=Active|Inactive|All` (Active by default)."""
-        company = self.company(req, req.int_arg("company_id"))
+        company = self.company(req, company_query(req))
         status = (req.arg("filters[by_status]") or "Active").capitalize()
         if status not in ("Active", "Inactive", "All"):
             raise Abort(400, "filters[by_status] must be Active, Inactive or All")
@@ -340,14 +336,14 @@ class ProcoreSandbox(SandboxServer):
 
     @route("GET", "/rest/v1.0/standard_cost_code_lists")
     def standard_cost_code_lists(self, req: Request) -> Response:
-        company = self.company(req, req.int_arg("company_id"))
+        company = self.company(req, company_query(req))
         self.need(company, "cost_codes")
         return self.page(req, "standard_cost_code_list", scope=company["id"])
 
     @route("GET", "/rest/v1.0/standard_cost_codes")
     def standard_cost_codes(self, req: Request) -> Response:
         """Without `view=extended` (or normal/compact) only ids come back, as on Procore."""
-        company = self.company(req, req.int_arg("company_id"))
+        company = self.company(req, company_query(req))
         self.need(company, "cost_codes")
         list_id = req.int_arg("standard_cost_code_list_id")
         owner = list_id and self.store.scope_of("standard_cost_code_list", list_id)
@@ -598,6 +594,14 @@ class ProcoreSandbox(SandboxServer):
 def public(body: dict) -> dict:
     """A record as the wire shows it: fields starting with "_" are the sandbox's own."""
     return {name: value for name, value in body.items() if not name.startswith("_")}
+
+
+def company_query(req: Request) -> int:
+    """The `company_id` query parameter the project and cost code lists require."""
+    company_id = req.int_arg("company_id")
+    if company_id is None:
+        raise Abort(400, "company_id is required")
+    return company_id
 
 
 def entry_inputs(entry: dict) -> dict:
