@@ -409,7 +409,7 @@ FAULT_KINDS = {
     "status": "answer `status` (Retry-After: `retry_after` when given) without touching state",
     "html": "answer `status` (default 502) with an HTML error page, as a proxy would",
     "malformed_json": "handle the request, then send a truncated JSON body",
-    "slow": "sleep `seconds` before handling the request (beyond a client's timeout)",
+    "slow": "handle the request, then wait `seconds` before answering (beyond a client's timeout)",
     "drop_after_write": "perform a write, then close the connection without answering",
     "spike_limit": "a tight spike window: `limit` requests per `seconds` (default 5 per 10)",
     "expire_tokens": "expire every access token now (Procore; immediate, nothing to count)",
@@ -628,6 +628,10 @@ class SandboxServer:
             "generated": self.store.kv_get("generated"),
             "records": self.store.counts(),
             "faults": self.faults.active(),
+            "rate_limits": {
+                name: {"limit": w.limit, "used": w.used, "seconds": w.seconds}
+                for name, w in (("hourly", self.limiter.hourly), ("spike", self.limiter.spike))
+            },
         }
 
     def get(self, kind: str, record_id: int) -> dict | None:
@@ -763,15 +767,7 @@ class SandboxServer:
         try:
             if fault:
                 raise self._fault_answer(fault)
-            if not control:
-                slow = self.faults.take({"slow"}, req.method, req.path)
-                if slow:
-                    fault = slow
-                    self._stopping.wait(slow.seconds)
-                if not rate.allowed:
-                    response = self.rate_limited(rate)
-                    raise Abort(response.status, body=response.body, headers=response.headers)
-            response = self._handle(req)
+            response = self._handle(req) if control or rate.allowed else self.rate_limited(rate)
         except Abort as exc:
             response = self._error(exc)
         except Exception:
@@ -780,8 +776,8 @@ class SandboxServer:
 
         if not control and response.status < 500:
             # A write was performed only if it succeeded; a refused one drops nothing.
-            kinds = {"malformed_json", "drop_after_write"} if response.status < 300 else set()
-            after = self.faults.take(kinds | {"malformed_json"}, req.method, req.path)
+            kinds = {"drop_after_write", "malformed_json"} if response.status < 300 else set()
+            after = self.faults.take(kinds or {"malformed_json"}, req.method, req.path)
             if after and after.kind == "drop_after_write":
                 self._record(req, None, started, after)
                 self._drop(http)
@@ -791,6 +787,11 @@ class SandboxServer:
                 encoded, _ = response.encode()
                 response.body = encoded[: len(encoded) // 2] or b"{"
                 response.content_type = "application/json"
+        if not control and (slow := self.faults.take({"slow"}, req.method, req.path)):
+            # Done, but answered late: a client that gives up first cannot know a write
+            # happened (it did).
+            fault = slow
+            self._stopping.wait(slow.seconds)
         if rate is not None and self.rate_limit_headers:
             response.headers = {**rate.headers(), **response.headers}
         if not control:

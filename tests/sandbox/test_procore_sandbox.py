@@ -589,13 +589,14 @@ def test_status_faults_answer_the_next_matching_requests(procore_sandbox, api, s
     assert procore_sandbox.requests()[-2]["fault"] == "status"
 
 
-def test_a_slow_answer_outlasts_a_client_timeout(procore_sandbox, api):
-    procore_sandbox.faults.set("slow", seconds=1.0)
+def test_a_slow_answer_outlasts_a_client_timeout_after_doing_the_write(procore_sandbox, api):
+    procore_sandbox.faults.set("slow", seconds=1.0, method="POST")
     started = time.monotonic()
     with pytest.raises(requests.Timeout):
-        api.get(USERS, timeout=0.2)
+        api.post(TIMESHEETS, json={"timecard_entries": [entry()]}, timeout=0.2)
     assert time.monotonic() - started < 0.9
-    assert api.get(USERS).status_code == 200
+    listed = api.get(ENTRIES, params={"start_date": TODAY, "end_date": TODAY}).json()
+    assert [e["origin_id"] for e in listed] == ["1000001-regular"]
 
 
 def test_a_dropped_connection_after_a_write_still_wrote(procore_sandbox, api):
