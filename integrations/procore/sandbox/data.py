@@ -387,9 +387,10 @@ class _Generator:
         yield from (("project", cid, project) for project in projects)
         yield from self.special_sub_jobs()
         yield from self.special_crews(names, [w["id"] for w in workers[10:20]])
-        yield from self.pja_cost_codes(PROJECT_PJA, standard)
+        by_id = {body["id"]: body for kind, _, body in standard if kind == "standard_cost_code"}
+        yield from self.pja_cost_codes(PROJECT_PJA, by_id)
         for project in projects[1:]:
-            yield from self.project_cost_codes(project["id"], standard, scale)
+            yield from self.project_cost_codes(project["id"], by_id, scale)
         active = [worker["id"] for worker in workers if worker["is_active"]]
         for project in projects[len(SPECIAL_PROJECTS) :]:
             yield from self.filler_sub_jobs(project["id"], scale.sub_jobs_per_project)
@@ -570,23 +571,21 @@ class _Generator:
             fields = extra(standard) if extra else {}
             yield self.project_code(project_id, standard, divisions[parent["id"]], **fields)
 
-    def pja_cost_codes(self, project_id: int, standard: list[Row]) -> Iterator[Row]:
+    def pja_cost_codes(self, project_id: int, by_id: dict[int, dict]) -> Iterator[Row]:
         """PJA's codes: the named ones in STANDARD_CODES order (see PJA_COST_CODE_IDS)."""
-        for _, _, body in standard[1 : 1 + len(STANDARD_CODE_IDS)]:
-            if body["parent_id"] is None:
-                row = self.project_code(project_id, body, None)
-                division_id = row[2]["id"]
-                yield row
-            elif body["code"] in PJA_UNLINKED_CODES:
-                yield self.project_code(project_id, body, division_id, standard_cost_code_id=None)
-            elif body["code"] in PJA_DELETED_CODES:
-                deleted = iso_z(GENERATED_AT - timedelta(days=3))
-                yield self.project_code(project_id, body, division_id, deleted_at=deleted)
-            elif body["code"] not in PJA_MISSING_CODES:
-                yield self.project_code(project_id, body, division_id)
+        named = [by_id[STANDARD_CODE_IDS[code]] for _, _, codes in STANDARD_CODES
+                 for code, _, _ in codes if code not in PJA_MISSING_CODES]  # fmt: skip
 
-    def project_cost_codes(self, project_id: int, standard: list[Row], scale: Scale):
-        by_id = {body["id"]: body for kind, _, body in standard if kind == "standard_cost_code"}
+        def extra(std: dict) -> dict:
+            if std["code"] in PJA_UNLINKED_CODES:
+                return {"standard_cost_code_id": None}
+            if std["code"] in PJA_DELETED_CODES:
+                return {"deleted_at": iso_z(GENERATED_AT - timedelta(days=3))}
+            return {}
+
+        yield from self.copy_codes(project_id, named, by_id, extra)
+
+    def project_cost_codes(self, project_id: int, by_id: dict[int, dict], scale: Scale):
         codes = [body for body in by_id.values() if body["parent_id"] is not None]
         common = [STANDARD_CODE_IDS["1010"], STANDARD_CODE_IDS["3010"]]  # on every project
         others = [code for code in codes if code["id"] not in common]
