@@ -306,9 +306,8 @@ class ExakTimeSandbox(SandboxServer):
                 problems[name] = problem
             body[name] = value
         problems.update(self._rules(collection, account_id, body, record_id))
-        if problems:
-            fields = ", ".join(problems)
-            raise fail(422, f"{collection.label} is not valid: {fields}", problems)
+        if problems:  # the details name each field and what is wrong with it
+            raise fail(422, f"{collection.label} is not valid", problems)
         self._unique(collection, account_id, body, record_id)
         return body
 
