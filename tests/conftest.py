@@ -6,6 +6,8 @@ import pytest
 
 from linx.models import Connection, User
 
+pytest_plugins = ["tests.sandboxes"]
+
 
 @pytest.fixture(autouse=True)
 def _empty_cache():
