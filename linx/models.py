@@ -340,6 +340,7 @@ class CustomField(models.Model):
 class EntityType(models.TextChoices):
     EMPLOYEE = "employee", "Employee"
     LOCATION = "location", "Location"
+    SUB_JOB = "sub_job", "Sub-job location"
     COST_CODE = "cost_code", "Cost code"
     CREW = "crew", "Crew / employee group"
     LOCATION_GROUP = "location_group", "Location group"

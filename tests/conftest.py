@@ -65,3 +65,25 @@ def staff_client(client, staff_user, settings):
     TOTP.activate(staff_user, generate_totp_secret())
     client.force_login(staff_user)
     return client
+
+
+@pytest.fixture
+def sandbox_connection(db, procore_sandbox, exaktime_sandbox) -> Connection:
+    """A connection to the bundled sandboxes' realistic company, every import setting on."""
+    from integrations.exaktime.sandbox import data as exaktime_data
+    from integrations.procore.sandbox import data as procore_data
+
+    return Connection.objects.create(
+        name="sandbox",
+        procore_login_url=procore_sandbox.url,
+        procore_api_url=procore_sandbox.url,
+        procore_client_id=procore_data.CLIENT_ID,
+        procore_client_secret=procore_data.CLIENT_SECRET,
+        procore_company_id=procore_data.COMPANY_ID,
+        exaktime_api_url=exaktime_sandbox.url,
+        exaktime_api_key=exaktime_data.API_KEY,
+        import_sub_jobs=True,
+        crews_as_groups=True,
+        projects_as_groups=True,
+        projects_as_categories=True,
+    )

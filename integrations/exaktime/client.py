@@ -31,6 +31,7 @@ from integrations.exaktime.records import (
     Location,
     LocationCategory,
     TimeRecord,
+    wire_value,
 )
 from integrations.http import DEFAULT_TIMEOUT, HttpClient, RetryPolicy, as_int, iso_utc
 
@@ -157,7 +158,10 @@ class ExakTimeClient:
 
     @staticmethod
     def _body(record: Body | Any) -> dict[str, Any]:
-        return record.to_api() if hasattr(record, "to_api") else dict(record)
+        if hasattr(record, "to_api"):
+            return record.to_api()
+        # Plain mappings may hold dates, decimals and tuples: send them as JSON does.
+        return {key: wire_value(value) for key, value in dict(record).items()}
 
     def _create(self, path: str, parse: Callable[[Body], R], fields: Body | Any) -> R:
         return parse(self._object("POST", path, self._body(fields)))

@@ -28,11 +28,12 @@ GroupType = Literal["employee", "location", "cost_code"]
 FieldType = Literal["text", "date", "checkbox", "select"]
 
 
-def _wire(value: Any) -> Any:
+def wire_value(value: Any) -> Any:
+    """A Python value as ExakTime's JSON carries it (dates as ISO text, decimals as text)."""
     if isinstance(value, datetime | date):
         return value.isoformat()
     if isinstance(value, tuple):
-        return [_wire(v) for v in value]
+        return [wire_value(v) for v in value]
     if isinstance(value, Decimal):
         return str(value)
     return value
@@ -43,7 +44,7 @@ class _Writable:
 
     def to_api(self) -> dict[str, Any]:
         """The whole object as ExakTime takes it in a POST or PUT body (no `id`)."""
-        return {f.name: _wire(getattr(self, f.name)) for f in fields(self) if f.name != "id"}
+        return {f.name: wire_value(getattr(self, f.name)) for f in fields(self) if f.name != "id"}
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -17,7 +17,9 @@ import logging
 import os
 import socket
 import threading
+import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -39,6 +41,7 @@ from linx.models import (
 log = logging.getLogger(__name__)
 
 ROW_BATCH = 500
+PROGRESS_SECONDS = 0.2  # how often an on_progress callback (a terminal's bar) is told
 
 
 def heartbeat_seconds() -> float:
@@ -200,9 +203,17 @@ class RunRecorder:
     if the work raises, finishes the run as failed with what it had recorded.
     """
 
-    def __init__(self, run: SyncRun, *, batch: int = ROW_BATCH) -> None:
+    def __init__(
+        self,
+        run: SyncRun,
+        *,
+        batch: int = ROW_BATCH,
+        on_progress: Callable[[RunRecorder], None] | None = None,
+    ) -> None:
         self.run = run
         self.batch = batch
+        self.on_progress = on_progress
+        self._progress_shown = 0.0
         self.counts: Counter[str] = Counter(run.counts or {})
         self.progress: dict[str, dict[str, int]] = dict(run.progress or {})
         self._rows: list[RowResult] = []
@@ -278,6 +289,9 @@ class RunRecorder:
         )
         if len(self._rows) >= self.batch:
             self.flush()
+        if self.on_progress and time.monotonic() - self._progress_shown > PROGRESS_SECONDS:
+            self._progress_shown = time.monotonic()
+            self.on_progress(self)
 
     def flush(self) -> None:
         """Write buffered rows with the current counts and progress; check for cancel."""

@@ -1,0 +1,179 @@
+"""Doing a run: claim it, open the clients, run the pre-import, import or export, finish.
+
+Every entry point (admin actions, the task queue, the command line, schedules) comes
+through `start` (record a run) and `execute` (do it here and now), so they share one set
+of rules: no overlap, a fresh pre-import first, and a finished run whatever happens.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Callable
+
+from django.db import transaction
+from django.utils import timezone
+
+from linx.clients import exaktime_client, procore_client
+from linx.models import (
+    Connection,
+    EntityType,
+    Outcome,
+    RunKind,
+    RunStatus,
+    RunTrigger,
+    SyncRun,
+    User,
+)
+from linx.sync.imports import ENTITIES, Importer
+from linx.sync.preimport import PreImporter
+from linx.sync.runs import AlreadyRunning, RunAborted, RunRecorder, RunRefused, claim, create_run
+
+log = logging.getLogger(__name__)
+
+#: Which import entity a row's entity type belongs to (for re-running failed rows).
+IMPORT_ENTITY_OF = {
+    EntityType.EMPLOYEE: "employees",
+    EntityType.LOCATION: "locations",
+    EntityType.SUB_JOB: "locations",
+    EntityType.LOCATION_GROUP: "locations",
+    EntityType.LOCATION_CATEGORY: "locations",
+    EntityType.COST_CODE: "cost_codes",
+    EntityType.CREW: "crews",
+}
+
+
+def start(
+    connection: Connection,
+    kind: RunKind,
+    *,
+    trigger: RunTrigger,
+    started_by: User | None = None,
+    dry_run: bool = False,
+    parameters: dict | None = None,
+    rerun_of: SyncRun | None = None,
+) -> SyncRun:
+    """Record a queued run (the caller executes it or hands it to the queue)."""
+    return create_run(
+        connection,
+        kind,
+        trigger=trigger,
+        started_by=started_by,
+        dry_run=dry_run,
+        parameters=parameters,
+        rerun_of=rerun_of,
+    )
+
+
+def enqueue(run: SyncRun) -> SyncRun:
+    """Hand ``run`` to the task queue once the transaction that made it commits."""
+    from django_q.tasks import async_task
+
+    transaction.on_commit(
+        lambda: async_task(
+            "linx.tasks.execute_run",
+            run.pk,
+            task_name=f"{run.kind} #{run.pk} {run.connection.name}",
+            group=f"linx-{run.kind}",
+        )
+    )
+    return run
+
+
+def execute(run: SyncRun, *, on_progress: Callable[[RunRecorder], None] | None = None) -> SyncRun:
+    """Claim ``run`` and do it in this process; returns it finished.
+
+    Raises ``AlreadyRunning`` (another run of its kind holds the connection) or
+    ``RunRefused`` (it is not queued); in both cases nothing was done.
+    """
+    run = claim(run)
+    connection = run.connection
+    try:
+        with RunRecorder(run, on_progress=on_progress) as recorder:
+            with procore_client(connection) as procore, exaktime_client(connection) as exaktime:
+                if run.kind == RunKind.PREIMPORT:
+                    PreImporter(connection, recorder, procore, exaktime, dry_run=run.dry_run).run()
+                elif run.kind == RunKind.IMPORT:
+                    ensure_preimport(run)
+                    Importer(
+                        connection,
+                        recorder,
+                        procore,
+                        exaktime,
+                        dry_run=run.dry_run,
+                        only=_only(run.parameters.get("only")),
+                    ).run(run.parameters.get("entities") or ENTITIES)
+                else:
+                    raise RunAborted(f"Linx cannot do {run.kind!r} runs.")
+            recorder.finish()
+    except RunAborted:
+        pass  # the recorder finished the run as failed with the operator's message
+    run.refresh_from_db()
+    return run
+
+
+def ensure_preimport(run: SyncRun) -> None:
+    """Run the pre-import first when the connection's reference data is missing or stale."""
+    connection = Connection.objects.get(pk=run.connection_id)
+    fresh_since = timezone.now() - connection.preimport_max_age
+    if connection.preimported_at and connection.preimported_at >= fresh_since:
+        return
+    pre = start(
+        connection, RunKind.PREIMPORT, trigger=RunTrigger.AUTOMATIC, started_by=run.started_by
+    )
+    try:
+        pre = execute(pre)
+    except AlreadyRunning:
+        return  # another worker is refreshing it right now; its data will do
+    if pre.status not in (RunStatus.SUCCEEDED, RunStatus.PARTIAL):
+        raise RunAborted(
+            f"The pre-import this {run.get_kind_display().lower()} needs failed (run "
+            f"#{pre.pk}): {pre.message or 'see its rows'}"
+        )
+
+
+def _only(spec: dict | None) -> dict[str, set[int] | None] | None:
+    if spec is None:
+        return None
+    return {kind: (None if ids == "all" else set(ids)) for kind, ids in spec.items()}
+
+
+def rerun_failed(run: SyncRun, *, trigger: RunTrigger, started_by: User | None = None) -> SyncRun:
+    """A new run of the same kind for ``run``'s failed rows, and only those.
+
+    A run that stopped early without failing any row (Procore unreachable, a worker
+    killed) is run again whole: rows it already did come out unchanged at no cost.
+    """
+    failed = run.rows.filter(outcome=Outcome.FAILED).values_list(
+        "entity_type", "procore_id", "exaktime_id"
+    )
+    parameters = dict(run.parameters)
+    if not failed.exists():
+        pass  # resume: the same parameters
+    elif run.kind == RunKind.EXPORT:
+        parameters["only_time_records"] = sorted({int(x) for _, _, x in failed if x})
+    else:
+        only: dict[str, list[int] | str] = defaultdict(list)
+        for entity_type, procore_id, _ in failed:
+            if procore_id is None or only.get(entity_type) == "all":
+                only[entity_type] = "all"  # a whole list failed: read it all again
+            else:
+                only[entity_type].append(procore_id)
+        parameters["only"] = dict(only)
+        if run.kind == RunKind.IMPORT:
+            parameters["entities"] = sorted(
+                {IMPORT_ENTITY_OF[kind] for kind in only if kind in IMPORT_ENTITY_OF},
+                key=ENTITIES.index,
+            )
+    return start(
+        run.connection,
+        run.kind,
+        trigger=trigger,
+        started_by=started_by,
+        dry_run=run.dry_run,
+        parameters=parameters,
+        rerun_of=run,
+    )
+
+
+__all__ = ["AlreadyRunning", "RunRefused", "enqueue", "execute", "rerun_failed", "start"]

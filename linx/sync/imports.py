@@ -1,0 +1,805 @@
+"""Import (SyncLinx): Procore records → rules → fingerprint diff → ExakTime write → row.
+
+Per entity, in dependency order (employees before crews, projects before their
+sub-jobs), each eligible Procore record is turned into ExakTime fields by the tables in
+`rules`, checked against ExakTime's limits, and compared with what Linx last wrote:
+
+- a mapped record whose fingerprint is unchanged costs no request at all;
+- a mapped record that changed is read, changed and written back whole (PUT);
+- an unmapped record is linked to an ExakTime record with the same ID when one exists
+  (first import, or a create whose answer was lost), else created;
+- a mapped record that is inactive or gone in Procore is deactivated, never deleted.
+
+Every record ends as one row. A record that breaks a limit, or that ExakTime refuses,
+fails alone; a refusal that concerns a whole list (cost codes not enabled, app not
+installed) ends that part of the run with the steps that fix it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from django.utils import timezone
+
+from integrations.exaktime.client import ExakTimeClient
+from integrations.exaktime.errors import (
+    ExakTimeAuthError,
+    ExakTimeError,
+    ExakTimeNotFound,
+    ExakTimeOutcomeUnknown,
+    ExakTimePermissionError,
+)
+from integrations.http import IntegrationError
+from integrations.procore.client import ProcoreClient
+from integrations.procore.errors import (
+    ProcoreAuthError,
+    ProcoreError,
+    ProcorePermissionError,
+    ProcoreRateLimited,
+    ProcoreUnavailable,
+)
+from integrations.procore.records import Project
+from linx.models import Connection, EntityMapping, EntityType, Outcome
+from linx.sync import rules
+from linx.sync.runs import Row, RunAborted, RunRecorder
+
+log = logging.getLogger(__name__)
+
+#: What `--entities` accepts, in the order they run (crews need employees).
+ENTITIES = ("employees", "locations", "cost_codes", "crews")
+
+
+@dataclass(frozen=True)
+class Target:
+    """An ExakTime collection: the client's method names and how records are found."""
+
+    noun: str  # client methods: list_<plural>, get_<noun>, create_<noun>, update_<noun>
+    plural: str
+    key: str  # the field an existing record is matched on when linking
+    group_type: str | None = None
+
+    def list(self, client: ExakTimeClient) -> Iterable[Any]:
+        records = getattr(client, f"list_{self.plural}")()
+        if self.group_type:
+            return (r for r in records if r.group_type == self.group_type)
+        return records
+
+    def get(self, client: ExakTimeClient, record_id: int) -> Any:
+        return getattr(client, f"get_{self.noun}")(record_id)
+
+    def create(self, client: ExakTimeClient, fields: Mapping[str, Any]) -> Any:
+        return getattr(client, f"create_{self.noun}")(dict(fields))
+
+    def update(self, client: ExakTimeClient, record_id: int, whole: Mapping[str, Any]) -> Any:
+        return getattr(client, f"update_{self.noun}")(record_id, dict(whole))
+
+
+TARGETS: dict[str, Target] = {
+    EntityType.EMPLOYEE: Target("employee", "employees", "identifier"),
+    EntityType.LOCATION: Target("location", "locations", "identifier"),
+    EntityType.SUB_JOB: Target("location", "locations", "identifier"),
+    EntityType.COST_CODE: Target("cost_code", "cost_codes", "identifier"),
+    EntityType.CREW: Target("group", "groups", "name", group_type="employee"),
+    EntityType.LOCATION_GROUP: Target("group", "groups", "name", group_type="location"),
+    EntityType.LOCATION_CATEGORY: Target("location_category", "location_categories", "name"),
+    EntityType.CUSTOM_FIELD: Target("custom_field", "custom_fields", "name"),
+}
+
+#: The users' name for each entity in messages.
+NOUNS = {
+    EntityType.EMPLOYEE: "Employee",
+    EntityType.LOCATION: "Location",
+    EntityType.SUB_JOB: "Sub-job location",
+    EntityType.COST_CODE: "Cost code",
+    EntityType.CREW: "Crew",
+    EntityType.LOCATION_GROUP: "Project group",
+    EntityType.LOCATION_CATEGORY: "Project category",
+    EntityType.CUSTOM_FIELD: "Custom field",
+}
+
+RERUN_HINT = "then re-run the failed rows"
+
+#: After this many ExakTime failures in a row that retrying could fix (timeouts, 5xx,
+#: rate limits beyond the client's patience), the service is taken to be down and the
+#: run stops rather than spend minutes of retries on every remaining row.
+TRANSIENT_FAILURES_BEFORE_ABORT = 5
+
+
+def _limits_key(entity_type: str) -> str:
+    return EntityType.LOCATION if entity_type == EntityType.SUB_JOB else entity_type
+
+
+class Importer:
+    """One import run's work for one connection (see the module docstring)."""
+
+    def __init__(
+        self,
+        connection: Connection,
+        recorder: RunRecorder,
+        procore: ProcoreClient,
+        exaktime: ExakTimeClient,
+        *,
+        dry_run: bool = False,
+        only: Mapping[str, set[int]] | None = None,
+    ) -> None:
+        self.connection = connection
+        self.recorder = recorder
+        self.procore = procore
+        self.exaktime = exaktime
+        self.dry_run = dry_run
+        self.only = only  # re-run: entity type → the Procore ids to process, nothing else
+        self.mappings: dict[str, dict[int, EntityMapping]] = {}
+        self._existing: dict[tuple[str, str | None], dict[str, Any]] = {}
+        self._projects: list[Project] | None = None
+        self._work_classifications: dict[int, str] | None = None
+        self._transient_failures = 0
+        # (entity type, ExakTime ID) → the Procore record that has it in this run, so a
+        # second record with the same ID fails with both named instead of a bare 409.
+        self._claimed: dict[tuple[str, str | None, Any], tuple[int, str]] = {}
+
+    # --- entry point ---------------------------------------------------------------
+
+    def run(self, entities: Iterable[str]) -> None:
+        chosen = set(entities)
+        unknown = chosen - set(ENTITIES)
+        if unknown:
+            raise RunAborted(
+                f"Unknown entities: {', '.join(sorted(unknown))}. Choose from {', '.join(ENTITIES)}."
+            )
+        for entity in ENTITIES:
+            if entity in chosen:
+                getattr(self, f"import_{entity}")()
+                self.recorder.flush()
+
+    # --- employees -----------------------------------------------------------------
+
+    def import_employees(self) -> None:
+        kind = EntityType.EMPLOYEE
+        workers = self._read(kind, "workers", self.procore.workers)
+        if workers is None:
+            return
+        seen: set[int] = set()
+        context = {"work_classifications": self.work_classifications()}
+        for worker in self._counted(kind, workers):
+            if not self._wanted(kind, worker.id):
+                continue
+            name = rules.person_name(worker)
+            if not worker.is_employee:
+                self._row(
+                    kind,
+                    Outcome.SKIPPED,
+                    worker.id,
+                    name=name,
+                    message="Not an employee in Procore (Is Employee is off), so not imported.",
+                )
+                continue
+            if not worker.is_active:
+                continue  # handled as gone below
+            if not (worker.employee_id or "").strip():
+                self._row(
+                    kind,
+                    Outcome.FAILED,
+                    worker.id,
+                    name=name,
+                    message=(
+                        f"{name} has no Employee ID in Procore's Directory. Enter one on the "
+                        f"worker's Directory page in Procore, {RERUN_HINT}."
+                    ),
+                )
+                continue
+            seen.add(worker.id)
+            fields = rules.apply(rules.EMPLOYEE, worker, context)
+            self.upsert(kind, worker.id, name, fields, rules.labels(rules.EMPLOYEE))
+        self.deactivate_missing(kind, seen)
+
+    def work_classifications(self) -> dict[int, str]:
+        """Procore work classification names by id, as the pre-import stored them."""
+        if self._work_classifications is None:
+            self._work_classifications = dict(
+                EntityMapping.objects.filter(
+                    connection=self.connection, entity_type=EntityType.WORK_CLASSIFICATION
+                ).values_list("procore_id", "name")
+            )
+        return self._work_classifications
+
+    # --- locations -----------------------------------------------------------------
+
+    def projects(self) -> list[Project] | None:
+        """Active projects, read once per run (crews need them too)."""
+        if self._projects is None:
+            listing = self._read(EntityType.LOCATION, "projects", self.procore.projects)
+            if listing is None:
+                return None
+            self._projects = list(listing)
+        return self._projects
+
+    def import_locations(self) -> None:
+        kind = EntityType.LOCATION
+        projects = self.projects()
+        if projects is None:
+            return
+        self.recorder.expect(kind, len(projects))
+        seen: set[int] = set()
+        seen_sub_jobs: set[int] = set()
+        for project in projects:
+            if not project.active:
+                continue
+            seen.add(project.id)
+            location_id = None
+            if self._wanted(kind, project.id):
+                fields = rules.apply(rules.LOCATION, project, {})
+                location_id = self.upsert(
+                    kind, project.id, project.name, fields, rules.labels(rules.LOCATION)
+                )
+            else:
+                location_id = self._mapped_id(kind, project.id)
+            if self.connection.import_sub_jobs:
+                seen_sub_jobs |= self.import_sub_jobs(project, location_id)
+        self.deactivate_missing(kind, seen)
+        if self.connection.import_sub_jobs and self.only is None:
+            self.deactivate_missing(EntityType.SUB_JOB, seen_sub_jobs)
+
+    def import_sub_jobs(self, project: Project, location_id: int | None) -> set[int]:
+        """The project's sub-jobs as locations under it; its category and group if chosen."""
+        kind = EntityType.SUB_JOB
+        listing = self._read(
+            kind,
+            f"sub-jobs of project {project.project_number} {project.name!r}",
+            lambda: self.procore.sub_jobs(project.id),
+        )
+        if listing is None:
+            return set()
+        sub_jobs = [s for s in listing if s.active]
+        if not sub_jobs:
+            return set()
+        category_id = None
+        if self.connection.projects_as_categories:
+            category_id = self.upsert(
+                EntityType.LOCATION_CATEGORY,
+                project.id,
+                project.name,
+                {"name": project.name},
+                {"name": "project name"},
+            )
+        members = []
+        seen = set()
+        for sub_job in sub_jobs:
+            seen.add(sub_job.id)
+            name = rules.sub_job_name(project, sub_job)
+            if not self._wanted(kind, sub_job.id):
+                if mapped := self._mapped_id(kind, sub_job.id):
+                    members.append(mapped)
+                continue
+            fields = rules.apply(rules.SUB_JOB, sub_job, {"project": project})
+            fields["parent_job_id"] = location_id
+            if self.connection.projects_as_categories:
+                fields["category_id"] = category_id
+            if mapped := self.upsert(kind, sub_job.id, name, fields, rules.labels(rules.SUB_JOB)):
+                members.append(mapped)
+        if self.connection.projects_as_groups:
+            self.upsert(
+                EntityType.LOCATION_GROUP,
+                project.id,
+                project.name,
+                {
+                    "name": project.name,
+                    "group_type": "location",
+                    "member_ids": sorted(members),
+                    "show_in_mobile": True,
+                },
+                {"name": "project name"},
+            )
+        return seen
+
+    # --- cost codes ----------------------------------------------------------------
+
+    def import_cost_codes(self) -> None:
+        kind = EntityType.COST_CODE
+        lists = self._read(kind, "cost code lists", self.procore.standard_cost_code_lists)
+        if lists is None:
+            return
+        seen: set[int] = set()
+        for code_list in list(lists):
+            codes = self._read(
+                kind,
+                f"cost codes of list {code_list.name!r}",
+                lambda code_list=code_list: self.procore.standard_cost_codes(code_list.id),
+            )
+            if codes is None:
+                continue
+            codes = list(codes)
+            divisions = {c.id: c for c in codes if c.is_division}
+            self.recorder.expect(
+                kind,
+                self.recorder.progress.get(kind, {}).get("total", 0) + len(codes) - len(divisions),
+            )
+            for code in codes:
+                if code.is_division or not self._wanted(kind, code.id):
+                    continue  # divisions themselves are not imported
+                name = rules.cost_code_name(code)
+                if code.parent_id not in divisions:
+                    self._row(
+                        kind,
+                        Outcome.FAILED,
+                        code.id,
+                        name=name,
+                        message=(
+                            f"Cost code {name} belongs to division id {code.parent_id}, which "
+                            f"Procore does not list in {code_list.name!r}. Put it under a "
+                            f"division in Procore's cost code list, {RERUN_HINT}."
+                        ),
+                    )
+                    continue
+                if not code.active:
+                    continue
+                seen.add(code.id)
+                fields = rules.apply(rules.COST_CODE, code, {})
+                self.upsert(kind, code.id, name, fields, rules.labels(rules.COST_CODE))
+        self.deactivate_missing(kind, seen)
+
+    # --- crews ---------------------------------------------------------------------
+
+    def import_crews(self) -> None:
+        """Crews as employee groups; same-named crews on several projects are one group."""
+        if not self.connection.crews_as_groups:
+            return
+        kind = EntityType.CREW
+        projects = self.projects()
+        if projects is None:
+            return
+        by_name: dict[str, list] = defaultdict(list)
+        for project in projects:
+            if not project.active:
+                continue
+            crews = self._read(
+                kind,
+                f"crews of project {project.name!r}",
+                lambda project=project: self.procore.crews(project.id),
+            )
+            if crews is None:
+                continue
+            for crew in crews:
+                by_name[crew.name].append(crew)
+        employees = self._mapping_ids(EntityType.EMPLOYEE)
+        by_crew_id = {
+            crew_id: mapping
+            for mapping in self._mappings(kind).values()
+            for crew_id in mapping.data.get("crew_ids", [mapping.procore_id])
+        }
+        self.recorder.expect(kind, len(by_name))
+        seen = set()
+        for name, crews in sorted(by_name.items()):
+            crew_ids = sorted(c.id for c in crews)
+            existing = next((by_crew_id[c] for c in crew_ids if c in by_crew_id), None)
+            procore_id = existing.procore_id if existing else crew_ids[0]
+            if not self._wanted(kind, procore_id):
+                continue
+            seen.add(procore_id)
+            members = sorted(
+                {employees[e] for c in crews for e in c.employee_ids if e in employees}
+            )
+            fields = {
+                "name": name,
+                "group_type": "employee",
+                "member_ids": members,
+                "show_in_mobile": True,
+            }
+            self.upsert(
+                kind, procore_id, name, fields, {"name": "crew name"}, data={"crew_ids": crew_ids}
+            )
+        self.deactivate_missing(kind, seen, delete_group=True)
+
+    # --- the generic step ----------------------------------------------------------
+
+    def upsert(
+        self,
+        kind: str,
+        procore_id: int,
+        name: str,
+        fields: dict[str, Any],
+        names: Mapping[str, str],
+        *,
+        data: dict[str, Any] | None = None,
+    ) -> int | None:
+        """Bring one Procore record's ExakTime twin up to date; record its row.
+
+        Returns the ExakTime id (None when it failed, or would be created by a dry run).
+        """
+        target = TARGETS[kind]
+        mapping = self._mappings(kind).get(procore_id)
+        noun = NOUNS[kind]
+        if mapping is not None and mapping.ignored:
+            self._row(
+                kind,
+                Outcome.SKIPPED,
+                procore_id,
+                mapping.exaktime_id,
+                name,
+                message="Ignored on import: an operator marked this Procore record to be skipped.",
+            )
+            return self._int(mapping.exaktime_id)
+        problems = rules.check(_limits_key(kind), fields, names)
+        key = fields.get(target.key)
+        holder = self._claimed.setdefault(
+            (target.plural, target.group_type, key), (procore_id, name)
+        )
+        if key is not None and holder[0] != procore_id:
+            label = names.get(target.key, target.key)
+            problems.append(
+                f"its {label} {key!r} is also the {label} of {holder[1]!r} (Procore {holder[0]}); "
+                "ExakTime needs each to be unique"
+            )
+        if problems:
+            self._row(
+                kind,
+                Outcome.FAILED,
+                procore_id,
+                mapping.exaktime_id if mapping else "",
+                name,
+                message=f"{noun} {name!r} cannot be imported: {'; '.join(problems)}. "
+                f"Correct it in Procore, {RERUN_HINT}.",
+            )
+            return self._int(mapping.exaktime_id) if mapping else None
+        fingerprint = rules.fingerprint(fields)
+        try:
+            if mapping is not None and mapping.exaktime_id:
+                if mapping.fingerprint == fingerprint:
+                    self._row(kind, Outcome.UNCHANGED, procore_id, mapping.exaktime_id, name)
+                    self._touch(mapping, name)
+                    return int(mapping.exaktime_id)
+                return self._update(kind, target, mapping, name, fields, fingerprint, data)
+            existing = self._existing_record(kind, target, fields.get(target.key))
+            if existing is not None:
+                return self._link(
+                    kind, target, procore_id, existing, name, fields, fingerprint, data
+                )
+            if fields.get("is_active") is False:
+                self._row(
+                    kind,
+                    Outcome.SKIPPED,
+                    procore_id,
+                    name=name,
+                    message="Inactive in Procore and never imported, so not created.",
+                )
+                return None
+            return self._create(kind, target, procore_id, name, fields, fingerprint, data)
+        except (ExakTimeAuthError, ExakTimePermissionError) as error:
+            raise RunAborted(error.message) from error
+        except ExakTimeOutcomeUnknown as error:
+            self._note_failure(error)
+            self._row(
+                kind,
+                Outcome.FAILED,
+                procore_id,
+                mapping.exaktime_id if mapping else "",
+                name,
+                message=(
+                    f"{error.message} ExakTime may or may not have saved {noun.lower()} {name!r}; "
+                    "re-running the failed rows links it if it did, or creates it if not."
+                ),
+                retryable=True,
+            )
+        except ExakTimeError as error:
+            self._row(
+                kind,
+                Outcome.FAILED,
+                procore_id,
+                mapping.exaktime_id if mapping else "",
+                name,
+                message=f"{noun} {name!r}: {error.message}",
+                retryable=not error.permanent,
+            )
+            self._note_failure(error)
+        return self._int(mapping.exaktime_id) if mapping else None
+
+    def _note_failure(self, error: IntegrationError) -> None:
+        if error.permanent:
+            return
+        self._transient_failures += 1
+        if self._transient_failures >= TRANSIENT_FAILURES_BEFORE_ABORT:
+            raise RunAborted(
+                f"ExakTime failed {self._transient_failures} times in a row with errors that "
+                f"retrying did not fix (last: {error.message}). The run stopped; re-run it "
+                "when ExakTime answers again.",
+                retryable=True,
+            )
+
+    def _create(self, kind, target, procore_id, name, fields, fingerprint, data) -> int | None:
+        if self.dry_run:
+            self._row(
+                kind, Outcome.CREATED, procore_id, "", name, changes=rules.changes({}, fields)
+            )
+            return None
+        created = target.create(self.exaktime, fields)
+        self._save_mapping(kind, procore_id, created.id, name, fingerprint, fields, data)
+        self._row(
+            kind,
+            Outcome.CREATED,
+            procore_id,
+            str(created.id),
+            name,
+            changes=rules.changes({}, fields),
+        )
+        return created.id
+
+    def _link(
+        self, kind, target, procore_id, existing, name, fields, fingerprint, data
+    ) -> int | None:
+        """First import: an ExakTime record with the same ID becomes this record's twin."""
+        exaktime_id = existing.id
+        if exaktime_id in self._mapping_ids(kind).values():
+            self._row(
+                kind,
+                Outcome.FAILED,
+                procore_id,
+                "",
+                name,
+                message=(
+                    f"{NOUNS[kind]} {name!r}: ExakTime's {target.key} {fields.get(target.key)!r} "
+                    "already belongs to another Procore record (a duplicate ID in Procore). "
+                    f"Give each record its own ID in Procore, {RERUN_HINT}."
+                ),
+            )
+            return None
+        before = existing.to_api()
+        diff = rules.changes(before, fields)
+        if not self.dry_run:
+            if diff:
+                target.update(self.exaktime, exaktime_id, {**before, **fields})
+            self._save_mapping(kind, procore_id, exaktime_id, name, fingerprint, fields, data)
+        self._row(
+            kind,
+            Outcome.LINKED,
+            procore_id,
+            str(exaktime_id),
+            name,
+            changes=diff,
+            message="Linked to the ExakTime record that already had this ID.",
+        )
+        return exaktime_id
+
+    def _update(self, kind, target, mapping, name, fields, fingerprint, data) -> int | None:
+        exaktime_id = int(mapping.exaktime_id)
+        try:
+            current = target.get(self.exaktime, exaktime_id)
+        except ExakTimeNotFound:
+            # Removed on the ExakTime side: make it again rather than fail for ever.
+            mapping.delete()
+            self._mappings(kind).pop(mapping.procore_id, None)
+            return self._create(kind, target, mapping.procore_id, name, fields, fingerprint, data)
+        before = current.to_api()
+        diff = rules.changes(before, fields)
+        if not self.dry_run:
+            if diff:
+                target.update(self.exaktime, exaktime_id, {**before, **fields})
+            self._save_mapping(
+                kind, mapping.procore_id, exaktime_id, name, fingerprint, fields, data
+            )
+        outcome = Outcome.UPDATED if diff else Outcome.UNCHANGED
+        if fields.get("is_active") is False and before.get("is_active") is not False:
+            outcome = Outcome.DEACTIVATED
+        self._row(kind, outcome, mapping.procore_id, str(exaktime_id), name, changes=diff)
+        return exaktime_id
+
+    def deactivate_missing(self, kind: str, seen: set[int], *, delete_group: bool = False) -> None:
+        """Deactivate twins of records no longer active in Procore (never delete them).
+
+        Groups have no active flag: a crew that is gone keeps its group, emptied.
+        """
+        if self.only is not None and kind not in self.only:
+            return
+        for procore_id, mapping in list(self._mappings(kind).items()):
+            if procore_id in seen or mapping.ignored or not mapping.exaktime_id:
+                continue
+            if not self._wanted(kind, procore_id):
+                continue
+            last = dict(mapping.data.get("fields") or {})
+            wanted = {**last, "member_ids": []} if delete_group else {**last, "is_active": False}
+            if last and rules.fingerprint(wanted) == mapping.fingerprint:
+                continue  # already deactivated: nothing to do, nothing to report
+            target = TARGETS[kind]
+            try:
+                current = target.get(self.exaktime, int(mapping.exaktime_id))
+                before = current.to_api()
+                change = {"member_ids": []} if delete_group else {"is_active": False}
+                diff = rules.changes(before, change)
+                if not self.dry_run:
+                    if diff:
+                        target.update(self.exaktime, int(mapping.exaktime_id), {**before, **change})
+                    self._save_mapping(
+                        kind,
+                        procore_id,
+                        int(mapping.exaktime_id),
+                        mapping.name,
+                        rules.fingerprint(wanted),
+                        wanted,
+                        mapping.data,
+                    )
+                self._row(
+                    kind,
+                    Outcome.DEACTIVATED,
+                    procore_id,
+                    mapping.exaktime_id,
+                    mapping.name,
+                    changes=diff,
+                    message="Inactive or gone in Procore.",
+                )
+            except ExakTimeNotFound:
+                if not self.dry_run:
+                    mapping.delete()
+                self._row(
+                    kind,
+                    Outcome.DEACTIVATED,
+                    procore_id,
+                    mapping.exaktime_id,
+                    mapping.name,
+                    message="Gone from both Procore and ExakTime; the link was removed.",
+                )
+            except (ExakTimeAuthError, ExakTimePermissionError) as error:
+                raise RunAborted(error.message) from error
+            except ExakTimeError as error:
+                self._row(
+                    kind,
+                    Outcome.FAILED,
+                    procore_id,
+                    mapping.exaktime_id,
+                    mapping.name,
+                    message=f"Could not deactivate {NOUNS[kind].lower()} {mapping.name!r}: {error.message}",
+                    retryable=not error.permanent,
+                )
+
+    # --- helpers -------------------------------------------------------------------
+
+    def _read(self, kind: str, what: str, fetch: Callable[[], Any]):
+        """Start reading a Procore list; a refusal of the whole list ends this part."""
+        try:
+            listing = fetch()
+            # Force the first page now so a refusal surfaces here, not mid-loop.
+            return _Primed(listing)
+        except ProcoreAuthError as error:
+            raise RunAborted(error.message) from error
+        except (ProcoreUnavailable, ProcoreRateLimited) as error:
+            raise RunAborted(
+                f"Procore did not answer while Linx read {what}: {error.message} The run "
+                "stopped; re-run it later.",
+                retryable=True,
+            ) from error
+        except ProcoreError as error:
+            self._part_failed(kind, what, error)
+            return None
+
+    def _counted(self, kind: str, listing: _Primed):
+        if listing.total is not None:
+            self.recorder.expect(kind, listing.total)
+        try:
+            yield from listing
+        except ProcoreAuthError as error:
+            raise RunAborted(error.message) from error
+        except ProcoreError as error:
+            self._part_failed(kind, "the rest of the list", error)
+
+    def _part_failed(self, kind: str, what: str, error: IntegrationError) -> None:
+        message = error.message
+        if isinstance(error, ProcorePermissionError) and "PM209500" in message:
+            message = (
+                f"{message} Cost codes are not enabled for this Procore company. In Procore, go "
+                "to More Items > System Management > Licensing > Enable/Disable Features, click "
+                f"MODIFY, mark Cost Codes and click ENABLE; {RERUN_HINT}."
+            )
+        self._row(
+            kind,
+            Outcome.FAILED,
+            None,
+            "",
+            f"(reading {what})",
+            message=f"Linx could not read {what} from Procore: {message}",
+            retryable=not error.permanent,
+        )
+
+    def _existing_record(self, kind: str, target: Target, key: Any):
+        """The ExakTime record with this ID (or name), listed once per collection per run."""
+        if key is None:
+            return None
+        cache_key = (target.plural, target.group_type)
+        if cache_key not in self._existing:
+            self._existing[cache_key] = {
+                getattr(r, target.key): r for r in target.list(self.exaktime)
+            }
+        return self._existing[cache_key].get(key)
+
+    def _mappings(self, kind: str) -> dict[int, EntityMapping]:
+        if kind not in self.mappings:
+            self.mappings[kind] = {
+                m.procore_id: m
+                for m in EntityMapping.objects.filter(connection=self.connection, entity_type=kind)
+            }
+        return self.mappings[kind]
+
+    def _mapping_ids(self, kind: str) -> dict[int, int]:
+        return {
+            procore_id: int(m.exaktime_id)
+            for procore_id, m in self._mappings(kind).items()
+            if m.exaktime_id
+        }
+
+    def _mapped_id(self, kind: str, procore_id: int) -> int | None:
+        mapping = self._mappings(kind).get(procore_id)
+        return self._int(mapping.exaktime_id) if mapping else None
+
+    def _save_mapping(self, kind, procore_id, exaktime_id, name, fingerprint, fields, data) -> None:
+        mapping, _ = EntityMapping.objects.update_or_create(
+            connection=self.connection,
+            entity_type=kind,
+            procore_id=procore_id,
+            defaults={
+                "exaktime_id": str(exaktime_id),
+                "name": name[:255],
+                "fingerprint": fingerprint,
+                "data": {**(data or {}), "fields": rules.json_ready(fields)},
+                "synced_at": timezone.now(),
+            },
+        )
+        self._mappings(kind)[procore_id] = mapping
+
+    def _touch(self, mapping: EntityMapping, name: str) -> None:
+        if mapping.name != name[:255] and not self.dry_run:
+            EntityMapping.objects.filter(pk=mapping.pk).update(name=name[:255])
+
+    def _wanted(self, kind: str, procore_id: int) -> bool:
+        return self.only is None or procore_id in self.only.get(kind, ())
+
+    def _row(
+        self,
+        kind,
+        outcome,
+        procore_id=None,
+        exaktime_id="",
+        name="",
+        *,
+        changes=None,
+        message="",
+        retryable=False,
+    ) -> None:
+        if outcome != Outcome.FAILED:
+            self._transient_failures = 0
+        self.recorder.record(
+            Row(
+                kind,
+                outcome,
+                procore_id,
+                str(exaktime_id or ""),
+                name,
+                changes or {},
+                message,
+                retryable,
+            )
+        )
+
+    @staticmethod
+    def _int(value: str | None) -> int | None:
+        return int(value) if value else None
+
+
+class _Primed:
+    """A Procore listing whose first page has been fetched (so errors surface early)."""
+
+    def __init__(self, listing) -> None:
+        self._iter = iter(listing)
+        self._listing = listing
+        self._first: list = []
+        with contextlib.suppress(StopIteration):
+            self._first.append(next(self._iter))
+
+    @property
+    def total(self) -> int | None:
+        return getattr(self._listing, "total", None)
+
+    def __iter__(self):
+        yield from self._first
+        self._first = []
+        yield from self._iter

@@ -1,0 +1,210 @@
+"""Pre-import: the Procore reference data that import and export need.
+
+Work classifications (their names go on ExakTime employees), timecard time types (what
+export books hours as), timesheet fieldsets and their custom field definitions come into
+Linx; the custom fields an operator selected are created or updated in ExakTime. A
+fieldset or field that disappeared from Procore is marked gone, not silently dropped
+from the operator's selection.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from integrations.exaktime.client import ExakTimeClient
+from integrations.procore.client import ProcoreClient
+from integrations.procore.errors import (
+    ProcoreAuthError,
+    ProcoreError,
+    ProcoreRateLimited,
+    ProcoreUnavailable,
+)
+from linx.models import (
+    Connection,
+    CustomField,
+    CustomFieldType,
+    EntityMapping,
+    EntityType,
+    Fieldset,
+    Outcome,
+)
+from linx.sync import rules
+from linx.sync.imports import Importer
+from linx.sync.runs import Row, RunAborted, RunRecorder
+
+#: Procore custom field type → the ExakTime custom field Linx creates for it.
+EXAKTIME_FIELD_TYPES = {
+    CustomFieldType.TEXT: {"field_type": "text", "max_length": 255},
+    CustomFieldType.DATE: {"field_type": "date"},
+    CustomFieldType.CHECKBOX: {"field_type": "checkbox"},
+    CustomFieldType.SELECT: {"field_type": "select"},
+}
+
+#: Export books each ExakTime hour kind as the time type with this abbreviation.
+HOUR_KINDS = {"regular": "time_type_regular", "ot1": "time_type_ot1", "ot2": "time_type_ot2"}
+
+
+def exaktime_custom_field(field: CustomField) -> dict[str, Any]:
+    """The ExakTime custom field for a selected Procore one (named by its label)."""
+    fields: dict[str, Any] = {"name": field.label, **EXAKTIME_FIELD_TYPES[field.data_type]}
+    if field.data_type == CustomFieldType.SELECT:
+        fields["options"] = [option["label"] for option in field.options]
+    fields["is_active"] = field.active and not field.gone_from_procore
+    return fields
+
+
+class PreImporter:
+    def __init__(
+        self,
+        connection: Connection,
+        recorder: RunRecorder,
+        procore: ProcoreClient,
+        exaktime: ExakTimeClient,
+        *,
+        dry_run: bool = False,
+    ) -> None:
+        self.connection = connection
+        self.recorder = recorder
+        self.procore = procore
+        self.exaktime = exaktime
+        self.dry_run = dry_run
+
+    def run(self) -> None:
+        self.reference(
+            EntityType.WORK_CLASSIFICATION,
+            self._read("work classifications", self.procore.work_classifications),
+            lambda wc: (wc.name, {"abbreviation": wc.abbreviation}),
+        )
+        self.reference(
+            EntityType.TIME_TYPE,
+            self._read("timecard time types", self.procore.timecard_time_types),
+            lambda tt: (
+                tt.time_type,
+                {"abbreviation": tt.abbreviated_time_type, "global": tt.global_},
+            ),
+        )
+        self.fieldsets(self._read("timesheet fieldsets", self.procore.fieldsets))
+        self.custom_fields(
+            self._read("custom field definitions", self.procore.custom_field_definitions)
+        )
+        self.recorder.flush()
+        self.exaktime_custom_fields()
+        if not self.dry_run:
+            Connection.objects.filter(pk=self.connection.pk).update(preimported_at=timezone.now())
+
+    def _read(self, what: str, fetch) -> list:
+        try:
+            return list(fetch())
+        except ProcoreAuthError as error:
+            raise RunAborted(error.message) from error
+        except (ProcoreUnavailable, ProcoreRateLimited) as error:
+            raise RunAborted(
+                f"Procore did not answer while Linx read {what}: {error.message}", retryable=True
+            ) from error
+        except ProcoreError as error:
+            raise RunAborted(f"Linx could not read {what} from Procore: {error.message}") from error
+
+    def reference(self, kind: str, records: Iterable, describe) -> None:
+        """Reference records kept as mappings with no ExakTime side."""
+        existing = {
+            m.procore_id: m
+            for m in EntityMapping.objects.filter(connection=self.connection, entity_type=kind)
+        }
+        for record in records:
+            name, data = describe(record)
+            mapping = existing.get(record.id)
+            if mapping is None:
+                outcome, changes = Outcome.CREATED, rules.changes({}, {"name": name, **data})
+            else:
+                changes = rules.changes(
+                    {"name": mapping.name, **mapping.data}, {"name": name, **data}
+                )
+                outcome = Outcome.UPDATED if changes else Outcome.UNCHANGED
+            if outcome != Outcome.UNCHANGED and not self.dry_run:
+                EntityMapping.objects.update_or_create(
+                    connection=self.connection,
+                    entity_type=kind,
+                    procore_id=record.id,
+                    defaults={"name": name[:255], "data": data, "synced_at": timezone.now()},
+                )
+            self.recorder.record(Row(kind, outcome, record.id, name=name, changes=changes))
+
+    def fieldsets(self, fieldsets: list) -> None:
+        listed = {f.id for f in fieldsets}
+        with transaction.atomic():
+            for fieldset in fieldsets:
+                row, created = (
+                    Fieldset.objects.get_or_create(
+                        connection=self.connection,
+                        procore_id=fieldset.id,
+                        defaults={"name": fieldset.name, "field_ids": list(fieldset.field_ids)},
+                    )
+                    if not self.dry_run
+                    else (None, True)
+                )
+                if row is not None and not created:
+                    row.name = fieldset.name
+                    row.field_ids = list(fieldset.field_ids)
+                    row.gone_from_procore = False
+                    row.save()
+            if not self.dry_run:
+                self.connection.fieldsets.exclude(procore_id__in=listed).update(
+                    gone_from_procore=True
+                )
+
+    def custom_fields(self, definitions: list) -> None:
+        """Definitions into Linx; a selected field that disappeared stays selected, marked gone."""
+        listed = {d.id for d in definitions}
+        if self.dry_run:
+            return
+        with transaction.atomic():
+            for definition in definitions:
+                CustomField.objects.update_or_create(
+                    connection=self.connection,
+                    procore_id=definition.id,
+                    defaults={
+                        "label": definition.label,
+                        "data_type": definition.data_type,
+                        "options": [{"id": o.id, "label": o.label} for o in definition.options],
+                        "active": definition.active,
+                        "gone_from_procore": False,
+                    },
+                )
+            self.connection.custom_fields.exclude(procore_id__in=listed).update(
+                gone_from_procore=True
+            )
+
+    def exaktime_custom_fields(self) -> None:
+        """Create or update each selected custom field in ExakTime."""
+        importer = Importer(
+            self.connection, self.recorder, self.procore, self.exaktime, dry_run=self.dry_run
+        )
+        for field in self.connection.selected_custom_fields():
+            mapped = importer.upsert(
+                EntityType.CUSTOM_FIELD,
+                field.procore_id,
+                field.label,
+                exaktime_custom_field(field),
+                {"name": "custom field label"},
+            )
+            if mapped and field.exaktime_id != mapped and not self.dry_run:
+                CustomField.objects.filter(pk=field.pk).update(exaktime_id=mapped)
+
+
+def missing_time_types(connection: Connection) -> list[str]:
+    """The hour kinds whose chosen abbreviation matches no Procore time type."""
+    known = {
+        (data or {}).get("abbreviation")
+        for data in EntityMapping.objects.filter(
+            connection=connection, entity_type=EntityType.TIME_TYPE
+        ).values_list("data", flat=True)
+    }
+    return [
+        f"{kind} → {getattr(connection, attribute)!r}"
+        for kind, attribute in HOUR_KINDS.items()
+        if getattr(connection, attribute) not in known
+    ]

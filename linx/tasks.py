@@ -1,0 +1,24 @@
+"""django-q2 entry points: ids in, nothing else (the database holds the rest)."""
+
+from __future__ import annotations
+
+import logging
+
+from linx.models import SyncRun
+from linx.sync.execute import execute
+from linx.sync.runs import RunRefused
+
+log = logging.getLogger(__name__)
+
+
+def execute_run(run_id: int) -> str:
+    """Do queued run ``run_id``; returns its final status for the queue's history."""
+    run = SyncRun.objects.select_related("connection").get(pk=run_id)
+    try:
+        run = execute(run)
+    except RunRefused as refused:
+        # Another run holds the connection, or this one was cancelled or already done:
+        # nothing to do, and nothing for the queue to retry.
+        log.info("run %s not started: %s", run_id, refused.message)
+        return refused.run.status
+    return run.status
