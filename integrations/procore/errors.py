@@ -32,8 +32,15 @@ MESSAGE_HINTS: tuple[tuple[str, str], ...] = (
     ),
     (
         "You have insufficient rights to access the CostCode",
-        "Enable cost codes for the company in Procore, or give the Linx user Admin "
-        "rights on the company's cost codes.",
+        "Cost codes are not enabled for this company. In Procore, go to More Items > System "
+        "Management > Licensing > Enable/Disable Features, click MODIFY, mark Cost Codes and "
+        "click ENABLE.",
+    ),
+    (
+        "Sub Jobs are not enabled",
+        "Sub-jobs are not enabled for this company. In Procore, go to Company Tools > Admin > "
+        "Work Breakdown Structure, click the gear near Segments, tick 'Enable the usage of Sub "
+        "Jobs on projects' and save; or turn off sub-job import on the connection.",
     ),
     (
         "Missing Procore-Company-Id header!",

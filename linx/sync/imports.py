@@ -39,7 +39,6 @@ from integrations.procore.client import ProcoreClient
 from integrations.procore.errors import (
     ProcoreAuthError,
     ProcoreError,
-    ProcorePermissionError,
     ProcoreRateLimited,
     ProcoreUnavailable,
 )
@@ -62,6 +61,7 @@ class Target:
     plural: str
     key: str  # the field an existing record is matched on when linking
     group_type: str | None = None
+    unique: tuple[str, ...] = ()  # fields ExakTime refuses twice (besides `key`)
 
     def list(self, client: ExakTimeClient) -> Iterable[Any]:
         records = getattr(client, f"list_{self.plural}")()
@@ -83,7 +83,7 @@ TARGETS: dict[str, Target] = {
     EntityType.EMPLOYEE: Target("employee", "employees", "identifier"),
     EntityType.LOCATION: Target("location", "locations", "identifier"),
     EntityType.SUB_JOB: Target("location", "locations", "identifier"),
-    EntityType.COST_CODE: Target("cost_code", "cost_codes", "identifier"),
+    EntityType.COST_CODE: Target("cost_code", "cost_codes", "identifier", unique=("name",)),
     EntityType.CREW: Target("group", "groups", "name", group_type="employee"),
     EntityType.LOCATION_GROUP: Target("group", "groups", "name", group_type="location"),
     EntityType.LOCATION_CATEGORY: Target("location_category", "location_categories", "name"),
@@ -138,9 +138,10 @@ class Importer:
         self._projects: list[Project] | None = None
         self._work_classifications: dict[int, str] | None = None
         self._transient_failures = 0
+        self._refused: set[str] = set()  # parts Procore refused outright (not enabled, ...)
         # (entity type, ExakTime ID) → the Procore record that has it in this run, so a
         # second record with the same ID fails with both named instead of a bare 409.
-        self._claimed: dict[tuple[str, str | None, Any], tuple[int, str]] = {}
+        self._claimed: dict[tuple[str, str | None, str, Any], tuple[int, str]] = {}
 
     # --- entry point ---------------------------------------------------------------
 
@@ -247,6 +248,11 @@ class Importer:
     def import_sub_jobs(self, project: Project, location_id: int | None) -> set[int]:
         """The project's sub-jobs as locations under it; its category and group if chosen."""
         kind = EntityType.SUB_JOB
+        parts = (kind, EntityType.LOCATION_CATEGORY, EntityType.LOCATION_GROUP)
+        if self.only is not None and not any(part in self.only for part in parts):
+            return set()  # a re-run of other rows: this project's sub-jobs are not asked for
+        if kind in self._refused:
+            return set()  # Procore refused sub-jobs once: that row says how to enable them
         listing = self._read(
             kind,
             f"sub-jobs of project {project.project_number} {project.name!r}",
@@ -259,12 +265,16 @@ class Importer:
             return set()
         category_id = None
         if self.connection.projects_as_categories:
-            category_id = self.upsert(
-                EntityType.LOCATION_CATEGORY,
-                project.id,
-                project.name,
-                {"name": project.name},
-                {"name": "project name"},
+            category_id = (
+                self.upsert(
+                    EntityType.LOCATION_CATEGORY,
+                    project.id,
+                    project.name,
+                    {"name": project.name},
+                    {"name": "project name"},
+                )
+                if self._wanted(EntityType.LOCATION_CATEGORY, project.id)
+                else self._mapped_id(EntityType.LOCATION_CATEGORY, project.id)
             )
         members = []
         seen = set()
@@ -279,9 +289,19 @@ class Importer:
             fields["parent_job_id"] = location_id
             if self.connection.projects_as_categories:
                 fields["category_id"] = category_id
-            if mapped := self.upsert(kind, sub_job.id, name, fields, rules.labels(rules.SUB_JOB)):
+            mapped = self.upsert(
+                kind,
+                sub_job.id,
+                name,
+                fields,
+                rules.labels(rules.SUB_JOB),
+                data={"project": project.id},
+            )
+            if mapped:
                 members.append(mapped)
-        if self.connection.projects_as_groups:
+        if self.connection.projects_as_groups and self._wanted(
+            EntityType.LOCATION_GROUP, project.id
+        ):
             self.upsert(
                 EntityType.LOCATION_GROUP,
                 project.id,
@@ -424,16 +444,18 @@ class Importer:
             )
             return self._int(mapping.exaktime_id)
         problems = rules.check(_limits_key(kind), fields, names)
-        key = fields.get(target.key)
-        holder = self._claimed.setdefault(
-            (target.plural, target.group_type, key), (procore_id, name)
-        )
-        if key is not None and holder[0] != procore_id:
-            label = names.get(target.key, target.key)
-            problems.append(
-                f"its {label} {key!r} is also the {label} of {holder[1]!r} (Procore {holder[0]}); "
-                "ExakTime needs each to be unique"
-            )
+        for unique in (target.key, *target.unique):
+            value = fields.get(unique)
+            if value is None:
+                continue
+            claim = (target.plural, target.group_type, unique, value)
+            holder = self._claimed.setdefault(claim, (procore_id, name))
+            if holder[0] != procore_id:
+                label = names.get(unique, unique)
+                problems.append(
+                    f"its {label} {value!r} is also the {label} of {holder[1]!r} (Procore "
+                    f"{holder[0]}); ExakTime needs each to be unique"
+                )
         if problems:
             self._row(
                 kind,
@@ -684,20 +706,16 @@ class Importer:
             self._part_failed(kind, "the rest of the list", error)
 
     def _part_failed(self, kind: str, what: str, error: IntegrationError) -> None:
-        message = error.message
-        if isinstance(error, ProcorePermissionError) and "PM209500" in message:
-            message = (
-                f"{message} Cost codes are not enabled for this Procore company. In Procore, go "
-                "to More Items > System Management > Licensing > Enable/Disable Features, click "
-                f"MODIFY, mark Cost Codes and click ENABLE; {RERUN_HINT}."
-            )
+        """A refusal of a whole list: one failed row says what to fix (the client's hint)."""
+        if error.permanent:
+            self._refused.add(kind)
         self._row(
             kind,
             Outcome.FAILED,
             None,
             "",
             f"(reading {what})",
-            message=f"Linx could not read {what} from Procore: {message}",
+            message=f"Linx could not read {what} from Procore: {error.message} Then re-run the failed rows.",
             retryable=not error.permanent,
         )
 
@@ -751,7 +769,13 @@ class Importer:
             EntityMapping.objects.filter(pk=mapping.pk).update(name=name[:255])
 
     def _wanted(self, kind: str, procore_id: int) -> bool:
-        return self.only is None or procore_id in self.only.get(kind, ())
+        """Whether this run processes the record (a re-run names the rows it is for)."""
+        if self.only is None:
+            return True
+        if kind not in self.only:
+            return False
+        ids = self.only[kind]
+        return ids is None or procore_id in ids
 
     def _row(
         self,

@@ -56,7 +56,8 @@ def test_the_cost_code_rights_message_says_how_to_get_the_rights():
     assert error.message.startswith(
         "Procore says: You have insufficient rights to access the CostCode (PM209500) form (403)."
     )
-    assert "Enable cost codes" in error.message and "Admin" in error.message
+    # The seed product's own steps to enable cost codes:
+    assert "Enable/Disable Features" in error.message and "mark Cost Codes" in error.message
 
 
 def test_a_missing_company_header_asks_for_the_company_on_the_connection():

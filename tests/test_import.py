@@ -1,0 +1,398 @@
+"""Import (SyncLinx) against the sandboxes: every rule of SPEC.md's import section.
+
+Each test runs real imports over loopback HTTP and asserts what ExakTime holds afterwards
+and what the run's rows say.
+"""
+
+from __future__ import annotations
+
+from integrations.exaktime.sandbox import data as et
+from integrations.procore.sandbox import data as pc
+from linx.models import (
+    EntityMapping,
+    EntityType,
+    Outcome,
+    RowResult,
+    RunKind,
+    RunStatus,
+    RunTrigger,
+)
+from linx.sync.execute import execute, rerun_failed, start
+
+
+def run_import(connection, **parameters):
+    dry_run = parameters.pop("dry_run", False)
+    return execute(
+        start(
+            connection,
+            RunKind.IMPORT,
+            trigger=RunTrigger.COMMAND,
+            dry_run=dry_run,
+            parameters=parameters,
+        )
+    )
+
+
+def row(run, procore_id, entity_type=None) -> RowResult:
+    rows = run.rows.filter(procore_id=procore_id)
+    if entity_type:
+        rows = rows.filter(entity_type=entity_type)
+    return rows.get()
+
+
+def exaktime(sandbox, kind, **equal):
+    return sandbox.records(kind, scope=1, **equal)
+
+
+def one(sandbox, kind, **equal) -> dict:
+    (record,) = exaktime(sandbox, kind, **equal)
+    return record
+
+
+def writes(sandbox) -> list[dict]:
+    return [
+        r for r in sandbox.requests() if r["method"] != "GET" and not r["path"].startswith("/_")
+    ]
+
+
+# --- employees ---------------------------------------------------------------------------
+
+
+def test_active_employees_are_imported_by_the_seed_table(
+    sandbox_connection, exaktime_sandbox, procore_sandbox
+):
+    run = run_import(sandbox_connection, entities=["employees"])
+    worker = procore_sandbox.get("user", pc.WORKER_NO_CLASSIFICATION + 1)
+    employee = one(exaktime_sandbox, "employee", identifier=worker["employee_id"])
+    assert employee["first_name"] == worker["first_name"]
+    assert employee["last_name"] == worker["last_name"]
+    assert employee["email"] == worker["email_address"]
+    assert employee["address1"] == worker["address"]
+    assert employee["state"] == worker["state_code"]
+    assert employee["phone"] == worker["mobile_phone"]
+    classification = procore_sandbox.get("work_classification", worker["work_classification_id"])
+    assert employee["work_classification"] == classification["name"]  # by its name
+    assert employee["is_active"] is True
+    assert row(run, worker["id"]).outcome == Outcome.CREATED
+
+
+def test_non_employees_and_inactive_workers_are_not_created(
+    sandbox_connection, exaktime_sandbox, procore_sandbox
+):
+    run = run_import(sandbox_connection, entities=["employees"])
+    assert row(run, pc.WORKER_NOT_EMPLOYEE).outcome == Outcome.SKIPPED
+    assert "Not an employee in Procore" in row(run, pc.WORKER_NOT_EMPLOYEE).message
+    with_id = procore_sandbox.get("user", pc.WORKER_NOT_EMPLOYEE_WITH_ID)
+    assert not exaktime(exaktime_sandbox, "employee", identifier=with_id["employee_id"])
+    inactive = procore_sandbox.get("user", pc.WORKER_INACTIVE)
+    assert not exaktime(exaktime_sandbox, "employee", identifier=inactive["employee_id"])
+
+
+def test_a_worker_without_employee_id_fails_alone_with_the_seeds_words(
+    sandbox_connection, exaktime_sandbox
+):
+    run = run_import(sandbox_connection, entities=["employees"])
+    failed = row(run, pc.WORKER_NO_EMPLOYEE_ID)
+    assert failed.outcome == Outcome.FAILED
+    assert "has no Employee ID in Procore's Directory" in failed.message
+    assert run.status == RunStatus.PARTIAL
+    assert run.counts["created"] >= 15  # everyone else went through
+
+
+def test_a_value_over_exaktimes_limit_fails_naming_field_value_and_limit(
+    sandbox_connection, exaktime_sandbox, procore_sandbox
+):
+    run = run_import(sandbox_connection, entities=["employees"])
+    worker = procore_sandbox.get("user", pc.WORKER_LONG_NAME)
+    failed = row(run, pc.WORKER_LONG_NAME)
+    assert failed.outcome == Outcome.FAILED
+    assert f"last name {worker['last_name']!r} is 54 characters long" in failed.message
+    assert "at most 50" in failed.message
+    # Never truncated to fit:
+    assert not exaktime(exaktime_sandbox, "employee", identifier=worker["employee_id"])
+
+
+def test_two_workers_with_one_employee_id_fail_naming_each_other(
+    sandbox_connection, exaktime_sandbox
+):
+    run = run_import(sandbox_connection, entities=["employees"])
+    first, second = row(run, pc.WORKER_DUPLICATE_ID_A), row(run, pc.WORKER_DUPLICATE_ID_B)
+    assert first.outcome == Outcome.CREATED
+    assert second.outcome == Outcome.FAILED
+    assert "'1008' is also the Employee ID of" in second.message
+    assert str(pc.WORKER_DUPLICATE_ID_A) in second.message
+    assert len(exaktime(exaktime_sandbox, "employee", identifier="1008")) == 1
+
+
+def test_first_import_links_an_existing_exaktime_employee_instead_of_duplicating(
+    sandbox_connection, exaktime_sandbox
+):
+    run = run_import(sandbox_connection, entities=["employees"])
+    linked = row(run, pc.WORKER_LINKED)
+    assert linked.outcome == Outcome.LINKED
+    assert linked.exaktime_id == str(et.EMPLOYEE_LINKED)
+    assert "Linked to the ExakTime record that already had this ID" in linked.message
+    assert len(exaktime(exaktime_sandbox, "employee", identifier="1001")) == 1
+    mapping = EntityMapping.objects.get(
+        entity_type=EntityType.EMPLOYEE, procore_id=pc.WORKER_LINKED
+    )
+    assert mapping.exaktime_id == str(et.EMPLOYEE_LINKED)
+
+
+def test_a_rename_in_procore_updates_the_same_exaktime_record(
+    sandbox_connection, exaktime_sandbox, procore_sandbox
+):
+    worker_id = pc.WORKER_NO_CLASSIFICATION + 1
+    run_import(sandbox_connection, entities=["employees"])
+    mapping = EntityMapping.objects.get(entity_type=EntityType.EMPLOYEE, procore_id=worker_id)
+    before = len(exaktime(exaktime_sandbox, "employee"))
+
+    procore_sandbox.update("user", worker_id, last_name="Renamed-Smith")
+    run = run_import(sandbox_connection, entities=["employees"])
+
+    renamed = row(run, worker_id)
+    assert renamed.outcome == Outcome.UPDATED
+    assert renamed.changes["last_name"][1] == "Renamed-Smith"
+    assert (
+        exaktime_sandbox.get("employee", int(mapping.exaktime_id))["last_name"] == "Renamed-Smith"
+    )
+    assert len(exaktime(exaktime_sandbox, "employee")) == before  # no duplicate
+
+
+def test_a_worker_deactivated_in_procore_is_deactivated_never_deleted(
+    sandbox_connection, exaktime_sandbox, procore_sandbox
+):
+    worker_id = pc.WORKER_NO_CLASSIFICATION + 1
+    run_import(sandbox_connection, entities=["employees"])
+    mapping = EntityMapping.objects.get(entity_type=EntityType.EMPLOYEE, procore_id=worker_id)
+
+    procore_sandbox.update("user", worker_id, is_active=False)
+    run = run_import(sandbox_connection, entities=["employees"])
+
+    assert row(run, worker_id).outcome == Outcome.DEACTIVATED
+    employee = exaktime_sandbox.get("employee", int(mapping.exaktime_id))
+    assert employee is not None and employee["is_active"] is False
+    # And it stays quietly deactivated afterwards: no new row, no write.
+    exaktime_sandbox.clear_requests()
+    again = run_import(sandbox_connection, entities=["employees"])
+    assert not again.rows.filter(procore_id=worker_id).exists()
+    assert writes(exaktime_sandbox) == []
+
+
+# --- change detection and dry run --------------------------------------------------------
+
+
+def test_an_unchanged_re_run_makes_zero_writes_and_zero_exaktime_requests(
+    sandbox_connection, exaktime_sandbox
+):
+    first = run_import(sandbox_connection)
+    assert first.counts["created"] > 0
+    exaktime_sandbox.clear_requests()
+
+    again = run_import(sandbox_connection)
+
+    # Not even a read: rows that failed the first time fail again before any request.
+    assert exaktime_sandbox.requests() == []
+    assert again.counts.get("created", 0) == again.counts.get("updated", 0) == 0
+    assert again.counts["unchanged"] == first.counts["created"] + first.counts.get("linked", 0)
+
+
+def test_a_dry_run_shows_the_same_rows_and_writes_nothing(sandbox_connection, exaktime_sandbox):
+    before = {
+        kind: len(exaktime(exaktime_sandbox, kind))
+        for kind in ("employee", "job", "cost_code", "group")
+    }
+    dry = run_import(sandbox_connection, dry_run=True)
+    assert writes(exaktime_sandbox) == []
+    assert {kind: len(exaktime(exaktime_sandbox, kind)) for kind in before} == before
+    assert not EntityMapping.objects.exclude(
+        entity_type__in=[EntityType.WORK_CLASSIFICATION, EntityType.TIME_TYPE]
+    ).exists()
+    assert dry.dry_run and dry.counts["created"] > 0
+    assert row(dry, pc.WORKER_NO_EMPLOYEE_ID).outcome == Outcome.FAILED
+
+    real = run_import(sandbox_connection)
+    assert real.counts == dry.counts  # the preview said exactly what the run did
+
+
+# --- locations -----------------------------------------------------------------------------
+
+
+def test_projects_and_sub_jobs_become_locations_named_as_the_seed_says(
+    sandbox_connection, exaktime_sandbox
+):
+    run = run_import(sandbox_connection, entities=["locations"])
+    project = one(exaktime_sandbox, "job", identifier="200")
+    assert project["name"] == "PJA"
+    sub_job = one(exaktime_sandbox, "job", identifier="200.005")
+    assert sub_job["name"] == "PJA.SJB"
+    assert sub_job["parent_job_id"] == project["id"]
+    assert row(run, pc.SUB_JOB_SJB, EntityType.SUB_JOB).outcome == Outcome.CREATED
+    # An inactive sub-job is not created.
+    assert not exaktime(exaktime_sandbox, "job", identifier="200.099")
+
+
+def test_projects_become_location_groups_and_categories_holding_their_sub_jobs(
+    sandbox_connection, exaktime_sandbox
+):
+    run_import(sandbox_connection, entities=["locations"])
+    sub_jobs = {one(exaktime_sandbox, "job", identifier=i)["id"] for i in ("200.005", "200.010")}
+    group = one(exaktime_sandbox, "group", name="PJA", group_type="location")
+    assert set(group["member_ids"]) == sub_jobs
+    category = one(exaktime_sandbox, "location_category", name="PJA")
+    for location_id in sub_jobs:
+        assert exaktime_sandbox.get("job", location_id)["category_id"] == category["id"]
+
+
+def test_sub_jobs_are_left_alone_when_the_setting_is_off(sandbox_connection, exaktime_sandbox):
+    sandbox_connection.import_sub_jobs = False
+    sandbox_connection.save()
+    run_import(sandbox_connection, entities=["locations"])
+    assert one(exaktime_sandbox, "job", identifier="200")
+    assert not exaktime(exaktime_sandbox, "job", identifier="200.005")
+
+
+def test_bad_projects_fail_on_their_own_rows(sandbox_connection, exaktime_sandbox):
+    run = run_import(sandbox_connection, entities=["locations"])
+    latitude = row(run, pc.PROJECT_BAD_LATITUDE, EntityType.LOCATION)
+    assert latitude.outcome == Outcome.FAILED
+    assert "latitude 123.4 is outside -90 to 90" in latitude.message
+    long_name = row(run, pc.PROJECT_LONG_NAME, EntityType.LOCATION)
+    assert "at most 100" in long_name.message
+    duplicate = row(run, pc.PROJECT_DUPLICATE_NUMBER, EntityType.LOCATION)
+    assert "'230' is also the project number of" in duplicate.message
+    assert row(run, pc.PROJECT_HARBOR, EntityType.LOCATION).outcome == Outcome.CREATED
+
+
+# --- cost codes --------------------------------------------------------------------------
+
+
+def test_cost_codes_under_divisions_are_imported_and_divisions_are_not(
+    sandbox_connection, exaktime_sandbox, procore_sandbox
+):
+    run = run_import(sandbox_connection, entities=["cost_codes"])
+    concrete_labor = procore_sandbox.get("standard_cost_code", pc.STANDARD_CONCRETE_LABOR)
+    code = one(exaktime_sandbox, "cost_code", identifier=concrete_labor["code"])
+    assert code["name"] == concrete_labor["name"]
+    division = procore_sandbox.get("standard_cost_code", pc.DIVISION_CONCRETE)
+    assert not exaktime(exaktime_sandbox, "cost_code", identifier=division["code"])
+    assert not run.rows.filter(procore_id=pc.DIVISION_CONCRETE).exists()
+    # An inactive code that was never imported is not created.
+    inactive = procore_sandbox.get("standard_cost_code", pc.STANDARD_INACTIVE)
+    assert not exaktime(exaktime_sandbox, "cost_code", identifier=inactive["code"])
+
+
+def test_cost_codes_not_enabled_end_that_part_with_the_steps_that_fix_it(
+    sandbox_connection, exaktime_sandbox, procore_sandbox
+):
+    procore_sandbox.update("company", pc.COMPANY_ID, features={"cost_codes": False})
+    run = run_import(sandbox_connection, entities=["employees", "cost_codes"])
+    (failed,) = run.rows.filter(entity_type=EntityType.COST_CODE, outcome=Outcome.FAILED)
+    assert "You have insufficient rights to access the CostCode (PM209500) form" in failed.message
+    assert "Enable/Disable Features" in failed.message and "mark Cost Codes" in failed.message
+    assert run.rows.filter(entity_type=EntityType.EMPLOYEE, outcome=Outcome.CREATED).exists()
+    assert run.status == RunStatus.PARTIAL
+
+
+def test_an_app_not_installed_stops_the_run_with_what_to_do(sandbox_connection, exaktime_sandbox):
+    sandbox_connection.procore_company_id = pc.UNCONNECTED_COMPANY_ID
+    sandbox_connection.save()
+    run = run_import(sandbox_connection, entities=["employees"])
+    assert run.status == RunStatus.FAILED
+    assert "App is not connected to this company" in run.message
+    assert "App Management" in run.message
+    assert writes(exaktime_sandbox) == []
+
+
+# --- crews -----------------------------------------------------------------------------
+
+
+def test_crews_of_the_same_name_become_one_group_with_all_their_employees(
+    sandbox_connection, exaktime_sandbox, procore_sandbox
+):
+    run_import(sandbox_connection, entities=["employees", "crews"])
+    crews = [c for c in procore_sandbox.records("crew") if c["name"] == "Concrete Crew"]
+    assert len(crews) >= 2
+    group = one(exaktime_sandbox, "group", name="Concrete Crew", group_type="employee")
+    mapped = dict(
+        EntityMapping.objects.filter(entity_type=EntityType.EMPLOYEE).values_list(
+            "procore_id", "exaktime_id"
+        )
+    )
+    expected = {
+        int(mapped[member["id"]])
+        for crew in crews
+        for member in crew["employees"]
+        if member["id"] in mapped
+    }
+    assert set(group["member_ids"]) == expected
+    assert expected  # the crews hold imported employees
+
+
+def test_crews_are_not_imported_when_the_setting_is_off(sandbox_connection, exaktime_sandbox):
+    sandbox_connection.crews_as_groups = False
+    sandbox_connection.save()
+    run_import(sandbox_connection, entities=["employees", "crews"])
+    assert not exaktime(exaktime_sandbox, "group", group_type="employee")
+
+
+# --- ignored records and re-runs ---------------------------------------------------------
+
+
+def test_an_ignored_procore_record_is_skipped_by_every_later_import(
+    sandbox_connection, exaktime_sandbox, procore_sandbox
+):
+    worker_id = pc.WORKER_NO_CLASSIFICATION + 1
+    run_import(sandbox_connection, entities=["employees"])
+    EntityMapping.objects.filter(procore_id=worker_id).update(ignored=True)
+    procore_sandbox.update("user", worker_id, first_name="Changed")
+    run = run_import(sandbox_connection, entities=["employees"])
+    skipped = row(run, worker_id)
+    assert skipped.outcome == Outcome.SKIPPED
+    assert "Ignored on import" in skipped.message
+    mapping = EntityMapping.objects.get(procore_id=worker_id)
+    assert exaktime_sandbox.get("employee", int(mapping.exaktime_id))["first_name"] != "Changed"
+
+
+def test_re_running_failed_rows_re_fetches_and_processes_only_those(
+    sandbox_connection, exaktime_sandbox, procore_sandbox
+):
+    first = run_import(sandbox_connection, entities=["employees", "locations"])
+    procore_sandbox.update("user", pc.WORKER_NO_EMPLOYEE_ID, employee_id="7777")
+    procore_sandbox.update(
+        "user", pc.WORKER_NO_CLASSIFICATION + 1, first_name="Not-Part-Of-The-Rerun"
+    )
+
+    rerun = execute(rerun_failed(first, trigger=RunTrigger.RERUN))
+
+    assert rerun.rerun_of == first
+    assert {r.procore_id for r in rerun.rows.all()} <= {
+        r.procore_id for r in first.rows.filter(outcome=Outcome.FAILED)
+    }
+    assert row(rerun, pc.WORKER_NO_EMPLOYEE_ID).outcome == Outcome.CREATED
+    assert one(exaktime_sandbox, "employee", identifier="7777")
+    assert not exaktime(exaktime_sandbox, "employee", first_name="Not-Part-Of-The-Rerun")
+    still = row(rerun, pc.PROJECT_BAD_LATITUDE, EntityType.LOCATION)
+    assert still.outcome == Outcome.FAILED
+
+
+def test_two_cost_codes_with_one_name_fail_before_exaktime_refuses(
+    sandbox_connection, exaktime_sandbox, procore_sandbox
+):
+    run = run_import(sandbox_connection, entities=["cost_codes"])
+    first = row(run, pc.STANDARD_DUPLICATE_NAME_A)
+    second = row(run, pc.STANDARD_DUPLICATE_NAME_B)
+    assert first.outcome == Outcome.CREATED
+    assert second.outcome == Outcome.FAILED
+    assert "cost code name 'Labor' is also the cost code name of" in second.message
+    assert len(exaktime(exaktime_sandbox, "cost_code", name="Labor")) == 1
+
+
+def test_sub_jobs_not_enabled_fail_that_part_with_the_steps(
+    sandbox_connection, exaktime_sandbox, procore_sandbox
+):
+    procore_sandbox.update("company", pc.COMPANY_ID, features={"sub_jobs": False})
+    run = run_import(sandbox_connection, entities=["locations"])
+    (failure,) = run.rows.filter(entity_type=EntityType.SUB_JOB, outcome=Outcome.FAILED)
+    assert "Work Breakdown Structure" in failure.message  # once, not once per project
+    assert one(exaktime_sandbox, "job", identifier="200")  # projects still imported
