@@ -2,10 +2,34 @@
 
 from __future__ import annotations
 
-from django.contrib import admin
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.template.response import TemplateResponse
 
 from linx.admin.secrets import WriteOnlySecretsForm, secret_status
-from linx.models import Connection, CustomField, Fieldset
+from linx.models import Connection, CustomField, Fieldset, RunKind, RunTrigger
+from linx.sync.imports import ENTITIES
+from linx.sync.requests import request_runs
+
+ENTITY_LABELS = {
+    "employees": "Employees",
+    "locations": "Locations (projects, sub-jobs, project groups and categories)",
+    "cost_codes": "Cost codes",
+    "crews": "Crews (as employee groups)",
+}
+
+
+class ImportChoiceForm(forms.Form):
+    entities = forms.MultipleChoiceField(
+        choices=[(e, ENTITY_LABELS[e]) for e in ENTITIES],
+        initial=list(ENTITIES),
+        widget=forms.CheckboxSelectMultiple,
+        label="What to import",
+    )
+    dry_run = forms.BooleanField(
+        required=False, label="Dry run: show what would change, write nothing"
+    )
 
 
 class ConnectionForm(WriteOnlySecretsForm):
@@ -104,6 +128,72 @@ class ConnectionAdmin(admin.ModelAdmin):
         ("History", {"fields": ["created_at", "updated_at"], "classes": ["collapse"]}),
     ]
     inlines = [FieldsetInline, CustomFieldInline]
+    actions = ["preimport", "import_everything", "import_chosen", "dry_run_import"]
+
+    def _queued(self, request, runs, what: str) -> None:
+        numbers = ", ".join(f"#{run.pk}" for run in runs)
+        self.message_user(
+            request,
+            f"Queued {what} for {len(runs)} connection(s): run {numbers}. "
+            "Follow them under Sync runs.",
+            messages.SUCCESS,
+        )
+
+    @admin.action(description="Pre-import reference data and custom fields", permissions=["change"])
+    def preimport(self, request, queryset):
+        runs = request_runs(
+            queryset, RunKind.PREIMPORT, trigger=RunTrigger.ADMIN, started_by=request.user
+        )
+        self._queued(request, runs, "a pre-import")
+
+    @admin.action(description="Import everything from Procore", permissions=["change"])
+    def import_everything(self, request, queryset):
+        runs = request_runs(
+            queryset, RunKind.IMPORT, trigger=RunTrigger.ADMIN, started_by=request.user
+        )
+        self._queued(request, runs, "an import")
+
+    @admin.action(description="Dry run an import (preview, writes nothing)", permissions=["change"])
+    def dry_run_import(self, request, queryset):
+        runs = request_runs(
+            queryset,
+            RunKind.IMPORT,
+            trigger=RunTrigger.ADMIN,
+            started_by=request.user,
+            dry_run=True,
+        )
+        self._queued(request, runs, "a dry-run import")
+
+    @admin.action(description="Import chosen entities…", permissions=["change"])
+    def import_chosen(self, request, queryset):
+        form = ImportChoiceForm(request.POST if "apply" in request.POST else None)
+        if form.is_valid():
+            runs = request_runs(
+                queryset,
+                RunKind.IMPORT,
+                trigger=RunTrigger.ADMIN,
+                started_by=request.user,
+                dry_run=form.cleaned_data["dry_run"],
+                parameters={
+                    "entities": [e for e in ENTITIES if e in form.cleaned_data["entities"]]
+                },
+            )
+            self._queued(
+                request, runs, "a dry-run import" if form.cleaned_data["dry_run"] else "an import"
+            )
+            return None
+        return TemplateResponse(
+            request,
+            "admin/linx/connection/import_choose.html",
+            {
+                **self.admin_site.each_context(request),
+                "title": "Import chosen entities",
+                "form": form,
+                "connections": queryset,
+                "action_checkbox_name": ACTION_CHECKBOX_NAME,
+                "opts": self.model._meta,
+            },
+        )
 
     @admin.display(description="Procore client secret")
     def client_secret_status(self, obj: Connection) -> str:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from django.contrib import admin
+from django.contrib import admin, messages
 
 from linx.models import RowResult, SyncRun
+from linx.sync.requests import request_reruns
+from linx.sync.runs import cancel
 
 
 class RowResultInline(admin.TabularInline):
@@ -43,6 +45,42 @@ class SyncRunAdmin(ReadOnlyAdmin):
     date_hierarchy = "created_at"
     list_select_related = ["connection", "started_by"]
     inlines = [RowResultInline]
+    actions = ["rerun_failed_rows", "cancel_runs"]
+
+    @admin.action(description="Re-run failed rows", permissions=["rerun"])
+    def rerun_failed_rows(self, request, queryset):
+        queued, left_out = request_reruns(queryset, started_by=request.user)
+        if queued:
+            self.message_user(
+                request,
+                f"Queued {len(queued)} re-run(s) of failed rows: "
+                + ", ".join(f"#{run.pk} (of #{run.rerun_of_id})" for run in queued)
+                + ".",
+                messages.SUCCESS,
+            )
+        if left_out:
+            self.message_user(
+                request,
+                "Nothing to re-run for "
+                + ", ".join(f"#{run.pk}" for run in left_out)
+                + ": not finished, or no failed rows.",
+                messages.WARNING,
+            )
+
+    @admin.action(description="Cancel", permissions=["rerun"])
+    def cancel_runs(self, request, queryset):
+        stopped = [run.pk for run in queryset if cancel(run)]
+        self.message_user(
+            request,
+            f"Asked {len(stopped)} run(s) to stop; a running one stops at its next batch of rows."
+            if stopped
+            else "None of those runs was queued or running.",
+            messages.SUCCESS if stopped else messages.WARNING,
+        )
+
+    def has_rerun_permission(self, request) -> bool:
+        # Starting runs is a change to the connection's data: the same permission.
+        return request.user.has_perm("linx.change_connection")
 
 
 @admin.register(RowResult)

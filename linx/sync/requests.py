@@ -1,0 +1,58 @@
+"""Asking for runs on behalf of a person or a schedule: record them and queue them.
+
+The admin's actions and the schedules call these; the work happens in a queue worker.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from django.db import transaction
+
+from linx.models import Connection, Outcome, RunKind, RunTrigger, SyncRun, User
+from linx.sync.execute import enqueue, rerun_failed, start
+from linx.sync.imports import ENTITIES
+
+
+@transaction.atomic
+def request_runs(
+    connections: Iterable[Connection],
+    kind: RunKind,
+    *,
+    trigger: RunTrigger,
+    started_by: User | None = None,
+    dry_run: bool = False,
+    parameters: dict | None = None,
+) -> list[SyncRun]:
+    """Queue one run of ``kind`` per connection; returns the queued runs."""
+    if kind == RunKind.IMPORT:
+        parameters = {"entities": list(ENTITIES), **(parameters or {})}
+    return [
+        enqueue(
+            start(
+                connection,
+                kind,
+                trigger=trigger,
+                started_by=started_by,
+                dry_run=dry_run,
+                parameters=parameters,
+            )
+        )
+        for connection in connections
+    ]
+
+
+@transaction.atomic
+def request_reruns(
+    runs: Iterable[SyncRun], *, started_by: User | None = None
+) -> tuple[list[SyncRun], list[SyncRun]]:
+    """Queue a re-run of each run's failed rows; returns (queued re-runs, runs left out)."""
+    queued, left_out = [], []
+    for run in runs:
+        if run.is_finished and run.rows.filter(outcome=Outcome.FAILED).exists():
+            queued.append(
+                enqueue(rerun_failed(run, trigger=RunTrigger.RERUN, started_by=started_by))
+            )
+        else:
+            left_out.append(run)
+    return queued, left_out

@@ -1,0 +1,92 @@
+"""The admin's actions queue runs for the task queue, as the person who clicked."""
+
+from __future__ import annotations
+
+from linx.models import Outcome, RowResult, RunKind, RunStatus, RunTrigger, SyncRun, User
+from linx.sync.runs import claim, create_run
+from linx.tasks import execute_run
+
+CHANGELIST = "/admin/linx/connection/"
+
+
+def act(client, url, action, ids, **extra):
+    return client.post(
+        url, {"action": action, "_selected_action": [str(i) for i in ids], **extra}, follow=True
+    )
+
+
+def test_pre_import_action_queues_a_run_started_by_the_user(
+    staff_client, staff_user, connection, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        response = act(staff_client, CHANGELIST, "preimport", [connection.pk])
+    run = SyncRun.objects.get()
+    assert (run.kind, run.status, run.trigger) == (
+        RunKind.PREIMPORT,
+        RunStatus.QUEUED,
+        RunTrigger.ADMIN,
+    )
+    assert run.started_by == staff_user
+    assert len(callbacks) == 1  # handed to the queue once the transaction commits
+    assert f"run #{run.pk}" in response.content.decode()
+
+
+def test_import_chosen_entities_asks_then_queues_what_was_chosen(staff_client, connection):
+    page = act(staff_client, CHANGELIST, "import_chosen", [connection.pk])
+    assert b"What to import" in page.content
+    assert not SyncRun.objects.exists()
+
+    act(staff_client, CHANGELIST, "import_chosen", [connection.pk], apply="1",
+        entities=["employees", "crews"], dry_run="on")  # fmt: skip
+    run = SyncRun.objects.get()
+    assert run.parameters["entities"] == ["employees", "crews"]
+    assert run.dry_run
+
+
+def test_rerun_action_queues_only_runs_with_failed_rows(staff_client, connection):
+    failed = create_run(connection, RunKind.IMPORT, trigger=RunTrigger.COMMAND)
+    SyncRun.objects.filter(pk=failed.pk).update(status=RunStatus.PARTIAL)
+    RowResult.objects.create(
+        run=failed, entity_type="employee", outcome=Outcome.FAILED, procore_id=5
+    )
+    clean = create_run(connection, RunKind.IMPORT, trigger=RunTrigger.COMMAND)
+    SyncRun.objects.filter(pk=clean.pk).update(status=RunStatus.SUCCEEDED)
+
+    response = act(staff_client, "/admin/linx/syncrun/", "rerun_failed_rows", [failed.pk, clean.pk])
+
+    rerun = SyncRun.objects.get(rerun_of=failed)
+    assert rerun.parameters["only"] == {"employee": [5]}
+    assert rerun.trigger == RunTrigger.RERUN
+    assert "Nothing to re-run for #" in response.content.decode()
+
+
+def test_cancel_action_stops_a_queued_run(staff_client, connection):
+    run = create_run(connection, RunKind.IMPORT, trigger=RunTrigger.COMMAND)
+    act(staff_client, "/admin/linx/syncrun/", "cancel_runs", [run.pk])
+    run.refresh_from_db()
+    assert run.status == RunStatus.CANCELLED
+
+
+def test_staff_without_change_permission_cannot_start_runs(client, db, connection, settings):
+    settings.LINX_REQUIRE_MFA = False
+    from django.contrib.auth.models import Permission
+
+    viewer = User.objects.create_user("viewer@example.com", "x" * 20, is_staff=True)
+    viewer.user_permissions.add(Permission.objects.get(codename="view_connection"))
+    client.force_login(viewer)
+    response = act(client, CHANGELIST, "preimport", [connection.pk])
+    assert not SyncRun.objects.exists()
+    assert response.status_code in (200, 403)
+
+
+def test_a_queued_import_runs_in_the_worker_task(sandbox_connection, exaktime_sandbox):
+    run = create_run(sandbox_connection, RunKind.IMPORT, trigger=RunTrigger.ADMIN,
+                     parameters={"entities": ["cost_codes"]})  # fmt: skip
+    assert execute_run(run.pk) == RunStatus.PARTIAL
+    assert exaktime_sandbox.records("cost_code", scope=1, identifier="3010")
+
+
+def test_the_worker_task_leaves_a_run_held_elsewhere_alone(connection):
+    claim(create_run(connection, RunKind.IMPORT, trigger=RunTrigger.COMMAND))
+    second = create_run(connection, RunKind.IMPORT, trigger=RunTrigger.SCHEDULE)
+    assert execute_run(second.pk) == RunStatus.SKIPPED
