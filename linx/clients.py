@@ -10,10 +10,13 @@ one's new token and uses it instead of spending the refresh token again.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 
+from django.conf import settings
 from django.db import transaction
 
 from integrations.exaktime.client import ExakTimeClient
+from integrations.http import RetryPolicy
 from integrations.procore.auth import Token
 from integrations.procore.client import ProcoreClient
 from linx.models import Connection
@@ -61,8 +64,14 @@ class ConnectionTokenStore:
             return token
 
 
+def retry_policy() -> RetryPolicy:
+    """The clients' retry policy: the library's defaults, adjusted by LINX_HTTP_RETRY."""
+    return replace(RetryPolicy(), **settings.LINX_HTTP_RETRY)
+
+
 def procore_client(connection: Connection, **options) -> ProcoreClient:
     """A Procore client for ``connection``, its token kept on the connection's row."""
+    options.setdefault("retry", retry_policy())
     return ProcoreClient(
         api_url=connection.procore_api_url,
         login_url=connection.procore_login_url,
@@ -77,6 +86,7 @@ def procore_client(connection: Connection, **options) -> ProcoreClient:
 
 def exaktime_client(connection: Connection, **options) -> ExakTimeClient:
     """An ExakTime client for ``connection``."""
+    options.setdefault("retry", retry_policy())
     return ExakTimeClient(
         api_url=connection.exaktime_api_url, api_key=connection.exaktime_api_key, **options
     )

@@ -118,6 +118,19 @@ class Connection(models.Model):
     projects_as_categories = models.BooleanField(
         "create projects as location categories", default=False
     )
+    full_import_every = models.DurationField(
+        "read everything again at least every",
+        default=timezone.timedelta(hours=24),
+        help_text="Between full passes, imports read only workers and projects that Procore "
+        "says changed; a full pass also finds records deleted or deactivated in Procore.",
+    )
+    import_bookmarks = models.JSONField(
+        default=dict,
+        blank=True,
+        editable=False,
+        help_text='Per entity: {"since": when the last complete import started, "full": '
+        "when the last complete full pass started}.",
+    )
     preimport_max_age = models.DurationField(
         "re-run pre-import when older than",
         default=timezone.timedelta(hours=24),

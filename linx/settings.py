@@ -141,6 +141,9 @@ Q_CLUSTER = {
 # (its worker was killed) is marked failed so the connection is free again.
 LINX_RUN_HEARTBEAT_SECONDS = env.integer("LINX_RUN_HEARTBEAT_SECONDS", 10, minimum=0)
 LINX_RUN_DEAD_AFTER = env.integer("LINX_RUN_DEAD_AFTER", 300, minimum=30)
+# Overrides of the HTTP clients' retry policy (integrations.http.RetryPolicy); the
+# defaults retry at least as hard as the seed product. Tests make the waits short.
+LINX_HTTP_RETRY: dict = {}
 if REDIS_URL:
     Q_CLUSTER["redis"] = REDIS_URL
     CACHES = {

@@ -28,3 +28,11 @@ MAILERS = {"default": {"BACKEND": "django.core.mail.backends.locmem.EmailBackend
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405
     # One file per test process, so two test runs in one checkout never share a database.
     DATABASES["default"]["TEST"] = {"NAME": str(DATA_DIR / f"test-{os.getpid()}.sqlite3")}  # noqa: F405
+
+# The same retries as production, with waits short enough for a test suite.
+LINX_HTTP_RETRY = {
+    "base_delay": 0.01,
+    "max_delay": 0.05,
+    "max_total_wait": 0.5,
+    "max_rate_limit_wait": 2.0,
+}

@@ -167,14 +167,14 @@ def test_a_worker_deactivated_in_procore_is_deactivated_never_deleted(
     mapping = EntityMapping.objects.get(entity_type=EntityType.EMPLOYEE, procore_id=worker_id)
 
     procore_sandbox.update("user", worker_id, is_active=False)
-    run = run_import(sandbox_connection, entities=["employees"])
+    run = run_import(sandbox_connection, entities=["employees"], full=True)
 
     assert row(run, worker_id).outcome == Outcome.DEACTIVATED
     employee = exaktime_sandbox.get("employee", int(mapping.exaktime_id))
     assert employee is not None and employee["is_active"] is False
     # And it stays quietly deactivated afterwards: no new row, no write.
     exaktime_sandbox.clear_requests()
-    again = run_import(sandbox_connection, entities=["employees"])
+    again = run_import(sandbox_connection, entities=["employees"], full=True)
     assert not again.rows.filter(procore_id=worker_id).exists()
     assert writes(exaktime_sandbox) == []
 
@@ -189,7 +189,7 @@ def test_an_unchanged_re_run_makes_zero_writes_and_zero_exaktime_requests(
     assert first.counts["created"] > 0
     exaktime_sandbox.clear_requests()
 
-    again = run_import(sandbox_connection)
+    again = run_import(sandbox_connection, full=True)
 
     # Not even a read: rows that failed the first time fail again before any request.
     assert exaktime_sandbox.requests() == []
@@ -396,3 +396,63 @@ def test_sub_jobs_not_enabled_fail_that_part_with_the_steps(
     (failure,) = run.rows.filter(entity_type=EntityType.SUB_JOB, outcome=Outcome.FAILED)
     assert "Work Breakdown Structure" in failure.message  # once, not once per project
     assert one(exaktime_sandbox, "job", identifier="200")  # projects still imported
+
+
+# --- incremental imports -----------------------------------------------------------------
+
+
+def procore_reads(sandbox, path_end: str) -> list[dict]:
+    return [r for r in sandbox.requests() if r["method"] == "GET" and r["path"].endswith(path_end)]
+
+
+def test_a_second_import_reads_only_what_changed_in_procore(
+    sandbox_connection, exaktime_sandbox, procore_sandbox
+):
+    run_import(sandbox_connection, entities=["employees", "locations"])
+    worker_id = pc.WORKER_NO_CLASSIFICATION + 1
+    procore_sandbox.update("user", worker_id, first_name="Changed")
+    procore_sandbox.clear_requests()
+
+    again = run_import(sandbox_connection, entities=["employees", "locations"])
+
+    (users,) = procore_reads(procore_sandbox, "/users")
+    assert "filters[updated_at]" in users["query"]
+    assert [r.procore_id for r in again.rows.filter(entity_type=EntityType.EMPLOYEE)] == [worker_id]
+    assert row(again, worker_id).outcome == Outcome.UPDATED
+
+
+def test_the_periodic_full_pass_catches_what_incremental_reads_cannot(
+    sandbox_connection, exaktime_sandbox, procore_sandbox
+):
+    from datetime import timedelta
+
+    worker_id = pc.WORKER_NO_CLASSIFICATION + 1
+    run_import(sandbox_connection, entities=["employees"])
+    procore_sandbox.update("user", worker_id, is_active=False)  # gone from the active list
+
+    quick = run_import(sandbox_connection, entities=["employees"])
+    assert not quick.rows.filter(procore_id=worker_id).exists()
+
+    sandbox_connection.refresh_from_db()
+    sandbox_connection.full_import_every = timedelta(0)  # the full pass is due
+    sandbox_connection.save()
+    full = run_import(sandbox_connection, entities=["employees"])
+    assert row(full, worker_id).outcome == Outcome.DEACTIVATED
+    (users,) = procore_reads(procore_sandbox, "/users")[-1:]
+    assert "filters[updated_at]" not in users["query"]
+
+
+def test_the_bookmark_moves_only_when_a_part_completes_and_never_past_the_runs_start(
+    sandbox_connection, exaktime_sandbox, procore_sandbox
+):
+    from linx.models import Connection
+
+    first = run_import(sandbox_connection, entities=["employees", "cost_codes"])
+    marks = Connection.objects.get(pk=sandbox_connection.pk).import_bookmarks
+    assert marks["employees"]["since"] == first.started_at.isoformat()
+
+    procore_sandbox.faults.set("status", status=500, count=None, path="/rest/v1.3/companies")
+    failed = run_import(sandbox_connection, entities=["employees"])
+    procore_sandbox.faults.clear()
+    assert failed.status == RunStatus.FAILED
+    assert Connection.objects.get(pk=sandbox_connection.pk).import_bookmarks == marks

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 from collections.abc import Callable
+from datetime import datetime, timedelta
 
 from django.db import transaction
 from django.utils import timezone
@@ -17,7 +18,6 @@ from django.utils import timezone
 from linx.clients import exaktime_client, procore_client
 from linx.models import (
     Connection,
-    EntityType,
     Outcome,
     RunKind,
     RunStatus,
@@ -25,22 +25,15 @@ from linx.models import (
     SyncRun,
     User,
 )
-from linx.sync.imports import ENTITIES, Importer
+from linx.sync.imports import ENTITIES, ENTITY_OF, INCREMENTAL, Importer
 from linx.sync.preimport import PreImporter
 from linx.sync.runs import AlreadyRunning, RunAborted, RunRecorder, RunRefused, claim, create_run
 
 log = logging.getLogger(__name__)
 
-#: Which import entity a row's entity type belongs to (for re-running failed rows).
-IMPORT_ENTITY_OF = {
-    EntityType.EMPLOYEE: "employees",
-    EntityType.LOCATION: "locations",
-    EntityType.SUB_JOB: "locations",
-    EntityType.LOCATION_GROUP: "locations",
-    EntityType.LOCATION_CATEGORY: "locations",
-    EntityType.COST_CODE: "cost_codes",
-    EntityType.CREW: "crews",
-}
+#: Changes made within this long before an import's bookmark are read again, so a
+#: record saved in Procore while the previous import was reading is not missed.
+LOOKBACK = timedelta(minutes=15)
 
 
 def start(
@@ -95,14 +88,19 @@ def execute(run: SyncRun, *, on_progress: Callable[[RunRecorder], None] | None =
                     PreImporter(connection, recorder, procore, exaktime, dry_run=run.dry_run).run()
                 elif run.kind == RunKind.IMPORT:
                     ensure_preimport(run)
-                    Importer(
+                    since = incremental_plan(connection, run)
+                    importer = Importer(
                         connection,
                         recorder,
                         procore,
                         exaktime,
                         dry_run=run.dry_run,
                         only=_only(run.parameters.get("only")),
-                    ).run(run.parameters.get("entities") or ENTITIES)
+                        since=since,
+                    )
+                    importer.run(run.parameters.get("entities") or ENTITIES)
+                    if not run.dry_run and "only" not in run.parameters:
+                        commit_bookmarks(connection, run, importer.completed, since)
                 else:
                     raise RunAborted(f"Linx cannot do {run.kind!r} runs.")
             recorder.finish()
@@ -110,6 +108,41 @@ def execute(run: SyncRun, *, on_progress: Callable[[RunRecorder], None] | None =
         pass  # the recorder finished the run as failed with the operator's message
     run.refresh_from_db()
     return run
+
+
+def incremental_plan(connection: Connection, run: SyncRun) -> dict[str, datetime]:
+    """For each entity that can be read incrementally, since when; absent: read it whole.
+
+    Whole when asked (``full``), for dry runs and re-runs, before the first complete
+    import, and when the last full pass is older than the connection's setting.
+    """
+    if run.parameters.get("full") or run.dry_run or "only" in run.parameters:
+        return {}
+    plan = {}
+    for entity in INCREMENTAL:
+        mark = (connection.import_bookmarks or {}).get(entity) or {}
+        since, full = _moment(mark.get("since")), _moment(mark.get("full"))
+        if since and full and run.started_at - full < connection.full_import_every:
+            plan[entity] = since - LOOKBACK
+    return plan
+
+
+def commit_bookmarks(
+    connection: Connection, run: SyncRun, completed: set[str], since: dict[str, datetime]
+) -> None:
+    """After a complete import, remember when it started (never later: capped at start)."""
+    marks = dict(Connection.objects.get(pk=connection.pk).import_bookmarks or {})
+    for entity in completed:
+        previous = marks.get(entity) or {}
+        marks[entity] = {
+            "since": run.started_at.isoformat(),
+            "full": previous.get("full") if entity in since else run.started_at.isoformat(),
+        }
+    Connection.objects.filter(pk=connection.pk).update(import_bookmarks=marks)
+
+
+def _moment(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None
 
 
 def ensure_preimport(run: SyncRun) -> None:
@@ -162,7 +195,7 @@ def rerun_failed(run: SyncRun, *, trigger: RunTrigger, started_by: User | None =
         parameters["only"] = dict(only)
         if run.kind == RunKind.IMPORT:
             parameters["entities"] = sorted(
-                {IMPORT_ENTITY_OF[kind] for kind in only if kind in IMPORT_ENTITY_OF},
+                {ENTITY_OF[kind] for kind in only if kind in ENTITY_OF},
                 key=ENTITIES.index,
             )
     return start(

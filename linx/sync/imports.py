@@ -22,6 +22,7 @@ import logging
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from django.utils import timezone
@@ -51,6 +52,19 @@ log = logging.getLogger(__name__)
 
 #: What `--entities` accepts, in the order they run (crews need employees).
 ENTITIES = ("employees", "locations", "cost_codes", "crews")
+#: The entities Procore can list "changed since" (filters[updated_at]); the others are
+#: always read whole.
+INCREMENTAL = ("employees", "locations")
+#: Which import entity a row's entity type belongs to.
+ENTITY_OF = {
+    EntityType.EMPLOYEE: "employees",
+    EntityType.LOCATION: "locations",
+    EntityType.SUB_JOB: "locations",
+    EntityType.LOCATION_GROUP: "locations",
+    EntityType.LOCATION_CATEGORY: "locations",
+    EntityType.COST_CODE: "cost_codes",
+    EntityType.CREW: "crews",
+}
 
 
 @dataclass(frozen=True)
@@ -125,7 +139,8 @@ class Importer:
         exaktime: ExakTimeClient,
         *,
         dry_run: bool = False,
-        only: Mapping[str, set[int]] | None = None,
+        only: Mapping[str, set[int] | None] | None = None,
+        since: Mapping[str, datetime] | None = None,
     ) -> None:
         self.connection = connection
         self.recorder = recorder
@@ -133,6 +148,10 @@ class Importer:
         self.exaktime = exaktime
         self.dry_run = dry_run
         self.only = only  # re-run: entity type → the Procore ids to process, nothing else
+        # Incremental entities: read only what changed since then (no deactivation pass).
+        self.since = dict(since or {})
+        self.completed: set[str] = set()  # entities read to the end without a refusal
+        self._part_failures: set[str] = set()
         self.mappings: dict[str, dict[int, EntityMapping]] = {}
         self._existing: dict[tuple[str, str | None], dict[str, Any]] = {}
         self._projects: list[Project] | None = None
@@ -156,12 +175,15 @@ class Importer:
             if entity in chosen:
                 getattr(self, f"import_{entity}")()
                 self.recorder.flush()
+                if entity not in self._part_failures:
+                    self.completed.add(entity)
 
     # --- employees -----------------------------------------------------------------
 
     def import_employees(self) -> None:
         kind = EntityType.EMPLOYEE
-        workers = self._read(kind, "workers", self.procore.workers)
+        since = self.since.get("employees")
+        workers = self._read(kind, "workers", lambda: self.procore.workers(updated_since=since))
         if workers is None:
             return
         seen: set[int] = set()
@@ -196,7 +218,8 @@ class Importer:
             seen.add(worker.id)
             fields = rules.apply(rules.EMPLOYEE, worker, context)
             self.upsert(kind, worker.id, name, fields, rules.labels(rules.EMPLOYEE))
-        self.deactivate_missing(kind, seen)
+        if since is None:  # only a full list shows who is gone
+            self.deactivate_missing(kind, seen)
 
     def work_classifications(self) -> dict[int, str]:
         """Procore work classification names by id, as the pre-import stored them."""
@@ -221,7 +244,14 @@ class Importer:
 
     def import_locations(self) -> None:
         kind = EntityType.LOCATION
-        projects = self.projects()
+        since = self.since.get("locations")
+        if since is None:
+            projects = self.projects()
+        else:
+            listing = self._read(
+                kind, "changed projects", lambda: self.procore.projects(updated_since=since)
+            )
+            projects = None if listing is None else list(listing)
         if projects is None:
             return
         self.recorder.expect(kind, len(projects))
@@ -241,9 +271,10 @@ class Importer:
                 location_id = self._mapped_id(kind, project.id)
             if self.connection.import_sub_jobs:
                 seen_sub_jobs |= self.import_sub_jobs(project, location_id)
-        self.deactivate_missing(kind, seen)
-        if self.connection.import_sub_jobs and self.only is None:
-            self.deactivate_missing(EntityType.SUB_JOB, seen_sub_jobs)
+        if since is None:
+            self.deactivate_missing(kind, seen)
+            if self.connection.import_sub_jobs and self.only is None:
+                self.deactivate_missing(EntityType.SUB_JOB, seen_sub_jobs)
 
     def import_sub_jobs(self, project: Project, location_id: int | None) -> set[int]:
         """The project's sub-jobs as locations under it; its category and group if chosen."""
@@ -709,6 +740,7 @@ class Importer:
         """A refusal of a whole list: one failed row says what to fix (the client's hint)."""
         if error.permanent:
             self._refused.add(kind)
+        self._part_failures.add(ENTITY_OF.get(kind, kind))
         self._row(
             kind,
             Outcome.FAILED,

@@ -24,9 +24,14 @@ class Command(RunCommand):
         parser.add_argument(
             "--dry-run", action="store_true", help="Show what it would do; write nothing."
         )
+        parser.add_argument(
+            "--full",
+            action="store_true",
+            help="Read every record, not only what changed since the last import.",
+        )
         self.add_run_arguments(parser)
 
-    def handle(self, *args, name, entities, dry_run, **options):
+    def handle(self, *args, name, entities, dry_run, full, **options):
         connection = connection_named(name)
         chosen = [e.strip() for e in entities.split(",") if e.strip()]
         unknown = sorted(set(chosen) - set(ENTITIES))
@@ -40,6 +45,6 @@ class Command(RunCommand):
             RunKind.IMPORT,
             trigger=RunTrigger.COMMAND,
             dry_run=dry_run,
-            parameters={"entities": [e for e in ENTITIES if e in chosen]},
+            parameters={"entities": [e for e in ENTITIES if e in chosen], "full": full},
         )
         self.report(run, options)
