@@ -6,13 +6,15 @@ import logging
 
 from linx.models import SyncRun
 from linx.sync.execute import execute
-from linx.sync.runs import RunRefused
+from linx.sync.runs import RunRefused, reap_dead_runs
 
 log = logging.getLogger(__name__)
 
 
 def execute_run(run_id: int) -> str:
     """Do queued run ``run_id``; returns its final status for the queue's history."""
+    # Any worker that picks up work also frees connections held by dead runs.
+    reap_dead_runs()
     run = SyncRun.objects.select_related("connection").get(pk=run_id)
     try:
         run = execute(run)

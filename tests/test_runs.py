@@ -153,3 +153,12 @@ def test_the_heartbeat_keeps_a_long_quiet_run_alive(transactional_db, connection
         during = SyncRun.objects.get(pk=run.pk).heartbeat_at
         recorder.finish()
     assert during > before
+
+
+def test_looking_at_the_runs_marks_dead_ones_failed(staff_client, connection):
+    dead = claim(new_run(connection))
+    SyncRun.objects.filter(pk=dead.pk).update(heartbeat_at=timezone.now() - timedelta(hours=1))
+    page = staff_client.get("/admin/linx/syncrun/")
+    assert page.status_code == 200
+    dead.refresh_from_db()
+    assert dead.status == RunStatus.FAILED

@@ -6,7 +6,7 @@ from django.contrib import admin, messages
 
 from linx.models import RowResult, SyncRun
 from linx.sync.requests import request_reruns
-from linx.sync.runs import cancel
+from linx.sync.runs import cancel, reap_dead_runs
 
 
 class RowResultInline(admin.TabularInline):
@@ -46,6 +46,11 @@ class SyncRunAdmin(ReadOnlyAdmin):
     list_select_related = ["connection", "started_by"]
     inlines = [RowResultInline]
     actions = ["rerun_failed_rows", "cancel_runs"]
+
+    def changelist_view(self, request, extra_context=None):
+        # Whoever looks at the runs sees dead ones as failed, not "running" for ever.
+        reap_dead_runs()
+        return super().changelist_view(request, extra_context)
 
     @admin.action(description="Re-run failed rows", permissions=["rerun"])
     def rerun_failed_rows(self, request, queryset):
