@@ -1,44 +1,66 @@
-"""Prepare the demo: a staff login and a demo connection (used by `make demo`)."""
+"""Prepare the demo: a staff login and a connection to the bundled sandboxes (`make demo`)."""
 
 from __future__ import annotations
 
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
 
+from integrations.exaktime.sandbox import data as exaktime_data
+from integrations.procore.sandbox import data as procore_data
 from linx.models import Connection, User
 
 
 class Command(BaseCommand):
-    help = "Create the demo staff login and the demo connection, or bring them up to date."
+    help = (
+        "Create the demo staff login (password from LINX_STAFF_PASSWORD) and the demo "
+        "connection to the bundled sandboxes, or bring them up to date."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("--email", default="demo@example.com")
-        parser.add_argument("--connection", default="demo")
-        parser.add_argument("--procore-login-url", default="https://login-sandbox.procore.com")
-        parser.add_argument("--procore-api-url", default="https://sandbox.procore.com")
-        parser.add_argument("--procore-client-id", default="")
-        parser.add_argument("--procore-client-secret", default="")
-        parser.add_argument("--procore-company-id", type=int, default=None)
-        parser.add_argument("--exaktime-api-url", default="https://api.arcoro.com")
-        parser.add_argument("--exaktime-api-key", default="")
+        parser.add_argument("--connection", default="demo", help="the connection's name")
+        parser.add_argument(
+            "--procore-url",
+            default="http://127.0.0.1:8001",
+            help="the Procore sandbox (its login and API host)",
+        )
+        parser.add_argument("--exaktime-url", default="http://127.0.0.1:8002")
 
     def handle(self, *args, **options):
         exists = User.objects.filter(email=options["email"]).exists()
         call_command(
             "linx_createstaff", options["email"], superuser=True, update=exists, stdout=self.stdout
         )
-        connection, created = Connection.objects.update_or_create(
-            name=options["connection"],
-            defaults={
-                "procore_login_url": options["procore_login_url"],
-                "procore_api_url": options["procore_api_url"],
-                "procore_client_id": options["procore_client_id"],
-                "procore_client_secret": options["procore_client_secret"],
-                "procore_company_id": options["procore_company_id"],
-                "exaktime_api_url": options["exaktime_api_url"],
-                "exaktime_api_key": options["exaktime_api_key"],
-                "import_sub_jobs": True,
-                "crews_as_groups": True,
-            },
-        )
-        self.stdout.write(f"{'Created' if created else 'Updated'} connection {connection.name!r}.")
+        procore_url, exaktime_url = options["procore_url"], options["exaktime_url"]
+        where = {
+            "procore_login_url": procore_url,
+            "procore_api_url": procore_url,
+            "procore_auth_mode": "client_credentials",
+            "procore_client_id": procore_data.CLIENT_ID,
+            "procore_client_secret": procore_data.CLIENT_SECRET,
+            "procore_company_id": procore_data.COMPANY_ID,
+            "procore_company_name": procore_data.COMPANY_NAMES[procore_data.COMPANY_ID],
+            "exaktime_api_url": exaktime_url,
+            "exaktime_api_key": exaktime_data.API_KEY,
+        }
+        connection = Connection.objects.filter(name=options["connection"]).first()
+        if connection is None:
+            # Import settings only on creation: what a person changed in the admin stays.
+            Connection.objects.create(
+                name=options["connection"],
+                import_sub_jobs=True,
+                crews_as_groups=True,
+                projects_as_categories=True,
+                **where,
+            )
+            self.stdout.write(f"Created connection {options['connection']!r}.")
+            return
+        changed = [name for name, value in where.items() if getattr(connection, name) != value]
+        if changed:
+            for name in changed:
+                setattr(connection, name, where[name])
+            # A token from another sandbox (other port, other state) opens nothing here.
+            connection.procore_access_token = connection.procore_refresh_token = ""
+            connection.procore_token_expires_at = None
+            connection.save()
+        self.stdout.write(f"Connection {connection.name!r} points at the sandboxes.")
