@@ -100,13 +100,22 @@ def redact(value: Any, secrets: tuple[str, ...] | list[str] = ()) -> Any:
     return value
 
 
+def _plain(markup: str) -> str:
+    return " ".join(html.unescape(re.sub(r"(?s)<[^>]*>", " ", markup)).split())
+
+
 def summarize_text(body: str | bytes, limit: int = 300) -> str:
     """A plain-text or HTML error body as one short line a person can read."""
     if isinstance(body, bytes):
         body = body.decode("utf-8", "replace")
     body = re.sub(r"(?is)<(script|style)\b.*?</\1\s*>", " ", body)
-    body = re.sub(r"(?s)<[^>]*>", " ", body)
-    text = " ".join(html.unescape(body).split())
+    text = _plain(body)
+    # An error page's <title> mostly repeats its heading ("502 Bad Gateway" twice): keep
+    # it only when it says something the rest of the page does not.
+    if title := re.search(r"(?is)<title\b[^>]*>(.*?)</title\s*>", body):
+        rest = _plain(body[: title.start()] + " " + body[title.end() :])
+        if _plain(title.group(1)) in rest:
+            text = rest
     if len(text) > limit:
         text = text[: limit - 1].rstrip() + "…"
     return text

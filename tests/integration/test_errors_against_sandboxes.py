@@ -102,9 +102,7 @@ def test_procore_html_error_page_is_retried_then_reported_in_plain_words(
     with pytest.raises(ProcoreUnavailable) as caught:
         list(procore.workers())
 
-    message = str(caught.value)
-    assert message.startswith("Procore says: 502 Bad Gateway") and message.endswith("(502).")
-    assert "<" not in message and "nginx" in message
+    assert str(caught.value) == "Procore says: 502 Bad Gateway nginx (502)."
     # The default policy: six retries, bounded in total time, then the error.
     assert statuses(procore_sandbox, "GET", USERS) == [502] * 7
     assert len(waits.seconds) == 6 and sum(waits.seconds) <= 60
@@ -221,7 +219,6 @@ def test_exaktime_html_error_page_is_retried_then_reported_in_plain_words(
     with pytest.raises(ExakTimeUnavailable) as caught:
         list(exaktime.list_employees())
 
-    message = str(caught.value)
-    assert message.startswith("ExakTime says: 503 Service Unavailable") and "<" not in message
+    assert str(caught.value) == "ExakTime says: 503 Service Unavailable nginx (503)."
     assert statuses(exaktime_sandbox) == [503] * 7
     assert len(waits.seconds) == 6

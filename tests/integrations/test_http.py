@@ -398,8 +398,20 @@ def test_summarize_text_reads_html_as_one_short_line():
         "<html><head><title>502</title><style>p{color:red}</style></head>"
         "<body><h1>502 Bad&nbsp;Gateway</h1><p>nginx</p></body></html>"
     )
-    assert summarize_text(page) == "502 502 Bad Gateway nginx"
+    assert summarize_text(page) == "502 Bad Gateway nginx"
     assert len(summarize_text("x" * 1000)) == 300
+
+
+def test_summarize_text_keeps_a_title_only_when_the_page_does_not_repeat_it():
+    nginx = (
+        "<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n"
+        "<center><h1>502 Bad Gateway</h1></center>\r\n<hr><center>nginx</center>\r\n"
+        "</body>\r\n</html>\r\n"
+    )
+    assert summarize_text(nginx) == "502 Bad Gateway nginx"
+    blocked = "<html><head><title>Access denied</title></head><body>Error 1020</body></html>"
+    assert summarize_text(blocked) == "Access denied Error 1020"
+    assert summarize_text("<title>Maintenance</title>") == "Maintenance"
 
 
 # Over a real socket: the failure classes requests raises are the ones relied on -----
