@@ -90,3 +90,22 @@ def test_the_worker_task_leaves_a_run_held_elsewhere_alone(connection):
     claim(create_run(connection, RunKind.IMPORT, trigger=RunTrigger.COMMAND))
     second = create_run(connection, RunKind.IMPORT, trigger=RunTrigger.SCHEDULE)
     assert execute_run(second.pk) == RunStatus.SKIPPED
+
+
+def test_export_time_asks_for_a_range_then_queues_it(staff_client, connection):
+    page = act(staff_client, CHANGELIST, "export_time", [connection.pk])
+    assert b"From (work date)" in page.content
+    assert not SyncRun.objects.exists()
+
+    act(staff_client, CHANGELIST, "export_time", [connection.pk], apply="1",
+        first_day="2026-11-16", last_day="2026-11-22", dry_run="on")  # fmt: skip
+    run = SyncRun.objects.get()
+    assert run.kind == RunKind.EXPORT and run.dry_run
+    assert (run.parameters["from"], run.parameters["to"]) == ("2026-11-16", "2026-11-22")
+
+
+def test_export_time_refuses_a_backwards_range(staff_client, connection):
+    page = act(staff_client, CHANGELIST, "export_time", [connection.pk], apply="1",
+               first_day="2026-11-22", last_day="2026-11-16")  # fmt: skip
+    assert b"The range ends before it starts" in page.content
+    assert not SyncRun.objects.exists()

@@ -205,3 +205,38 @@ def test_unknown_labels_and_time_types_are_named(preimported):
         call_command("linx_connection", "set", "sandbox", "--time-type", "ot1=XX")
     call_command("linx_connection", "set", "sandbox", "--time-type", "ot1=DT")
     assert Connection.objects.get(name="sandbox").time_type_ot1 == "DT"
+
+
+# --- linx_export --------------------------------------------------------------------------
+
+
+def test_export_json_and_exit_code(sandbox_connection, capsys, exaktime_sandbox):
+    from datetime import date
+
+    run_command(capsys, "linx_import", "sandbox")
+    exaktime_sandbox.generate_time_records(date(2026, 11, 16))
+    code, out, _ = run_command(
+        capsys, "linx_export", "sandbox", "--from", "2026-11-16", "--to", "2026-11-22", "--json"
+    )
+    result = json.loads(out)
+    assert result["kind"] == "export"
+    assert code == 1 and result["status"] == "partial"  # the sandbox punches at unlinked SHOP
+    failure = result["failures"][0]
+    assert failure["entity"] == "time_record"
+    assert int(failure["source_id"]) >= 1_000_001  # the ExakTime time record id
+    again_code, again_out, _ = run_command(
+        capsys, "linx_export", "sandbox", "--from", "2026-11-16", "--to", "2026-11-22", "--json"
+    )
+    again = json.loads(again_out)
+    assert again_code == 1
+    assert (
+        again["counts"]["created"] == 0
+        and again["counts"]["unchanged"] == result["counts"]["created"]
+    )
+
+
+def test_export_dates_are_checked(sandbox_connection):
+    with pytest.raises(CommandError, match="'2026-13-01' is not a date"):
+        call_command("linx_export", "sandbox", "--from", "2026-13-01", "--to", "2026-12-01")
+    with pytest.raises(CommandError, match="is before --from"):
+        call_command("linx_export", "sandbox", "--from", "2026-12-02", "--to", "2026-12-01")

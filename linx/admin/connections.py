@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.template.response import TemplateResponse
+from django.utils import timezone
 
 from linx.admin.secrets import WriteOnlySecretsForm, secret_status
 from linx.models import Connection, CustomField, Fieldset, RunKind, RunTrigger
@@ -18,6 +21,26 @@ ENTITY_LABELS = {
     "cost_codes": "Cost codes",
     "crews": "Crews (as employee groups)",
 }
+
+
+class ExportForm(forms.Form):
+    first_day = forms.DateField(
+        label="From (work date)", widget=forms.DateInput(attrs={"type": "date"})
+    )
+    last_day = forms.DateField(
+        label="To (work date)", widget=forms.DateInput(attrs={"type": "date"})
+    )
+    approved_only = forms.BooleanField(required=False, label="Approved time records only")
+    dry_run = forms.BooleanField(
+        required=False, initial=True, label="Preview first: show what would be sent, send nothing"
+    )
+
+    def clean(self):
+        cleaned = super().clean()
+        first, last = cleaned.get("first_day"), cleaned.get("last_day")
+        if first and last and last < first:
+            raise forms.ValidationError("The range ends before it starts.")
+        return cleaned
 
 
 class ImportChoiceForm(forms.Form):
@@ -128,7 +151,7 @@ class ConnectionAdmin(admin.ModelAdmin):
         ("History", {"fields": ["created_at", "updated_at"], "classes": ["collapse"]}),
     ]
     inlines = [FieldsetInline, CustomFieldInline]
-    actions = ["preimport", "import_everything", "import_chosen", "dry_run_import"]
+    actions = ["preimport", "import_everything", "import_chosen", "dry_run_import", "export_time"]
 
     def _queued(self, request, runs, what: str) -> None:
         numbers = ", ".join(f"#{run.pk}" for run in runs)
@@ -164,6 +187,55 @@ class ConnectionAdmin(admin.ModelAdmin):
         )
         self._queued(request, runs, "a dry-run import")
 
+    @admin.action(description="Export time to Procore…", permissions=["change"])
+    def export_time(self, request, queryset):
+        if "apply" in request.POST:
+            form = ExportForm(request.POST)
+        else:
+            yesterday = timezone.localdate() - timedelta(days=1)
+            form = ExportForm(
+                initial={
+                    "first_day": yesterday - timedelta(days=yesterday.weekday()),
+                    "last_day": yesterday,
+                    "approved_only": all(c.export_approved_only for c in queryset),
+                }
+            )
+        if form.is_bound and form.is_valid():
+            data = form.cleaned_data
+            runs = request_runs(
+                queryset,
+                RunKind.EXPORT,
+                trigger=RunTrigger.ADMIN,
+                started_by=request.user,
+                dry_run=data["dry_run"],
+                parameters={
+                    "from": data["first_day"].isoformat(),
+                    "to": data["last_day"].isoformat(),
+                    "approved_only": data["approved_only"],
+                },
+            )
+            self._queued(
+                request, runs, "a preview of the export" if data["dry_run"] else "an export"
+            )
+            return None
+        return self._ask(request, queryset, form, "export_time", "Export time to Procore")
+
+    def _ask(self, request, queryset, form, action: str, title: str):
+        """The intermediate page of an action that needs a few choices first."""
+        return TemplateResponse(
+            request,
+            "admin/linx/connection/action_form.html",
+            {
+                **self.admin_site.each_context(request),
+                "title": title,
+                "form": form,
+                "connections": queryset,
+                "action": action,
+                "action_checkbox_name": ACTION_CHECKBOX_NAME,
+                "opts": self.model._meta,
+            },
+        )
+
     @admin.action(description="Import chosen entities…", permissions=["change"])
     def import_chosen(self, request, queryset):
         form = ImportChoiceForm(request.POST if "apply" in request.POST else None)
@@ -182,18 +254,7 @@ class ConnectionAdmin(admin.ModelAdmin):
                 request, runs, "a dry-run import" if form.cleaned_data["dry_run"] else "an import"
             )
             return None
-        return TemplateResponse(
-            request,
-            "admin/linx/connection/import_choose.html",
-            {
-                **self.admin_site.each_context(request),
-                "title": "Import chosen entities",
-                "form": form,
-                "connections": queryset,
-                "action_checkbox_name": ACTION_CHECKBOX_NAME,
-                "opts": self.model._meta,
-            },
-        )
+        return self._ask(request, queryset, form, "import_chosen", "Import chosen entities")
 
     @admin.display(description="Procore client secret")
     def client_secret_status(self, obj: Connection) -> str:

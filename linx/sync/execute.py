@@ -25,6 +25,7 @@ from linx.models import (
     SyncRun,
     User,
 )
+from linx.sync.exports import Exporter
 from linx.sync.imports import ENTITIES, ENTITY_OF, INCREMENTAL, Importer
 from linx.sync.preimport import PreImporter
 from linx.sync.runs import AlreadyRunning, RunAborted, RunRecorder, RunRefused, claim, create_run
@@ -101,6 +102,9 @@ def execute(run: SyncRun, *, on_progress: Callable[[RunRecorder], None] | None =
                     importer.run(run.parameters.get("entities") or ENTITIES)
                     if not run.dry_run and "only" not in run.parameters:
                         commit_bookmarks(connection, run, importer.completed, since)
+                elif run.kind == RunKind.EXPORT:
+                    ensure_preimport(run)
+                    Exporter(connection, recorder, procore, exaktime, run=run).run()
                 else:
                     raise RunAborted(f"Linx cannot do {run.kind!r} runs.")
             recorder.finish()

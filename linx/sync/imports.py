@@ -217,7 +217,9 @@ class Importer:
                 continue
             seen.add(worker.id)
             fields = rules.apply(rules.EMPLOYEE, worker, context)
-            self.upsert(kind, worker.id, name, fields, rules.labels(rules.EMPLOYEE))
+            # Export books the worker's hours with this classification.
+            facts = {"work_classification_id": worker.work_classification_id}
+            self.upsert(kind, worker.id, name, fields, rules.labels(rules.EMPLOYEE), data=facts)
         if since is None:  # only a full list shows who is gone
             self.deactivate_missing(kind, seen)
 
@@ -390,7 +392,15 @@ class Importer:
                     continue
                 seen.add(code.id)
                 fields = rules.apply(rules.COST_CODE, code, {})
-                self.upsert(kind, code.id, name, fields, rules.labels(rules.COST_CODE))
+                # Export finds the project's cost code by this when it is not linked by id.
+                self.upsert(
+                    kind,
+                    code.id,
+                    name,
+                    fields,
+                    rules.labels(rules.COST_CODE),
+                    data={"full_code": code.full_code},
+                )
         self.deactivate_missing(kind, seen)
 
     # --- crews ---------------------------------------------------------------------
@@ -503,7 +513,7 @@ class Importer:
             if mapping is not None and mapping.exaktime_id:
                 if mapping.fingerprint == fingerprint:
                     self._row(kind, Outcome.UNCHANGED, procore_id, mapping.exaktime_id, name)
-                    self._touch(mapping, name)
+                    self._touch(mapping, name, data)
                     return int(mapping.exaktime_id)
                 return self._update(kind, target, mapping, name, fields, fingerprint, data)
             existing = self._existing_record(kind, target, fields.get(target.key))
@@ -796,9 +806,14 @@ class Importer:
         )
         self._mappings(kind)[procore_id] = mapping
 
-    def _touch(self, mapping: EntityMapping, name: str) -> None:
-        if mapping.name != name[:255] and not self.dry_run:
-            EntityMapping.objects.filter(pk=mapping.pk).update(name=name[:255])
+    def _touch(self, mapping: EntityMapping, name: str, data: dict[str, Any] | None) -> None:
+        """Keep an unchanged record's name and Procore facts current (no ExakTime write)."""
+        if self.dry_run:
+            return
+        facts = {**mapping.data, **(data or {})}
+        if mapping.name != name[:255] or facts != mapping.data:
+            EntityMapping.objects.filter(pk=mapping.pk).update(name=name[:255], data=facts)
+            mapping.name, mapping.data = name[:255], facts
 
     def _wanted(self, kind: str, procore_id: int) -> bool:
         """Whether this run processes the record (a re-run names the rows it is for)."""

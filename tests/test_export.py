@@ -1,0 +1,425 @@
+"""Export (AccountLinx) against the sandboxes: SPEC.md's export rules, exactly once.
+
+Time records are punched into the ExakTime sandbox by the tests themselves, for
+employees, locations and cost codes a real import linked, and every assertion looks at
+what Procore's sandbox holds afterwards.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from integrations.exaktime.sandbox import data as et
+from integrations.procore.sandbox import data as pc
+from linx.models import (
+    EntityMapping,
+    EntityType,
+    Outcome,
+    RunKind,
+    RunStatus,
+    RunTrigger,
+    TimeEntryMode,
+)
+from linx.sync.execute import execute, rerun_failed, start
+
+DAY = "2026-11-18"
+
+
+def export(connection, **parameters):
+    dry_run = parameters.pop("dry_run", False)
+    parameters = {"from": "2026-11-16", "to": "2026-11-22", **parameters}
+    return execute(
+        start(
+            connection,
+            RunKind.EXPORT,
+            trigger=RunTrigger.COMMAND,
+            dry_run=dry_run,
+            parameters=parameters,
+        )
+    )
+
+
+def exaktime_id(kind, procore_id) -> int:
+    return int(EntityMapping.objects.get(entity_type=kind, procore_id=procore_id).exaktime_id)
+
+
+@pytest.fixture
+def linked(sandbox_connection, exaktime_sandbox):
+    """Employees, locations and cost codes imported: the mappings an export stands on."""
+    execute(start(sandbox_connection, RunKind.IMPORT, trigger=RunTrigger.COMMAND,
+                  parameters={"entities": ["employees", "locations", "cost_codes"]}))  # fmt: skip
+    return sandbox_connection
+
+
+@pytest.fixture
+def punch(linked, exaktime_sandbox):
+    """Add a time record in ExakTime (Alex Rivera at PJA, concrete labor, 8 + 2 + 1 hours)."""
+
+    def add(**fields):
+        record = {
+            "employee_id": et.EMPLOYEE_LINKED,
+            "job_id": exaktime_id(EntityType.LOCATION, pc.PROJECT_PJA),
+            "cost_code_id": exaktime_id(EntityType.COST_CODE, pc.STANDARD_CONCRETE_LABOR),
+            "work_date": DAY,
+            "time_in": f"{DAY}T06:00:00-08:00",
+            "time_out": f"{DAY}T17:30:00-08:00",
+            "lunch_minutes": 30,
+            "regular_hours": 8.0,
+            "ot1_hours": 2.0,
+            "ot2_hours": 1.0,
+            "is_approved": True,
+            "custom_fields": {},
+            "is_deleted": False,
+            "revision": 1,
+            **fields,
+        }
+        return exaktime_sandbox.add("time_record", record, scope=1)
+
+    return add
+
+
+def entries(procore_sandbox, **equal) -> list[dict]:
+    """The timecard entries Procore holds (a deleted one is kept, marked, by the sandbox)."""
+    return [
+        e for e in procore_sandbox.records("timecard_entry", **equal) if not e.get("deleted_at")
+    ]
+
+
+def procore_writes(procore_sandbox) -> list[dict]:
+    return [
+        r for r in procore_sandbox.requests()
+        if r["method"] in ("POST", "PATCH", "DELETE") and r["path"].startswith("/rest/")
+    ]  # fmt: skip
+
+
+def time_type(procore_sandbox, abbreviation) -> int:
+    (found,) = [
+        t["id"] for t in procore_sandbox.records("timecard_time_type", scope=pc.COMPANY_ID)
+        if t["abbreviated_time_type"] == abbreviation
+    ]  # fmt: skip
+    return found
+
+
+# --- what an entry carries -----------------------------------------------------------------
+
+
+def test_one_entry_per_hour_kind_with_its_time_type_and_origin(punch, linked, procore_sandbox):
+    record = punch()
+    run = export(linked)
+    assert run.status == RunStatus.SUCCEEDED
+    made = {e["origin_id"]: e for e in entries(procore_sandbox)}
+    assert set(made) == {f"{record['id']}-regular", f"{record['id']}-ot1", f"{record['id']}-ot2"}
+    regular, ot1, ot2 = (made[f"{record['id']}-{k}"] for k in ("regular", "ot1", "ot2"))
+    assert float(regular["hours"]) == 8 and float(ot1["hours"]) == 2 and float(ot2["hours"]) == 1
+    assert regular["timecard_time_type_id"] == time_type(procore_sandbox, "REG")
+    assert ot1["timecard_time_type_id"] == time_type(procore_sandbox, "OT")
+    assert ot2["timecard_time_type_id"] == time_type(procore_sandbox, "DT")
+    assert regular["origin_data"] == str(record["revision"])
+    assert regular["project_id"] == pc.PROJECT_PJA
+    assert regular["party_id"] == pc.WORKER_LINKED
+    assert regular["cost_code_id"] == pc.PJA_COST_CODE_CONCRETE_LABOR  # the project's code
+    worker = procore_sandbox.get("user", pc.WORKER_LINKED)
+    assert regular["work_classification_id"] == worker["work_classification_id"]
+    assert regular["date"] == DAY
+    row = run.rows.get()
+    assert (row.entity_type, row.outcome, row.exaktime_id) == (
+        "time_record",
+        Outcome.CREATED,
+        str(record["id"]),
+    )
+
+
+def test_a_sub_job_location_books_the_project_and_the_sub_job(punch, linked, procore_sandbox):
+    punch(job_id=exaktime_id(EntityType.SUB_JOB, pc.SUB_JOB_SJB), ot1_hours=0, ot2_hours=0)
+    export(linked)
+    (entry,) = entries(procore_sandbox)
+    assert (entry["project_id"], entry["sub_job_id"]) == (pc.PROJECT_PJA, pc.SUB_JOB_SJB)
+
+
+def test_a_cost_code_not_linked_by_id_is_found_by_its_full_code(punch, linked, procore_sandbox):
+    punch(
+        cost_code_id=exaktime_id(EntityType.COST_CODE, pc.STANDARD_ROUGH_CARPENTRY),
+        ot1_hours=0,
+        ot2_hours=0,
+    )
+    export(linked)
+    (entry,) = entries(procore_sandbox)
+    assert entry["cost_code_id"] == pc.PJA_COST_CODE_ROUGH_CARPENTRY
+
+
+def test_start_stop_mode_sends_times_and_lunch_instead_of_hours(punch, linked, procore_sandbox):
+    linked.time_entry_mode = TimeEntryMode.START_STOP
+    linked.save()
+    punch()
+    export(linked)
+    (entry,) = entries(procore_sandbox)
+    assert entry["time_in"].startswith(DAY) and entry["lunch_time"] == 30
+    assert entry["time_out"] > entry["time_in"]
+
+
+# --- rows that must fail alone ------------------------------------------------------------
+
+
+def test_a_cost_code_not_set_up_on_the_project_fails_naming_both(punch, linked, procore_sandbox):
+    bad = punch(cost_code_id=exaktime_id(EntityType.COST_CODE, pc.STANDARD_ELECTRICAL_LABOR))
+    good = punch(work_date="2026-11-17")
+    run = export(linked)
+    failed = run.rows.get(exaktime_id=str(bad["id"]))
+    assert failed.outcome == Outcome.FAILED
+    assert "Cost code 26-26010 is not set up on Procore project 200 'PJA'" in failed.message
+    assert "Add it to the project's budget codes, then re-run the failed rows" in failed.message
+    assert run.rows.get(exaktime_id=str(good["id"])).outcome == Outcome.CREATED
+    assert run.status == RunStatus.PARTIAL
+    assert all(e["origin_id"].startswith(f"{good['id']}-") for e in entries(procore_sandbox))
+
+
+def test_a_deleted_project_cost_code_counts_as_not_set_up(punch, linked):
+    bad = punch(cost_code_id=exaktime_id(EntityType.COST_CODE, pc.STANDARD_DRYWALL))
+    failed = export(linked).rows.get(exaktime_id=str(bad["id"]))
+    assert "is not set up on Procore project 200 'PJA'" in failed.message
+
+
+def test_unlinked_employee_location_and_cost_code_fail_naming_what_to_fix(punch, linked):
+    employee = punch(employee_id=et.EMPLOYEE_EXAKTIME_ONLY)
+    location = punch(job_id=et.JOB_SHOP)
+    code = punch(cost_code_id=et.COST_CODE_OVERHEAD)
+    run = export(linked)
+    assert "employee 9001" in run.rows.get(exaktime_id=str(employee["id"])).message
+    assert (
+        "is not linked to a Procore worker" in run.rows.get(exaktime_id=str(employee["id"])).message
+    )
+    assert "location SHOP" in run.rows.get(exaktime_id=str(location["id"])).message
+    assert "cost code OH" in run.rows.get(exaktime_id=str(code["id"])).message
+
+
+def test_bad_hours_and_times_fail_on_their_own_rows(punch, linked, procore_sandbox):
+    too_long = punch(regular_hours=25.0, ot1_hours=0, ot2_hours=0)
+    backwards = punch(time_in=f"{DAY}T18:00:00-08:00", time_out=f"{DAY}T06:00:00-08:00")
+    run = export(linked)
+    assert "25" in run.rows.get(exaktime_id=str(too_long["id"])).message
+    assert "at most 24" in run.rows.get(exaktime_id=str(too_long["id"])).message
+    assert "clocks out" in run.rows.get(exaktime_id=str(backwards["id"])).message
+    assert entries(procore_sandbox) == []
+
+
+def test_approved_only_skips_unapproved_records(punch, linked, procore_sandbox):
+    unapproved = punch(is_approved=False)
+    run = export(linked, approved_only=True)
+    row = run.rows.get(exaktime_id=str(unapproved["id"]))
+    assert row.outcome == Outcome.SKIPPED and "not approved" in row.message
+    assert entries(procore_sandbox) == []
+
+
+def test_a_record_still_clocked_in_waits(punch, linked, procore_sandbox):
+    open_shift = punch(time_out=None, regular_hours=0, ot1_hours=0, ot2_hours=0)
+    row = export(linked).rows.get(exaktime_id=str(open_shift["id"]))
+    assert row.outcome == Outcome.SKIPPED and "still clocked in" in row.message
+
+
+def test_a_refused_bulk_batch_falls_back_so_only_bad_entries_fail(punch, linked, procore_sandbox):
+    # A work classification deleted in Procore after the import: only Alex's entries are refused.
+    mapping = EntityMapping.objects.get(
+        entity_type=EntityType.EMPLOYEE, procore_id=pc.WORKER_LINKED
+    )
+    mapping.data = {**mapping.data, "work_classification_id": 9_199_999_999}
+    mapping.save()
+    other = (
+        EntityMapping.objects.filter(entity_type=EntityType.EMPLOYEE).exclude(pk=mapping.pk).first()
+    )
+    bad = punch()
+    good = punch(employee_id=int(other.exaktime_id))
+
+    run = export(linked)
+
+    assert run.rows.get(exaktime_id=str(bad["id"])).outcome == Outcome.FAILED
+    assert "Work classification" in run.rows.get(exaktime_id=str(bad["id"])).message
+    assert run.rows.get(exaktime_id=str(good["id"])).outcome == Outcome.CREATED
+    assert {e["origin_id"].split("-")[0] for e in entries(procore_sandbox)} == {str(good["id"])}
+    assert not EntityMapping.objects.filter(exaktime_id__startswith=f"{bad['id']}-").exists()
+
+
+# --- custom fields -----------------------------------------------------------------------
+
+
+@pytest.fixture
+def weather(linked, exaktime_sandbox):
+    """The Weather (single select) and Per Diem (checkbox) fields, carried into ExakTime."""
+    from linx.models import CustomField, Fieldset
+
+    linked.select_fieldset(Fieldset.objects.get(procore_id=pc.FIELDSET_TIMESHEET))
+    linked.select_custom_fields(
+        list(
+            CustomField.objects.filter(procore_id__in=[pc.CF_WEATHER, pc.CF_PER_DIEM]).order_by(
+                "procore_id"
+            )
+        )
+    )
+    execute(start(linked, RunKind.PREIMPORT, trigger=RunTrigger.COMMAND))
+    return {f.procore_id: f for f in CustomField.objects.filter(selected_slot__isnull=False)}
+
+
+def test_custom_values_are_sent_in_procores_types(punch, linked, weather, procore_sandbox):
+    select, checkbox = weather[pc.CF_WEATHER], weather[pc.CF_PER_DIEM]
+    punch(custom_fields={str(select.exaktime_id): "Rain", str(checkbox.exaktime_id): True},
+          ot1_hours=0, ot2_hours=0)  # fmt: skip
+    export(linked)
+    (entry,) = entries(procore_sandbox)
+    sent = {name: value["value"] for name, value in entry["custom_fields"].items()}
+    assert sent[f"custom_field_{pc.CF_WEATHER}"] == pc.LOV_RAIN  # the option's id
+    assert sent[f"custom_field_{pc.CF_PER_DIEM}"] is True
+
+
+def test_a_select_value_procore_does_not_offer_fails_its_row(
+    punch, linked, weather, procore_sandbox
+):
+    select = weather[pc.CF_WEATHER]
+    record = punch(custom_fields={str(select.exaktime_id): "Hail"})
+    row = export(linked).rows.get(exaktime_id=str(record["id"]))
+    assert row.outcome == Outcome.FAILED
+    assert (
+        "'Hail', which is not one of its Procore options (Sunny, Rain, Snow, Wind)" in row.message
+    )
+
+
+# --- exactly once --------------------------------------------------------------------------
+
+
+def test_re_exporting_unchanged_records_sends_nothing(punch, linked, procore_sandbox):
+    punch()
+    punch(work_date="2026-11-17")
+    export(linked)
+    procore_sandbox.clear_requests()
+    again = export(linked)
+    assert procore_writes(procore_sandbox) == []
+    assert again.counts == {"unchanged": 2}
+    assert len(entries(procore_sandbox)) == 6
+
+
+def test_a_changed_record_updates_its_entries_in_place(
+    punch, linked, procore_sandbox, exaktime_sandbox
+):
+    record = punch()
+    export(linked)
+    ids = {e["origin_id"]: e["id"] for e in entries(procore_sandbox)}
+    exaktime_sandbox.update("time_record", record["id"], regular_hours=7.5)
+
+    run = export(linked)
+
+    row = run.rows.get()
+    assert row.outcome == Outcome.UPDATED
+    assert row.changes["regular"]["hours"] == ["8.0", "7.5"]
+    regular = next(
+        e for e in entries(procore_sandbox) if e["origin_id"] == f"{record['id']}-regular"
+    )
+    assert regular["id"] == ids[f"{record['id']}-regular"]  # the same entry, patched
+    assert float(regular["hours"]) == 7.5
+    changed = exaktime_sandbox.get("time_record", record["id"])
+    assert regular["origin_data"] == str(changed["revision"]) != str(record["revision"])
+    assert len(entries(procore_sandbox)) == 3
+
+
+def test_hours_that_disappear_delete_their_entry(punch, linked, procore_sandbox, exaktime_sandbox):
+    record = punch()
+    export(linked)
+    exaktime_sandbox.update("time_record", record["id"], ot2_hours=0)
+    run = export(linked)
+    assert run.rows.get().outcome == Outcome.UPDATED
+    assert {e["origin_id"] for e in entries(procore_sandbox)} == {
+        f"{record['id']}-regular",
+        f"{record['id']}-ot1",
+    }
+
+
+def test_a_record_deleted_in_exaktime_deletes_its_entries(
+    punch, linked, procore_sandbox, exaktime_sandbox
+):
+    record = punch()
+    export(linked)
+    exaktime_sandbox.update("time_record", record["id"], is_deleted=True)
+    run = export(linked)
+    assert run.rows.get().outcome == Outcome.DELETED
+    assert entries(procore_sandbox) == []
+    assert not EntityMapping.objects.filter(entity_type=EntityType.TIME_ENTRY).exists()
+
+
+def test_a_connection_dropped_after_the_bulk_write_creates_no_duplicate(
+    punch, linked, procore_sandbox
+):
+    records = [punch(work_date=f"2026-11-{day}") for day in (16, 17, 18)]
+    procore_sandbox.faults.set("drop_after_write", method="POST", path="/rest/v1.0/companies")
+
+    run = export(linked)
+
+    assert run.counts == {"created": 3}  # found by origin_id, not sent again
+    made = [e["origin_id"] for e in entries(procore_sandbox)]
+    assert len(made) == len(set(made)) == 9
+    assert {m.split("-")[0] for m in made} == {str(r["id"]) for r in records}
+    again = export(linked)
+    assert again.counts == {"unchanged": 3}
+    assert len(entries(procore_sandbox)) == 9
+
+
+def test_a_worker_killed_after_sending_leaves_pending_lines_the_next_run_settles(
+    punch, linked, procore_sandbox, monkeypatch
+):
+    """The create reached Procore, then the process died before recording the answer."""
+    from integrations.procore.client import ProcoreClient
+
+    punch()
+    real_create = ProcoreClient.create_timecard_entries
+
+    def create_then_die(self, batch):
+        real_create(self, batch)
+        raise KeyboardInterrupt  # the worker is gone: nothing after the send ran
+
+    monkeypatch.setattr(ProcoreClient, "create_timecard_entries", create_then_die)
+    with pytest.raises(KeyboardInterrupt):
+        export(linked)
+    monkeypatch.undo()
+    pending = EntityMapping.objects.filter(
+        entity_type=EntityType.TIME_ENTRY, procore_id__isnull=True
+    )
+    assert pending.count() == 3
+
+    from linx.models import SyncRun
+
+    SyncRun.objects.filter(status=RunStatus.RUNNING).update(status=RunStatus.FAILED)  # reaped
+    run = export(linked)
+
+    assert run.counts == {"unchanged": 1}
+    assert len(entries(procore_sandbox)) == 3  # not 6
+    assert not pending.exists()
+
+
+def test_pending_lines_whose_create_never_arrived_are_created_once(punch, linked, procore_sandbox):
+    record = punch(ot1_hours=0, ot2_hours=0)
+    EntityMapping.objects.create(
+        connection=linked, entity_type=EntityType.TIME_ENTRY, exaktime_id=f"{record['id']}-regular",
+        data={"state": "pending", "date": DAY, "party_id": pc.WORKER_LINKED},
+    )  # fmt: skip
+    run = export(linked)
+    assert run.counts == {"created": 1}
+    assert len(entries(procore_sandbox)) == 1
+
+
+def test_a_dry_run_shows_the_entries_and_sends_nothing(punch, linked, procore_sandbox):
+    punch()
+    dry = export(linked, dry_run=True)
+    assert dry.counts == {"created": 1}
+    assert procore_writes(procore_sandbox) == []
+    assert not EntityMapping.objects.filter(entity_type=EntityType.TIME_ENTRY).exists()
+
+
+def test_re_running_failed_rows_exports_only_those_records(punch, linked, procore_sandbox):
+    bad = punch(cost_code_id=exaktime_id(EntityType.COST_CODE, pc.STANDARD_ELECTRICAL_LABOR))
+    punch(work_date="2026-11-17")
+    first = export(linked)
+    procore_sandbox.add("cost_code", {
+        "code": "26010", "full_code": "26-26010", "name": "Electrical Labor",
+        "standard_cost_code_id": pc.STANDARD_ELECTRICAL_LABOR, "deleted_at": None,
+    }, scope=pc.PROJECT_PJA)  # fmt: skip
+
+    rerun = execute(rerun_failed(first, trigger=RunTrigger.RERUN))
+
+    assert [r.exaktime_id for r in rerun.rows.all()] == [str(bad["id"])]
+    assert rerun.counts == {"created": 1}
