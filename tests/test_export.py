@@ -192,6 +192,17 @@ def test_unlinked_employee_location_and_cost_code_fail_naming_what_to_fix(punch,
     assert "cost code OH" in run.rows.get(exaktime_id=str(code["id"])).message
 
 
+def test_a_sub_job_no_longer_active_on_the_project_fails_naming_it(punch, linked, procore_sandbox):
+    record = punch(job_id=exaktime_id(EntityType.SUB_JOB, pc.SUB_JOB_SJB))
+    procore_sandbox.update("sub_job", pc.SUB_JOB_SJB, active=False)
+    row = export(linked).rows.get(exaktime_id=str(record["id"]))
+    assert row.outcome == Outcome.FAILED
+    assert (
+        "sub-job 'PJA.SJB' is not set up (or not active) on Procore project 200 'PJA'"
+        in row.message
+    )
+
+
 def test_bad_hours_and_times_fail_on_their_own_rows(punch, linked, procore_sandbox):
     too_long = punch(regular_hours=25.0, ot1_hours=0, ot2_hours=0)
     backwards = punch(time_in=f"{DAY}T18:00:00-08:00", time_out=f"{DAY}T06:00:00-08:00")
@@ -243,30 +254,62 @@ def test_a_refused_bulk_batch_falls_back_so_only_bad_entries_fail(punch, linked,
 
 @pytest.fixture
 def weather(linked, exaktime_sandbox):
-    """The Weather (single select) and Per Diem (checkbox) fields, carried into ExakTime."""
+    """The four supported custom fields of the timesheet fieldset, carried into ExakTime."""
     from linx.models import CustomField, Fieldset
 
     linked.select_fieldset(Fieldset.objects.get(procore_id=pc.FIELDSET_TIMESHEET))
+    chosen = [pc.CF_EQUIPMENT, pc.CF_INSPECTION_DATE, pc.CF_PER_DIEM, pc.CF_WEATHER]
     linked.select_custom_fields(
-        list(
-            CustomField.objects.filter(procore_id__in=[pc.CF_WEATHER, pc.CF_PER_DIEM]).order_by(
-                "procore_id"
-            )
-        )
+        list(CustomField.objects.filter(procore_id__in=chosen).order_by("procore_id"))
     )
     execute(start(linked, RunKind.PREIMPORT, trigger=RunTrigger.COMMAND))
     return {f.procore_id: f for f in CustomField.objects.filter(selected_slot__isnull=False)}
 
 
+def values(fields: dict, **by_procore_id) -> dict[str, object]:
+    """A time record's custom_fields, keyed by the ExakTime ids of the selected fields."""
+    return {str(fields[int(k[3:])].exaktime_id): v for k, v in by_procore_id.items()}
+
+
 def test_custom_values_are_sent_in_procores_types(punch, linked, weather, procore_sandbox):
-    select, checkbox = weather[pc.CF_WEATHER], weather[pc.CF_PER_DIEM]
-    punch(custom_fields={str(select.exaktime_id): "Rain", str(checkbox.exaktime_id): True},
-          ot1_hours=0, ot2_hours=0)  # fmt: skip
+    punch(
+        custom_fields=values(
+            weather,
+            **{
+                f"cf_{pc.CF_EQUIPMENT}": "Pump truck #4",
+                f"cf_{pc.CF_INSPECTION_DATE}": "2026-11-20",
+                f"cf_{pc.CF_PER_DIEM}": True,
+                f"cf_{pc.CF_WEATHER}": "Rain",
+            },
+        ),
+        ot1_hours=0,
+        ot2_hours=0,
+    )
     export(linked)
     (entry,) = entries(procore_sandbox)
     sent = {name: value["value"] for name, value in entry["custom_fields"].items()}
+    assert sent[f"custom_field_{pc.CF_EQUIPMENT}"] == "Pump truck #4"  # plain text
+    assert sent[f"custom_field_{pc.CF_INSPECTION_DATE}"] == "2026-11-20"  # ISO date
+    assert sent[f"custom_field_{pc.CF_PER_DIEM}"] is True  # checkbox
     assert sent[f"custom_field_{pc.CF_WEATHER}"] == pc.LOV_RAIN  # the option's id
-    assert sent[f"custom_field_{pc.CF_PER_DIEM}"] is True
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "complaint"),
+    [
+        ("cf_EQUIPMENT", "x" * 256, "holds 256 characters; Procore takes at most 255"),
+        ("cf_INSPECTION_DATE", "next Tuesday", "'next Tuesday', which is not a date"),
+        ("cf_PER_DIEM", "maybe", "'maybe', which is not a checkbox value"),
+    ],
+)
+def test_a_custom_value_that_does_not_fit_fails_its_row(
+    punch, linked, weather, field, value, complaint
+):
+    procore_id = getattr(pc, field.replace("cf_", "CF_"))
+    record = punch(custom_fields=values(weather, **{f"cf_{procore_id}": value}))
+    row = export(linked).rows.get(exaktime_id=str(record["id"]))
+    assert row.outcome == Outcome.FAILED
+    assert complaint in row.message
 
 
 def test_a_select_value_procore_does_not_offer_fails_its_row(
@@ -423,3 +466,33 @@ def test_re_running_failed_rows_exports_only_those_records(punch, linked, procor
 
     assert [r.exaktime_id for r in rerun.rows.all()] == [str(bad["id"])]
     assert rerun.counts == {"created": 1}
+
+
+# --- faults --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [
+        {"status": 429, "retry_after": 1, "count": 3},
+        {"status": 503, "retry_after": 1, "count": 2},
+        {"status": 502, "count": 2},
+    ],
+    ids=["429-storm", "503-retry-after", "502-burst"],
+)
+def test_rate_limit_and_overload_storms_are_ridden_out(punch, linked, procore_sandbox, fault):
+    for day in (16, 17, 18):
+        punch(work_date=f"2026-11-{day}")
+    procore_sandbox.faults.set("status", path="/rest/v1.0/", **fault)
+
+    run = export(linked)
+
+    made = [e["origin_id"] for e in entries(procore_sandbox)]
+    assert len(made) == len(set(made)) == 9
+    assert run.counts in ({"created": 3}, {"created": 2, "failed": 1}, {"created": 1, "failed": 2})
+    if run.counts != {"created": 3}:
+        # A write Procore answered 5xx may or may not have been applied: the row says so
+        # and the next run settles it from Procore's own list.
+        again = execute(rerun_failed(run, trigger=RunTrigger.RERUN))
+        assert again.counts.get("failed", 0) == 0
+    assert len(entries(procore_sandbox)) == 9
