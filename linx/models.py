@@ -391,6 +391,10 @@ class EntityMapping(models.Model):
     ignored = models.BooleanField(
         default=False, help_text="Ignored on import: imports skip this Procore record."
     )
+    ignored_by = models.ForeignKey(
+        User, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    ignored_at = models.DateTimeField(null=True, blank=True)
     synced_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -510,6 +514,7 @@ class SyncRun(models.Model):
     class Meta:
         ordering = ["-created_at", "-id"]
         get_latest_by = "created_at"
+        permissions = [("run_sync", "Can start, re-run and cancel runs")]
         constraints = [
             models.UniqueConstraint(
                 fields=["connection", "kind"],

@@ -199,3 +199,19 @@ def test_runs_of_other_kinds_or_connections_or_finished_ones_do_not_clash(connec
     make_run(connection, status=RunStatus.SUCCEEDED).save()
     make_run(connection, status=RunStatus.QUEUED).save()
     assert SyncRun.objects.count() == 5
+
+
+# --- staff groups ------------------------------------------------------------------------
+
+
+def test_the_three_staff_groups_exist_with_their_permissions(db):
+    from django.contrib.auth.models import Group
+
+    def codenames(name):
+        return set(Group.objects.get(name=name).permissions.values_list("codename", flat=True))
+
+    assert "view_syncrun" in codenames("Viewers") and "run_sync" not in codenames("Viewers")
+    assert "run_sync" in codenames("Operators") and "change_connection" not in codenames(
+        "Operators"
+    )
+    assert {"run_sync", "change_connection", "add_connection"} <= codenames("Administrators")

@@ -344,12 +344,15 @@ def test_an_ignored_procore_record_is_skipped_by_every_later_import(
 ):
     worker_id = pc.WORKER_NO_CLASSIFICATION + 1
     run_import(sandbox_connection, entities=["employees"])
-    EntityMapping.objects.filter(procore_id=worker_id).update(ignored=True)
+    from linx.models import User
+
+    operator = User.objects.create_user("ops@example.com", "x" * 20)
+    EntityMapping.objects.filter(procore_id=worker_id).update(ignored=True, ignored_by=operator)
     procore_sandbox.update("user", worker_id, first_name="Changed")
     run = run_import(sandbox_connection, entities=["employees"])
     skipped = row(run, worker_id)
     assert skipped.outcome == Outcome.SKIPPED
-    assert "Ignored on import" in skipped.message
+    assert skipped.message.startswith("skipped: ignored by ops@example.com")
     mapping = EntityMapping.objects.get(procore_id=worker_id)
     assert exaktime_sandbox.get("employee", int(mapping.exaktime_id))["first_name"] != "Changed"
 

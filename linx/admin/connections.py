@@ -153,6 +153,9 @@ class ConnectionAdmin(admin.ModelAdmin):
     inlines = [FieldsetInline, CustomFieldInline]
     actions = ["preimport", "import_everything", "import_chosen", "dry_run_import", "export_time"]
 
+    def has_run_permission(self, request) -> bool:
+        return request.user.has_perm("linx.run_sync")
+
     def _queued(self, request, runs, what: str) -> None:
         numbers = ", ".join(f"#{run.pk}" for run in runs)
         self.message_user(
@@ -162,21 +165,21 @@ class ConnectionAdmin(admin.ModelAdmin):
             messages.SUCCESS,
         )
 
-    @admin.action(description="Pre-import reference data and custom fields", permissions=["change"])
+    @admin.action(description="Pre-import reference data and custom fields", permissions=["run"])
     def preimport(self, request, queryset):
         runs = request_runs(
             queryset, RunKind.PREIMPORT, trigger=RunTrigger.ADMIN, started_by=request.user
         )
         self._queued(request, runs, "a pre-import")
 
-    @admin.action(description="Import everything from Procore", permissions=["change"])
+    @admin.action(description="Import everything from Procore", permissions=["run"])
     def import_everything(self, request, queryset):
         runs = request_runs(
             queryset, RunKind.IMPORT, trigger=RunTrigger.ADMIN, started_by=request.user
         )
         self._queued(request, runs, "an import")
 
-    @admin.action(description="Dry run an import (preview, writes nothing)", permissions=["change"])
+    @admin.action(description="Dry run an import (preview, writes nothing)", permissions=["run"])
     def dry_run_import(self, request, queryset):
         runs = request_runs(
             queryset,
@@ -187,7 +190,7 @@ class ConnectionAdmin(admin.ModelAdmin):
         )
         self._queued(request, runs, "a dry-run import")
 
-    @admin.action(description="Export time to Procore…", permissions=["change"])
+    @admin.action(description="Export time to Procore…", permissions=["run"])
     def export_time(self, request, queryset):
         if "apply" in request.POST:
             form = ExportForm(request.POST)
@@ -236,7 +239,7 @@ class ConnectionAdmin(admin.ModelAdmin):
             },
         )
 
-    @admin.action(description="Import chosen entities…", permissions=["change"])
+    @admin.action(description="Import chosen entities…", permissions=["run"])
     def import_chosen(self, request, queryset):
         form = ImportChoiceForm(request.POST if "apply" in request.POST else None)
         if form.is_valid():

@@ -84,8 +84,7 @@ class SyncRunAdmin(ReadOnlyAdmin):
         )
 
     def has_rerun_permission(self, request) -> bool:
-        # Starting runs is a change to the connection's data: the same permission.
-        return request.user.has_perm("linx.change_connection")
+        return request.user.has_perm("linx.run_sync")
 
 
 @admin.register(RowResult)

@@ -481,7 +481,7 @@ class Importer:
                 procore_id,
                 mapping.exaktime_id,
                 name,
-                message="Ignored on import: an operator marked this Procore record to be skipped.",
+                message=f"skipped: ignored by {mapping.ignored_by or 'an operator'} (Ignored on Import).",
             )
             return self._int(mapping.exaktime_id)
         problems = rules.check(_limits_key(kind), fields, names)
@@ -776,7 +776,9 @@ class Importer:
         if kind not in self.mappings:
             self.mappings[kind] = {
                 m.procore_id: m
-                for m in EntityMapping.objects.filter(connection=self.connection, entity_type=kind)
+                for m in EntityMapping.objects.filter(
+                    connection=self.connection, entity_type=kind
+                ).select_related("ignored_by")
             }
         return self.mappings[kind]
 
