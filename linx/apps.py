@@ -12,9 +12,16 @@ def _create_cache_table(sender, using="default", **kwargs) -> None:
         call_command("createcachetable", database=using, verbosity=0)
 
 
+def _ensure_schedule_ticker(sender, **kwargs) -> None:
+    from linx.sync.schedules import ensure_ticker
+
+    ensure_ticker()
+
+
 class LinxConfig(AppConfig):
     name = "linx"
     verbose_name = "Linx"
 
     def ready(self) -> None:
         post_migrate.connect(_create_cache_table, sender=self)
+        post_migrate.connect(_ensure_schedule_ticker, sender=self)

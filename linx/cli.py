@@ -7,14 +7,16 @@ by adding.
 from __future__ import annotations
 
 import json
+import signal
 import sys
+import threading
 from collections.abc import Callable
 
 from django.core.management.base import BaseCommand, CommandError
 
 from linx.models import Connection, Outcome, RowResult, RunStatus, SyncRun
 from linx.sync.execute import enqueue, execute
-from linx.sync.runs import AlreadyRunning, RunRecorder, RunRefused
+from linx.sync.runs import AlreadyRunning, RunRecorder, RunRefused, stop_requested
 
 EXIT_SUCCEEDED = 0
 EXIT_ROWS_FAILED = 1
@@ -146,12 +148,21 @@ class RunCommand(BaseCommand):
                 self.stdout.write(f"Queued {run.get_kind_display().lower()} #{run.pk}.")
             return
         progress = None if options["json"] or not self.stdout.isatty() else self._progress_bar()
+        # SIGTERM (a deploy, a cron timeout) stops the run cleanly at its next row: it is
+        # closed with what it did and can be resumed with linx_rerun.
+        in_main_thread = threading.current_thread() is threading.main_thread()
+        if in_main_thread:
+            previous = signal.signal(signal.SIGTERM, lambda signum, frame: stop_requested.set())
         try:
             run = execute(run, on_progress=progress)
         except AlreadyRunning as refused:
             run = refused.run
         except RunRefused as refused:
             raise CommandError(refused.message) from None
+        finally:
+            if in_main_thread:
+                signal.signal(signal.SIGTERM, previous)
+            stop_requested.clear()
         if progress:
             self.stdout.write("")
         if options["json"]:

@@ -7,8 +7,11 @@ fields of supported types, at most one running run of a kind per connection.
 
 from __future__ import annotations
 
+import zoneinfo
+
 from django.contrib.auth.models import AbstractUser, UserManager
 from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
 from django.db import models, transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -150,6 +153,19 @@ class Connection(models.Model):
         "export approved time records only by default", default=False
     )
 
+    # Unattended operation
+    time_zone = models.CharField(
+        max_length=64,
+        default="UTC",
+        help_text='The company\'s time zone: schedules fire and "yesterday" is counted in it.',
+    )
+    alert_emails = models.CharField(
+        "alert email addresses",
+        max_length=500,
+        blank=True,
+        help_text="Comma-separated. Told when a scheduled run fails, and again while it keeps failing.",
+    )
+
     preimported_at = models.DateTimeField(null=True, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -159,6 +175,28 @@ class Connection(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def clean(self) -> None:
+        try:
+            zoneinfo.ZoneInfo(self.time_zone)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            raise ValidationError(
+                {"time_zone": f"{self.time_zone!r} is not a time zone; write e.g. America/Chicago."}
+            ) from None
+        for address in self.alert_addresses():
+            try:
+                validate_email(address)
+            except ValidationError:
+                raise ValidationError(
+                    {"alert_emails": f"{address!r} is not an email address."}
+                ) from None
+
+    def alert_addresses(self) -> list[str]:
+        return [a.strip() for a in self.alert_emails.split(",") if a.strip()]
+
+    @property
+    def zone(self) -> zoneinfo.ZoneInfo:
+        return zoneinfo.ZoneInfo(self.time_zone)
 
     def selected_fieldset(self) -> Fieldset | None:
         return self.fieldsets.filter(selected=True).first()
@@ -574,3 +612,53 @@ class RowResult(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_entity_type_display()} {self.name or self.procore_id}: {self.outcome}"
+
+
+class RunSchedule(models.Model):
+    """Run a pre-import, import or export for a connection on a cron schedule.
+
+    ``cron`` is read in the connection's time zone. An export's dates are relative to the
+    day it fires: ``days_back_from``..``days_back_to`` days before it (1..1 = yesterday).
+    """
+
+    connection = models.ForeignKey(Connection, on_delete=models.CASCADE, related_name="schedules")
+    kind = models.CharField(max_length=16, choices=RunKind)
+    cron = models.CharField(
+        max_length=100,
+        help_text='Five fields, in the connection\'s time zone: "0 2 * * *" is 02:00 daily.',
+    )
+    enabled = models.BooleanField(default=True)
+    entities = models.CharField(
+        max_length=100, blank=True, help_text="Import only: comma-separated; empty means all."
+    )
+    days_back_from = models.PositiveSmallIntegerField(
+        default=1, help_text="Export only: the first work date, in days before the day it fires."
+    )
+    days_back_to = models.PositiveSmallIntegerField(
+        default=1, help_text="Export only: the last work date, in days before the day it fires."
+    )
+    approved_only = models.BooleanField(default=False, help_text="Export only.")
+    last_fired_at = models.DateTimeField(null=True, blank=True, editable=False)
+    next_run_at = models.DateTimeField(null=True, blank=True, editable=False, db_index=True)
+    failures_in_a_row = models.PositiveIntegerField(default=0, editable=False)
+    last_alert_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    class Meta:
+        ordering = ["connection", "kind"]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} of {self.connection} at {self.cron!r}"
+
+    def clean(self) -> None:
+        from croniter import croniter
+
+        if not croniter.is_valid(self.cron) or len(self.cron.split()) != 5:
+            raise ValidationError(
+                {
+                    "cron": f'{self.cron!r} is not a cron expression of five fields, e.g. "0 2 * * *".'
+                }
+            )
+        if self.days_back_to > self.days_back_from:
+            raise ValidationError(
+                {"days_back_to": "The last day must not be after the first (count days back)."}
+            )

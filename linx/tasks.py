@@ -5,8 +5,10 @@ from __future__ import annotations
 import logging
 
 from linx.models import SyncRun
+from linx.sync.alerts import after_scheduled_run
 from linx.sync.execute import execute
 from linx.sync.runs import RunRefused, reap_dead_runs
+from linx.sync.schedules import fire_due
 
 log = logging.getLogger(__name__)
 
@@ -23,4 +25,11 @@ def execute_run(run_id: int) -> str:
         # nothing to do, and nothing for the queue to retry.
         log.info("run %s not started: %s", run_id, refused.message)
         return refused.run.status
+    after_scheduled_run(run)
     return run.status
+
+
+def fire_due_schedules() -> int:
+    """Every minute: start the runs whose schedules are due; returns how many were recorded."""
+    reap_dead_runs()
+    return len(fire_due())

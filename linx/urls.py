@@ -3,7 +3,7 @@ from django.contrib import admin
 from django.urls import include, path
 from django.views.generic import RedirectView
 
-from linx.views import procore_connect
+from linx.views import health, procore_connect
 
 # The admin's own login form would bypass allauth's rate limits and second factor.
 admin.site.login = secure_admin_login(admin.site.login)
@@ -14,6 +14,8 @@ admin.site.index_title = "Procore ↔ ExakTime"
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="admin:index", permanent=False)),
     path("accounts/", include("allauth.urls")),
+    path("health/", health.web, name="health"),
+    path("health/queue/", health.queue, name="health_queue"),
     path(
         "procore/connect/<int:pk>/",
         procore_connect.start,

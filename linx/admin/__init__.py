@@ -1,3 +1,3 @@
 """The operations console: one module per screen."""
 
-from linx.admin import connections, mappings, reference, runs, users  # noqa: F401
+from linx.admin import connections, mappings, reference, runs, schedules, users  # noqa: F401

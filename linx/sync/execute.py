@@ -178,15 +178,18 @@ def _only(spec: dict | None) -> dict[str, set[int] | None] | None:
 def rerun_failed(run: SyncRun, *, trigger: RunTrigger, started_by: User | None = None) -> SyncRun:
     """A new run of the same kind for ``run``'s failed rows, and only those.
 
-    A run that stopped early without failing any row (Procore unreachable, a worker
-    killed) is run again whole: rows it already did come out unchanged at no cost.
+    A run that stopped early (cancelled, SIGTERM, Procore unreachable, a worker killed:
+    its message says why) is run again whole instead: the rows it already did come out
+    unchanged at no cost, and the ones it never reached get done.
     """
     failed = run.rows.filter(outcome=Outcome.FAILED).values_list(
         "entity_type", "procore_id", "exaktime_id"
     )
     parameters = dict(run.parameters)
-    if not failed.exists():
-        pass  # resume: the same parameters
+    stopped_early = run.status in (RunStatus.FAILED, RunStatus.CANCELLED) and bool(run.message)
+    if stopped_early or not failed.exists():
+        parameters.pop("only", None)  # resume: the same run again
+        parameters.pop("only_time_records", None)
     elif run.kind == RunKind.EXPORT:
         parameters["only_time_records"] = sorted({int(x) for _, _, x in failed if x})
     else:

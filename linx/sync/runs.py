@@ -71,6 +71,16 @@ class RunStopped(Exception):
     """The run must end now: cancelled by an operator, or the process is shutting down."""
 
 
+#: Set when this process was asked to stop (SIGTERM to a command): a running run stops
+#: at its next row, is closed as cancelled with what it did, and can be resumed.
+stop_requested = threading.Event()
+
+STOPPED_BY_SIGNAL = (
+    "Stopped: the process running it was asked to stop (SIGTERM). The rows it did are "
+    "kept; re-run it (linx_rerun) to finish the job."
+)
+
+
 class RunAborted(Exception):
     """The run cannot go on (configuration, authentication, unreachable service).
 
@@ -172,6 +182,18 @@ def claim(run: SyncRun) -> SyncRun:
         run.refresh_from_db()
         raise RunRefused(run, f"Run #{run.pk} is {run.get_status_display().lower()}, not queued.")
     run.refresh_from_db()
+    log.info(
+        "run started",
+        extra={
+            "event": "run_started",
+            "run": run.pk,
+            "connection": run.connection.name,
+            "kind": run.kind,
+            "trigger": run.trigger,
+            "dry_run": run.dry_run,
+            "worker": run.worker,
+        },
+    )
     return run
 
 
@@ -270,6 +292,8 @@ class RunRecorder:
 
     def record(self, row: Row) -> None:
         """Add one row's outcome; written with the next batch."""
+        if stop_requested.is_set():
+            raise RunStopped(STOPPED_BY_SIGNAL)
         self.counts[row.outcome] += 1
         entry = self.progress.setdefault(row.entity_type, {"done": 0, "total": 0})
         entry["done"] += 1
@@ -323,11 +347,15 @@ class RunRecorder:
         log.info(
             "run finished",
             extra={
+                "event": "run_finished",
                 "run": self.run.pk,
-                "connection": self.run.connection_id,
+                "connection": self.run.connection.name,
                 "kind": self.run.kind,
                 "status": self.run.status,
                 "counts": dict(self.counts),
+                "duration_seconds": round(self.run.duration.total_seconds(), 3)
+                if self.run.duration
+                else None,
             },
         )
         return self.run

@@ -1,0 +1,93 @@
+"""`linx_status`: for monitoring. Exits non-zero when something needs a person."""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import timedelta
+
+from django.conf import settings
+from django.core.management.base import BaseCommand
+from django.utils import timezone
+
+from linx.models import Connection, ProcoreAuthMode, RunKind, RunStatus, SyncRun
+from linx.sync.runs import dead_after
+
+PROBLEM_STATUSES = (RunStatus.FAILED, RunStatus.PARTIAL)
+
+
+def problems_of(connection: Connection, *, token_warning: timedelta) -> list[str]:
+    """What is wrong with ``connection`` right now, in the users' words (empty: all well)."""
+    now = timezone.now()
+    found = []
+    for kind in RunKind:
+        last = (
+            SyncRun.objects.filter(connection=connection, kind=kind)
+            .exclude(status__in=[RunStatus.QUEUED, RunStatus.RUNNING, RunStatus.SKIPPED])
+            .order_by("-created_at")
+            .first()
+        )
+        if last is not None and last.status in PROBLEM_STATUSES:
+            reason = last.message or f"{last.counts.get('failed', 0)} failed rows"
+            found.append(
+                f"last {kind.label.lower()} #{last.pk} {last.get_status_display().lower()}: "
+                f"{reason.splitlines()[0]}"
+            )
+    for run in SyncRun.objects.filter(connection=connection, status=RunStatus.RUNNING):
+        silent = now - (run.heartbeat_at or run.started_at or run.created_at)
+        running = now - (run.started_at or run.created_at)
+        if silent > dead_after():
+            found.append(
+                f"{run.get_kind_display().lower()} #{run.pk} is stuck: no sign of life for {silent}"
+            )
+        elif running > timedelta(seconds=settings.LINX_TASK_TIMEOUT):
+            found.append(
+                f"{run.get_kind_display().lower()} #{run.pk} has run for {running}, past the task timeout"
+            )
+    if connection.procore_auth_mode == ProcoreAuthMode.AUTHORIZATION_CODE:
+        expires = connection.procore_token_expires_at
+        if not connection.procore_access_token:
+            found.append("not connected to Procore: use Connect to Procore on its page")
+        elif not connection.procore_refresh_token and expires and expires - now < token_warning:
+            found.append(
+                f"its Procore sign-in expires at {expires:%Y-%m-%d %H:%M %Z} and cannot be "
+                "renewed: reconnect to Procore"
+            )
+    return found
+
+
+class Command(BaseCommand):
+    help = (
+        "Check every active connection: last runs failed, runs stuck, Procore sign-in about "
+        "to expire. Exits 0 when all is well, 1 when something needs a person."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument(
+            "names", nargs="*", help="Only these connections (default: all active)."
+        )
+        parser.add_argument(
+            "--json", action="store_true", dest="as_json", help="Print one JSON object."
+        )
+        parser.add_argument(
+            "--token-warning-minutes", type=int, default=60,
+            help="How soon an expiry that cannot be renewed counts as a problem (default 60).",
+        )  # fmt: skip
+
+    def handle(self, *args, names, as_json: bool, token_warning_minutes: int, **options):
+        connections = Connection.objects.filter(is_active=True)
+        if names:
+            connections = Connection.objects.filter(name__in=names)
+        warning = timedelta(minutes=token_warning_minutes)
+        report = {c.name: problems_of(c, token_warning=warning) for c in connections}
+        if as_json:
+            self.stdout.write(json.dumps({"ok": not any(report.values()), "connections": report}))
+        else:
+            for name, problems in report.items():
+                if problems:
+                    for problem in problems:
+                        self.stdout.write(f"PROBLEM {name}: {problem}")
+                elif options["verbosity"] > 0:
+                    self.stdout.write(f"OK {name}")
+        if any(report.values()):
+            sys.exit(1)

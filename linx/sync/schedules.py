@@ -1,0 +1,114 @@
+"""Schedules: runs that start by themselves, on a cron expression in the company's time zone.
+
+One django-q2 schedule (`linx: fire due schedules`, every minute) calls `fire_due`, which
+fires each enabled `RunSchedule` whose time has come. Several workers may tick at once:
+a compare-and-set on `next_run_at` lets exactly one of them fire a schedule. A schedule
+that comes round while its previous run is still queued or running records a `skipped`
+run saying so, instead of piling another one up. Missed times (the service was down)
+fire once, not once per missed time.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+
+from croniter import croniter
+from django.utils import timezone
+
+from linx.models import RunKind, RunSchedule, RunStatus, RunTrigger, SyncRun
+from linx.sync.requests import request_runs
+from linx.sync.runs import create_run, skip
+
+log = logging.getLogger(__name__)
+
+TICKER_NAME = "linx: fire due schedules"
+TICKER_FUNC = "linx.tasks.fire_due_schedules"
+
+
+def next_time(schedule: RunSchedule, after: datetime) -> datetime:
+    """When ``schedule`` fires next after ``after``, reading its cron in the connection's zone."""
+    local = after.astimezone(schedule.connection.zone)
+    return croniter(schedule.cron, local).get_next(datetime)
+
+
+def parameters_for(schedule: RunSchedule, now: datetime) -> dict:
+    """The run's parameters as of ``now`` (an export's dates are relative to today there)."""
+    parameters: dict = {"schedule": schedule.pk}
+    if schedule.kind == RunKind.IMPORT and schedule.entities.strip():
+        parameters["entities"] = [e.strip() for e in schedule.entities.split(",") if e.strip()]
+    if schedule.kind == RunKind.EXPORT:
+        today = now.astimezone(schedule.connection.zone).date()
+        parameters["from"] = (today - timedelta(days=schedule.days_back_from)).isoformat()
+        parameters["to"] = (today - timedelta(days=schedule.days_back_to)).isoformat()
+        parameters["approved_only"] = schedule.approved_only
+    return parameters
+
+
+def fire_due(now: datetime | None = None) -> list[SyncRun]:
+    """Fire every schedule whose time has come; returns the runs recorded (queued or skipped)."""
+    now = now or timezone.now()
+    due = RunSchedule.objects.select_related("connection").filter(
+        enabled=True, connection__is_active=True
+    )
+    fired = []
+    for schedule in due:
+        if schedule.next_run_at is None:
+            # New or re-enabled: its first time is the next one from now, not a past one.
+            RunSchedule.objects.filter(pk=schedule.pk, next_run_at__isnull=True).update(
+                next_run_at=next_time(schedule, now)
+            )
+            continue
+        if schedule.next_run_at > now:
+            continue
+        won = RunSchedule.objects.filter(pk=schedule.pk, next_run_at=schedule.next_run_at).update(
+            next_run_at=next_time(schedule, now), last_fired_at=now
+        )
+        if won:
+            fired.append(fire(schedule, now))
+    return fired
+
+
+def fire(schedule: RunSchedule, now: datetime) -> SyncRun:
+    """Queue the schedule's run, or record it skipped when the previous one is still going."""
+    busy = (
+        SyncRun.objects.filter(
+            connection=schedule.connection,
+            kind=schedule.kind,
+            status__in=[RunStatus.QUEUED, RunStatus.RUNNING],
+        )
+        .order_by("created_at")
+        .first()
+    )
+    parameters = parameters_for(schedule, now)
+    if busy is not None:
+        run = create_run(
+            schedule.connection, schedule.kind, trigger=RunTrigger.SCHEDULE, parameters=parameters
+        )
+        skip(
+            run,
+            f"Skipped: the schedule {schedule.cron!r} came round while the previous "
+            f"{busy.get_kind_display().lower()} (run #{busy.pk}) was still "
+            f"{busy.get_status_display().lower()}.",
+        )
+        log.info("schedule %s skipped: run %s still %s", schedule.pk, busy.pk, busy.status)
+        return run
+    (run,) = request_runs(
+        [schedule.connection], schedule.kind, trigger=RunTrigger.SCHEDULE, parameters=parameters
+    )
+    return run
+
+
+def ensure_ticker() -> None:
+    """The one django-q2 schedule that fires Linx's schedules every minute."""
+    from django_q.models import Schedule
+
+    Schedule.objects.get_or_create(
+        name=TICKER_NAME,
+        defaults={
+            "func": TICKER_FUNC,
+            "schedule_type": Schedule.MINUTES,
+            "minutes": 1,
+            "repeats": -1,
+        },
+    )

@@ -1,0 +1,104 @@
+"""Schedules fire in the connection's time zone, once, and never pile runs up."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+import time_machine
+from django.core.exceptions import ValidationError
+
+from linx.models import RunKind, RunSchedule, RunStatus, RunTrigger, SyncRun
+from linx.sync.runs import claim, create_run
+from linx.sync.schedules import fire_due, next_time
+
+
+@pytest.fixture
+def nightly_export(connection, django_capture_on_commit_callbacks):
+    connection.time_zone = "America/Chicago"
+    connection.save()
+    return RunSchedule.objects.create(connection=connection, kind=RunKind.EXPORT, cron="0 2 * * *")
+
+
+def test_the_cron_is_read_in_the_connections_time_zone(nightly_export):
+    # 02:00 in Chicago on 25 November is 08:00 UTC (CST, UTC-6).
+    after = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
+    assert next_time(nightly_export, after) == datetime(2026, 11, 26, 8, 0, tzinfo=UTC)
+
+
+def test_a_due_schedule_queues_one_run_exporting_yesterday_there(
+    nightly_export, django_capture_on_commit_callbacks
+):
+    with time_machine.travel(datetime(2026, 11, 25, 7, 0, tzinfo=UTC), tick=False):
+        assert fire_due() == []  # a new schedule only learns its next time
+    with time_machine.travel(datetime(2026, 11, 26, 8, 0, 30, tzinfo=UTC), tick=False):
+        with django_capture_on_commit_callbacks(execute=False) as queued:
+            (run,) = fire_due()
+        assert fire_due() == []  # a second tick in the same minute fires nothing
+    assert len(queued) == 1
+    assert (run.kind, run.status, run.trigger) == (
+        RunKind.EXPORT,
+        RunStatus.QUEUED,
+        RunTrigger.SCHEDULE,
+    )
+    # 02:00 on 26 November in Chicago: yesterday there is 25 November.
+    assert (run.parameters["from"], run.parameters["to"]) == ("2026-11-25", "2026-11-25")
+    nightly_export.refresh_from_db()
+    assert nightly_export.next_run_at == datetime(2026, 11, 27, 8, 0, tzinfo=UTC)
+
+
+def test_a_schedule_that_comes_round_while_its_run_still_goes_records_a_skip(nightly_export):
+    still_going = claim(
+        create_run(nightly_export.connection, RunKind.EXPORT, trigger=RunTrigger.SCHEDULE)
+    )
+    RunSchedule.objects.filter(pk=nightly_export.pk).update(
+        next_run_at=datetime(2026, 11, 26, 8, 0, tzinfo=UTC)
+    )
+    with time_machine.travel(datetime(2026, 11, 26, 8, 0, 5, tzinfo=UTC), tick=False):
+        (skipped,) = fire_due()
+    assert skipped.status == RunStatus.SKIPPED
+    assert f"(run #{still_going.pk}) was still running" in skipped.message
+    assert SyncRun.objects.filter(status=RunStatus.QUEUED).count() == 0  # nothing piled up
+
+
+def test_days_missed_while_down_fire_once(nightly_export, django_capture_on_commit_callbacks):
+    RunSchedule.objects.filter(pk=nightly_export.pk).update(
+        next_run_at=datetime(2026, 11, 20, 8, 0, tzinfo=UTC)
+    )
+    with (
+        time_machine.travel(datetime(2026, 11, 26, 12, 0, tzinfo=UTC), tick=False),
+        django_capture_on_commit_callbacks(execute=False),
+    ):
+        assert len(fire_due()) == 1
+        assert fire_due() == []
+
+
+def test_disabled_schedules_and_inactive_connections_do_not_fire(nightly_export):
+    RunSchedule.objects.filter(pk=nightly_export.pk).update(
+        next_run_at=datetime(2026, 11, 20, 8, 0, tzinfo=UTC), enabled=False
+    )
+    assert fire_due() == []
+    RunSchedule.objects.filter(pk=nightly_export.pk).update(enabled=True)
+    nightly_export.connection.is_active = False
+    nightly_export.connection.save()
+    assert fire_due() == []
+
+
+def test_a_bad_cron_or_time_zone_is_refused_with_an_example(connection):
+    schedule = RunSchedule(connection=connection, kind=RunKind.IMPORT, cron="every night")
+    with pytest.raises(ValidationError, match=r'not a cron expression of five fields, e\.g\. "0 2'):
+        schedule.full_clean()
+    connection.time_zone = "Mars/Olympus"
+    with pytest.raises(ValidationError, match="'Mars/Olympus' is not a time zone"):
+        connection.full_clean()
+
+
+def test_migrate_installs_the_minute_ticker(db):
+    from django_q.models import Schedule
+
+    ticker = Schedule.objects.get(name="linx: fire due schedules")
+    assert (ticker.func, ticker.schedule_type, ticker.minutes) == (
+        "linx.tasks.fire_due_schedules",
+        Schedule.MINUTES,
+        1,
+    )
