@@ -17,6 +17,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from linx.encryption import EncryptedTextField
+from linx.service_urls import validate_service_url
 
 # --- Staff ----------------------------------------------------------------------------
 
@@ -87,10 +88,16 @@ class Connection(models.Model):
 
     # Procore
     procore_login_url = models.URLField(
-        "Procore login URL", default="https://login.procore.com", max_length=300
+        "Procore login URL",
+        default="https://login.procore.com",
+        max_length=300,
+        validators=[validate_service_url],
     )
     procore_api_url = models.URLField(
-        "Procore API URL", default="https://api.procore.com", max_length=300
+        "Procore API URL",
+        default="https://api.procore.com",
+        max_length=300,
+        validators=[validate_service_url],
     )
     procore_auth_mode = models.CharField(
         "Procore sign-in",
@@ -108,7 +115,10 @@ class Connection(models.Model):
 
     # ExakTime
     exaktime_api_url = models.URLField(
-        "ExakTime API URL", default="https://api.arcoro.com", max_length=300
+        "ExakTime API URL",
+        default="https://api.arcoro.com",
+        max_length=300,
+        validators=[validate_service_url],
     )
     exaktime_api_key = EncryptedTextField("ExakTime API key")
 

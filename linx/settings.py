@@ -213,6 +213,10 @@ SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_AGE = env.integer("LINX_SESSION_SECONDS", 12 * 60 * 60, minimum=300)
 X_FRAME_OPTIONS = "DENY"
 
+# Connections may point at private-network addresses (10.x, 192.168.x, ...) only if this
+# is on; loopback (the sandboxes) is always allowed. See linx/service_urls.py.
+LINX_ALLOW_PRIVATE_NETWORKS = env.boolean("LINX_ALLOW_PRIVATE_NETWORKS", False)
+
 # --- Mail -----------------------------------------------------------------------------
 MAILERS = env.mailers("EMAIL_URL")
 DEFAULT_FROM_EMAIL = env.string("DEFAULT_FROM_EMAIL", "Linx <linx@localhost>")

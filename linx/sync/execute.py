@@ -25,6 +25,7 @@ from linx.models import (
     SyncRun,
     User,
 )
+from linx.service_urls import problem_with
 from linx.sync.exports import Exporter
 from linx.sync.imports import ENTITIES, ENTITY_OF, INCREMENTAL, Importer
 from linx.sync.preimport import PreImporter
@@ -84,6 +85,7 @@ def execute(run: SyncRun, *, on_progress: Callable[[RunRecorder], None] | None =
     connection = run.connection
     try:
         with RunRecorder(run, on_progress=on_progress) as recorder:
+            check_service_urls(connection)
             with procore_client(connection) as procore, exaktime_client(connection) as exaktime:
                 if run.kind == RunKind.PREIMPORT:
                     PreImporter(connection, recorder, procore, exaktime, dry_run=run.dry_run).run()
@@ -147,6 +149,19 @@ def commit_bookmarks(
 
 def _moment(value: str | None) -> datetime | None:
     return datetime.fromisoformat(value) if value else None
+
+
+def check_service_urls(connection: Connection) -> None:
+    """Refuse to send secrets to a URL the connection may not point at (service_urls)."""
+    for label, url in (
+        ("Procore login URL", connection.procore_login_url),
+        ("Procore API URL", connection.procore_api_url),
+        ("ExakTime API URL", connection.exaktime_api_url),
+    ):
+        if problem := problem_with(url):
+            raise RunAborted(
+                f"The connection's {label} is refused: {problem} Correct it on the connection."
+            )
 
 
 def ensure_preimport(run: SyncRun) -> None:
