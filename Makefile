@@ -6,13 +6,27 @@ PYTHON ?= $(shell command -v python3.12 || command -v python3)
 VENV := .venv
 INSTALLED := $(VENV)/.installed
 
-.PHONY: demo test lint format clean
+.PHONY: demo test chromium lint format clean
 
 demo: $(INSTALLED)
 	$(VENV)/bin/python -m linx.demo
 
-test: $(INSTALLED)
+test: $(INSTALLED) chromium
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
+
+# The browser tests (tests/browser) drive Debian's chromium. As root with apt-get it is
+# installed when missing; otherwise those tests skip and say how to install it.
+CHROMIUM_PACKAGES := chromium fonts-liberation
+chromium:
+	@command -v chromium >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "Installing Debian's chromium for the browser tests"; \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	      --no-install-recommends $(CHROMIUM_PACKAGES) >/dev/null) \
+	    || echo "!! could not install chromium: the browser tests will skip" >&2; \
+	  else \
+	    echo "!! chromium is not installed: the browser tests will skip (sudo apt-get install chromium)" >&2; \
+	  fi; }
 
 lint: $(INSTALLED)
 	$(VENV)/bin/ruff check .
