@@ -295,6 +295,10 @@ def test_a_row_page_shows_its_changes_and_failure_kind(staff_client, partial_run
     updated_page = staff_client.get(f"/admin/linx/rowresult/{updated.pk}/change/").content.decode()
 
     assert "Retry may help" in failed_page and "ExakTime answered 503" in failed_page
+    assert "A passing fault: re-run the failed rows" in failed_page
+    must_fix = partial_run.rows.get(procore_id=103)
+    fix_page = staff_client.get(f"/admin/linx/rowresult/{must_fix.pk}/change/").content.decode()
+    assert "Fix needed" in fix_page and "An operator must fix this first" in fix_page
     assert page_of(partial_run) in failed_page
     assert "<del>Arlington</del>" in updated_page and "<ins>New York</ins>" in updated_page
 

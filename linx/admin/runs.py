@@ -14,7 +14,7 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 
 from linx.admin import run_views
-from linx.models import Connection, RowResult, SyncRun
+from linx.models import Connection, Outcome, RowResult, SyncRun
 from linx.sync.requests import request_reruns
 from linx.sync.runs import cancel, reap_dead_runs
 
@@ -216,10 +216,6 @@ class RowResultAdmin(ReadOnlyAdmin):
     search_fields = ["name", "=procore_id", "=exaktime_id"]
     list_select_related = ["run", "run__connection"]
     show_full_result_count = False
-
-    def get_queryset(self, request):
-        return super().get_queryset(request).defer(*run_views.without_secrets("run__connection__"))
-
     fields = [
         "run_link",
         "entity_type",
@@ -227,15 +223,17 @@ class RowResultAdmin(ReadOnlyAdmin):
         "procore_id",
         "exaktime_id",
         "name",
+        "message_shown",
         "changes_shown",
-        "message",
-        "failure",
         "created_at",
     ]
     readonly_fields = fields
 
     class Media:
         css = CONSOLE_MEDIA["css"]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).defer(*run_views.without_secrets("run__connection__"))
 
     @admin.display(description="Run", ordering="run")
     def run_link(self, row: RowResult):
@@ -249,9 +247,28 @@ class RowResultAdmin(ReadOnlyAdmin):
     def failure(self, row: RowResult):
         return run_views.failure_label(row)
 
+    @admin.display(description="Message")
+    def message_shown(self, row: RowResult):
+        if row.outcome != Outcome.FAILED:
+            return row.message or "—"
+        advice = (
+            "A passing fault: re-run the failed rows of the run, and this one may succeed."
+            if row.retryable
+            else "An operator must fix this first (the message says what), then re-run the "
+            "failed rows of the run."
+        )
+        return format_html(
+            '<div class="linx-row-message linx-row-message--{}">{} {}</div>'
+            '<div class="linx-quiet">{}</div>',
+            "retry" if row.retryable else "fix",
+            run_views.failure_label(row),
+            row.message,
+            advice,
+        )
+
     @admin.display(description="Changes (before → after)")
     def changes_shown(self, row: RowResult):
-        return render_to_string(
-            "admin/linx/rowresult/changes.html",
-            {"groups": run_views.change_groups(row.changes)},
-        )
+        groups = run_views.change_groups(row.changes)
+        if not groups:
+            return "—"
+        return render_to_string("admin/linx/rowresult/changes.html", {"groups": groups})
