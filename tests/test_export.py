@@ -496,3 +496,14 @@ def test_rate_limit_and_overload_storms_are_ridden_out(punch, linked, procore_sa
         again = execute(rerun_failed(run, trigger=RunTrigger.RERUN))
         assert again.counts.get("failed", 0) == 0
     assert len(entries(procore_sandbox)) == 9
+
+
+def test_the_ledger_is_read_in_slices_for_big_weeks(punch, linked, procore_sandbox, monkeypatch):
+    from linx.sync import exports
+
+    monkeypatch.setattr(exports, "LEDGER_SLICE", 2)  # SQLite caps the values of one IN (...)
+    for day in (16, 17, 18):
+        punch(work_date=f"2026-11-{day}")
+    export(linked)
+    assert export(linked).counts == {"unchanged": 3}  # every line found across the slices
+    assert len(entries(procore_sandbox)) == 9

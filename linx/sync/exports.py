@@ -62,6 +62,7 @@ KIND_NAMES = {"regular": "regular", "ot1": "OT1", "ot2": "OT2"}
 MAX_HOURS = Decimal(24)
 MAX_TEXT = 255
 BULK = 100  # the contract's largest bulk create
+LEDGER_SLICE = 2000  # origin ids per query when reading the ledger
 RERUN = "then re-run the failed rows"
 
 
@@ -206,9 +207,11 @@ class Exporter:
             for f in self.connection.selected_custom_fields()
             if f.exaktime_id is not None
         }
+        projects = by_exaktime(EntityType.LOCATION)
         return {
             "employees": by_exaktime(EntityType.EMPLOYEE),
-            "projects": by_exaktime(EntityType.LOCATION),
+            "projects": projects,
+            "projects_by_procore_id": {m.procore_id: m for m in projects.values()},
             "sub_jobs": by_exaktime(EntityType.SUB_JOB),
             "cost_codes": by_exaktime(EntityType.COST_CODE),
             "time_types": kinds,
@@ -237,14 +240,18 @@ class Exporter:
     def load_ledger(self, records: list[TimeRecord]) -> dict[str, EntityMapping]:
         """This connection's entry lines for these records, by origin_id."""
         origins = [origin_id(r.id, kind) for r in records for kind in HOURS_FIELD]
-        return {
-            m.exaktime_id: m
-            for m in EntityMapping.objects.filter(
-                connection=self.connection,
-                entity_type=EntityType.TIME_ENTRY,
-                exaktime_id__in=origins,
+        ledger = {}
+        # In slices: SQLite builds cap how many values one IN (...) may hold.
+        for start in range(0, len(origins), LEDGER_SLICE):
+            ledger.update(
+                (m.exaktime_id, m)
+                for m in EntityMapping.objects.filter(
+                    connection=self.connection,
+                    entity_type=EntityType.TIME_ENTRY,
+                    exaktime_id__in=origins[start : start + LEDGER_SLICE],
+                )
             )
-        }
+        return ledger
 
     # --- reconciling unknown outcomes ----------------------------------------------
 
@@ -525,9 +532,7 @@ class Exporter:
             ) from error
 
     def _project_label(self, project_id: int) -> str:
-        mapping = next(
-            (m for m in self.context["projects"].values() if m.procore_id == project_id), None
-        )
+        mapping = self.context["projects_by_procore_id"].get(project_id)
         if mapping is None:
             return str(project_id)
         number = (mapping.data.get("fields") or {}).get("identifier")
@@ -685,8 +690,10 @@ class Exporter:
             for _, result in batch:
                 self._not_created(result, error.message, retryable=not error.permanent)
             return
-        for (plan, result), line, entry in zip(batch, lines, created, strict=True):
-            self._record_line(line, plan, entry.id)
+        with transaction.atomic():  # one commit for the batch's answers, not one per entry
+            for (plan, _), line, entry in zip(batch, lines, created, strict=True):
+                self._record_line(line, plan, entry.id)
+        for (plan, result), entry in zip(batch, created, strict=True):
             self._created(plan, result, entry.id)
 
     def _create_one(self, item: tuple[Planned, RecordResult]) -> None:
@@ -735,9 +742,10 @@ class Exporter:
 
     def _write_intent(self, batch) -> list[EntityMapping]:
         """Ledger lines written before the create is sent: a crash leaves them pending."""
+        # One INSERT for the batch, committed before the create is sent.
         with transaction.atomic():
-            return [
-                EntityMapping.objects.create(
+            return EntityMapping.objects.bulk_create(
+                EntityMapping(
                     connection=self.connection,
                     entity_type=EntityType.TIME_ENTRY,
                     exaktime_id=plan.origin,
@@ -752,7 +760,7 @@ class Exporter:
                     },
                 )
                 for plan, _ in batch
-            ]
+            )
 
     def _forget(self, lines: Iterable[EntityMapping]) -> None:
         EntityMapping.objects.filter(pk__in=[line.pk for line in lines]).delete()
