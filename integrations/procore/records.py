@@ -3,6 +3,12 @@
 Each `from_api` takes one JSON object as Procore sends it, tolerates missing optional
 keys and reads ids as int (they can exceed 32 bits). Keyword arguments to `from_api`
 fill in what the request implied but the body may omit (e.g. the project of a sub job).
+
+The records an import writes to ExakTime (workers, projects, sub jobs, company cost
+codes, crews) are read strictly: a value of the wrong type (a list for a name, "north"
+for a latitude, "31/12/2026" for a date) is never quietly read as None or as other text.
+It is left out and named in the record's `problems`, and the import fails that record's
+row with them; its id too, so that one unreadable record never stops the whole list.
 """
 
 from __future__ import annotations
@@ -14,11 +20,11 @@ from decimal import Decimal
 from typing import Any, Self
 
 from integrations.http import (
+    Reader,
     as_bool,
     as_date,
     as_datetime,
     as_decimal,
-    as_float,
     as_int,
     as_opt_str,
     as_str,
@@ -39,6 +45,10 @@ def _ref(data: Mapping[str, Any], key: str) -> int | None:
     """`<key>_id`, or the id of a nested `<key>` object (Procore sends either)."""
     flat = as_int(data.get(f"{key}_id"))
     return flat if flat is not None else as_int(data.get(key))
+
+
+def _reader(data: Mapping[str, Any]) -> Reader:
+    return Reader(data if isinstance(data, Mapping) else {}, "Procore")
 
 
 def _ids(values: Any) -> tuple[int, ...]:
@@ -64,7 +74,7 @@ class Company:
 class Worker:
     """A company user (a person in Procore's Directory)."""
 
-    id: int
+    id: int | None  # None only with a problem saying why
     employee_id: str | None
     first_name: str
     last_name: str
@@ -78,30 +88,33 @@ class Worker:
     is_active: bool = True
     is_employee: bool = False
     updated_at: datetime | None = None
+    problems: tuple[str, ...] = field(default=(), compare=False)
 
     @classmethod
     def from_api(cls, data: Mapping[str, Any], *, is_active: bool = True) -> Self:
+        read = _reader(data)
         return cls(
-            id=_id(data),
-            employee_id=as_opt_str(data.get("employee_id")),
-            first_name=as_str(data.get("first_name")),
-            last_name=as_str(data.get("last_name")),
-            email_address=as_opt_str(data.get("email_address")),
-            address=as_opt_str(data.get("address")),
-            city=as_opt_str(data.get("city")),
-            state_code=as_opt_str(data.get("state_code")),
-            zip=as_opt_str(data.get("zip")),
-            mobile_phone=as_opt_str(data.get("mobile_phone")),
-            work_classification_id=_ref(data, "work_classification"),
-            is_active=as_bool(data.get("is_active"), is_active),
-            is_employee=as_bool(data.get("is_employee")),
+            id=read.id("id", required=True),
+            employee_id=read.text("employee_id") or None,
+            first_name=read.text("first_name") or "",
+            last_name=read.text("last_name") or "",
+            email_address=read.text("email_address") or None,
+            address=read.text("address") or None,
+            city=read.text("city") or None,
+            state_code=read.text("state_code") or None,
+            zip=read.text("zip") or None,
+            mobile_phone=read.text("mobile_phone") or None,
+            work_classification_id=read.ref("work_classification"),
+            is_active=read.flag("is_active", is_active),
+            is_employee=read.flag("is_employee", False),
             updated_at=as_datetime(data.get("updated_at")),
+            problems=tuple(read.problems),
         )
 
 
 @dataclass(frozen=True, kw_only=True)
 class Project:
-    id: int
+    id: int | None  # None only with a problem saying why
     project_number: str | None
     name: str
     address: str | None = None
@@ -114,44 +127,50 @@ class Project:
     longitude: float | None = None
     active: bool = True
     updated_at: datetime | None = None
+    problems: tuple[str, ...] = field(default=(), compare=False)
 
     @classmethod
     def from_api(cls, data: Mapping[str, Any]) -> Self:
+        read = _reader(data)
         return cls(
-            id=_id(data),
-            project_number=as_opt_str(data.get("project_number")),
-            name=as_str(data.get("name")),
-            address=as_opt_str(data.get("address")),
-            city=as_opt_str(data.get("city")),
-            state_code=as_opt_str(data.get("state_code")),
-            zip=as_opt_str(data.get("zip")),
-            phone=as_opt_str(data.get("phone")),
-            start_date=as_date(data.get("start_date")),
-            latitude=as_float(data.get("latitude")),
-            longitude=as_float(data.get("longitude")),
-            active=as_bool(data.get("active"), True),
+            id=read.id("id", required=True),
+            project_number=read.text("project_number") or None,
+            name=read.text("name") or "",
+            address=read.text("address") or None,
+            city=read.text("city") or None,
+            state_code=read.text("state_code") or None,
+            zip=read.text("zip") or None,
+            phone=read.text("phone") or None,
+            start_date=read.date("start_date"),
+            latitude=read.number("latitude"),
+            longitude=read.number("longitude"),
+            active=read.flag("active", True),
             updated_at=as_datetime(data.get("updated_at")),
+            problems=tuple(read.problems),
         )
 
 
 @dataclass(frozen=True, kw_only=True)
 class SubJob:
-    id: int
+    id: int | None  # None only with a problem saying why
     project_id: int | None
     code: str
     name: str
     active: bool = True
     updated_at: datetime | None = None
+    problems: tuple[str, ...] = field(default=(), compare=False)
 
     @classmethod
     def from_api(cls, data: Mapping[str, Any], *, project_id: int | None = None) -> Self:
+        read = _reader(data)
         return cls(
-            id=_id(data),
-            project_id=_ref(data, "project") or project_id,
-            code=as_str(data.get("code")),
-            name=as_str(data.get("name")),
-            active=as_bool(data.get("active"), True),
+            id=read.id("id", required=True),
+            project_id=read.ref("project") or project_id,
+            code=read.text("code") or "",
+            name=read.text("name") or "",
+            active=read.flag("active", True),
             updated_at=as_datetime(data.get("updated_at")),
+            problems=tuple(read.problems),
         )
 
 
@@ -169,7 +188,7 @@ class StandardCostCodeList:
 class StandardCostCode:
     """A company cost code; one without a parent is a division."""
 
-    id: int
+    id: int | None  # None only with a problem saying why
     list_id: int | None
     code: str
     full_code: str
@@ -177,6 +196,7 @@ class StandardCostCode:
     parent_id: int | None = None
     origin_id: str | None = None
     active: bool = True
+    problems: tuple[str, ...] = field(default=(), compare=False)
 
     @property
     def is_division(self) -> bool:
@@ -184,15 +204,18 @@ class StandardCostCode:
 
     @classmethod
     def from_api(cls, data: Mapping[str, Any], *, list_id: int | None = None) -> Self:
+        read = _reader(data)
+        code = read.text("code") or ""
         return cls(
-            id=_id(data),
-            list_id=as_int(data.get("standard_cost_code_list_id")) or list_id,
-            code=as_str(data.get("code")),
-            full_code=as_str(data.get("full_code") or data.get("code")),
-            name=as_str(data.get("name")),
-            parent_id=_ref(data, "parent"),
-            origin_id=as_opt_str(data.get("origin_id")),
-            active=as_bool(data.get("active"), True),
+            id=read.id("id", required=True),
+            list_id=read.id("standard_cost_code_list_id") or list_id,
+            code=code,
+            full_code=read.text("full_code") or code,
+            name=read.text("name") or "",
+            parent_id=read.ref("parent"),
+            origin_id=read.text("origin_id") or None,
+            active=read.flag("active", True),
+            problems=tuple(read.problems),
         )
 
 
@@ -229,23 +252,26 @@ class ProjectCostCode:
 
 @dataclass(frozen=True, kw_only=True)
 class Crew:
-    id: int
+    id: int | None  # None only with a problem saying why
     project_id: int | None
     name: str
     employee_ids: tuple[int, ...] = ()
     updated_at: datetime | None = None
+    problems: tuple[str, ...] = field(default=(), compare=False)
 
     @classmethod
     def from_api(cls, data: Mapping[str, Any], *, project_id: int | None = None) -> Self:
-        members = data.get("employees")
+        read = _reader(data)
+        members = read.ids("employees")
         if members is None:
-            members = data.get("employee_ids")
+            members = read.ids("employee_ids")
         return cls(
-            id=_id(data),
-            project_id=_ref(data, "project") or project_id,
-            name=as_str(data.get("name")),
-            employee_ids=_ids(members),
+            id=read.id("id", required=True),
+            project_id=read.ref("project") or project_id,
+            name=read.text("name") or "",
+            employee_ids=members or (),
             updated_at=as_datetime(data.get("updated_at")),
+            problems=tuple(read.problems),
         )
 
 

@@ -192,6 +192,10 @@ class Importer:
             if not self._wanted(kind, worker.id):
                 continue
             name = rules.person_name(worker)
+            if worker.problems:
+                seen.add(worker.id)  # unreadable is not gone: its twin stays as it is
+                self._unreadable(kind, worker.id, name, worker.problems)
+                continue
             if not worker.is_employee:
                 self._row(
                     kind,
@@ -260,6 +264,13 @@ class Importer:
         seen: set[int] = set()
         seen_sub_jobs: set[int] = set()
         for project in projects:
+            if project.problems:
+                # Unreadable is not gone: neither it nor its sub-jobs are deactivated.
+                seen.add(project.id)
+                seen_sub_jobs |= self._sub_jobs_mapped_to(project.id)
+                if self._wanted(kind, project.id):
+                    self._unreadable(kind, project.id, project.name, project.problems)
+                continue
             if not project.active:
                 continue
             seen.add(project.id)
@@ -314,6 +325,12 @@ class Importer:
         for sub_job in sub_jobs:
             seen.add(sub_job.id)
             name = rules.sub_job_name(project, sub_job)
+            if sub_job.problems:
+                if self._wanted(kind, sub_job.id):
+                    self._unreadable(kind, sub_job.id, name, sub_job.problems)
+                if mapped := self._mapped_id(kind, sub_job.id):
+                    members.append(mapped)
+                continue
             if not self._wanted(kind, sub_job.id):
                 if mapped := self._mapped_id(kind, sub_job.id):
                     members.append(mapped)
@@ -372,6 +389,11 @@ class Importer:
                 self.recorder.progress.get(kind, {}).get("total", 0) + len(codes) - len(divisions),
             )
             for code in codes:
+                if code.problems and self._wanted(kind, code.id):
+                    # Checked before `is_division`: an unreadable parent is not "none".
+                    seen.add(code.id)
+                    self._unreadable(kind, code.id, rules.cost_code_name(code), code.problems)
+                    continue
                 if code.is_division or not self._wanted(kind, code.id):
                     continue  # divisions themselves are not imported
                 name = rules.cost_code_name(code)
@@ -414,8 +436,9 @@ class Importer:
         if projects is None:
             return
         by_name: dict[str, list] = defaultdict(list)
+        unreadable = []
         for project in projects:
-            if not project.active:
+            if not project.active or project.id is None:
                 continue
             crews = self._read(
                 kind,
@@ -425,15 +448,23 @@ class Importer:
             if crews is None:
                 continue
             for crew in crews:
-                by_name[crew.name].append(crew)
+                if crew.problems:
+                    unreadable.append(crew)
+                else:
+                    by_name[crew.name].append(crew)
         employees = self._mapping_ids(EntityType.EMPLOYEE)
         by_crew_id = {
             crew_id: mapping
             for mapping in self._mappings(kind).values()
             for crew_id in mapping.data.get("crew_ids", [mapping.procore_id])
         }
-        self.recorder.expect(kind, len(by_name))
+        self.recorder.expect(kind, len(by_name) + len(unreadable))
         seen = set()
+        for crew in unreadable:
+            if crew.id in by_crew_id:  # unreadable is not gone: its group stays as it is
+                seen.add(by_crew_id[crew.id].procore_id)
+            if self._wanted(kind, crew.id):
+                self._unreadable(kind, crew.id, crew.name, crew.problems)
         for name, crews in sorted(by_name.items()):
             crew_ids = sorted(c.id for c in crews)
             existing = next((by_crew_id[c] for c in crew_ids if c in by_crew_id), None)
@@ -745,6 +776,25 @@ class Importer:
             raise RunAborted(error.message) from error
         except ProcoreError as error:
             self._part_failed(kind, "the rest of the list", error)
+
+    def _unreadable(self, kind: str, procore_id, name: str, problems) -> None:
+        """A record Linx could not read as Procore sent it fails alone, naming why."""
+        self._row(
+            kind,
+            Outcome.FAILED,
+            procore_id,
+            "",
+            name,
+            message=f"{NOUNS[kind]} {name!r} cannot be imported: {'; '.join(problems)}. "
+            f"Correct it in Procore, {RERUN_HINT}.",
+        )
+
+    def _sub_jobs_mapped_to(self, project_id: int | None) -> set[int]:
+        return {
+            procore_id
+            for procore_id, mapping in self._mappings(EntityType.SUB_JOB).items()
+            if (mapping.data or {}).get("project") == project_id
+        }
 
     def _part_failed(self, kind: str, what: str, error: IntegrationError) -> None:
         """A refusal of a whole list: one failed row says what to fix (the client's hint)."""
