@@ -195,6 +195,7 @@ class Queue:
     def __init__(self) -> None:
         self.run_ids: list[int] = []
         self.lock = threading.Lock()
+        self.threads: list[threading.Thread] = []
 
     def async_task(self, func, *args, **kwargs):
         assert func == "linx.tasks.execute_run", func
@@ -222,6 +223,7 @@ class Queue:
         """Do one run in a thread of its own, as a queue worker would beside the page."""
         thread = threading.Thread(target=self._run, args=(run_id,), daemon=True)
         thread.start()
+        self.threads.append(thread)
         return thread
 
     @staticmethod
@@ -237,17 +239,19 @@ class Queue:
 
 
 @pytest.fixture
-def queue(monkeypatch) -> Queue:
+def queue(monkeypatch) -> Iterator[Queue]:
     """Runs queued by the admin land here instead of the task queue (and its workers)."""
     import django_q.tasks
 
     fake = Queue()
     monkeypatch.setattr(django_q.tasks, "async_task", fake.async_task)
-    return fake
+    yield fake
+    for thread in fake.threads:  # finished before the database is emptied
+        thread.join(30)
 
 
 @pytest.fixture
-def slow_rows(monkeypatch):
+def slow_rows(monkeypatch) -> Iterator[tuple[threading.Event, threading.Event, dict]]:
     """Make every run write its progress after each row and wait at a gate midway.
 
     Returns ``(halfway, go_on)``: ``halfway`` is set once the run has recorded ``after``
@@ -271,4 +275,17 @@ def slow_rows(monkeypatch):
         time.sleep(settings["pause"])
 
     monkeypatch.setattr(runs.RunRecorder, "record", record)
-    return halfway, go_on, settings
+    yield halfway, go_on, settings
+    go_on.set()  # never leave a run waiting at the gate
+
+
+# --- doing things in the admin ----------------------------------------------------------
+
+
+def run_action(page, changelist: str, action: str, pks) -> None:
+    """On a list, tick the given objects, choose ``action`` and press Go."""
+    page.goto(changelist)
+    for pk in pks:
+        page.check(f'input.action-select[value="{pk}"]')
+    page.select_option("select[name=action]", action)
+    page.click("button[name=index]")
