@@ -850,7 +850,7 @@ class Importer:
             procore_id=procore_id,
             defaults={
                 "exaktime_id": str(exaktime_id),
-                "name": name[:255],
+                "name": rules.safe_label(name)[:255],
                 "fingerprint": fingerprint,
                 "data": {**(data or {}), "fields": rules.json_ready(fields)},
                 "synced_at": timezone.now(),
@@ -896,7 +896,7 @@ class Importer:
                 outcome,
                 procore_id,
                 str(exaktime_id or ""),
-                name,
+                rules.safe_label(name),
                 changes or {},
                 message,
                 retryable,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date
@@ -154,6 +155,10 @@ def check(entity_type: str, fields: Mapping[str, Any], names: Mapping[str, str])
             continue
         if isinstance(value, str) and "\x00" in value:
             problems.append(f"its {label} {value!r} contains a null character")
+        if isinstance(value, str) and _SURROGATE.search(value):
+            problems.append(
+                f"its {label} {value!r} is not valid Unicode text (half of a character pair)"
+            )
         if limit.max_length is not None and len(str(value)) > limit.max_length:
             problems.append(
                 f"its {label} {value!r} is {len(str(value))} characters long; ExakTime "
@@ -164,6 +169,17 @@ def check(entity_type: str, fields: Mapping[str, Any], names: Mapping[str, str])
             if not low <= float(value) <= high:
                 problems.append(f"its {label} {value} is outside {low:g} to {high:g}")
     return problems
+
+
+#: A lone UTF-16 surrogate: JSON can carry one ("\\ud83d"), UTF-8 and databases cannot.
+_SURROGATE = re.compile("[\ud800-\udfff]")
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def safe_label(text: str) -> str:
+    """``text`` as a row or mapping name a database can store: a null character or a lone
+    surrogate shows as U+FFFD. For labels only; values are checked, never altered."""
+    return _UNSTORABLE.sub("\ufffd", text)
 
 
 def fingerprint(fields: Mapping[str, Any]) -> str:
