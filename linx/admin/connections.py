@@ -1,4 +1,10 @@
-"""Connections: one Procore company linked to one ExakTime account."""
+"""Connections: one Procore company linked to one ExakTime account.
+
+The list shows each connection's health; the page groups its settings as SyncLinx's
+settings tabs do (Connection, Employee Import, Sub-jobs Import, Custom Fields Import)
+plus AccountLinx's export settings, and links to the screens that act on it: Connect to
+Procore and the company picker, Test connection, Custom fields, Mappings and Runs.
+"""
 
 from __future__ import annotations
 
@@ -7,13 +13,33 @@ from datetime import timedelta
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.contrib.admin.utils import flatten_fieldsets
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+from django.http import HttpResponseRedirect
+from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
+from django.urls import path, reverse
 from django.utils import timezone
+from django.utils.html import format_html
+from django.utils.safestring import mark_safe
+from django.views.decorators.http import require_POST
 
+from linx.admin.dashboard import failures_outstanding, last_run, token_health, when, with_health
 from linx.admin.secrets import WriteOnlySecretsForm, secret_status
-from linx.models import Connection, CustomField, Fieldset, RunKind, RunTrigger
+from linx.models import (
+    Connection,
+    CustomField,
+    CustomFieldType,
+    EntityMapping,
+    EntityType,
+    RunKind,
+    RunTrigger,
+)
 from linx.sync.imports import ENTITIES
+from linx.sync.preflight import Status, run_preflight
 from linx.sync.requests import request_runs
+from linx.views import procore_connect
 
 ENTITY_LABELS = {
     "employees": "Employees",
@@ -21,6 +47,11 @@ ENTITY_LABELS = {
     "cost_codes": "Cost codes",
     "crews": "Crews (as employee groups)",
 }
+SECRET_FIELDS = ("procore_client_secret", "exaktime_api_key")
+TIME_TYPE_FIELDS = ("time_type_regular", "time_type_ot1", "time_type_ot2")
+PREIMPORT_REMINDER = (
+    "Every time a custom field is created or changed in Procore, re-run the pre-import."
+)
 
 
 class ExportForm(forms.Form):
@@ -55,103 +86,426 @@ class ImportChoiceForm(forms.Form):
     )
 
 
+def _without(fields, names) -> list:
+    """A fieldset's field list without `names` (lines of several fields included)."""
+    kept = []
+    for line in fields:
+        if isinstance(line, list | tuple):
+            line = tuple(f for f in line if f not in names)
+            if line:
+                kept.append(line if len(line) > 1 else line[0])
+        elif line not in names:
+            kept.append(line)
+    return kept
+
+
+def time_type_choices(connection: Connection) -> list[tuple[str, str]]:
+    """The time types the last pre-import found in Procore, as (abbreviation, label)."""
+    if connection.pk is None:
+        return []
+    choices = {}
+    for name, data in EntityMapping.objects.filter(
+        connection=connection, entity_type=EntityType.TIME_TYPE
+    ).values_list("name", "data"):
+        abbreviation = (data or {}).get("abbreviation")
+        if abbreviation:
+            choices[abbreviation] = f"{abbreviation}: {name}"
+    return sorted(choices.items())
+
+
 class ConnectionForm(WriteOnlySecretsForm):
-    secret_fields = ("procore_client_secret", "exaktime_api_key")
+    secret_fields = SECRET_FIELDS
 
     class Meta:
         model = Connection
         fields = "__all__"
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._keep_settings_not_sent()
+        known = time_type_choices(self.instance)
+        for name in TIME_TYPE_FIELDS:
+            if name not in self.fields:
+                continue
+            field = self.fields[name]
+            if not known:
+                field.help_text = (
+                    "Procore's abbreviation. Run the pre-import to choose from the time types "
+                    "Procore has."
+                )
+                continue
+            current = getattr(self.instance, name)
+            choices = list(known)
+            if current and current not in dict(known):
+                choices.append((current, f"{current}: not in Procore at the last pre-import"))
+            self.fields[name] = forms.ChoiceField(
+                label=field.label,
+                choices=choices,
+                initial=field.initial,
+                help_text="The time types Procore had at the last pre-import.",
+            )
 
-class FieldsetInline(admin.TabularInline):
-    model = Fieldset
-    extra = 0
-    fields = ["name", "procore_id", "selected", "gone_from_procore"]
-    readonly_fields = ["name", "procore_id", "selected", "gone_from_procore"]
-    can_delete = False
-    show_change_link = True
+    def _keep_settings_not_sent(self) -> None:
+        """A setting missing from the request altogether keeps its stored value.
 
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False  # fieldsets come from Procore through the pre-import
-
-
-class CustomFieldInline(admin.TabularInline):
-    model = CustomField
-    extra = 0
-    fields = [
-        "label",
-        "data_type",
-        "supported",
-        "selected_slot",
-        "exaktime_id",
-        "gone_from_procore",
-    ]
-    readonly_fields = fields
-    can_delete = False
-
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
-
-    @admin.display(boolean=True)
-    def supported(self, obj: CustomField) -> bool:
-        return obj.supported
+        Browsers send every box of the page; a script or a page from before a setting
+        existed does not, and should not fail or blank what it never showed. (A missing
+        checkbox still means "off": HTML cannot tell the two apart.)
+        """
+        if not self.is_bound or self.instance.pk is None:
+            return
+        data = self.data.copy()
+        for name, field in self.fields.items():
+            if name in data or name in self.secret_fields or name.startswith("clear_"):
+                continue
+            if isinstance(field.widget, forms.CheckboxInput) or name not in self.initial:
+                continue
+            value = field.prepare_value(self.initial[name])
+            if value is not None:
+                data[name] = value
+        self.data = data
 
 
 @admin.register(Connection)
 class ConnectionAdmin(admin.ModelAdmin):
     form = ConnectionForm
-    list_display = ["name", "procore_company_id", "procore_company_name", "is_active", "updated_at"]
+    list_display = [
+        "name",
+        "company",
+        "last_import",
+        "last_export",
+        "failures",
+        "token",
+        "is_active",
+    ]
+    list_display_links = ["name"]
     list_filter = ["is_active", "procore_auth_mode"]
     search_fields = ["name", "procore_company_name", "procore_company_id"]
     readonly_fields = [
         "client_secret_status",
         "api_key_status",
-        "procore_token_expires_at",
+        "token_status",
+        "custom_fields_summary",
         "preimported_at",
         "created_at",
         "updated_at",
     ]
     fieldsets = [
-        ("Connection", {"fields": ["name", "is_active"]}),
         (
-            "Procore",
+            "Connection",
             {
+                "description": "Which Procore company and which ExakTime account this "
+                "connection links, and how Linx signs in to each.",
                 "fields": [
-                    "procore_login_url",
-                    "procore_api_url",
+                    "name",
+                    "is_active",
                     "procore_auth_mode",
                     "procore_client_id",
-                    "procore_client_secret",
-                    "client_secret_status",
-                    "procore_company_id",
-                    "procore_company_name",
-                    "procore_token_expires_at",
-                ]
+                    ("procore_client_secret", "client_secret_status"),
+                    ("procore_company_id", "procore_company_name"),
+                    "token_status",
+                    ("exaktime_api_key", "api_key_status"),
+                    "procore_login_url",
+                    "procore_api_url",
+                    "exaktime_api_url",
+                ],
             },
         ),
-        ("ExakTime", {"fields": ["exaktime_api_url", "exaktime_api_key", "api_key_status"]}),
-        ("Employee import", {"fields": ["crews_as_groups"]}),
+        (
+            "Employee import",
+            {"fields": ["crews_as_groups"]},
+        ),
         (
             "Sub-jobs import",
-            {"fields": ["import_sub_jobs", "projects_as_groups", "projects_as_categories"]},
+            {
+                "description": "A sub-job becomes a location named project.sub-job (e.g. 200.005).",
+                "fields": ["import_sub_jobs", "projects_as_groups", "projects_as_categories"],
+            },
         ),
-        ("Custom fields import", {"fields": ["preimport_max_age", "preimported_at"]}),
+        (
+            "Custom fields import",
+            {"fields": ["custom_fields_summary", "preimport_max_age"]},
+        ),
         (
             "Export",
             {
+                "description": "How time records become Procore timecard entries.",
                 "fields": [
                     "time_type_regular",
                     "time_type_ot1",
                     "time_type_ot2",
                     "time_entry_mode",
                     "export_approved_only",
-                ]
+                ],
             },
         ),
-        ("History", {"fields": ["created_at", "updated_at"], "classes": ["collapse"]}),
+        ("Incremental import", {"fields": ["full_import_every"], "classes": ["collapse"]}),
     ]
-    inlines = [FieldsetInline, CustomFieldInline]
     actions = ["preimport", "import_everything", "import_chosen", "dry_run_import", "export_time"]
+
+    # Pages ---------------------------------------------------------------------------
+
+    def get_urls(self):
+        def view(function):
+            return self.admin_site.admin_view(function)
+
+        return [
+            path(
+                "<int:pk>/test/",
+                view(require_POST(self.test_connection_view)),
+                name="linx_connection_test",
+            ),
+            path(
+                "<int:pk>/custom-fields/",
+                view(self.custom_fields_view),
+                name="linx_connection_custom_fields",
+            ),
+            path(
+                "<int:pk>/procore-company/",
+                view(procore_connect.choose_company),
+                name="linx_connection_procore_company",
+            ),
+            *super().get_urls(),
+        ]
+
+    def get_queryset(self, request):
+        queryset = super().get_queryset(request)
+        match = request.resolver_match
+        if match is not None and match.url_name == "linx_connection_changelist":
+            # Health for every row in one query; secrets are neither needed nor decrypted.
+            queryset = with_health(queryset).defer(
+                "procore_client_secret", "procore_access_token", "procore_refresh_token",
+                "exaktime_api_key",
+            )  # fmt: skip
+        return queryset
+
+    def get_fieldsets(self, request, obj=None):
+        """The grouped settings, then any other setting the model has (none is hidden)."""
+        fieldsets = list(super().get_fieldsets(request, obj))
+        placed = set(flatten_fieldsets(fieldsets))
+        others = [
+            f.name
+            for f in Connection._meta.concrete_fields
+            if f.editable and not f.auto_created and f.name not in placed
+        ]
+        if others:
+            fieldsets.insert(-1, ("Other settings", {"fields": others}))
+        if not self.has_change_permission(request, obj):
+            # Read-only, the admin would print a field's value: secrets show as set / not set.
+            fieldsets = [
+                (name, {**options, "fields": _without(options["fields"], SECRET_FIELDS)})
+                for name, options in fieldsets
+            ]
+        fieldsets.append(
+            ("History", {"fields": ["created_at", "updated_at"], "classes": ["collapse"]})
+        )
+        return fieldsets
+
+    def save_model(self, request, obj, form, change):
+        # A token belongs to the app and login host that issued it.
+        signing_in = {"procore_client_id", "procore_client_secret", "procore_login_url"}
+        if change and signing_in & set(form.changed_data):
+            obj.procore_access_token = obj.procore_refresh_token = ""
+            obj.procore_token_expires_at = None
+        super().save_model(request, obj, form, change)
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        context = {
+            "can_test": self.has_test_permission(request),
+            "can_run": self.has_run_permission(request),
+            **(extra_context or {}),
+        }
+        return super().change_view(request, object_id, form_url, context)
+
+    def has_test_permission(self, request) -> bool:
+        user = request.user
+        return user.has_perm("linx.run_sync") or user.has_perm("linx.change_connection")
+
+    def test_connection_view(self, request, pk: int):
+        """Run the preflight checklist and show it (POST: it writes to ExakTime once)."""
+        if not self.has_test_permission(request):
+            raise PermissionDenied
+        connection = get_object_or_404(Connection, pk=pk)
+        checks = run_preflight(connection)
+        failed = sum(1 for c in checks if c.status == Status.FAILED)
+        return TemplateResponse(
+            request,
+            "admin/linx/connection/preflight.html",
+            {
+                **self.admin_site.each_context(request),
+                "title": f"Test connection {connection.name}",
+                "opts": self.model._meta,
+                "original": connection,
+                "checks": checks,
+                "failed": failed,
+                "systems": [
+                    (system, [c for c in checks if c.system == system])
+                    for system in ("Procore", "ExakTime")
+                ],
+                "tested_at": timezone.now(),
+            },
+        )
+
+    def custom_fields_view(self, request, pk: int):
+        """Choose the one timesheet fieldset and up to five custom fields Linx carries."""
+        connection = get_object_or_404(Connection, pk=pk)
+        if not self.has_view_permission(request, connection):
+            raise PermissionDenied
+        can_change = self.has_change_permission(request, connection)
+        fieldsets = list(connection.fieldsets.order_by("name"))
+        fields = list(connection.custom_fields.order_by("label"))
+        error = None
+        if request.method == "POST":
+            if not can_change:
+                raise PermissionDenied
+            chosen_fieldset = next(
+                (f for f in fieldsets if str(f.pk) == request.POST.get("fieldset")), None
+            )
+            wanted = set(request.POST.getlist("fields"))
+            chosen = sorted(
+                (f for f in fields if str(f.pk) in wanted),
+                key=lambda f: (f.selected_slot or CustomField.MAX_SELECTED + 1, f.label),
+            )
+            try:
+                with transaction.atomic():
+                    connection.select_fieldset(chosen_fieldset)
+                    connection.select_custom_fields(chosen)
+            except ValidationError as refusal:
+                error = " ".join(refusal.messages)
+            else:
+                self.log_change(
+                    request,
+                    connection,
+                    f"Custom fields: fieldset {chosen_fieldset or 'none'}, fields "
+                    f"{', '.join(f.label for f in chosen) or 'none'}.",
+                )
+                self.message_user(
+                    request,
+                    f"Saved: {len(chosen)} custom field(s) from "
+                    f"{chosen_fieldset.name if chosen_fieldset else 'no fieldset'}. "
+                    "The next pre-import creates them in ExakTime.",
+                    messages.SUCCESS,
+                )
+                return HttpResponseRedirect(request.path)
+        selected_fieldset = next((f for f in fieldsets if f.selected), None)
+        if error:  # show the refused choice again, as it was made
+            wanted_fieldset = request.POST.get("fieldset")
+            selected_fieldset = next((f for f in fieldsets if str(f.pk) == wanted_fieldset), None)
+            checked = set(request.POST.getlist("fields"))
+        else:
+            checked = {str(f.pk) for f in fields if f.selected}
+        names_by_id = {}
+        for fieldset in fieldsets:
+            for field_id in fieldset.field_ids:
+                names_by_id.setdefault(field_id, []).append(fieldset)
+        rows = []
+        for field in fields:
+            reason = ""
+            if not field.supported:
+                reason = (
+                    f"Type {field.data_type!r} cannot be carried: Linx carries plain text, "
+                    "date, checkbox and single select fields."
+                )
+            elif field.gone_from_procore:
+                reason = "Gone from Procore at the last pre-import."
+            rows.append(
+                {
+                    "field": field,
+                    "type": CustomFieldType(field.data_type).label
+                    if field.supported
+                    else field.data_type,
+                    "fieldsets": names_by_id.get(field.procore_id, []),
+                    "in_selected": selected_fieldset is not None
+                    and field.procore_id in selected_fieldset.field_ids,
+                    "checked": str(field.pk) in checked,
+                    "disabled": bool(reason) or not can_change,
+                    "reason": reason,
+                }
+            )
+        return TemplateResponse(
+            request,
+            "admin/linx/connection/custom_fields.html",
+            {
+                **self.admin_site.each_context(request),
+                "title": f"Custom fields of {connection.name}",
+                "opts": self.model._meta,
+                "original": connection,
+                "fieldsets": fieldsets,
+                "selected_fieldset": selected_fieldset,
+                "rows": rows,
+                "error": error,
+                "can_change": can_change,
+                "can_run": self.has_run_permission(request),
+                "max_selected": CustomField.MAX_SELECTED,
+                "reminder": PREIMPORT_REMINDER,
+                "preimported_at": connection.preimported_at,
+                "action_checkbox_name": ACTION_CHECKBOX_NAME,
+            },
+        )
+
+    # List columns --------------------------------------------------------------------
+
+    @admin.display(description="Procore company", ordering="procore_company_name")
+    def company(self, obj: Connection):
+        if obj.procore_company_id is None:
+            return mark_safe('<span class="linx-bad">not chosen</span>')
+        return format_html(
+            '{}<br><span class="mini quiet">{}</span>',
+            obj.procore_company_name or "name not known",
+            obj.procore_company_id,
+        )
+
+    @admin.display(description="Last import", ordering="last_import_at")
+    def last_import(self, obj: Connection):
+        return last_run(obj, RunKind.IMPORT)
+
+    @admin.display(description="Last export", ordering="last_export_at")
+    def last_export(self, obj: Connection):
+        return last_run(obj, RunKind.EXPORT)
+
+    @admin.display(description="Failures outstanding")
+    def failures(self, obj: Connection):
+        return failures_outstanding(obj)
+
+    @admin.display(description="Procore token", ordering="procore_token_expires_at")
+    def token(self, obj: Connection):
+        return token_health(obj)
+
+    # Read-only fields of the page -----------------------------------------------------
+
+    @admin.display(description="Procore client secret")
+    def client_secret_status(self, obj: Connection) -> str:
+        return secret_status(obj.procore_client_secret)
+
+    @admin.display(description="ExakTime API key")
+    def api_key_status(self, obj: Connection) -> str:
+        return secret_status(obj.exaktime_api_key)
+
+    @admin.display(description="Procore token")
+    def token_status(self, obj: Connection):
+        if obj.pk is None:
+            return "—"
+        return token_health(obj)
+
+    @admin.display(description="Custom fields")
+    def custom_fields_summary(self, obj: Connection):
+        if obj.pk is None:
+            return "Save the connection and run the pre-import first."
+        fieldset = obj.selected_fieldset()
+        chosen = [f.label for f in obj.selected_custom_fields()]
+        url = reverse("admin:linx_connection_custom_fields", args=[obj.pk])
+        return format_html(
+            '<div class="linx-fields-summary"><p><strong>{}</strong>{}</p>'
+            '<p class="linx-reminder">{} Last pre-import: {}.</p>'
+            '<p><a class="button" href="{}">Choose fieldset and custom fields</a></p></div>',
+            fieldset.name if fieldset else "No fieldset chosen",
+            format_html(": {}", ", ".join(chosen)) if chosen else ": no custom fields",
+            PREIMPORT_REMINDER,
+            when(obj.preimported_at),
+            url,
+        )
+
+    # Actions -------------------------------------------------------------------------
 
     def has_run_permission(self, request) -> bool:
         return request.user.has_perm("linx.run_sync")
@@ -258,11 +612,3 @@ class ConnectionAdmin(admin.ModelAdmin):
             )
             return None
         return self._ask(request, queryset, form, "import_chosen", "Import chosen entities")
-
-    @admin.display(description="Procore client secret")
-    def client_secret_status(self, obj: Connection) -> str:
-        return secret_status(obj.procore_client_secret)
-
-    @admin.display(description="ExakTime API key")
-    def api_key_status(self, obj: Connection) -> str:
-        return secret_status(obj.exaktime_api_key)

@@ -1,0 +1,373 @@
+"""What the console shows at a glance: each connection's health, and the admin's index.
+
+The index (the dashboard) shows, per connection, its health, its last runs and a chart
+of rows synced and failed per day over the last 30 days, drawn here as SVG: no chart
+library, no network. Everything on it comes from a constant number of queries, however
+many connections and runs there are; row counts come from each run's `counts`, not
+from its rows.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+
+from django.contrib import admin
+from django.db.models import (
+    Case,
+    F,
+    IntegerField,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Sum,
+    Value,
+    When,
+    Window,
+)
+from django.db.models.fields.json import KT
+from django.db.models.functions import Cast, Coalesce, RowNumber, TruncDate
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.formats import date_format
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import SafeString, mark_safe
+from django.utils.timesince import timesince, timeuntil
+
+from linx.models import Connection, Outcome, ProcoreAuthMode, RunKind, RunStatus, SyncRun
+
+#: Outcomes that changed something: what the chart calls "synced".
+SYNCED_OUTCOMES = (
+    Outcome.CREATED,
+    Outcome.UPDATED,
+    Outcome.DEACTIVATED,
+    Outcome.LINKED,
+    Outcome.DELETED,
+)
+CHART_DAYS = 30
+LAST_RUNS = 5
+#: The most connections the dashboard draws; the connection list has them all.
+DASHBOARD_CONNECTIONS = 50
+
+#: A run status → the badge's tone.
+TONES = {
+    RunStatus.SUCCEEDED: "ok",
+    RunStatus.PARTIAL: "warn",
+    RunStatus.FAILED: "bad",
+    RunStatus.RUNNING: "info",
+    RunStatus.QUEUED: "quiet",
+    RunStatus.CANCELLED: "quiet",
+    RunStatus.SKIPPED: "quiet",
+}
+HEALTH_KINDS = (RunKind.IMPORT, RunKind.EXPORT, RunKind.PREIMPORT)
+
+
+def badge(label: str, tone: str, title: str = "") -> SafeString:
+    """A status pill; `tone` is ok, warn, bad, info or quiet (see console_styles.html)."""
+    if title:
+        return format_html(
+            '<span class="linx-badge linx-badge--{}" title="{}">{}</span>', tone, title, label
+        )
+    return format_html('<span class="linx-badge linx-badge--{}">{}</span>', tone, label)
+
+
+def run_badge(status: str) -> SafeString:
+    return badge(RunStatus(status).label, TONES.get(status, "quiet"))
+
+
+def when(moment: datetime | None) -> SafeString:
+    """ "3 hours ago", with the exact time on hover."""
+    if moment is None:
+        return mark_safe('<span class="quiet">never</span>')
+    exact = date_format(timezone.localtime(moment), "DATETIME_FORMAT")
+    now = timezone.now()
+    if moment > now:
+        return format_html('<span title="{}">in {}</span>', exact, timeuntil(moment, now))
+    if now - moment < timedelta(minutes=1):
+        return format_html('<span title="{}">just now</span>', exact)
+    return format_html('<span title="{}">{} ago</span>', exact, timesince(moment, now))
+
+
+# Connection health ---------------------------------------------------------------------
+
+
+def _int(key: str):
+    return Cast(KT(f"counts__{key}"), IntegerField())
+
+
+def with_health(connections: QuerySet[Connection]) -> QuerySet[Connection]:
+    """Annotate each connection with its latest real (not dry) run of each kind.
+
+    Adds ``last_<kind>_id``, ``_status``, ``_at`` and ``_failed`` for import, export and
+    pre-import, and whether a token, refresh token and client secret are stored: one
+    query for the whole list, each subquery served by the (connection, kind, -created_at)
+    index.
+    """
+    annotations = {}
+    for kind in HEALTH_KINDS:
+        latest = SyncRun.objects.filter(
+            connection=OuterRef("pk"), kind=kind, dry_run=False
+        ).order_by("-created_at", "-id")
+        annotations |= {
+            f"last_{kind}_id": Subquery(latest.values("pk")[:1]),
+            f"last_{kind}_status": Subquery(latest.values("status")[:1]),
+            f"last_{kind}_at": Subquery(
+                latest.values(at=Coalesce("finished_at", "started_at", "created_at"))[:1]
+            ),
+            f"last_{kind}_failed": Subquery(latest.values(n=_int("failed"))[:1]),
+        }
+    stored = {
+        "has_token": ~Q(procore_access_token=""),
+        "has_refresh_token": ~Q(procore_refresh_token=""),
+        "has_client_secret": ~Q(procore_client_secret=""),
+    }
+    for name, condition in stored.items():
+        annotations[name] = Case(When(condition, then=Value(True)), default=Value(False))
+    return connections.annotate(**annotations)
+
+
+def last_run(connection: Connection, kind: str) -> SafeString:
+    """The badge and age of the connection's latest run of `kind` (from `with_health`)."""
+    run_id = getattr(connection, f"last_{kind}_id", None)
+    if run_id is None:
+        return mark_safe('<span class="quiet">never</span>')
+    url = reverse("admin:linx_syncrun_change", args=[run_id])
+    return format_html(
+        '<a class="linx-run" href="{}">{}</a> <span class="linx-when">{}</span>',
+        url,
+        run_badge(getattr(connection, f"last_{kind}_status")),
+        when(getattr(connection, f"last_{kind}_at")),
+    )
+
+
+def failures_outstanding(connection: Connection) -> SafeString:
+    """Failed rows of the latest run of each kind, linked to those runs."""
+    parts = []
+    for kind in HEALTH_KINDS:
+        failed = getattr(connection, f"last_{kind}_failed", None) or 0
+        if failed:
+            url = reverse(
+                "admin:linx_syncrun_change", args=[getattr(connection, f"last_{kind}_id")]
+            )
+            parts.append((url, failed, RunKind(kind).label.lower()))
+    if not parts:
+        return mark_safe('<span class="linx-none">0</span>')
+    total = sum(failed for _, failed, _ in parts)
+    links = format_html_join(", ", '<a href="{}">{} in {}</a>', parts)
+    return format_html(
+        '<strong class="linx-bad">{}</strong> <span class="mini">({})</span>', f"{total:,}", links
+    )
+
+
+def _stored(connection: Connection, secret: str, annotation: str) -> bool:
+    """Whether a secret is set: from `with_health`'s annotation when the list deferred it."""
+    if hasattr(connection, annotation):
+        return getattr(connection, annotation)
+    return bool(getattr(connection, secret))
+
+
+def token_health(connection: Connection) -> SafeString:
+    """The Procore token: valid until when, expired, or none; red when a person must act.
+
+    An expired token renews itself at the next run when it can (a refresh token, or the
+    app's client secret for a service account): that is amber, not red.
+    """
+    expires = connection.procore_token_expires_at
+    code_flow = connection.procore_auth_mode == ProcoreAuthMode.AUTHORIZATION_CODE
+    has_token = _stored(connection, "procore_access_token", "has_token")
+    renewable = (
+        _stored(connection, "procore_refresh_token", "has_refresh_token")
+        if code_flow
+        else _stored(connection, "procore_client_secret", "has_client_secret")
+    )
+    if not has_token or expires is None:
+        if renewable and not code_flow:
+            return badge("no token", "warn", "Linx signs in as the app at the next run.")
+        fix = "Use Connect to Procore." if code_flow else "Enter the Procore client secret."
+        return badge("no token", "bad", fix)
+    if expires <= timezone.now():
+        if renewable:
+            return format_html(
+                '{} <span class="linx-when">{}</span>',
+                badge("expired", "warn", "Renews itself at the next run."),
+                when(expires),
+            )
+        return format_html(
+            '{} <span class="linx-when">{}</span>',
+            badge("expired", "bad", "Use Connect to Procore again."),
+            when(expires),
+        )
+    return format_html('{} <span class="linx-when">{}</span>', badge("valid", "ok"), when(expires))
+
+
+# The dashboard -------------------------------------------------------------------------
+
+
+@dataclass
+class Bar:
+    day: date
+    synced: int
+    failed: int
+    x: float = 0
+    synced_y: float = 0
+    synced_h: float = 0
+    failed_y: float = 0
+    failed_h: float = 0
+
+    @property
+    def title(self) -> str:
+        return f"{self.day:%a %d %b}: {self.synced:,} synced, {self.failed:,} failed"
+
+
+@dataclass
+class Chart:
+    """A 30-day bar chart: synced rows with failed rows stacked on top."""
+
+    bars: list[Bar]
+    width: int = 600
+    height: int = 120
+    top: int = 10
+    bottom: int = 18
+    left: int = 36
+    right: int = 16
+    scale_max: int = 0
+    bar_width: float = 0
+    gridlines: list[tuple[float, str]] = field(default_factory=list)
+    labels: list[tuple[float, str]] = field(default_factory=list)
+
+    @property
+    def synced(self) -> int:
+        return sum(b.synced for b in self.bars)
+
+    @property
+    def failed(self) -> int:
+        return sum(b.failed for b in self.bars)
+
+    @property
+    def plot_right(self) -> int:
+        return self.width - self.right
+
+    @property
+    def base(self) -> float:
+        return self.height - self.bottom
+
+    @property
+    def summary(self) -> str:
+        return (
+            f"Rows synced and failed per day, last {len(self.bars)} days: "
+            f"{self.synced:,} synced, {self.failed:,} failed."
+        )
+
+
+def _nice(peak: int) -> int:
+    """The smallest of 1, 2, 5, 10, 20, 50... at or above `peak` (at least 10)."""
+    magnitude = 1
+    while True:
+        for step in (1, 2, 5):
+            if step * magnitude >= max(peak, 10):
+                return step * magnitude
+        magnitude *= 10
+
+
+def build_chart(days: list[date], per_day: dict[date, tuple[int, int]]) -> Chart:
+    chart = Chart([Bar(day, *per_day.get(day, (0, 0))) for day in days])
+    chart.scale_max = _nice(max((b.synced + b.failed for b in chart.bars), default=0))
+    plot = chart.base - chart.top
+    slot = (chart.width - chart.left - chart.right) / max(len(chart.bars), 1)
+
+    def height(n: int) -> float:
+        # A day with any rows stays visible next to a day with thousands.
+        return 0 if not n else max(1.5, round(plot * n / chart.scale_max, 1))
+
+    for i, bar in enumerate(chart.bars):
+        bar.x = round(chart.left + i * slot + slot * 0.15, 1)
+        bar.synced_h = height(bar.synced)
+        bar.synced_y = round(chart.base - bar.synced_h, 1)
+        bar.failed_h = height(bar.failed)
+        bar.failed_y = round(bar.synced_y - bar.failed_h, 1)
+        if (len(chart.bars) - 1 - i) % 7 == 0:  # a date under every 7th bar, today's last
+            chart.labels.append((round(bar.x + slot * 0.35, 1), f"{bar.day:%d %b}"))
+    chart.bar_width = round(slot * 0.7, 1)
+    chart.gridlines = [
+        (round(chart.base - plot * fraction, 1), f"{round(chart.scale_max * fraction):,}")
+        for fraction in (0.5, 1)
+    ]
+    return chart
+
+
+def dashboard(user) -> list[dict]:
+    """Per connection: health, last runs and the 30-day chart. Three queries in all."""
+    if not (user.has_perm("linx.view_connection") and user.has_perm("linx.view_syncrun")):
+        return []
+    connections = list(with_health(Connection.objects.all())[:DASHBOARD_CONNECTIONS])
+    if not connections:
+        return []
+    today = timezone.localdate()
+    days = [today - timedelta(days=n) for n in range(CHART_DAYS - 1, -1, -1)]
+    since = timezone.make_aware(datetime.combine(days[0], datetime.min.time()))
+    ids = [c.pk for c in connections]
+
+    recent = (
+        SyncRun.objects.filter(connection_id__in=ids, created_at__gte=since)
+        .annotate(
+            position=Window(
+                RowNumber(),
+                partition_by=[F("connection_id")],
+                order_by=[F("created_at").desc(), F("id").desc()],
+            )
+        )
+        .filter(position__lte=LAST_RUNS)
+        .select_related("started_by")
+        .order_by("connection_id", "position")
+    )
+    runs: dict[int, list[SyncRun]] = {}
+    for run in recent:
+        runs.setdefault(run.connection_id, []).append(run)
+
+    synced = sum((Coalesce(_int(outcome), 0) for outcome in SYNCED_OUTCOMES), Value(0))
+    totals = (
+        SyncRun.objects.filter(connection_id__in=ids, created_at__gte=since, dry_run=False)
+        .annotate(day=TruncDate("created_at"))
+        .values("connection_id", "day")
+        .annotate(synced=Sum(synced), failed=Sum(Coalesce(_int("failed"), 0)))
+        .order_by()
+    )
+    per_day: dict[int, dict[date, tuple[int, int]]] = {}
+    for row in totals:
+        per_day.setdefault(row["connection_id"], {})[row["day"]] = (
+            row["synced"] or 0,
+            row["failed"] or 0,
+        )
+
+    return [
+        {
+            "connection": connection,
+            "last_import": last_run(connection, RunKind.IMPORT),
+            "last_export": last_run(connection, RunKind.EXPORT),
+            "failures": failures_outstanding(connection),
+            "token": token_health(connection),
+            "runs": [
+                {
+                    "run": run,
+                    "badge": run_badge(run.status),
+                    "when": when(run.finished_at or run.started_at or run.created_at),
+                }
+                for run in runs.get(connection.pk, [])
+            ],
+            "chart": build_chart(days, per_day.get(connection.pk, {})),
+        }
+        for connection in connections
+    ]
+
+
+def _index_with_dashboard(index):
+    def view(request, extra_context=None):
+        context = {"linx_dashboard": dashboard(request.user), **(extra_context or {})}
+        return index(request, extra_context=context)
+
+    return view
+
+
+# The admin's index is the dashboard (templates/admin/index.html draws it).
+admin.site.index = _index_with_dashboard(admin.site.index)
