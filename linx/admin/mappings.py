@@ -1,10 +1,90 @@
-"""Mappings: which Procore record is which ExakTime record."""
+"""Mappings: which Procore record is which ExakTime record, and each one's status.
+
+Per entity type, every record Linx knows with its status (synced, unlinked, orphaned in
+one system, ignored; see `linx.sync.mappings`), its ids on both sides, and the actions
+that change it: link (to an ExakTime record chosen by id), unlink, ignore and un-ignore,
+plus ignoring a Procore record Linx never imported. The list is one query for the page,
+whatever the number of mappings.
+"""
 
 from __future__ import annotations
 
-from django.contrib import admin
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.admin.models import CHANGE, LogEntry
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.html import format_html
 
-from linx.models import EntityMapping
+from integrations.exaktime.errors import ExakTimeError
+from linx.admin.dashboard import badge
+from linx.clients import exaktime_client
+from linx.models import Connection, EntityMapping, EntityType
+from linx.sync import mappings as operations
+from linx.sync.mappings import LINKABLE, MappingStatus
+from linx.sync.preflight import PREFLIGHT_TIMEOUT, preflight_retry
+
+TONES = {
+    MappingStatus.SYNCED: "ok",
+    MappingStatus.NOT_IN_EXAKTIME: "info",
+    MappingStatus.NOT_IN_PROCORE: "info",
+    MappingStatus.GONE_FROM_PROCORE: "warn",
+    MappingStatus.GONE_FROM_EXAKTIME: "bad",
+    MappingStatus.IGNORED: "quiet",
+    MappingStatus.REFERENCE: "quiet",
+}
+EXPLAINED = {
+    MappingStatus.SYNCED: "Linked on both sides; imports keep the ExakTime record in step.",
+    MappingStatus.NOT_IN_EXAKTIME: "No ExakTime record yet: the next import links the one "
+    "with the same ID, or creates one.",
+    MappingStatus.NOT_IN_PROCORE: "Linx knows this ExakTime record but no Procore record for it.",
+    MappingStatus.GONE_FROM_PROCORE: "Inactive or gone in Procore, so Linx deactivated the "
+    "ExakTime record.",
+    MappingStatus.GONE_FROM_EXAKTIME: "ExakTime no longer has the linked record. Unlink it: "
+    "the next import creates it again.",
+    MappingStatus.IGNORED: "Ignored on import: every import skips this Procore record.",
+    MappingStatus.REFERENCE: "Procore reference data; it has no ExakTime record.",
+}
+
+
+def _exaktime(connection: Connection):
+    return exaktime_client(connection, retry=preflight_retry(), timeout=PREFLIGHT_TIMEOUT)
+
+
+class StatusFilter(admin.SimpleListFilter):
+    title = "status"
+    parameter_name = "status"
+
+    def lookups(self, request, model_admin):
+        return MappingStatus.choices
+
+    def queryset(self, request, queryset):
+        if self.value() in MappingStatus.values:
+            return queryset.filter(status=self.value())
+        return queryset
+
+
+class LinkForm(forms.Form):
+    exaktime_id = forms.IntegerField(
+        label="ExakTime ID",
+        min_value=1,
+        help_text="The id ExakTime gives the record (not its ID/identifier field).",
+    )
+
+
+class IgnoreRecordForm(forms.Form):
+    connection = forms.ModelChoiceField(queryset=Connection.objects.all())
+    entity_type = forms.ChoiceField(
+        label="Kind of record",
+        choices=[(value, label) for value, label in EntityType.choices if value in LINKABLE],
+    )
+    procore_id = forms.IntegerField(label="Procore ID", min_value=1)
+    name = forms.CharField(
+        required=False, max_length=255, help_text="Optional: to recognise it in the list."
+    )
 
 
 @admin.register(EntityMapping)
@@ -12,13 +92,267 @@ class EntityMappingAdmin(admin.ModelAdmin):
     list_display = [
         "name",
         "entity_type",
-        "connection",
+        "status_badge",
         "procore_id",
         "exaktime_id",
-        "ignored",
+        "connection",
+        "ignored_note",
         "synced_at",
+        "link_button",
     ]
-    list_filter = ["entity_type", "ignored", "connection"]
-    search_fields = ["name", "procore_id", "exaktime_id"]
-    readonly_fields = ["fingerprint", "revision", "data", "synced_at", "created_at", "updated_at"]
-    list_select_related = ["connection"]
+    list_display_links = ["name"]
+    list_filter = [StatusFilter, "entity_type", "connection"]
+    search_fields = ["name", "=procore_id", "=exaktime_id"]
+    list_select_related = ["connection", "ignored_by"]
+    list_per_page = 100
+    show_full_result_count = False  # a filtered list counts once, not twice
+    actions = ["unlink_mappings", "ignore_mappings", "unignore_mappings", "check"]
+    readonly_fields = [
+        "connection",
+        "entity_type",
+        "procore_id",
+        "exaktime_id",
+        "name",
+        "status_badge",
+        "ignored",
+        "ignored_by",
+        "ignored_at",
+        "fingerprint",
+        "revision",
+        "data",
+        "synced_at",
+        "created_at",
+        "updated_at",
+    ]
+    fields = readonly_fields
+
+    def get_queryset(self, request):
+        return operations.with_status(super().get_queryset(request))
+
+    def has_add_permission(self, request) -> bool:
+        return False  # imports make mappings; "Ignore a Procore record" makes ignored ones
+
+    def get_list_display(self, request):
+        shown = super().get_list_display(request)
+        if not self.has_change_permission(request):
+            shown = [name for name in shown if name != "link_button"]
+        return shown
+
+    def get_urls(self):
+        def view(function):
+            return self.admin_site.admin_view(function)
+
+        return [
+            path("<int:pk>/link/", view(self.link_view), name="linx_entitymapping_link"),
+            path(
+                "ignore-procore-record/",
+                view(self.ignore_record_view),
+                name="linx_entitymapping_ignore_record",
+            ),
+            *super().get_urls(),
+        ]
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        # Everything here is read-only: links change through the list's actions.
+        context = {
+            "show_save": False,
+            "show_save_and_continue": False,
+            "show_save_and_add_another": False,
+            **(extra_context or {}),
+        }
+        return super().change_view(request, object_id, form_url, context)
+
+    def changelist_view(self, request, extra_context=None):
+        context = {
+            "can_change_mappings": self.has_change_permission(request),
+            "statuses": [(s, EXPLAINED[s]) for s in MappingStatus],
+            **(extra_context or {}),
+        }
+        return super().changelist_view(request, context)
+
+    # Columns -------------------------------------------------------------------------
+
+    @admin.display(description="Status", ordering="status")
+    def status_badge(self, obj: EntityMapping):
+        status = MappingStatus(obj.status)
+        return badge(status.label, TONES[status], EXPLAINED[status])
+
+    @admin.display(description="Ignored by")
+    def ignored_note(self, obj: EntityMapping):
+        if not obj.ignored:
+            return ""
+        return format_html(
+            '{}<br><span class="linx-when">{}</span>',
+            obj.ignored_by or "an operator",
+            obj.ignored_at.strftime("%Y-%m-%d %H:%M") if obj.ignored_at else "",
+        )
+
+    @admin.display(description="")
+    def link_button(self, obj: EntityMapping):
+        if not operations.linkable(obj) or obj.ignored:
+            return ""
+        url = reverse("admin:linx_entitymapping_link", args=[obj.pk])
+        return format_html(
+            '<a href="{}">{}</a>', url, "Link…" if not obj.exaktime_id else "Relink…"
+        )
+
+    # Pages ---------------------------------------------------------------------------
+
+    def _log(self, request, queryset, message: str) -> None:
+        LogEntry.objects.log_actions(
+            request.user.pk, list(queryset), CHANGE, message, single_object=False
+        )
+
+    def link_view(self, request, pk: int):
+        """Link a Procore record to the ExakTime record an operator names by id."""
+        mapping = get_object_or_404(self.get_queryset(request).select_related("connection"), pk=pk)
+        if not self.has_change_permission(request, mapping):
+            raise PermissionDenied
+        form = LinkForm(request.POST or None, initial={"exaktime_id": mapping.exaktime_id})
+        if request.method == "POST" and form.is_valid():
+            exaktime_id = form.cleaned_data["exaktime_id"]
+            try:
+                with _exaktime(mapping.connection) as client:
+                    record = operations.link(mapping, exaktime_id, exaktime=client)
+            except ValidationError as refusal:
+                form.add_error("exaktime_id", refusal.messages)
+            else:
+                self.log_change(request, mapping, f"Linked to ExakTime {exaktime_id}.")
+                shown = (
+                    getattr(record, "name", None)
+                    or (
+                        f"{getattr(record, 'first_name', '')} {getattr(record, 'last_name', '')}"
+                    ).strip()
+                )
+                self.message_user(
+                    request,
+                    f"{mapping} is linked to ExakTime {exaktime_id} ({shown}). The next import "
+                    "writes Procore's values over what differs.",
+                    messages.SUCCESS,
+                )
+                return HttpResponseRedirect(self._list_url(mapping))
+        return TemplateResponse(
+            request,
+            "admin/linx/entitymapping/link.html",
+            {
+                **self.admin_site.each_context(request),
+                "title": f"Link {mapping}",
+                "opts": self.model._meta,
+                "original": mapping,
+                "status": MappingStatus(mapping.status),
+                "form": form,
+            },
+        )
+
+    def ignore_record_view(self, request):
+        """Ignore a Procore record by id, even one Linx never imported."""
+        if not self.has_change_permission(request):
+            raise PermissionDenied
+        form = IgnoreRecordForm(request.POST or None, initial=request.GET.dict())
+        if request.method == "POST" and form.is_valid():
+            data = form.cleaned_data
+            try:
+                mapping, created = operations.ignore_procore_record(
+                    data["connection"],
+                    data["entity_type"],
+                    data["procore_id"],
+                    name=data["name"],
+                    acting_user=request.user,
+                )
+            except ValidationError as refusal:
+                form.add_error(None, refusal.messages)
+            else:
+                self.log_change(request, mapping, "Ignored on import.")
+                self.message_user(
+                    request,
+                    f"Procore {EntityType(mapping.entity_type).label.lower()} "
+                    f"{mapping.procore_id} is ignored: every import skips it"
+                    + (" (Linx had not imported it)." if created else "."),
+                    messages.SUCCESS,
+                )
+                return HttpResponseRedirect(self._list_url(mapping))
+        return TemplateResponse(
+            request,
+            "admin/linx/entitymapping/ignore_record.html",
+            {
+                **self.admin_site.each_context(request),
+                "title": "Ignore a Procore record",
+                "opts": self.model._meta,
+                "form": form,
+            },
+        )
+
+    def _list_url(self, mapping: EntityMapping) -> str:
+        return (
+            reverse("admin:linx_entitymapping_changelist")
+            + f"?connection__id__exact={mapping.connection_id}"
+            + f"&entity_type__exact={mapping.entity_type}"
+        )
+
+    # Actions -------------------------------------------------------------------------
+
+    @admin.action(description="Unlink", permissions=["change"])
+    def unlink_mappings(self, request, queryset):
+        chosen = list(queryset.filter(exaktime_id__isnull=False, entity_type__in=LINKABLE))
+        count = operations.unlink(queryset)
+        self._log(request, chosen, "Unlinked.")
+        self.message_user(
+            request,
+            f"Unlinked {count} record(s); ExakTime was not changed. The next import links each "
+            "to the ExakTime record with the same ID, or creates one; ignore a record to keep "
+            "it apart.",
+            messages.SUCCESS if count else messages.WARNING,
+        )
+
+    @admin.action(description="Ignore on import", permissions=["change"])
+    def ignore_mappings(self, request, queryset):
+        chosen = list(queryset.filter(ignored=False, entity_type__in=LINKABLE))
+        count = operations.ignore(queryset, acting_user=request.user)
+        self._log(request, chosen, "Ignored on import.")
+        self.message_user(
+            request,
+            f"Ignored {count} record(s): every import skips them, saying you ignored them.",
+            messages.SUCCESS if count else messages.WARNING,
+        )
+
+    @admin.action(description="Un-ignore (import again)", permissions=["change"])
+    def unignore_mappings(self, request, queryset):
+        chosen = list(queryset.filter(ignored=True))
+        count = operations.unignore(queryset)
+        self._log(request, chosen, "No longer ignored.")
+        self.message_user(
+            request,
+            f"{count} record(s) are imported again from the next import.",
+            messages.SUCCESS if count else messages.WARNING,
+        )
+
+    @admin.action(
+        description=f"Check the linked records still exist in ExakTime (up to {operations.MAX_CHECKED})",
+        permissions=["change"],
+    )
+    def check(self, request, queryset):
+        linked = list(
+            queryset.filter(exaktime_id__isnull=False, entity_type__in=LINKABLE)
+            .select_related("connection")
+            .order_by("connection_id", "pk")[: operations.MAX_CHECKED]
+        )
+        found = missing = 0
+        by_connection: dict[int, list[EntityMapping]] = {}
+        for mapping in linked:
+            by_connection.setdefault(mapping.connection_id, []).append(mapping)
+        try:
+            for group in by_connection.values():
+                with _exaktime(group[0].connection) as client:
+                    more_found, more_missing = operations.check_in_exaktime(group, exaktime=client)
+                found, missing = found + more_found, missing + more_missing
+        except ExakTimeError as error:
+            self.message_user(
+                request, f"ExakTime could not be asked: {error.message}", messages.ERROR
+            )
+            return
+        self.message_user(
+            request,
+            f"Checked {found + missing} linked record(s): {found} found, {missing} gone from "
+            "ExakTime." + (" Unlink those: the next import creates them again." if missing else ""),
+            messages.WARNING if missing else messages.SUCCESS,
+        )

@@ -1,0 +1,223 @@
+"""Operators' changes to mappings (link, unlink, ignore, un-ignore) and each one's status.
+
+A mapping's status is worked out in the database from what Linx already knows, without
+asking either system, so a list of any length is one query:
+
+- **ignored**: an operator set it aside; every import skips the Procore record.
+- **synced**: linked on both sides, and the ExakTime twin is active.
+- **unlinked**: only one side is known: a Procore record with no ExakTime twin yet (the
+  next import links it to the ExakTime record with the same ID, or creates one), or an
+  ExakTime id with no Procore record.
+- **orphaned, inactive or gone in Procore**: linked, but the Procore record went
+  inactive or disappeared, so Linx deactivated its ExakTime twin (what Linx last wrote
+  there says ``is_active: false``).
+- **orphaned, gone from ExakTime**: linked, but ExakTime answered "not found" for the
+  twin when an operator last checked it (`check_in_exaktime`). An import notices this
+  only when the Procore record changes; unlinking lets the next import create it again.
+- **reference data**: Procore records with no ExakTime side by nature (time types, work
+  classifications).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, models, transaction
+from django.db.models import Case, QuerySet, Value, When
+from django.utils import timezone
+
+from integrations.exaktime.client import ExakTimeClient
+from integrations.exaktime.errors import ExakTimeError, ExakTimeNotFound
+from linx.models import Connection, EntityMapping, EntityType, User
+from linx.sync.imports import ENTITY_OF, NOUNS, TARGETS
+
+#: The entity types an import links, and so the ones an operator may link, unlink and ignore.
+LINKABLE = tuple(ENTITY_OF)
+#: Reference data: Procore records that never have an ExakTime twin.
+REFERENCE = (EntityType.WORK_CLASSIFICATION, EntityType.TIME_TYPE)
+#: The most twins one "check in ExakTime" asks about (one request each, while a person waits).
+MAX_CHECKED = 100
+MISSING_KEY = "exaktime_missing_at"
+
+
+class MappingStatus(models.TextChoices):
+    SYNCED = "synced", "Synced"
+    NOT_IN_EXAKTIME = "not_in_exaktime", "Unlinked: no ExakTime record"
+    NOT_IN_PROCORE = "not_in_procore", "Unlinked: no Procore record"
+    GONE_FROM_PROCORE = "gone_from_procore", "Orphaned: inactive or gone in Procore"
+    GONE_FROM_EXAKTIME = "gone_from_exaktime", "Orphaned: gone from ExakTime"
+    IGNORED = "ignored", "Ignored"
+    REFERENCE = "reference", "Reference data"
+
+
+def status_expression() -> Case:
+    """The SQL that gives each mapping its `MappingStatus` (see the module docstring)."""
+    return Case(
+        When(ignored=True, then=Value(MappingStatus.IGNORED)),
+        When(
+            entity_type__in=REFERENCE, exaktime_id__isnull=True, then=Value(MappingStatus.REFERENCE)
+        ),
+        When(procore_id__isnull=True, then=Value(MappingStatus.NOT_IN_PROCORE)),
+        When(exaktime_id__isnull=True, then=Value(MappingStatus.NOT_IN_EXAKTIME)),
+        When(data__has_key=MISSING_KEY, then=Value(MappingStatus.GONE_FROM_EXAKTIME)),
+        When(data__fields__is_active=False, then=Value(MappingStatus.GONE_FROM_PROCORE)),
+        default=Value(MappingStatus.SYNCED),
+        output_field=models.CharField(),
+    )
+
+
+def with_status(mappings: QuerySet[EntityMapping]) -> QuerySet[EntityMapping]:
+    return mappings.annotate(status=status_expression())
+
+
+def _forget_twin(data: dict) -> dict:
+    """Mapping facts minus what Linx last wrote to a twin and any "gone" mark."""
+    return {k: v for k, v in data.items() if k not in ("fields", MISSING_KEY)}
+
+
+def link(mapping: EntityMapping, exaktime_id: int, *, exaktime: ExakTimeClient):
+    """Make ExakTime record `exaktime_id` the twin of this mapping's Procore record.
+
+    The record is looked up in ExakTime first, so a mistyped id is refused rather than
+    stored. What Linx last wrote is forgotten: the next import compares the record with
+    Procore and writes what differs. Returns the ExakTime record.
+    """
+    if mapping.entity_type not in LINKABLE or mapping.procore_id is None:
+        raise ValidationError(
+            f"{mapping} cannot be linked: only Procore employees, projects, sub-jobs, cost "
+            "codes and crews are."
+        )
+    holder = (
+        EntityMapping.objects.filter(
+            connection_id=mapping.connection_id,
+            entity_type=mapping.entity_type,
+            exaktime_id=str(exaktime_id),
+        )
+        .exclude(pk=mapping.pk)
+        .first()
+    )
+    noun = NOUNS[mapping.entity_type].lower()
+    if holder is not None:
+        raise ValidationError(
+            f"ExakTime {noun} {exaktime_id} is already linked to Procore record "
+            f"{holder.name or holder.procore_id!r} ({holder.procore_id}). Unlink that one first."
+        )
+    target = TARGETS[mapping.entity_type]
+    try:
+        record = target.get(exaktime, exaktime_id)
+    except ExakTimeNotFound:
+        raise ValidationError(f"ExakTime has no {noun} with id {exaktime_id}.") from None
+    except ExakTimeError as error:
+        raise ValidationError(f"ExakTime could not be asked: {error.message}") from None
+    if target.group_type and getattr(record, "group_type", None) != target.group_type:
+        raise ValidationError(
+            f"ExakTime record {exaktime_id} is a {record.group_type} group, not a {noun}."
+        )
+    try:
+        with transaction.atomic():
+            EntityMapping.objects.filter(pk=mapping.pk).update(
+                exaktime_id=str(exaktime_id),
+                fingerprint="",
+                data=_forget_twin(mapping.data),
+                updated_at=timezone.now(),
+            )
+    except IntegrityError:
+        raise ValidationError(
+            f"ExakTime {noun} {exaktime_id} was just linked to another Procore record."
+        ) from None
+    return record
+
+
+def unlink(mappings: QuerySet[EntityMapping]) -> int:
+    """Forget the ExakTime twins; the Procore records stay listed, unlinked.
+
+    Nothing changes in ExakTime. The next import links each record again to the ExakTime
+    record with the same ID, or creates one; ignore a record to keep it apart.
+    """
+    count = 0
+    with transaction.atomic():
+        for mapping in mappings.filter(
+            entity_type__in=LINKABLE, procore_id__isnull=False, exaktime_id__isnull=False
+        ):
+            EntityMapping.objects.filter(pk=mapping.pk).update(
+                exaktime_id=None,
+                fingerprint="",
+                data=_forget_twin(mapping.data),
+                updated_at=timezone.now(),
+            )
+            count += 1
+    return count
+
+
+def ignore(mappings: QuerySet[EntityMapping], *, acting_user: User) -> int:
+    """Set Procore records aside: every later import skips them, saying who did it."""
+    return mappings.filter(
+        entity_type__in=LINKABLE, procore_id__isnull=False, ignored=False
+    ).update(ignored=True, ignored_by=acting_user, ignored_at=timezone.now())
+
+
+def unignore(mappings: QuerySet[EntityMapping]) -> int:
+    """Bring ignored records back into imports."""
+    return mappings.filter(ignored=True).update(ignored=False, ignored_by=None, ignored_at=None)
+
+
+def ignore_procore_record(
+    connection: Connection,
+    entity_type: str,
+    procore_id: int,
+    *,
+    name: str = "",
+    acting_user: User,
+) -> tuple[EntityMapping, bool]:
+    """Ignore a Procore record, with or without a mapping yet; returns (mapping, created).
+
+    A record Linx never imported (one that failed, say) gets a mapping with no ExakTime
+    side, ignored, so no later import creates it.
+    """
+    if entity_type not in LINKABLE:
+        raise ValidationError(f"{EntityType(entity_type).label} records are not imported.")
+    with transaction.atomic():
+        mapping, created = EntityMapping.objects.get_or_create(
+            connection=connection,
+            entity_type=entity_type,
+            procore_id=procore_id,
+            defaults={"name": name[:255]},
+        )
+        if not mapping.ignored:
+            mapping.ignored, mapping.ignored_by, mapping.ignored_at = (
+                True,
+                acting_user,
+                timezone.now(),
+            )
+            mapping.save(update_fields=["ignored", "ignored_by", "ignored_at", "updated_at"])
+    return mapping, created
+
+
+def check_in_exaktime(
+    mappings: Iterable[EntityMapping], *, exaktime: ExakTimeClient
+) -> tuple[int, int]:
+    """Ask ExakTime for each linked twin; mark the ones it no longer has.
+
+    Returns (found, missing). At most `MAX_CHECKED` are asked about.
+    """
+    found = missing = 0
+    now = timezone.now().isoformat()
+    for mapping in list(mappings)[:MAX_CHECKED]:
+        if mapping.entity_type not in TARGETS or not (mapping.exaktime_id or "").isdigit():
+            continue
+        try:
+            TARGETS[mapping.entity_type].get(exaktime, int(mapping.exaktime_id))
+        except ExakTimeNotFound:
+            data = {**mapping.data, MISSING_KEY: now}
+            missing += 1
+        else:
+            data = {k: v for k, v in mapping.data.items() if k != MISSING_KEY}
+            found += 1
+        if data != mapping.data:
+            EntityMapping.objects.filter(pk=mapping.pk).update(data=data)
+    return found, missing
+
+
+def linkable(mapping: EntityMapping) -> bool:
+    return mapping.entity_type in LINKABLE and mapping.procore_id is not None
