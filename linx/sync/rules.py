@@ -62,16 +62,23 @@ LOCATION = (
     Field("is_active", "active", "active"),
 )
 
+
+def _dotted(first: str | None, second: str | None) -> str | None:
+    """`<first>.<second>`; None (so the required field fails) when either part is missing,
+    rather than an ID or name made up of "None" or a bare dot."""
+    return f"{first}.{second}" if first and second else None
+
+
 #: Location ← Procore sub-job: `<project number>.<code>`, `<project name>.<name>`.
 SUB_JOB = (
     Field(
         "identifier",
-        lambda sub_job, ctx: f"{ctx['project'].project_number}.{sub_job.code}",
+        lambda sub_job, ctx: _dotted(ctx["project"].project_number, sub_job.code),
         "project number and sub-job code",
     ),
     Field(
         "name",
-        lambda sub_job, ctx: f"{ctx['project'].name}.{sub_job.name}",
+        lambda sub_job, ctx: _dotted(ctx["project"].name, sub_job.name),
         "project and sub-job name",
     ),
     Field("is_active", lambda sub_job, ctx: sub_job.active and ctx["project"].active, "active"),
