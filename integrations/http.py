@@ -685,6 +685,16 @@ class Reader:
             self._bad(key, value, "an id")
         return number
 
+    def count(self, key: str) -> int | None:
+        """A whole number of something (minutes, ...)."""
+        value = self.data.get(key)
+        if value is None or value == "":
+            return None
+        number = _whole(value)
+        if number is None:
+            self._bad(key, value, "a whole number")
+        return number
+
     def ref(self, key: str) -> int | None:
         """`<key>_id`, or the id of a nested `<key>` object (either may be sent)."""
         if self.data.get(f"{key}_id") not in (None, ""):

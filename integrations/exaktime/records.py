@@ -14,10 +14,10 @@ from decimal import Decimal
 from typing import Any, Literal, Self
 
 from integrations.http import (
+    Reader,
     as_bool,
     as_date,
     as_datetime,
-    as_decimal,
     as_float,
     as_int,
     as_opt_str,
@@ -202,9 +202,15 @@ def _custom_values(value: Any) -> dict[int | str, Any]:
 
 @dataclass(frozen=True, kw_only=True)
 class TimeRecord:
-    """One punch pair from the field (read-only for Linx)."""
+    """One punch pair from the field (read-only for Linx).
 
-    id: int
+    Read strictly: a value Linx cannot read as ExakTime's contract has it (hours "eight",
+    a work date "2026-11-31", a time without its UTC offset, no id) is never taken as
+    zero, none or "still clocked in". It is left out and named in `problems`, and the
+    export fails the record's row with them.
+    """
+
+    id: int | None  # None only with a problem saying why
     employee_id: int | None
     job_id: int | None
     cost_code_id: int | None
@@ -220,6 +226,7 @@ class TimeRecord:
     modified_at: datetime | None = None
     is_deleted: bool = False
     revision: int = 0
+    problems: tuple[str, ...] = field(default=(), compare=False)
 
     @property
     def total_hours(self) -> Decimal:
@@ -227,24 +234,23 @@ class TimeRecord:
 
     @classmethod
     def from_api(cls, data: Mapping[str, Any]) -> Self:
-        record_id = as_int(data.get("id"))
-        if record_id is None:
-            raise ValueError(f"ExakTime time record without id: keys {sorted(data)}")
+        read = Reader(data if isinstance(data, Mapping) else {}, "ExakTime")
         return cls(
-            id=record_id,
-            employee_id=as_int(data.get("employee_id")),
-            job_id=as_int(data.get("job_id")),
-            cost_code_id=as_int(data.get("cost_code_id")),
-            work_date=as_date(data.get("work_date")),
-            time_in=as_datetime(data.get("time_in")),
-            time_out=as_datetime(data.get("time_out")),
-            lunch_minutes=as_int(data.get("lunch_minutes")) or 0,
-            regular_hours=as_decimal(data.get("regular_hours")) or Decimal(0),
-            ot1_hours=as_decimal(data.get("ot1_hours")) or Decimal(0),
-            ot2_hours=as_decimal(data.get("ot2_hours")) or Decimal(0),
-            is_approved=as_bool(data.get("is_approved")),
+            id=read.id("id", required=True),
+            employee_id=read.id("employee_id", required=True),
+            job_id=read.id("job_id", required=True),
+            cost_code_id=read.id("cost_code_id"),
+            work_date=read.date("work_date", required=True),
+            time_in=read.moment("time_in", offset=True),
+            time_out=read.moment("time_out", offset=True),
+            lunch_minutes=read.count("lunch_minutes") or 0,
+            regular_hours=read.decimal("regular_hours") or Decimal(0),
+            ot1_hours=read.decimal("ot1_hours") or Decimal(0),
+            ot2_hours=read.decimal("ot2_hours") or Decimal(0),
+            is_approved=read.flag("is_approved", False),
             custom_fields=_custom_values(data.get("custom_fields")),
             modified_at=as_datetime(data.get("modified_at")),
-            is_deleted=as_bool(data.get("is_deleted")),
+            is_deleted=read.flag("is_deleted", False),
             revision=as_int(data.get("revision")) or 0,
+            problems=tuple(read.problems),
         )

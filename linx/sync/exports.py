@@ -299,6 +299,12 @@ class Exporter:
 
     def plan(self, record: TimeRecord) -> Plan:
         """The entries ``record`` should have in Procore, resolved and checked."""
+        if record.problems:
+            what = "A time record" if record.id is None else f"Time record {record.id}"
+            raise Unexportable(
+                f"{what} cannot be exported: {'; '.join(record.problems)}. Correct it in "
+                f"ExakTime, {RERUN}."
+            )
         if record.is_deleted:
             return Plan(None, reason="deleted in ExakTime and never exported")
         if self.approved_only and not record.is_approved:
@@ -804,7 +810,7 @@ class Exporter:
                 EntityType.TIME_RECORD,
                 outcome,
                 procore_id=result.entry_ids[0] if result.entry_ids else None,
-                exaktime_id=str(record.id),
+                exaktime_id="" if record.id is None else str(record.id),
                 name=f"{record.work_date} employee {record.employee_id}",
                 changes=result.changes,
                 message=message,
