@@ -21,7 +21,7 @@ import logging
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -322,17 +322,36 @@ class Exporter:
                 raise Unexportable(
                     f"Time record {record.id} has no clock-in time. Correct it in ExakTime, {RERUN}."
                 )
+            lunch = int(record.lunch_minutes or 0)
+            if lunch < 0:
+                raise Unexportable(
+                    f"Time record {record.id} has a lunch of {lunch} minutes; a lunch cannot be "
+                    f"negative. Correct it in ExakTime, {RERUN}."
+                )
+            worked = record.time_out - record.time_in - timedelta(minutes=lunch)
+            if worked > timedelta(hours=int(MAX_HOURS)):
+                raise Unexportable(
+                    f"Time record {record.id} runs {worked.total_seconds() / 3600:g} hours, from "
+                    f"{record.time_in:%Y-%m-%d %H:%M} to {record.time_out:%Y-%m-%d %H:%M}; a "
+                    f"Procore timecard entry holds at most 24. Correct it in ExakTime, {RERUN}."
+                )
             fields = {
                 **base,
                 "time_in": record.time_in.isoformat(),
                 "time_out": record.time_out.isoformat(),
-                "lunch_time": int(record.lunch_minutes or 0),
+                "lunch_time": lunch,
                 "timecard_time_type_id": self.context["time_types"]["regular"],
             }
             return Plan([Planned(record, "regular", self._with_origin(fields, record, "regular"))])
+        hours_of = {kind: Decimal(getattr(record, a) or 0) for kind, a in HOURS_FIELD.items()}
+        if negative := [f"{h} {KIND_NAMES[k]} hours" for k, h in hours_of.items() if h < 0]:
+            # Never left out as if it were zero: the row says what ExakTime holds.
+            raise Unexportable(
+                f"Time record {record.id} has {' and '.join(negative)} on {record.work_date}; "
+                f"hours cannot be negative. Correct it in ExakTime, {RERUN}."
+            )
         planned = []
-        for kind, attribute in HOURS_FIELD.items():
-            hours = Decimal(getattr(record, attribute) or 0)
+        for kind, hours in hours_of.items():
             if hours <= 0:
                 continue
             if hours > MAX_HOURS:
@@ -347,6 +366,13 @@ class Exporter:
                 "timecard_time_type_id": self.context["time_types"][kind],
             }
             planned.append(Planned(record, kind, self._with_origin(fields, record, kind)))
+        total = sum(hours_of.values())
+        if total > MAX_HOURS:
+            split = ", ".join(f"{KIND_NAMES[k]} {h}" for k, h in hours_of.items())
+            raise Unexportable(
+                f"Time record {record.id} has {total} hours on {record.work_date} ({split}); "
+                f"one time record holds at most 24. Correct it in ExakTime, {RERUN}."
+            )
         return Plan(planned, reason="no hours to export")
 
     def _with_origin(self, fields: dict[str, Any], record: TimeRecord, kind: str) -> dict[str, Any]:
