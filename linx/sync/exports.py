@@ -31,6 +31,7 @@ from django.utils import timezone
 from integrations.exaktime.client import ExakTimeClient
 from integrations.exaktime.errors import ExakTimeAuthError, ExakTimeError
 from integrations.exaktime.records import TimeRecord
+from integrations.http import parse_iso_date
 from integrations.procore.client import ProcoreClient
 from integrations.procore.errors import (
     ProcoreAuthError,
@@ -481,7 +482,17 @@ class Exporter:
             key = f"custom_field_{definition.procore_id}"
             label = definition.label
             if definition.data_type == CustomFieldType.TEXT:
+                if isinstance(value, bool) or not isinstance(value, str | int):
+                    raise Unexportable(
+                        f"Time record {record.id}: custom field {label!r} holds {value!r}, which is "
+                        f"not text. Correct it in ExakTime, {RERUN}."
+                    )
                 text = str(value)
+                if "\x00" in text:
+                    raise Unexportable(
+                        f"Time record {record.id}: custom field {label!r} holds {text!r}, which "
+                        f"contains a null character. Correct it in ExakTime, {RERUN}."
+                    )
                 if len(text) > MAX_TEXT:
                     raise Unexportable(
                         f"Time record {record.id}: custom field {label!r} holds {len(text)} "
@@ -489,13 +500,13 @@ class Exporter:
                     )
                 values[key] = text
             elif definition.data_type == CustomFieldType.DATE:
-                try:
-                    values[key] = date.fromisoformat(str(value)[:10]).isoformat()
-                except ValueError:
+                day = parse_iso_date(value) if isinstance(value, str) else None
+                if day is None:
                     raise Unexportable(
                         f"Time record {record.id}: custom field {label!r} holds {value!r}, which is "
                         f"not a date. Correct it in ExakTime, {RERUN}."
-                    ) from None
+                    )
+                values[key] = day.isoformat()
             elif definition.data_type == CustomFieldType.CHECKBOX:
                 if isinstance(value, bool):
                     values[key] = value
