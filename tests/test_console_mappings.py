@@ -209,7 +209,7 @@ def test_the_ignore_form_can_be_prefilled_from_a_failed_row(staff_client, connec
 def test_check_marks_twins_gone_from_exaktime(staff_client, sandbox_connection):
     there = mapping(sandbox_connection, 90, str(et.EMPLOYEE_LINKED))
     gone = mapping(sandbox_connection, 91, "199999")
-    response = act(staff_client, "check", there, gone)
+    response = act(staff_client, "check_in_exaktime", there, gone)
     assert "1 found, 1 gone from ExakTime" in response.content.decode()
     assert status_of(there) == MappingStatus.SYNCED
     assert status_of(gone) == MappingStatus.GONE_FROM_EXAKTIME
@@ -279,8 +279,12 @@ def test_ten_thousand_mappings_list_fast_in_the_same_queries(staff_client, conne
     )
     many, elapsed = measure()
     assert many == few
-    many_filtered, elapsed_filtered = measure(
-        {"status": "synced", "entity_type__exact": EMPLOYEE}
-    )
+    many_filtered, elapsed_filtered = measure({"status": "synced", "entity_type__exact": EMPLOYEE})
     assert many_filtered == few_filtered
     assert max(elapsed, elapsed_filtered) < 1.0
+
+
+def test_the_admin_passes_djangos_system_checks():
+    from django.core import checks
+
+    assert checks.run_checks(tags=[checks.Tags.admin]) == []

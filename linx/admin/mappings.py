@@ -106,7 +106,7 @@ class EntityMappingAdmin(admin.ModelAdmin):
     list_select_related = ["connection", "ignored_by"]
     list_per_page = 100
     show_full_result_count = False  # a filtered list counts once, not twice
-    actions = ["unlink_mappings", "ignore_mappings", "unignore_mappings", "check"]
+    actions = ["unlink_mappings", "ignore_mappings", "unignore_mappings", "check_in_exaktime"]
     readonly_fields = [
         "connection",
         "entity_type",
@@ -330,7 +330,7 @@ class EntityMappingAdmin(admin.ModelAdmin):
         description=f"Check the linked records still exist in ExakTime (up to {operations.MAX_CHECKED})",
         permissions=["change"],
     )
-    def check(self, request, queryset):
+    def check_in_exaktime(self, request, queryset):
         linked = list(
             queryset.filter(exaktime_id__isnull=False, entity_type__in=LINKABLE)
             .select_related("connection")
