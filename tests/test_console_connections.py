@@ -160,7 +160,10 @@ def test_a_company_not_listed_is_refused(staff_client, unpicked):
 
 def test_a_connection_with_links_does_not_move_to_another_company(staff_client, sandbox_connection):
     EntityMapping.objects.create(
-        connection=sandbox_connection, entity_type=EntityType.EMPLOYEE, procore_id=1, exaktime_id="1"
+        connection=sandbox_connection,
+        entity_type=EntityType.EMPLOYEE,
+        procore_id=1,
+        exaktime_id="1",
     )
     staff_client.post(picker(sandbox_connection), {"company": str(pc.SECOND_COMPANY_ID)})
     sandbox_connection.refresh_from_db()
@@ -302,8 +305,7 @@ def test_the_page_shows_the_reminder_and_why_fields_cannot_be_chosen(
 ):
     html = staff_client.get(custom_fields(connection)).content.decode()
     assert (
-        "Every time a custom field is created or changed in Procore, re-run the pre-import."
-        in html
+        "Every time a custom field is created or changed in Procore, re-run the pre-import." in html
     )
     assert "3\xa0days ago" in html or "3 days ago" in html
     mileage = preimported["Mileage"].pk
@@ -319,9 +321,7 @@ def test_a_fieldset_and_five_fields_are_chosen(staff_client, connection, preimpo
     response = choose(staff_client, connection, preimported["fieldset"], *five)
     assert "Saved: 5 custom field(s) from Daily" in response.content.decode()
     assert connection.selected_fieldset() == preimported["fieldset"]
-    assert [f.label for f in connection.selected_custom_fields()] == sorted(
-        f.label for f in five
-    )
+    assert [f.label for f in connection.selected_custom_fields()] == sorted(f.label for f in five)
 
 
 def test_a_sixth_field_is_refused_with_the_models_message(staff_client, connection, preimported):
@@ -372,3 +372,10 @@ def test_the_real_pre_import_feeds_the_page(staff_client, sandbox_connection):
     html = staff_client.get(custom_fields(sandbox_connection)).content.decode()
     assert "Daily Timesheet Fields" in html and "Crew Timesheet Extras" in html
     assert "Mileage" in html
+
+
+def test_the_custom_field_list_leads_to_the_page_where_fields_are_chosen(
+    staff_client, connection, preimported
+):
+    html = staff_client.get("/admin/linx/customfield/").content.decode()
+    assert custom_fields(connection) in html
