@@ -86,9 +86,7 @@ def test_only_the_last_five_runs_of_a_connection_are_listed(staff_client, connec
     assert listed == [str(r.pk) for r in runs[:5]]
 
 
-def test_the_dashboard_costs_the_same_queries_for_one_connection_or_many(
-    staff_client, connection
-):
+def test_the_dashboard_costs_the_same_queries_for_one_connection_or_many(staff_client, connection):
     def queries() -> int:
         with CaptureQueriesContext(db) as captured:
             assert staff_client.get(INDEX).status_code == 200
@@ -109,8 +107,8 @@ def test_a_viewer_sees_it_and_staff_without_rights_do_not(client, connection, se
     viewer = User.objects.create_user("viewer@example.com", "x" * 20, is_staff=True)
     viewer.groups.add(Group.objects.get(name="Viewers"))
     client.force_login(viewer)
-    assert "<svg class=\"linx-chart\"" in client.get(INDEX).content.decode()
+    assert '<svg class="linx-chart"' in client.get(INDEX).content.decode()
 
     nobody = User.objects.create_user("nobody@example.com", "x" * 20, is_staff=True)
     client.force_login(nobody)
-    assert "<svg class=\"linx-chart\"" not in client.get(INDEX).content.decode()
+    assert '<svg class="linx-chart"' not in client.get(INDEX).content.decode()

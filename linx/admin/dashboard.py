@@ -300,7 +300,9 @@ def dashboard(user) -> list[dict]:
     """Per connection: health, last runs and the 30-day chart. Three queries in all."""
     if not (user.has_perm("linx.view_connection") and user.has_perm("linx.view_syncrun")):
         return []
-    connections = list(with_health(Connection.objects.all())[:DASHBOARD_CONNECTIONS])
+    connections = list(
+        with_health(Connection.objects.order_by("-is_active", "name"))[:DASHBOARD_CONNECTIONS]
+    )
     if not connections:
         return []
     today = timezone.localdate()
@@ -363,7 +365,11 @@ def dashboard(user) -> list[dict]:
 
 def _index_with_dashboard(index):
     def view(request, extra_context=None):
-        context = {"linx_dashboard": dashboard(request.user), **(extra_context or {})}
+        context = {
+            "linx_dashboard": dashboard(request.user),
+            "linx_dashboard_limit": DASHBOARD_CONNECTIONS,
+            **(extra_context or {}),
+        }
         return index(request, extra_context=context)
 
     return view

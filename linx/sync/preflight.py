@@ -272,9 +272,10 @@ class Preflight:
                 "Procore",
                 title,
                 Status.FAILED,
-                f"Company {company_id} is not among the companies the Linx app is installed in "
-                f"({', '.join(c.name for c in self.companies) or 'none'}).",
-                INSTALL_APP,
+                f"Company {company_id} is not among the companies this sign-in reaches "
+                f"({', '.join(c.name for c in self.companies) or 'none'}): the Linx app is "
+                "not installed there, or the Procore user is not in that company.",
+                f"{INSTALL_APP} Or choose another company with Choose Procore company.",
             )
         with self._procore(title, on_denied=INSTALL_APP) as attempt:
             _first(self.procore.work_classifications())
