@@ -78,6 +78,19 @@ def test_a_dry_run_shows_what_would_change_then_one_click_applies_it(
     expect(page.locator(".linx-counts")).to_contain_text(f"{applied.counts['created']} created")
     screenshot(page, "run-applied")
 
+    # The dashboard shows the connection's runs and today's rows in its chart.
+    page.goto("/admin/")
+    panel = page.locator("article.linx-panel", has_text=sandbox_connection.name)
+    expect(panel.locator(".linx-runs")).to_contain_text(f"Import #{applied_id}")
+    assert int(panel.locator("svg.linx-chart").get_attribute("data-synced")) > 0
+    screenshot(page, "dashboard")
+
+    # The mappings now link the imported records, each with its status and both ids.
+    page.goto(f"/admin/linx/entitymapping/?connection__id__exact={sandbox_connection.pk}")
+    expect(page.locator("#result_list")).to_contain_text("Alex Rivera")
+    expect(page.locator("#result_list")).to_contain_text(re.compile("synced", re.I))
+    screenshot(page, "mappings")
+
 
 def test_the_progress_bar_moves_while_an_import_runs(
     admin_page, queue, slow_rows, sandbox_connection

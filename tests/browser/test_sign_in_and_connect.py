@@ -56,7 +56,6 @@ def test_an_administrator_adds_a_connection_to_the_sandboxes(
     page.fill("input[name=procore_api_url]", procore_sandbox.url)
     page.fill("input[name=procore_client_id]", procore_data.CLIENT_ID)
     page.fill("input[name=procore_client_secret]", procore_data.CLIENT_SECRET)
-    page.fill("input[name=procore_company_id]", str(procore_data.COMPANY_ID))
     page.fill("input[name=exaktime_api_url]", exaktime_sandbox.url)
     page.fill("input[name=exaktime_api_key]", exaktime_data.API_KEY)
     page.check("input[name=import_sub_jobs]")
@@ -71,7 +70,7 @@ def test_an_administrator_adds_a_connection_to_the_sandboxes(
     connection = Connection.objects.get(name="sandbox-co")
     assert connection.procore_client_secret == procore_data.CLIENT_SECRET
     assert connection.exaktime_api_key == exaktime_data.API_KEY
-    assert connection.procore_company_id == procore_data.COMPANY_ID
+    assert connection.procore_company_id is None  # chosen next, from Procore's own list
     assert connection.import_sub_jobs and connection.crews_as_groups
 
     # Back on its page: secrets are "set", their boxes empty, their values nowhere.
@@ -83,7 +82,30 @@ def test_an_administrator_adds_a_connection_to_the_sandboxes(
     expect(page.locator("#connection_form")).to_contain_text("Set.")
     screenshot(page, "connection-change")
 
+    # The company picker lists what the sign-in reaches; choose the sandbox's company.
+    page.locator(".object-tools").get_by_role("link", name="Choose Procore company").click()
+    expect(page.locator("#content-main")).to_contain_text("Second Builders LLC")
+    page.get_by_label("Sandbox Construction Co.").check()
+    screenshot(page, "procore-company")
+    page.get_by_role("button", name="Use this company").click()
+    expect(page.locator(".messagelist")).to_contain_text(
+        f"Linx now works in Sandbox Construction Co. ({procore_data.COMPANY_ID})"
+    )
+    connection.refresh_from_db()
+    assert connection.procore_company_id == procore_data.COMPANY_ID
+
+    # Test connection: a checklist for both systems, every line green for the sandboxes.
+    page.get_by_role("button", name="Test connection").click()
+    expect(page.locator("h1")).to_contain_text("Test connection")
+    for system in ("Procore", "ExakTime"):
+        expect(page.locator(f"#checks-{system.lower()}")).to_be_visible()
+    expect(page.locator(".linx-check--failed")).to_have_count(0)
+    expect(page.locator(".linx-check--ok").first).to_be_visible()
+    expect(page.locator("#content-main")).to_contain_text("Everything Linx needs is in place")
+    screenshot(page, "test-connection")
+
     page.goto("/admin/linx/connection/")
-    expect(page.locator("#result_list")).to_contain_text("sandbox-co")
-    expect(page.locator("#result_list")).to_contain_text(str(procore_data.COMPANY_ID))
+    row = page.locator("#result_list tbody tr", has_text="sandbox-co")
+    expect(row).to_contain_text("Sandbox Construction Co.")
+    expect(row).to_contain_text(str(procore_data.COMPANY_ID))
     screenshot(page, "connections")
