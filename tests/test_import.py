@@ -459,3 +459,18 @@ def test_the_bookmark_moves_only_when_a_part_completes_and_never_past_the_runs_s
     procore_sandbox.faults.clear()
     assert failed.status == RunStatus.FAILED
     assert Connection.objects.get(pk=sandbox_connection.pk).import_bookmarks == marks
+
+
+def test_an_ignored_worker_is_skipped_even_when_it_would_fail(sandbox_connection, exaktime_sandbox):
+    from linx.models import Connection
+
+    EntityMapping.objects.create(
+        connection=Connection.objects.get(pk=sandbox_connection.pk),
+        entity_type=EntityType.EMPLOYEE,
+        procore_id=pc.WORKER_NO_EMPLOYEE_ID,
+        ignored=True,
+    )
+    run = run_import(sandbox_connection, entities=["employees"])
+    skipped = row(run, pc.WORKER_NO_EMPLOYEE_ID)
+    assert skipped.outcome == Outcome.SKIPPED
+    assert "ignored by an operator" in skipped.message

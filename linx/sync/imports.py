@@ -192,6 +192,9 @@ class Importer:
             if not self._wanted(kind, worker.id):
                 continue
             name = rules.person_name(worker)
+            if self._skipped_as_ignored(kind, worker.id, name):
+                seen.add(worker.id)  # ignored is not gone: its twin is left as it is
+                continue
             if worker.problems:
                 seen.add(worker.id)  # unreadable is not gone: its twin stays as it is
                 self._unreadable(kind, worker.id, name, worker.problems)
@@ -505,15 +508,7 @@ class Importer:
         target = TARGETS[kind]
         mapping = self._mappings(kind).get(procore_id)
         noun = NOUNS[kind]
-        if mapping is not None and mapping.ignored:
-            self._row(
-                kind,
-                Outcome.SKIPPED,
-                procore_id,
-                mapping.exaktime_id,
-                name,
-                message=f"skipped: ignored by {mapping.ignored_by or 'an operator'} (Ignored on Import).",
-            )
+        if self._skipped_as_ignored(kind, procore_id, name):
             return self._int(mapping.exaktime_id)
         problems = rules.check(_limits_key(kind), fields, names)
         for unique in (target.key, *target.unique):
@@ -866,6 +861,21 @@ class Importer:
         if mapping.name != name[:255] or facts != mapping.data:
             EntityMapping.objects.filter(pk=mapping.pk).update(name=name[:255], data=facts)
             mapping.name, mapping.data = name[:255], facts
+
+    def _skipped_as_ignored(self, kind: str, procore_id: int, name: str) -> bool:
+        """An operator's "Ignored on Import": the record's row says so, nothing else happens."""
+        mapping = self._mappings(kind).get(procore_id)
+        if mapping is None or not mapping.ignored:
+            return False
+        self._row(
+            kind,
+            Outcome.SKIPPED,
+            procore_id,
+            mapping.exaktime_id,
+            name,
+            message=f"skipped: ignored by {mapping.ignored_by or 'an operator'} (Ignored on Import).",
+        )
+        return True
 
     def _wanted(self, kind: str, procore_id: int) -> bool:
         """Whether this run processes the record (a re-run names the rows it is for)."""
