@@ -1,3 +1,11 @@
 """The operations console: one module per screen."""
 
-from linx.admin import connections, mappings, reference, runs, schedules, users  # noqa: F401
+from linx.admin import (  # noqa: F401 (each module registers its screens)
+    connections,
+    dashboard,
+    mappings,
+    reference,
+    runs,
+    schedules,
+    users,
+)
