@@ -497,6 +497,10 @@ def test_an_administrator_changes_settings_and_replaces_a_secret(administrator, 
     page = client.get(f"/admin/linx/connection/{connection.pk}/change/").content.decode()
     for secret in ("a-new-exaktime-key", SECRETS[0], ACCESS_TOKEN, REFRESH_TOKEN):
         assert secret not in page
+    # Their boxes render empty: write-only, with "set" beside them.
+    for name in ("procore_client_secret", "exaktime_api_key"):
+        (box,) = re.findall(rf'<input[^>]*name="{name}"[^>]*>', page)
+        assert 'type="password"' in box and "value=" not in box, box
 
 
 def test_an_administrator_adds_a_connection(administrator, db):
