@@ -290,11 +290,15 @@ class Exporter:
                 ledger.pop(mapping.exaktime_id, None)
 
     def _entries_by_origin(self, first: date, last: date, parties: list[int]) -> dict[str, list]:
-        found: dict[str, list[TimecardEntry]] = defaultdict(list)
+        # By entry id too: a list that changes while its pages are read (an entry added
+        # on an earlier page pushes the last one of a page onto the next) shows an entry
+        # twice, and one entry seen twice is not two entries: deleting the "extra" copy
+        # would delete the entry itself.
+        found: dict[str, dict[int, TimecardEntry]] = defaultdict(dict)
         for entry in self.procore.timecard_entries(first, last, party_ids=parties):
             if entry.origin_id:
-                found[entry.origin_id].append(entry)
-        return found
+                found[entry.origin_id][entry.id] = entry
+        return {origin: list(entries.values()) for origin, entries in found.items()}
 
     # --- planning ------------------------------------------------------------------
 
