@@ -265,6 +265,16 @@ class Exporter:
         parties = sorted({m.data["party_id"] for m in pending})
         try:
             found = self._entries_by_origin(min(dates), max(dates), parties)
+            if any(m.exaktime_id not in found for m in pending):
+                # An entry deleted from an earlier page while the pages are read pulls
+                # the next page back by one, and the entry at the seam is never seen.
+                # "Not there" leads to creating it again, so it must be seen twice.
+                again = self._entries_by_origin(min(dates), max(dates), parties)
+                for origin, entries in again.items():
+                    known = {entry.id for entry in found.get(origin, [])}
+                    found[origin] = found.get(origin, []) + [
+                        entry for entry in entries if entry.id not in known
+                    ]
         except (ProcoreUnavailable, ProcoreRateLimited) as error:
             raise RunAborted(
                 f"Linx must check what Procore already holds before exporting again, and "

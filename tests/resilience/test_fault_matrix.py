@@ -932,9 +932,6 @@ def slug(text: str) -> str:
 
 #: Combinations that found a bug not fixed yet: (fault, side) → what goes wrong.
 KNOWN_BUGS: dict[tuple[str, str], str] = {
-    ("pagination: entry removed while Linx checks Procore", "export"): (
-        "an entry skipped by a page that moved is taken as never created: created twice"
-    ),
     ("pagination: record added between pages", "export"): (
         "a time record read twice is sent twice; the ledger's unique key crashes the run"
     ),
