@@ -229,14 +229,17 @@ class Exporter:
                 f"Linx could not read ExakTime's time records: {error.message}",
                 retryable=not error.permanent,
             ) from error
-        kept = []
+        # By id: a list that changes while its pages are read (a punch added that sorts
+        # before the others) shows the last record of a page again on the next one. Its
+        # entries must be planned once; the later reading is the fresher one.
+        kept: dict[int, TimeRecord] = {}
         for record in records:
             if self.only is not None and record.id not in self.only:
                 continue
             if self.employees and record.employee_id not in self.employees:
                 continue
-            kept.append(record)
-        return kept
+            kept[record.id] = record
+        return list(kept.values())
 
     def load_ledger(self, records: list[TimeRecord]) -> dict[str, EntityMapping]:
         """This connection's entry lines for these records, by origin_id."""

@@ -932,9 +932,6 @@ def slug(text: str) -> str:
 
 #: Combinations that found a bug not fixed yet: (fault, side) → what goes wrong.
 KNOWN_BUGS: dict[tuple[str, str], str] = {
-    ("pagination: record added between pages", "export"): (
-        "a time record read twice is sent twice; the ledger's unique key crashes the run"
-    ),
     ("pagination: record removed between pages", "import"): (
         "a worker skipped by a page that moved is deactivated in ExakTime"
     ),
