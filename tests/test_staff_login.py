@@ -118,3 +118,9 @@ def test_non_staff_accounts_cannot_use_the_admin(client, db, staff_password):
     log_in(client, user.email, staff_password)
     assert client.get("/admin/", follow=True).status_code == 403
     assert not Authenticator.objects.exists()
+
+
+def test_the_login_page_offers_no_sign_up(client, db):
+    page = client.get(reverse("account_login")).content.decode()
+    assert "sign up" not in page.lower()
+    assert "Accounts are made by an administrator" in page
