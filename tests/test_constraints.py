@@ -215,3 +215,15 @@ def test_the_three_staff_groups_exist_with_their_permissions(db):
         "Operators"
     )
     assert {"run_sync", "change_connection", "add_connection"} <= codenames("Administrators")
+
+
+def test_administrators_manage_schedules_and_others_see_them(db):
+    from django.contrib.auth.models import Group
+
+    def codenames(name):
+        return set(Group.objects.get(name=name).permissions.values_list("codename", flat=True))
+
+    assert {"add_runschedule", "change_runschedule"} <= codenames("Administrators")
+    assert "view_runschedule" in codenames("Viewers") and "change_runschedule" not in codenames(
+        "Operators"
+    )
