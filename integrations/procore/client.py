@@ -137,10 +137,17 @@ class Listing(Iterator[R]):
 
     ``total`` is Procore's count of them (its ``Total`` header), known once the first
     page has been read: callers use it to show progress.
+
+    ``changed`` is set, once the last page is read, when the list changed while its
+    pages were read: a later page's ``Total`` differs from the first's, or the records
+    read do not add up to it. Pages are offsets into the list as it is at each request,
+    so a record added or removed before the current page, or one that moved in the
+    order, makes a record at the seam of two pages go unseen or come twice.
     """
 
     def __init__(self) -> None:
         self.total: int | None = None
+        self.changed = False
         self._records: Iterator[R] = iter(())
 
     def __next__(self) -> R:
@@ -293,20 +300,30 @@ class ProcoreClient:
         query: Mapping[str, Any] | None = {**(params or {}), "page": 1, "per_page": PER_PAGE[name]}
         api = urlsplit(self.api_url)
         seen: set[str] = set()
+        expected: int | None = None  # the first page's Total
+        read = 0
         while url is not None:
             response = self._call("GET", url, params=query)
             page = self._json(response)
+            total = as_int(response.headers.get("Total"))
+            if not seen:
+                expected = total
+            elif total != expected:
+                listing.changed = True  # records were added or removed meanwhile
             if listing.total is None:
-                listing.total = as_int(response.headers.get("Total"))
+                listing.total = total
             if not isinstance(page, list):
                 raise ProcoreError(
                     procore_says(f"a list was expected from {path}", response.status_code)
                 )
             for item in page:
+                read += 1
                 yield parse(item)
             seen.add(response.url or url)
             following = parse_link_header(response.headers.get("Link")).get("next")
             if not following:
+                if expected is not None and read != expected:
+                    listing.changed = True  # some were missed, or read twice
                 return
             # The next URL is used as given; it already carries page and filters.
             url = urljoin(response.url or url, following)

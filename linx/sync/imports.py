@@ -158,6 +158,9 @@ class Importer:
         self._work_classifications: dict[int, str] | None = None
         self._transient_failures = 0
         self._refused: set[str] = set()  # parts Procore refused outright (not enabled, ...)
+        # Kinds read from a Procore list that changed while its pages were read: a record
+        # may have gone unseen, so no record of theirs is deactivated for not being seen.
+        self._unsteady: set[str] = set()
         # (entity type, ExakTime ID) → the Procore record that has it in this run, so a
         # second record with the same ID fails with both named instead of a bare 409.
         self._claimed: dict[tuple[str, str | None, str, Any], tuple[int, str]] = {}
@@ -682,6 +685,8 @@ class Importer:
         """
         if self.only is not None and kind not in self.only:
             return
+        if kind in self._unsteady:
+            return  # not seen is not gone this time; the next full pass decides
         for procore_id, mapping in list(self._mappings(kind).items()):
             if procore_id in seen or mapping.ignored or not mapping.exaktime_id:
                 continue
@@ -749,7 +754,7 @@ class Importer:
         try:
             listing = fetch()
             # Force the first page now so a refusal surfaces here, not mid-loop.
-            return _Primed(listing)
+            return _Primed(listing, on_changed=lambda: self._list_changed(kind, what))
         except ProcoreAuthError as error:
             raise RunAborted(error.message) from error
         except (ProcoreUnavailable, ProcoreRateLimited) as error:
@@ -761,6 +766,20 @@ class Importer:
         except ProcoreError as error:
             self._part_failed(kind, what, error)
             return None
+
+    def _list_changed(self, kind: str, what: str) -> None:
+        """Procore's list changed while Linx read it: some record may have gone unseen.
+
+        Nothing read from it (nor from what hangs on it: projects carry sub-jobs and
+        crews) is deactivated for being missing, and the part is not complete, so the
+        next import reads it again from the same point.
+        """
+        log.warning("Procore's %s changed while Linx read it", what)
+        kinds = (
+            {kind, EntityType.SUB_JOB, EntityType.CREW} if kind == EntityType.LOCATION else {kind}
+        )
+        self._unsteady |= kinds
+        self._part_failures |= {ENTITY_OF.get(k, k) for k in kinds}
 
     def _counted(self, kind: str, listing: _Primed):
         if listing.total is not None:
@@ -921,9 +940,10 @@ class Importer:
 class _Primed:
     """A Procore listing whose first page has been fetched (so errors surface early)."""
 
-    def __init__(self, listing) -> None:
+    def __init__(self, listing, on_changed: Callable[[], None] | None = None) -> None:
         self._iter = iter(listing)
         self._listing = listing
+        self._on_changed = on_changed
         self._first: list = []
         with contextlib.suppress(StopIteration):
             self._first.append(next(self._iter))
@@ -936,3 +956,5 @@ class _Primed:
         yield from self._first
         self._first = []
         yield from self._iter
+        if getattr(self._listing, "changed", False) and self._on_changed:
+            self._on_changed()
