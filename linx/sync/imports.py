@@ -298,8 +298,13 @@ class Importer:
     def import_sub_jobs(self, project: Project, location_id: int | None) -> set[int]:
         """The project's sub-jobs as locations under it; its category and group if chosen."""
         kind = EntityType.SUB_JOB
-        parts = (kind, EntityType.LOCATION_CATEGORY, EntityType.LOCATION_GROUP)
-        if self.only is not None and not any(part in self.only for part in parts):
+        # A re-run that re-does any of a project's family (its location, category, group
+        # or a sub-job) re-does all of it: what was written while one of them was missing
+        # (sub-jobs without their parent location or category, a group without members)
+        # is completed with it. Unchanged ones cost nothing.
+        family = (EntityType.LOCATION, EntityType.LOCATION_CATEGORY, EntityType.LOCATION_GROUP)
+        whole = any(self._wanted(part, project.id) for part in family)
+        if not whole and kind not in self.only:
             return set()  # a re-run of other rows: this project's sub-jobs are not asked for
         if kind in self._refused:
             return set()  # Procore refused sub-jobs once: that row says how to enable them
@@ -313,6 +318,7 @@ class Importer:
         sub_jobs = [s for s in listing if s.active]
         if not sub_jobs:
             return set()
+        whole = whole or any(self._wanted(kind, s.id) for s in sub_jobs)
         category_id = None
         if self.connection.projects_as_categories:
             category_id = (
@@ -323,7 +329,7 @@ class Importer:
                     {"name": project.name},
                     {"name": "project name"},
                 )
-                if self._wanted(EntityType.LOCATION_CATEGORY, project.id)
+                if whole
                 else self._mapped_id(EntityType.LOCATION_CATEGORY, project.id)
             )
         members = []
@@ -337,7 +343,7 @@ class Importer:
                 if mapped := self._mapped_id(kind, sub_job.id):
                     members.append(mapped)
                 continue
-            if not self._wanted(kind, sub_job.id):
+            if not whole:
                 if mapped := self._mapped_id(kind, sub_job.id):
                     members.append(mapped)
                 continue
@@ -355,9 +361,7 @@ class Importer:
             )
             if mapped:
                 members.append(mapped)
-        if self.connection.projects_as_groups and self._wanted(
-            EntityType.LOCATION_GROUP, project.id
-        ):
+        if self.connection.projects_as_groups and whole:
             self.upsert(
                 EntityType.LOCATION_GROUP,
                 project.id,

@@ -95,6 +95,7 @@ BULK = f"/rest/v1.0/companies/{COMPANY}/timesheets"
 USERS = f"/rest/v1.3/companies/{COMPANY}/users"
 ET_WRITES = "/v1/"  # every ExakTime collection lives under it
 ET_TIME_RECORDS = "/v1/Time/TimeRecords"
+ET_EMPLOYEES = "/v1/Common/Persons/Employees"
 ENTRIES = f"/rest/v1.0/companies/{COMPANY}/timecard_entries"
 REDIRECT_URI = "http://127.0.0.1/procore/callback/"
 
@@ -887,7 +888,7 @@ FAULTS: dict[str, dict[str, Spec]] = {
         "export": Spec(now(status("exaktime", 409, 1, path=ET_TIME_RECORDS))),
     },
     "ExakTime 422": {
-        "import": Spec(midway("exaktime", status("exaktime", 422, 2, method="POST"))),
+        "import": Spec(now(status("exaktime", 422, 4, method="POST", path=ET_EMPLOYEES))),
         "export": Spec(now(status("exaktime", 422, 1, path=ET_TIME_RECORDS))),
     },
     "ExakTime 429": {
@@ -932,18 +933,9 @@ def slug(text: str) -> str:
 
 #: Combinations that found a bug not fixed yet: (fault, side) → what goes wrong.
 KNOWN_BUGS: dict[tuple[str, str], str] = {
-    **{
-        (fault, "import"): (
-            "a re-run of a failed project leaves its sub-jobs without parent and category, "
-            "and its group without members"
-        )
-        for fault in (
-            "ExakTime 409",
-            "ExakTime 422",
-            "ExakTime 429",
-            "connection dropped after the write",
-        )
-    },
+    ("ExakTime 422", "import"): (
+        "a re-run of failed employees leaves their crews' groups without them"
+    ),
 }
 
 
@@ -1201,3 +1193,45 @@ def test_a_procore_list_that_changes_between_pages_says_so(
         ids = [worker.id for worker in listing]
     assert len(ids) > PER_PAGE  # several pages
     assert listing.changed is (change is not None)
+
+
+def test_a_re_run_of_a_failed_project_completes_its_sub_jobs_category_and_group(
+    db, procore_sandbox, exaktime_sandbox, monkeypatch
+):
+    """Sub-jobs written while their project's location was missing have no parent; the
+    re-run that creates the location must give it to them (and the group its members)."""
+    from integrations.exaktime.client import ExakTimeClient
+    from integrations.exaktime.errors import ExakTimeUnavailable
+
+    world = World(procore_sandbox, exaktime_sandbox, monkeypatch)
+    world.fresh()
+    project = procore_sandbox.get("project", pc.PROJECT_PJA)
+    create, refused = ExakTimeClient.create_location, []
+
+    def refuse_the_project_once(client, fields):
+        if fields.get("identifier") == project["project_number"] and not refused:
+            refused.append(fields)
+            raise ExakTimeUnavailable("ExakTime says: Service Unavailable (503).")
+        return create(client, fields)
+
+    monkeypatch.setattr(ExakTimeClient, "create_location", refuse_the_project_once)
+    first = world.run("import")
+    assert refused
+    assert first.rows.get(entity_type=EntityType.LOCATION, procore_id=project["id"]).outcome == (
+        Outcome.FAILED
+    )
+
+    execute(rerun_failed(first, trigger=RunTrigger.RERUN))
+
+    jobs = exaktime_sandbox.records("job", scope=ACCOUNT)
+    (location,) = [j for j in jobs if j["identifier"] == project["project_number"]]
+    sub_jobs = [j for j in jobs if j["identifier"].startswith(f"{project['project_number']}.")]
+    (category,) = exaktime_sandbox.records("location_category", scope=ACCOUNT, name=project["name"])
+    (group,) = exaktime_sandbox.records(
+        "group", scope=ACCOUNT, name=project["name"], group_type="location"
+    )
+    assert sub_jobs
+    assert {(j["parent_job_id"], j["category_id"]) for j in sub_jobs} == {
+        (location["id"], category["id"])
+    }
+    assert sorted(group["member_ids"]) == sorted(j["id"] for j in sub_jobs)
