@@ -174,6 +174,11 @@ class Importer:
             raise RunAborted(
                 f"Unknown entities: {', '.join(sorted(unknown))}. Choose from {', '.join(ENTITIES)}."
             )
+        redoes_employees = self.only is not None and EntityType.EMPLOYEE in self.only
+        if redoes_employees and self._mappings(EntityType.CREW):
+            # Crew groups list employees: a re-run that writes employees (a create that
+            # failed the first time) writes the crew groups they belong to as well.
+            chosen.add("crews")
         for entity in ENTITIES:
             if entity in chosen:
                 getattr(self, f"import_{entity}")()
@@ -479,7 +484,12 @@ class Importer:
             crew_ids = sorted(c.id for c in crews)
             existing = next((by_crew_id[c] for c in crew_ids if c in by_crew_id), None)
             procore_id = existing.procore_id if existing else crew_ids[0]
-            if not self._wanted(kind, procore_id):
+            redone = (
+                self.only is not None
+                and existing is not None
+                and any(self._wanted(EntityType.EMPLOYEE, e) for c in crews for e in c.employee_ids)
+            )
+            if not (self._wanted(kind, procore_id) or redone):
                 continue
             seen.add(procore_id)
             members = sorted(

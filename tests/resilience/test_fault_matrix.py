@@ -932,11 +932,7 @@ def slug(text: str) -> str:
 
 
 #: Combinations that found a bug not fixed yet: (fault, side) → what goes wrong.
-KNOWN_BUGS: dict[tuple[str, str], str] = {
-    ("ExakTime 422", "import"): (
-        "a re-run of failed employees leaves their crews' groups without them"
-    ),
-}
+KNOWN_BUGS: dict[tuple[str, str], str] = {}
 
 
 def marks(fault: str, side: str) -> list:
@@ -1235,3 +1231,41 @@ def test_a_re_run_of_a_failed_project_completes_its_sub_jobs_category_and_group(
         (location["id"], category["id"])
     }
     assert sorted(group["member_ids"]) == sorted(j["id"] for j in sub_jobs)
+
+
+def test_a_re_run_of_a_failed_employee_puts_them_in_their_crews_group(
+    db, procore_sandbox, exaktime_sandbox, monkeypatch
+):
+    """A crew's group written while one of its employees could not be created lacks them;
+    the re-run that creates the employee must add them to it."""
+    from integrations.exaktime.client import ExakTimeClient
+    from integrations.exaktime.errors import ExakTimeUnavailable
+
+    world = World(procore_sandbox, exaktime_sandbox, monkeypatch)
+    world.fresh()
+    crew = procore_sandbox.records("crew")[0]
+    worker = procore_sandbox.get("user", crew["employees"][-1]["id"])
+    create, refused = ExakTimeClient.create_employee, []
+
+    def refuse_the_worker_once(client, fields):
+        if fields.get("identifier") == worker["employee_id"] and not refused:
+            refused.append(fields)
+            raise ExakTimeUnavailable("ExakTime says: Service Unavailable (503).")
+        return create(client, fields)
+
+    monkeypatch.setattr(ExakTimeClient, "create_employee", refuse_the_worker_once)
+    first = world.run("import")
+    assert refused
+    assert first.rows.get(entity_type=EntityType.EMPLOYEE, procore_id=worker["id"]).outcome == (
+        Outcome.FAILED
+    )
+
+    execute(rerun_failed(first, trigger=RunTrigger.RERUN))
+
+    (employee,) = exaktime_sandbox.records(
+        "employee", scope=ACCOUNT, identifier=worker["employee_id"]
+    )
+    (group,) = exaktime_sandbox.records(
+        "group", scope=ACCOUNT, name=crew["name"], group_type="employee"
+    )
+    assert employee["id"] in group["member_ids"]
