@@ -618,6 +618,7 @@ def as_date(value: Any) -> date | None:
 
 _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 _WHOLE = re.compile(r"[+-]?\d+")
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 _TRUE = frozenset({"true", "1", "yes", "y", "t"})
 _FALSE = frozenset({"false", "0", "no", "n", "f"})
 
@@ -667,8 +668,18 @@ class Reader:
         return False
 
     def text(self, key: str) -> str | None:
-        """Text as sent; a whole number is taken as its digits (ids often come as numbers)."""
+        """Text as sent; a whole number is taken as its digits (ids often come as numbers).
+
+        Text holding a null character or half of a UTF-16 pair (JSON can carry both) is
+        unreadable: PostgreSQL stores neither, and the second is not even valid UTF-8.
+        """
         value = self.data.get(key)
+        if isinstance(value, str) and _UNSTORABLE.search(value):
+            if "\x00" in value:
+                self._bad(key, value, "text without a null character")
+            else:
+                self._bad(key, value, "valid Unicode text (it holds half of a character pair)")
+            return None
         if value is None or isinstance(value, str):
             return value
         if isinstance(value, int) and not isinstance(value, bool):
