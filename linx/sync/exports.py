@@ -18,6 +18,7 @@ unchanged → nothing sent; changed → PATCH; hours gone or record deleted → 
 from __future__ import annotations
 
 import logging
+import re
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -62,6 +63,8 @@ HOURS_FIELD = {"regular": "regular_hours", "ot1": "ot1_hours", "ot2": "ot2_hours
 KIND_NAMES = {"regular": "regular", "ot1": "OT1", "ot2": "OT2"}
 MAX_HOURS = Decimal(24)
 MAX_TEXT = 255
+#: Half of a UTF-16 pair: JSON can carry one, Procore and PostgreSQL's jsonb cannot.
+LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 BULK = 100  # the contract's largest bulk create
 LEDGER_SLICE = 2000  # origin ids per query when reading the ledger
 RERUN = "then re-run the failed rows"
@@ -505,10 +508,11 @@ class Exporter:
                         f"not text. Correct it in ExakTime, {RERUN}."
                     )
                 text = str(value)
-                if "\x00" in text:
+                if "\x00" in text or LONE_SURROGATE.search(text):
+                    why = "contains a null character" if "\x00" in text else "is not valid Unicode"
                     raise Unexportable(
                         f"Time record {record.id}: custom field {label!r} holds {text!r}, which "
-                        f"contains a null character. Correct it in ExakTime, {RERUN}."
+                        f"{why}. Correct it in ExakTime, {RERUN}."
                     )
                 if len(text) > MAX_TEXT:
                     raise Unexportable(
