@@ -62,3 +62,30 @@ def test_a_run_refuses_to_send_secrets_to_an_unsafe_url_saved_behind_the_forms(
     assert run.status == RunStatus.FAILED
     assert "Procore login URL is refused" in run.message
     assert procore_sandbox.requests() == []
+
+
+def test_names_from_procore_are_escaped_in_the_admin(
+    sandbox_connection, procore_sandbox, exaktime_sandbox, staff_client
+):
+    from integrations.procore.sandbox import data as pc
+    from linx.models import SyncRun
+
+    script = "<script>alert(1)</script>"
+    procore_sandbox.update("user", pc.WORKER_NO_CLASSIFICATION + 1, last_name=script)
+    procore_sandbox.update("project", pc.PROJECT_HARBOR, name=f"Harbor {script}")
+    execute(start(sandbox_connection, RunKind.IMPORT, trigger=RunTrigger.COMMAND))
+    run = SyncRun.objects.filter(kind=RunKind.IMPORT).get()
+
+    pages = [
+        f"/admin/linx/syncrun/{run.pk}/change/",
+        "/admin/linx/syncrun/",
+        "/admin/linx/rowresult/",
+        "/admin/linx/entitymapping/",
+        "/admin/",
+    ]
+    shown = ""
+    for path in pages:
+        page = staff_client.get(path).content.decode()
+        assert script not in page, f"{path} renders a name from Procore unescaped"
+        shown += page
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in shown  # shown, as text
