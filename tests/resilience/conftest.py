@@ -1,9 +1,9 @@
 """The resilience suite's tables: each test adds its line, the session prints them at the end.
 
-A test asks for the ``fault_table`` fixture and calls it with one line (a dict with the
-table's columns). ``pytest_terminal_summary`` writes every table collected in the session
-through pytest's terminal reporter, after the usual output, so it shows in CI logs and
-under ``-q`` alike.
+A test asks for ``fault_table`` (the fault matrix) or ``resilience_table`` (any other
+table, by title) and adds one line, a dict keyed by the table's columns.
+``pytest_terminal_summary`` writes every table filled in the session through pytest's
+terminal reporter, after pytest's own summary, so it shows in CI logs and under ``-q``.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from collections.abc import Callable
 
 import pytest
 
+FAULT_MATRIX = "fault matrix: end state of Procore and ExakTime"
 #: The fault matrix's columns, in the order printed.
 FAULT_COLUMNS = (
     "fault",
@@ -23,47 +24,67 @@ FAULT_COLUMNS = (
     "wrong values",
     "seconds",
 )
+#: Columns that must add up to 0: the totals line says so under a table that has them.
+MUST_BE_ZERO = ("rows lost", "duplicates created")
 
-#: Lines gathered in this session, in the order the tests ran.
-_FAULT_LINES: list[dict] = []
+#: Tables filled in this session: title → (columns, lines in the order the tests ran).
+_TABLES: dict[str, tuple[tuple[str, ...], list[dict]]] = {}
+
+
+def add_line(title: str, columns: tuple[str, ...], line: dict) -> None:
+    missing = set(columns) - set(line)
+    assert not missing, f"a line of {title!r} needs {sorted(missing)}"
+    known, lines = _TABLES.setdefault(title, (tuple(columns), []))
+    assert known == tuple(columns), f"{title!r} has the columns {known}"
+    lines.append(line)
+
+
+@pytest.fixture
+def resilience_table() -> Callable[[str, tuple[str, ...], dict], None]:
+    """``resilience_table(title, columns, line)``: one line of a table printed at the end."""
+    return add_line
 
 
 @pytest.fixture
 def fault_table() -> Callable[[dict], None]:
     """Add one line to the fault matrix's table (printed at the end of the session)."""
-
-    def add(line: dict) -> None:
-        missing = set(FAULT_COLUMNS) - set(line)
-        assert not missing, f"a fault matrix line needs {sorted(missing)}"
-        _FAULT_LINES.append(line)
-
-    return add
+    return lambda line: add_line(FAULT_MATRIX, FAULT_COLUMNS, line)
 
 
 def format_table(columns: tuple[str, ...], lines: list[dict]) -> list[str]:
-    """Lines of a plain-text table: a header, a rule, then one row per line."""
+    """A plain-text table: a header, a rule, one row per line; numbers to the right."""
     cells = [[str(line.get(column, "")) for column in columns] for line in lines]
     widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(columns)]
+    numeric = [all(_number(row[i]) for row in cells) for i in range(len(columns))]
 
     def render(row):
         return "  ".join(
-            value.ljust(width) if i < 2 else value.rjust(width)
-            for i, (value, width) in enumerate(zip(row, widths, strict=True))
+            value.rjust(width) if right else value.ljust(width)
+            for value, width, right in zip(row, widths, numeric, strict=True)
         ).rstrip()
 
     return [render(columns), render(["-" * width for width in widths]), *map(render, cells)]
 
 
+def _number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
 def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
-    """Print the fault matrix (when any of it ran) under pytest's own summary."""
-    if not _FAULT_LINES:
-        return
-    lost = sum(line["rows lost"] for line in _FAULT_LINES)
-    doubled = sum(line["duplicates created"] for line in _FAULT_LINES)
-    terminalreporter.write_sep("=", "fault matrix: end state of Procore and ExakTime")
-    for text in format_table(FAULT_COLUMNS, _FAULT_LINES):
-        terminalreporter.write_line(text)
-    terminalreporter.write_line(
-        f"{len(_FAULT_LINES)} combinations: rows lost {lost}, duplicates created {doubled}"
-        + ("" if lost == doubled == 0 else "  <-- MUST BE 0 AND 0")
-    )
+    """Print each table filled in the session under pytest's own summary."""
+    for title, (columns, lines) in _TABLES.items():
+        terminalreporter.write_sep("=", title)
+        for text in format_table(columns, lines):
+            terminalreporter.write_line(text)
+        zero = [c for c in MUST_BE_ZERO if c in columns]
+        if zero:
+            sums = {c: sum(int(line[c]) for line in lines) for c in zero}
+            terminalreporter.write_line(
+                f"{len(lines)} combinations: "
+                + ", ".join(f"{c} {n}" for c, n in sums.items())
+                + ("" if not any(sums.values()) else f"  <-- MUST BE 0 ({', '.join(zero)})")
+            )

@@ -26,6 +26,10 @@ the absence of an exception:
    All three must be 0; each test fails otherwise, and the session prints the table
    (fault, side, runs, rows processed, rows lost, duplicates created, wrong values).
 
+Most faults hit a first run (everything created); the "updates:" ones hit the run after
+one, with changes made in the source meanwhile (workers renamed or made inactive, hours
+corrected, punches deleted), so that updates and deletes are faulted too.
+
 The reduced form (one or two combinations per fault kind, the small sandbox company)
 runs with the rest of the suite:
 
@@ -313,10 +317,13 @@ class World:
             self.punch()
 
     def requests_made(self) -> dict[str, int]:
-        return {
-            "procore": len(self.procore.requests()),
-            "exaktime": len(self.exaktime.requests()),
-        }
+        """How many requests each sandbox answered, in all and by method ("procore POST")."""
+        made: Counter[str] = Counter()
+        for service, sandbox in (("procore", self.procore), ("exaktime", self.exaktime)):
+            for request in sandbox.requests():
+                made[service] += 1
+                made[f"{service} {request['method']}"] += 1
+        return dict(made)
 
     def clear_logs(self) -> None:
         self.procore.clear_requests()
@@ -505,21 +512,29 @@ _BASELINES: dict[tuple, Baseline] = {}
 
 def take_baseline(world: World, side: str, spec: Spec) -> Baseline:
     """The clean run's end state (taken once per kind of job and data in a session)."""
-    key = (side, spec.authorization_code, spec.setup, spec.changed_data, spec.primed)
+    key = (side, spec.authorization_code, spec.setup, spec.changed_data, spec.primed, spec.edits)
     if key not in _BASELINES:
         _BASELINES[key] = _clean_run(world, side, spec)
     return _BASELINES[key]
 
 
-def _clean_run(world: World, side: str, spec: Spec) -> Baseline:
+def start_from(world: World, side: str, spec: Spec) -> dict:
+    """Fresh sandboxes and connection, set up as the case says; the run's parameters."""
     world.fresh(authorization_code=spec.authorization_code)
     world.prepare(side)
     if spec.setup:
         spec.setup(world)
-    parameters = {}
-    if spec.primed:
-        world.run(side)
-        parameters["full"] = True
+    if not spec.primed:
+        return {}
+    primed = world.run(side)
+    assert primed.status in (RunStatus.SUCCEEDED, RunStatus.PARTIAL), primed.message
+    if spec.edits:
+        spec.edits(world)
+    return {"full": True} if side == "import" else {}
+
+
+def _clean_run(world: World, side: str, spec: Spec) -> Baseline:
+    parameters = start_from(world, side, spec)
     if spec.changed_data:
         spec.changed_data(world)
     world.clear_logs()
@@ -549,16 +564,19 @@ class Spec:
     #: A change to the data that the baseline sees from the start (the fault makes it
     #: mid-run).
     changed_data: Callable[[World], None] | None = None
-    #: Import everything cleanly first (the baseline too); the faulted run reads it all
-    #: again (a full pass).
+    #: Run the job cleanly first (the baseline too); the faulted run is the next one (an
+    #: import reads everything again: a full pass).
     primed: bool = False
+    #: Changes made in the source system between the first run and the faulted one (the
+    #: baseline's too), so that the faulted run updates and deletes.
+    edits: Callable[[World], None] | None = None
     #: After the faulted run (and its re-runs), the next scheduled full run.
     next_full_run: bool = False
 
 
 def mid_run(world, service, rng, calls, action) -> None:
     """``action`` at a point of the run chosen by ``rng`` among the baseline's requests."""
-    total = max(calls[service], 2)
+    total = max(calls.get(service, 0), 2)
     world.after(service, rng.randint(max(1, total // 5), max(1, total * 4 // 5)), action)
 
 
@@ -707,6 +725,53 @@ def pagination(service: str, path: str, change: Callable[[World], None]):
         world.after_page(service, path, lambda: change(world))
 
     return arm
+
+
+# Second runs: what changed since the first one is updated (PUT in ExakTime, PATCH in
+# Procore) or retired (deactivated, entries deleted).
+
+
+def edit_in_procore(world) -> None:
+    """Workers renamed and one made inactive, a project renamed."""
+    workers = sorted(
+        (
+            u
+            for u in world.procore.records("user", scope=COMPANY, is_active=True)
+            if u["is_employee"] and u["employee_id"]
+        ),
+        key=lambda u: u["id"],
+    )
+    for worker in workers[2:6]:
+        world.procore.update("user", worker["id"], last_name=f"{worker['last_name']}-Renamed")
+    world.procore.update("user", workers[7]["id"], is_active=False)
+    world.procore.update("project", pc.PROJECT_PJA, name="PJA Phase II")
+
+
+def edit_in_exaktime(world) -> None:
+    """Hours corrected, overtime taken off, punches deleted."""
+    records = sorted(
+        (
+            r
+            for r in world.exaktime.records("time_record", scope=ACCOUNT)
+            if r["time_out"] and not r["is_deleted"]
+        ),
+        key=lambda r: r["id"],
+    )
+    for record in records[3:8]:
+        world.exaktime.update(
+            "time_record", record["id"], regular_hours=max(record["regular_hours"] - 0.5, 0.5)
+        )
+    for record in [r for r in records if r["ot1_hours"]][:3]:
+        world.exaktime.update("time_record", record["id"], ot1_hours=0)
+    for record in records[20:22]:
+        world.exaktime.update("time_record", record["id"], is_deleted=True)
+
+
+EDITS = {"import": edit_in_procore, "export": edit_in_exaktime}
+
+
+def on_updates(arms: dict[str, Callable]) -> dict[str, Spec]:
+    return {side: Spec(arm, primed=True, edits=EDITS[side]) for side, arm in arms.items()}
 
 
 def reconnect(world) -> None:
@@ -883,6 +948,37 @@ FAULTS: dict[str, dict[str, Spec]] = {
             setup=entries_typed_by_hand,
         ),
     },
+    "updates: connection dropped after the write": on_updates(
+        {
+            "import": now(exaktime("drop_after_write", count=2, method="PUT")),
+            "export": now(
+                procore("drop_after_write", count=2, method="PATCH"),
+                procore("drop_after_write", count=1, method="DELETE"),
+            ),
+        }
+    ),
+    "updates: 500 burst on the writes": on_updates(
+        {
+            "import": now(status("exaktime", 500, 3, method="PUT")),
+            "export": now(
+                status("procore", 500, 2, method="PATCH"),
+                status("procore", 500, 2, method="DELETE"),
+            ),
+        }
+    ),
+    "updates: slower than the client timeout": {
+        side: Spec(spec.arm, timeout=SHORT_TIMEOUT, primed=True, edits=EDITS[side])
+        for side, spec in on_updates(
+            {
+                "import": now(exaktime("slow", seconds=SLOWER, count=1, method="PUT")),
+                "export": now(procore("slow", seconds=SLOWER, count=1, method="PATCH")),
+            }
+        ).items()
+    },
+    "ExakTime 502 burst": {
+        "import": Spec(midway("exaktime", status("exaktime", 502, 2, method="POST"))),
+        "export": Spec(now(status("exaktime", 502, 3, path=ET_TIME_RECORDS))),
+    },
     "ExakTime 409": {
         "import": Spec(midway("exaktime", status("exaktime", 409, 2, method="POST"))),
         "export": Spec(now(status("exaktime", 409, 1, path=ET_TIME_RECORDS))),
@@ -921,6 +1017,7 @@ REDUCED = {
     ("pagination: record removed between pages", "export"),
     ("pagination: entry added while Linx checks Procore", "export"),
     ("pagination: entry removed while Linx checks Procore", "export"),
+    ("updates: connection dropped after the write", "export"),
     ("ExakTime 409", "import"),
     ("ExakTime 422", "import"),
     ("ExakTime 429", "import"),
@@ -1035,14 +1132,7 @@ def test_fault(fault, side, db, procore_sandbox, exaktime_sandbox, monkeypatch, 
     world = World(procore_sandbox, exaktime_sandbox, monkeypatch)
     baseline = take_baseline(world, side, spec)
 
-    world.fresh(authorization_code=spec.authorization_code)
-    world.prepare(side)
-    if spec.setup:
-        spec.setup(world)
-    parameters = {}
-    if spec.primed:
-        world.run(side)
-        parameters["full"] = True
+    parameters = start_from(world, side, spec)
     out = Outcomes()
     rng = random.Random(f"{fault}/{side}")
     world.seen.clear()
@@ -1058,7 +1148,13 @@ def test_fault(fault, side, db, procore_sandbox, exaktime_sandbox, monkeypatch, 
 
 # --- the worker process killed at random points ------------------------------------------
 
-KILL_SEEDS = range(1, 7) if FULL else range(1, 2)
+#: The reduced form's one seed kills the import halfway and the export late, while its
+#: last bulk create is on the wire.
+KILL_SEEDS = range(1, 7) if FULL else [3]
+#: (side, whether the killed run is the one after a first, with changes to send).
+KILL_JOBS = [("import", False), ("export", False)] + (
+    [("import", True), ("export", True)] if FULL else []
+)
 
 
 def database_url() -> str:
@@ -1072,9 +1168,10 @@ def database_url() -> str:
     return f"postgres://{user}{password}@{host}:{port}/{config['NAME']}"
 
 
-def command(side: str) -> list[str]:
+def command(side: str, parameters: dict) -> list[str]:
     if side == "import":
-        return [sys.executable, "manage.py", "linx_import", "sandbox", "--skip-checks"]
+        full = ["--full"] if parameters.get("full") else []
+        return [sys.executable, "manage.py", "linx_import", "sandbox", "--skip-checks", *full]
     return [
         sys.executable, "manage.py", "linx_export", "sandbox", "--skip-checks",
         "--from", EXPORT_RANGE["from"], "--to", EXPORT_RANGE["to"],
@@ -1084,38 +1181,55 @@ def command(side: str) -> list[str]:
 def slow_down(world: World, side: str) -> None:
     """Answers a little late while the child runs, so a kill can land anywhere: between a
     write and its answer, between two pages, while rows are being written."""
-    if side == "import":
-        world.exaktime.faults.set("slow", seconds=0.02, count=None, method="POST")
-        world.exaktime.faults.set("slow", seconds=0.02, count=None, method="PUT")
-        world.procore.faults.set("slow", seconds=0.01, count=None, method="GET")
-    else:
-        world.procore.faults.set("slow", seconds=0.25, count=None, method="POST", path=BULK)
-        world.procore.faults.set("slow", seconds=0.01, count=None, method="GET")
+    for (service, method), seconds in SLOW[side].items():
+        sandbox = world.procore if service == "procore" else world.exaktime
+        path = BULK if (service, method) == ("procore", "POST") else None
+        sandbox.faults.set("slow", seconds=seconds, count=None, method=method, path=path)
 
 
-def child_seconds(world: World, side: str, baseline: Baseline) -> float:
-    """How long the child's run lasts with the slow answers (from the baseline's calls)."""
-    if side == "import":
-        writes = baseline.calls["exaktime"] * 0.02 + baseline.calls["procore"] * 0.01
-    else:
-        batches = max(1, len(baseline.state.records) // 100 + 1)
-        writes = batches * 0.25 + baseline.calls["procore"] * 0.01
-    return baseline.seconds + writes
+#: How late the sandboxes answer while the child runs, by (service, method).
+SLOW = {
+    "import": {("exaktime", "POST"): 0.02, ("exaktime", "PUT"): 0.02, ("procore", "GET"): 0.01},
+    "export": {
+        ("procore", "POST"): 0.25,
+        ("procore", "PATCH"): 0.05,
+        ("procore", "DELETE"): 0.05,
+        ("procore", "GET"): 0.01,
+    },
+}
+
+
+def child_seconds(side: str, baseline: Baseline) -> float:
+    """About how long the child's run lasts with the slow answers (the baseline's calls)."""
+    calls = baseline.calls
+    late = sum(calls.get(f"{s} {m}", 0) * seconds for (s, m), seconds in SLOW[side].items())
+    return baseline.seconds + late
 
 
 @pytest.mark.parametrize("seed", KILL_SEEDS)
-@pytest.mark.parametrize("side", ["import", "export"])
+@pytest.mark.parametrize(
+    ("side", "updates"),
+    KILL_JOBS,
+    ids=[f"{side}{'-updates' if updates else ''}" for side, updates in KILL_JOBS],
+)
 def test_worker_killed_at_a_random_point(
-    side, seed, transactional_db, procore_sandbox, exaktime_sandbox, monkeypatch, fault_table
+    side,
+    updates,
+    seed,
+    transactional_db,
+    procore_sandbox,
+    exaktime_sandbox,
+    monkeypatch,
+    fault_table,
 ):
     started = time.monotonic()
     world = World(procore_sandbox, exaktime_sandbox, monkeypatch)
-    baseline = take_baseline(world, side, Spec(now()))
-    world.fresh()
-    world.prepare(side)
-    rng = random.Random(f"kill/{side}/{seed}")
-    span = child_seconds(world, side, baseline)
-    delay = rng.uniform(0, span)
+    spec = Spec(now(), primed=updates, edits=EDITS[side] if updates else None)
+    baseline = take_baseline(world, side, spec)
+    parameters = start_from(world, side, spec)
+    rng = random.Random(f"kill/{side}/{updates}/{seed}")
+    # Somewhere in the run (never after its end: a kill then would prove nothing).
+    delay = rng.uniform(0, 0.9 * child_seconds(side, baseline))
     slow_down(world, side)
 
     kind = RunKind.IMPORT if side == "import" else RunKind.EXPORT
@@ -1128,7 +1242,11 @@ def test_worker_killed_at_a_random_point(
         "LINX_ENCRYPTION_KEYS": ",".join(settings.LINX_ENCRYPTION_KEYS),
     }
     child = subprocess.Popen(
-        command(side), cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        command(side, parameters),
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
     )
     try:
         deadline = time.monotonic() + 30
@@ -1155,18 +1273,22 @@ def test_worker_killed_at_a_random_point(
     out = Outcomes()
     if killed is None or killed.status == RunStatus.QUEUED:
         SyncRun.objects.filter(status=RunStatus.QUEUED).update(status=RunStatus.CANCELLED)
-        out.add(world, side, lambda: world.run(side))
+        out.add(world, side, lambda: world.run(side, **parameters))
     else:
         out.runs.append(killed)
-    out.verdict.merge(compare(baseline.state, world.state(side), final=False))
+    at_kill = world.state(side)
+    out.verdict.merge(compare(baseline.state, at_kill, final=False))
+    expected = baseline.state.records
+    done = sum(1 for key, found in at_kill.records.items() if expected.get(key, [None])[0] in found)
+    fault = f"worker killed after {delay:.2f}s (seed {seed}), {done}/{len(expected)} done"
     finish(
         world,
         side,
-        Spec(now()),
+        spec,
         baseline,
         out,
         started,
-        f"worker killed after {delay:.2f}s (seed {seed})",
+        f"updates: {fault}" if updates else fault,
         fault_table,
     )
 
