@@ -137,9 +137,18 @@ class ExakTimeClient:
         path: str,
         parse: Callable[[Body], R],
         params: Mapping[str, Any] | None = None,
+        on_changed: Callable[[], None] | None = None,
     ) -> Iterator[R]:
-        """Every record of a collection, one page in memory at a time."""
+        """Every record of a collection, one page in memory at a time.
+
+        Pages are offsets into the list as it is at each request: a record added or
+        removed before the page being read hides the one at the seam of two pages, or
+        shows it twice. ``on_changed`` is called (once) when ``total_count`` moved
+        between pages, or the records read do not add up to it.
+        """
         page = 1
+        first_total: int | None = None
+        read = 0
         while True:
             body = self._call(
                 "GET", path, params={**(params or {}), "page": page, "page_size": PAGE_SIZE}
@@ -148,11 +157,20 @@ class ExakTimeClient:
                 raise ExakTimeError(exaktime_says(f"{path} did not answer with a page", 200))
             items = body["data"]
             for item in items:
+                read += 1
                 yield parse(item)
             total = as_int(body.get("total_count"))
+            if page == 1:
+                first_total = total
             # The server may grant a smaller page than asked: count with what it used.
             size = as_int(body.get("page_size")) or PAGE_SIZE
-            if not items or total is None or page * size >= total:
+            last = not items or total is None or page * size >= total
+            if on_changed is not None and (
+                total != first_total or (last and first_total is not None and read != first_total)
+            ):
+                on_changed()
+                on_changed = None
+            if last:
                 return
             page += 1
 
@@ -301,8 +319,13 @@ class ExakTimeClient:
         end_date: date,
         modified_since: datetime | None = None,
         employee_id: int | None = None,
+        *,
+        on_changed: Callable[[], None] | None = None,
     ) -> Iterator[TimeRecord]:
-        """Time records whose work date is within [start_date, end_date], deleted ones too."""
+        """Time records whose work date is within [start_date, end_date], deleted ones too.
+
+        ``on_changed``: told when the list changed while it was read (see ``_list``).
+        """
         params: dict[str, Any] = {
             "start_date": start_date.isoformat(),
             "end_date": end_date.isoformat(),
@@ -311,7 +334,7 @@ class ExakTimeClient:
             params["modified_since"] = iso_utc(modified_since)
         if employee_id is not None:
             params["employee_id"] = int(employee_id)
-        return self._list(TIME_RECORDS, TimeRecord.from_api, params)
+        return self._list(TIME_RECORDS, TimeRecord.from_api, params, on_changed)
 
     def create_time_record(self, fields: Body) -> TimeRecord:
         """Simulate a punch from the field (sandboxes only; Linx never writes these)."""

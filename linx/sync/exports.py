@@ -223,8 +223,18 @@ class Exporter:
         }
 
     def read_records(self) -> list[TimeRecord]:
+        changed: list[bool] = []
         try:
-            records = list(self.exaktime.time_records(self.start_date, self.end_date))
+            records = list(
+                self.exaktime.time_records(
+                    self.start_date, self.end_date, on_changed=lambda: changed.append(True)
+                )
+            )
+            if changed:
+                # The list changed while its pages were read (a punch added, or moved to
+                # another day): the record at the seam of two pages may have gone unseen,
+                # and these dates may never be exported again. A second reading finds it.
+                records += self.exaktime.time_records(self.start_date, self.end_date)
         except ExakTimeAuthError as error:
             raise RunAborted(error.message) from error
         except ExakTimeError as error:

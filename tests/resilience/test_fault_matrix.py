@@ -662,6 +662,23 @@ def add_time_record(world) -> None:
     world.exaktime.add("time_record", added_time_record(world), scope=ACCOUNT)
 
 
+def exportable_at_the_seam(world) -> None:
+    """The first record of page 2 (ExakTime pages hold 100) is one the export sends, so
+    that losing it shows (the generated week ends with a punch still clocked in)."""
+    records = sorted(world.exaktime.records("time_record", scope=ACCOUNT), key=lambda r: r["id"])
+    model, seam = records[0], records[100]
+    copied = ("employee_id", "job_id", "cost_code_id", "time_in", "time_out", "lunch_minutes")
+    hours = ("regular_hours", "ot1_hours", "ot2_hours")
+    world.exaktime.update(
+        "time_record",
+        seam["id"],
+        **{name: model[name] for name in copied + hours},
+        work_date=model["work_date"],
+        is_deleted=False,
+        is_approved=True,
+    )
+
+
 def move_time_record_away(world) -> None:
     """A supervisor moves a punch to another week: it leaves the list being read."""
     records = sorted(world.exaktime.records("time_record", scope=ACCOUNT), key=lambda r: r["id"])
@@ -914,10 +931,10 @@ FAULTS: dict[str, dict[str, Spec]] = {
         "import": Spec(
             pagination("procore", USERS, add_worker), changed_data=add_worker, next_full_run=True
         ),
+        # An export's dates may never be read again (a schedule that exports yesterday):
+        # the run itself must see every record.
         "export": Spec(
-            pagination("exaktime", ET_TIME_RECORDS, add_time_record),
-            changed_data=add_time_record,
-            next_full_run=True,
+            pagination("exaktime", ET_TIME_RECORDS, add_time_record), changed_data=add_time_record
         ),
     },
     "pagination: record removed between pages": {
@@ -928,7 +945,8 @@ FAULTS: dict[str, dict[str, Spec]] = {
             next_full_run=True,
         ),
         "export": Spec(
-            pagination("exaktime", ET_TIME_RECORDS, move_time_record_away), next_full_run=True
+            pagination("exaktime", ET_TIME_RECORDS, move_time_record_away),
+            setup=exportable_at_the_seam,
         ),
     },
     "pagination: entry added while Linx checks Procore": {
@@ -1311,6 +1329,28 @@ def test_a_procore_list_that_changes_between_pages_says_so(
         ids = [worker.id for worker in listing]
     assert len(ids) > PER_PAGE  # several pages
     assert listing.changed is (change is not None)
+
+
+@pytest.mark.parametrize("change", [None, add_time_record, move_time_record_away])
+def test_an_exaktime_list_that_changes_between_pages_says_so(
+    change, db, procore_sandbox, exaktime_sandbox, monkeypatch
+):
+    world = World(procore_sandbox, exaktime_sandbox, monkeypatch)
+    world.fresh()
+    world.prepare("export")
+    if change:
+        world.after_page("exaktime", ET_TIME_RECORDS, lambda: change(world))
+    told = []
+    with execute_module.exaktime_client(world.connection) as client:
+        records = list(
+            client.time_records(
+                date.fromisoformat(EXPORT_RANGE["from"]),
+                date.fromisoformat(EXPORT_RANGE["to"]),
+                on_changed=lambda: told.append(True),
+            )
+        )
+    assert len(records) >= 100  # a full first page, then more
+    assert told == ([True] if change else [])
 
 
 def test_a_re_run_of_a_failed_project_completes_its_sub_jobs_category_and_group(
