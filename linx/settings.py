@@ -129,6 +129,8 @@ LINX_TASK_TIMEOUT = env.integer("LINX_TASK_TIMEOUT", 2 * 60 * 60, minimum=60)
 Q_CLUSTER = {
     "name": "linx",
     "workers": env.integer("LINX_QUEUE_WORKERS", 2, minimum=1),
+    # Take few tasks ahead of the workers: a killed cluster loses the ones it holds.
+    "queue_limit": env.integer("LINX_QUEUE_WORKERS", 2, minimum=1),
     "timeout": LINX_TASK_TIMEOUT,
     "retry": LINX_TASK_TIMEOUT + 5 * 60,
     "max_attempts": 2,
@@ -141,6 +143,9 @@ Q_CLUSTER = {
 # (its worker was killed) is marked failed so the connection is free again.
 LINX_RUN_HEARTBEAT_SECONDS = env.integer("LINX_RUN_HEARTBEAT_SECONDS", 10, minimum=0)
 LINX_RUN_DEAD_AFTER = env.integer("LINX_RUN_DEAD_AFTER", 300, minimum=5)
+# A run still queued this long after it was (re-)queued was lost with a killed worker and
+# is queued again (twice is harmless: only one claim can win).
+LINX_REQUEUE_AFTER = env.integer("LINX_REQUEUE_AFTER", 900, minimum=60)
 # /health/queue/ answers 503 when a run has waited in the queue longer than this.
 LINX_QUEUE_STALE_SECONDS = env.integer("LINX_QUEUE_STALE_SECONDS", 600, minimum=10)
 # Overrides of the HTTP clients' retry policy (integrations.http.RetryPolicy); the

@@ -6,7 +6,7 @@ import logging
 
 from linx.models import SyncRun
 from linx.sync.alerts import after_scheduled_run
-from linx.sync.execute import execute
+from linx.sync.execute import execute, requeue_lost_runs
 from linx.sync.runs import RunRefused, reap_dead_runs
 from linx.sync.schedules import fire_due
 
@@ -30,6 +30,11 @@ def execute_run(run_id: int) -> str:
 
 
 def fire_due_schedules() -> int:
-    """Every minute: start the runs whose schedules are due; returns how many were recorded."""
+    """Every minute: start the runs whose schedules are due; returns how many were recorded.
+
+    The same tick frees connections held by dead runs and re-queues runs lost with a
+    killed worker, so both are noticed within a minute whatever else happens.
+    """
     reap_dead_runs()
+    requeue_lost_runs()
     return len(fire_due())

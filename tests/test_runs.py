@@ -162,3 +162,19 @@ def test_looking_at_the_runs_marks_dead_ones_failed(staff_client, connection):
     assert page.status_code == 200
     dead.refresh_from_db()
     assert dead.status == RunStatus.FAILED
+
+
+def test_runs_lost_from_the_queue_are_queued_again_once_per_interval(
+    connection, settings, django_capture_on_commit_callbacks
+):
+    from linx.sync.execute import requeue_lost_runs
+
+    lost = new_run(connection)
+    fresh = new_run(connection, RunKind.EXPORT)
+    SyncRun.objects.filter(pk=lost.pk).update(created_at=timezone.now() - timedelta(hours=1))
+    with django_capture_on_commit_callbacks(execute=False) as queued:
+        assert requeue_lost_runs() == [lost.pk]
+        assert requeue_lost_runs() == []  # not again until the interval has passed
+    assert len(queued) == 1
+    fresh.refresh_from_db()
+    assert fresh.status == RunStatus.QUEUED

@@ -375,14 +375,14 @@ def test_two_qcluster_processes_share_the_runs_and_survive_a_killed_one(
         # Every requested run finished, through exactly one task of the queue.
         runs = {r.pk: r for r in SyncRun.objects.filter(pk__in=ids)}
         assert all(run.status in FINISHED for run in runs.values())
-        # A run may fail only as the known race makes it (see the xfail test at the end:
-        # an export that went on without the pre-import its import was running).
-        unexplained = [
+        # None failed: a run that needs the first pre-import another worker is running
+        # waits for it (see the last test).
+        failed = [
             (run.pk, run.kind, run.message)
             for run in runs.values()
-            if run.status == RunStatus.FAILED and PREIMPORT_RACE not in run.message
+            if run.status == RunStatus.FAILED
         ]
-        assert not unexplained, unexplained
+        assert not failed, failed
         tasks = watch.until(
             lambda: (found := queue_tasks(ids)) and sum(found.values()) >= len(ids) and found,
             "django-q to record a result for every task",
@@ -681,11 +681,6 @@ def report(watch, runs, resumed, lost, added, timings) -> None:
 # --- a race two workers meet -------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="linx/sync/execute.py ensure_preimport: on AlreadyRunning it goes on at once, "
-    "before the other worker's pre-import has stored the reference data",
-)
 def test_an_import_beside_another_workers_first_preimport_waits_for_its_data(
     transactional_db, sandbox_connection, procore_sandbox, exaktime_sandbox
 ):

@@ -75,6 +75,35 @@ def enqueue(run: SyncRun) -> SyncRun:
     return run
 
 
+def requeue_lost_runs() -> list[int]:
+    """Hand runs back to the queue that have waited in it too long (LINX_REQUEUE_AFTER).
+
+    A worker takes a few tasks from Redis ahead of running them; if it is killed, those
+    tasks are gone and their runs would stay queued for ever. Queueing a run twice is
+    harmless (only one claim can win), so a run queued, or re-queued, longer ago than the
+    setting is queued again. ``heartbeat_at`` of a queued run holds when it was last
+    re-queued.
+    """
+    from django.conf import settings
+    from django.db.models import Q
+
+    cutoff = timezone.now() - timedelta(seconds=settings.LINX_REQUEUE_AFTER)
+    lost = SyncRun.objects.filter(status=RunStatus.QUEUED).filter(
+        Q(heartbeat_at__lt=cutoff) | Q(heartbeat_at__isnull=True, created_at__lt=cutoff)
+    )
+    requeued = []
+    for run in lost.select_related("connection"):
+        if SyncRun.objects.filter(pk=run.pk, status=RunStatus.QUEUED).update(
+            heartbeat_at=timezone.now()
+        ):
+            with transaction.atomic():
+                enqueue(run)
+            requeued.append(run.pk)
+    if requeued:
+        log.warning("re-queued runs lost from the queue: %s", requeued)
+    return requeued
+
+
 def execute(run: SyncRun, *, on_progress: Callable[[RunRecorder], None] | None = None) -> SyncRun:
     """Claim ``run`` and do it in this process; returns it finished.
 
@@ -176,12 +205,46 @@ def ensure_preimport(run: SyncRun) -> None:
     try:
         pre = execute(pre)
     except AlreadyRunning:
-        return  # another worker is refreshing it right now; its data will do
+        if connection.preimported_at:
+            return  # another worker is refreshing it; the data there is will do meanwhile
+        # The first pre-import is under way elsewhere: its data is what this run needs.
+        pre = wait_for_other_preimport(run)
     if pre.status not in (RunStatus.SUCCEEDED, RunStatus.PARTIAL):
         raise RunAborted(
             f"The pre-import this {run.get_kind_display().lower()} needs failed (run "
             f"#{pre.pk}): {pre.message or 'see its rows'}"
         )
+
+
+#: How often a run waiting for another worker's first pre-import looks again.
+PREIMPORT_POLL_SECONDS = 1.0
+
+
+def wait_for_other_preimport(run: SyncRun) -> SyncRun:
+    """Wait until the pre-import another worker is running finishes; return it.
+
+    Waits as long as that run shows signs of life: one that dies is reaped (marked
+    failed), which ends the wait, and this run then stops with a retryable message.
+    """
+    import time
+
+    from linx.sync.runs import reap_dead_runs
+
+    while True:
+        holder = (
+            SyncRun.objects.filter(connection_id=run.connection_id, kind=RunKind.PREIMPORT)
+            .exclude(status__in=[RunStatus.QUEUED, RunStatus.SKIPPED])
+            .order_by("-created_at")
+            .first()
+        )
+        if holder is None or holder.is_finished:
+            if holder is None:
+                raise RunAborted(
+                    "The pre-import this run needs did not run. Re-run it.", retryable=True
+                )
+            return holder
+        reap_dead_runs(run.connection_id, RunKind.PREIMPORT)
+        time.sleep(PREIMPORT_POLL_SECONDS)
 
 
 def _only(spec: dict | None) -> dict[str, set[int] | None] | None:
