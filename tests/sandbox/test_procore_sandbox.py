@@ -703,3 +703,14 @@ def test_the_large_scale_has_the_stated_counts_and_generates_quickly(tmp_path):
         users, pages = api.all_pages(USERS, per_page=1000)
         assert pages == 5 and len(users) == count("user", scope=COMPANY_ID, eq={"is_active": True})
         api.session.close()
+
+
+def test_the_second_companys_workers_hold_its_own_work_classifications(procore_sandbox):
+    from integrations.procore.sandbox import data
+
+    own = {
+        wc["id"]
+        for wc in procore_sandbox.records("work_classification", scope=data.SECOND_COMPANY_ID)
+    }
+    workers = procore_sandbox.records("user", scope=data.SECOND_COMPANY_ID)
+    assert workers and {w["work_classification_id"] for w in workers} <= own

@@ -627,9 +627,20 @@ class _Generator:
 
     def second_company(self) -> Iterator[Row]:
         cid = SECOND_COMPANY_ID
-        yield from self.reference_data(cid, 2)
+        reference = list(self.reference_data(cid, 2))
+        yield from reference
+        # Its workers hold its own work classifications, not the first company's.
+        classifications = [
+            body["id"] for kind, _, body in reference if kind == "work_classification"
+        ]
         workers = [
-            self.worker(is_active=True, is_employee=True, employee_id=f"S-{n}") for n in range(1, 6)
+            self.worker(
+                is_active=True,
+                is_employee=True,
+                employee_id=f"S-{n}",
+                work_classification_id=classifications[n % len(classifications)],
+            )
+            for n in range(1, 6)
         ]
         yield from (("user", cid, worker) for worker in workers)
         yield ("standard_cost_code_list", cid, {"id": SECOND_COST_CODE_LIST, "name": "Codes"})
