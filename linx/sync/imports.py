@@ -768,7 +768,11 @@ class Importer:
         try:
             listing = fetch()
             # Force the first page now so a refusal surfaces here, not mid-loop.
-            return _Primed(listing, on_changed=lambda: self._list_changed(kind, what))
+            return _Primed(
+                listing,
+                on_changed=lambda: self._list_changed(kind, what),
+                on_error=lambda error: self._list_cut_short(kind, what, error),
+            )
         except ProcoreAuthError as error:
             raise RunAborted(error.message) from error
         except (ProcoreUnavailable, ProcoreRateLimited) as error:
@@ -789,6 +793,20 @@ class Importer:
         next import reads it again from the same point.
         """
         log.warning("Procore's %s changed while Linx read it", what)
+        self._unsettle(kind)
+
+    def _list_cut_short(self, kind: str, what: str, error: ProcoreError) -> None:
+        """A page after the first could not be read: what was read stands, the rest of
+        the list fails as one row, and nothing is deactivated for not being in it."""
+        if isinstance(error, ProcoreAuthError):
+            raise RunAborted(error.message) from error
+        self._unsettle(kind)
+        self._part_failed(kind, f"the rest of the {what}", error)
+
+    def _unsettle(self, kind: str) -> None:
+        """Not every record of ``kind`` was seen: none is deactivated for being missing
+        (nor, for projects, any of their sub-jobs and crews), and the part is not
+        complete, so the next import reads it again from the same point."""
         kinds = (
             {kind, EntityType.SUB_JOB, EntityType.CREW} if kind == EntityType.LOCATION else {kind}
         )
@@ -798,12 +816,7 @@ class Importer:
     def _counted(self, kind: str, listing: _Primed):
         if listing.total is not None:
             self.recorder.expect(kind, listing.total)
-        try:
-            yield from listing
-        except ProcoreAuthError as error:
-            raise RunAborted(error.message) from error
-        except ProcoreError as error:
-            self._part_failed(kind, "the rest of the list", error)
+        yield from listing  # a page that cannot be read ends it (see _list_cut_short)
 
     def _unreadable(self, kind: str, procore_id, name: str, problems) -> None:
         """A record Linx could not read as Procore sent it fails alone, naming why."""
@@ -954,10 +967,16 @@ class Importer:
 class _Primed:
     """A Procore listing whose first page has been fetched (so errors surface early)."""
 
-    def __init__(self, listing, on_changed: Callable[[], None] | None = None) -> None:
+    def __init__(
+        self,
+        listing,
+        on_changed: Callable[[], None] | None = None,
+        on_error: Callable[[ProcoreError], None] | None = None,
+    ) -> None:
         self._iter = iter(listing)
         self._listing = listing
         self._on_changed = on_changed
+        self._on_error = on_error
         self._first: list = []
         with contextlib.suppress(StopIteration):
             self._first.append(next(self._iter))
@@ -969,6 +988,12 @@ class _Primed:
     def __iter__(self):
         yield from self._first
         self._first = []
-        yield from self._iter
+        try:
+            yield from self._iter
+        except ProcoreError as error:
+            if self._on_error is None:
+                raise
+            self._on_error(error)  # raises, or records the rest of the list as failed
+            return
         if getattr(self._listing, "changed", False) and self._on_changed:
             self._on_changed()

@@ -887,6 +887,19 @@ FAULTS: dict[str, dict[str, Spec]] = {
         "import": Spec(expire_tokens),
         "export": Spec(expire_tokens),
     },
+    "access token expired mid-run, Connect sign-in (refreshed)": {
+        side: Spec(expire_tokens, authorization_code=True) for side in ("import", "export")
+    },
+    "sign-in endpoint down when the token expires": {
+        side: Spec(
+            midway(
+                "procore",
+                procore("expire_tokens"),
+                status("procore", 503, 8, path="/oauth/token"),
+            )
+        )
+        for side in ("import", "export")
+    },
     "refresh token already used": {
         side: Spec(
             spent_refresh_token,
@@ -923,6 +936,12 @@ FAULTS: dict[str, dict[str, Spec]] = {
                 midway("procore", procore("html", status=500, count=2, method="GET")),
             )
         ),
+    },
+    "HTML page with 200 OK (a proxy's)": {
+        "import": Spec(
+            midway("procore", procore("html", status=200, count=1, method="GET", path=REST))
+        ),
+        "export": Spec(now(procore("html", status=200, count=1, method="POST", path=BULK))),
     },
     "pagination: record added between pages": {
         "import": Spec(
@@ -981,6 +1000,13 @@ FAULTS: dict[str, dict[str, Spec]] = {
             ),
         }
     ),
+    "updates: Procore 502 burst beyond the retries mid-list": on_updates(
+        {
+            "import": pagination(
+                "procore", USERS, lambda world: status("procore", 502, 8, path=USERS)(world)
+            ),
+        }
+    ),
     "updates: slower than the client timeout": {
         side: Spec(spec.arm, timeout=SHORT_TIMEOUT, primed=True, edits=EDITS[side])
         for side, spec in on_updates(
@@ -1033,6 +1059,7 @@ REDUCED = {
     ("pagination: entry added while Linx checks Procore", "export"),
     ("pagination: entry removed while Linx checks Procore", "export"),
     ("updates: connection dropped after the write", "export"),
+    ("updates: Procore 502 burst beyond the retries mid-list", "import"),
     ("ExakTime 409", "import"),
     ("ExakTime 422", "import"),
     ("ExakTime 429", "import"),
