@@ -800,7 +800,6 @@ class Importer:
         the list fails as one row, and nothing is deactivated for not being in it."""
         if isinstance(error, ProcoreAuthError):
             raise RunAborted(error.message) from error
-        self._unsettle(kind)
         self._part_failed(kind, f"the rest of the {what}", error)
 
     def _unsettle(self, kind: str) -> None:
@@ -838,10 +837,14 @@ class Importer:
         }
 
     def _part_failed(self, kind: str, what: str, error: IntegrationError) -> None:
-        """A refusal of a whole list: one failed row says what to fix (the client's hint)."""
+        """A refusal of a whole list: one failed row says what to fix (the client's hint).
+
+        Not every record of the kind was seen (one project's sub-jobs refused hides
+        them, and every later project's): none is deactivated for being missing.
+        """
         if error.permanent:
             self._refused.add(kind)
-        self._part_failures.add(ENTITY_OF.get(kind, kind))
+        self._unsettle(kind)
         self._row(
             kind,
             Outcome.FAILED,

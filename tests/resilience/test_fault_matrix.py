@@ -1007,6 +1007,14 @@ FAULTS: dict[str, dict[str, Spec]] = {
             ),
         }
     ),
+    "updates: one project's sub-jobs and crews refused (404)": on_updates(
+        {
+            "import": now(
+                status("procore", 404, 1, method="GET", path="/rest/v1.0/sub_jobs"),
+                status("procore", 404, 1, method="GET", path="/rest/v1.0/projects/"),
+            ),
+        }
+    ),
     "updates: slower than the client timeout": {
         side: Spec(spec.arm, timeout=SHORT_TIMEOUT, primed=True, edits=EDITS[side])
         for side, spec in on_updates(
@@ -1060,6 +1068,7 @@ REDUCED = {
     ("pagination: entry removed while Linx checks Procore", "export"),
     ("updates: connection dropped after the write", "export"),
     ("updates: Procore 502 burst beyond the retries mid-list", "import"),
+    ("updates: one project's sub-jobs and crews refused (404)", "import"),
     ("ExakTime 409", "import"),
     ("ExakTime 422", "import"),
     ("ExakTime 429", "import"),
