@@ -35,8 +35,9 @@ runs with the rest of the suite:
 
     .venv/bin/python -m pytest tests/resilience -q
 
-The full form (both sides for every fault, more seeds for the killed worker, bigger
-data: extra workers, shorter Procore pages, three weeks of punches) is one command away:
+The full form (both sides for every fault, every fault again on a second run, six seeds
+on first and second runs for the killed worker, bigger data: extra workers, shorter
+Procore pages, three weeks of punches) is one command away:
 
     LINX_FULL_FAULT_MATRIX=1 .venv/bin/python -m pytest tests/resilience -q
 """
@@ -51,7 +52,7 @@ import sys
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
@@ -762,7 +763,7 @@ def edit_in_procore(world) -> None:
 
 
 def edit_in_exaktime(world) -> None:
-    """Hours corrected, overtime taken off, punches deleted."""
+    """Hours corrected, overtime taken off, punches deleted, and new ones."""
     records = sorted(
         (
             r
@@ -779,6 +780,9 @@ def edit_in_exaktime(world) -> None:
         world.exaktime.update("time_record", record["id"], ot1_hours=0)
     for record in records[20:22]:
         world.exaktime.update("time_record", record["id"], is_deleted=True)
+    model = {k: v for k, v in records[0].items() if k not in ("id", "modified_at", "revision")}
+    for _ in range(2):
+        world.exaktime.add("time_record", {**model, "is_approved": True}, scope=ACCOUNT)
 
 
 EDITS = {"import": edit_in_procore, "export": edit_in_exaktime}
@@ -1041,6 +1045,19 @@ FAULTS: dict[str, dict[str, Spec]] = {
         "export": Spec(now(status("exaktime", 429, 2, retry_after=1, path=ET_TIME_RECORDS))),
     },
 }
+
+if FULL:
+    # Every fault again on a second run, with changes to send: what a first run only
+    # creates, a second one updates, deletes and deactivates (a full pass for imports).
+    FAULTS.update(
+        {
+            f"second run: {fault}": {
+                side: replace(spec, primed=True, edits=EDITS[side]) for side, spec in sides.items()
+            }
+            for fault, sides in list(FAULTS.items())
+            if not fault.startswith(("updates:", "pagination:"))
+        }
+    )
 
 #: The reduced form: one or two combinations per fault kind.
 REDUCED = {
