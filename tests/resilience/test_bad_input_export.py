@@ -243,6 +243,9 @@ def punch(exaktime_sandbox, connection, fields: dict[str, Any], custom_fields=No
     return record
 
 
+from tests.resilience.test_bad_input_import import BAD_INPUT, BAD_INPUT_COLUMNS  # noqa: E402
+
+
 def entries(procore_sandbox, record_id: int) -> list[dict]:
     return [
         e for e in procore_sandbox.records("timecard_entry")
@@ -252,7 +255,15 @@ def entries(procore_sandbox, record_id: int) -> list[dict]:
 
 @pytest.mark.parametrize(("fields", "expected", "mode", "parameters"), CASES)
 def test_bad_exaktime_input(
-    fields, expected, mode, parameters, linked, procore_sandbox, exaktime_sandbox
+    fields,
+    expected,
+    mode,
+    parameters,
+    linked,
+    procore_sandbox,
+    exaktime_sandbox,
+    request,
+    resilience_table,
 ):
     linked.time_entry_mode = mode
     linked.save()
@@ -268,6 +279,12 @@ def test_bad_exaktime_input(
     assert run.rows.get(exaktime_id=str(neighbour["id"])).outcome == Outcome.CREATED
     assert entries(procore_sandbox, neighbour["id"])
     (row,) = run.rows.exclude(exaktime_id=str(neighbour["id"]))
+    resilience_table(
+        BAD_INPUT,
+        BAD_INPUT_COLUMNS,
+        {"side": "export", "case": request.node.callspec.id, "outcome": row.outcome,
+         "run": run.status},
+    )  # fmt: skip
     made = entries(procore_sandbox, record["id"])
     ledger = EntityMapping.objects.filter(
         entity_type=EntityType.TIME_ENTRY, exaktime_id__startswith=f"{record['id']}-"

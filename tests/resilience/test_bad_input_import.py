@@ -359,9 +359,21 @@ def put(procore_sandbox, kind: Kind, fields: dict[str, Any]) -> int:
     return record_id
 
 
+BAD_INPUT = "bad-input corpus: each case's own row (the run itself never crashed)"
+BAD_INPUT_COLUMNS = ("side", "case", "outcome", "run")
+
+
 @pytest.mark.parametrize(("kind_name", "fields", "expected"), CASES)
 def test_bad_procore_input(
-    kind_name, fields, expected, sandbox_connection, procore_sandbox, exaktime_sandbox, baseline
+    kind_name,
+    fields,
+    expected,
+    sandbox_connection,
+    procore_sandbox,
+    exaktime_sandbox,
+    baseline,
+    request,
+    resilience_table,
 ):
     kind = KINDS[kind_name]
     reference = baseline(kind)
@@ -372,6 +384,16 @@ def test_bad_procore_input(
     # Never a crashed run.
     assert run.status in (RunStatus.SUCCEEDED, RunStatus.PARTIAL), run.message
     rows = list(run.rows.all())
+    mine_outcome = next(
+        (r.outcome for r in rows if r.procore_id == record_id and r.entity_type == kind.row_type),
+        "not created",
+    )
+    resilience_table(
+        BAD_INPUT,
+        BAD_INPUT_COLUMNS,
+        {"side": "import", "case": request.node.callspec.id, "outcome": mine_outcome,
+         "run": run.status},
+    )  # fmt: skip
     mine = [r for r in rows if r.procore_id in (record_id, None) and r.entity_type == kind.row_type]
     others = {(r.entity_type, r.procore_id): r.outcome for r in rows if r not in mine}
     # Every other row of the run ends as it does without the bad record.
