@@ -8,11 +8,14 @@ of rules: no overlap, a fresh pre-import first, and a finished run whatever happ
 from __future__ import annotations
 
 import logging
+import time
 from collections import defaultdict
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from linx.clients import exaktime_client, procore_client
@@ -29,7 +32,15 @@ from linx.service_urls import problem_with
 from linx.sync.exports import Exporter
 from linx.sync.imports import ENTITIES, ENTITY_OF, INCREMENTAL, Importer
 from linx.sync.preimport import PreImporter
-from linx.sync.runs import AlreadyRunning, RunAborted, RunRecorder, RunRefused, claim, create_run
+from linx.sync.runs import (
+    AlreadyRunning,
+    RunAborted,
+    RunRecorder,
+    RunRefused,
+    claim,
+    create_run,
+    reap_dead_runs,
+)
 
 log = logging.getLogger(__name__)
 
@@ -84,9 +95,6 @@ def requeue_lost_runs() -> list[int]:
     setting is queued again. ``heartbeat_at`` of a queued run holds when it was last
     re-queued.
     """
-    from django.conf import settings
-    from django.db.models import Q
-
     cutoff = timezone.now() - timedelta(seconds=settings.LINX_REQUEUE_AFTER)
     lost = SyncRun.objects.filter(status=RunStatus.QUEUED).filter(
         Q(heartbeat_at__lt=cutoff) | Q(heartbeat_at__isnull=True, created_at__lt=cutoff)
@@ -226,10 +234,6 @@ def wait_for_other_preimport(run: SyncRun) -> SyncRun:
     Waits as long as that run shows signs of life: one that dies is reaped (marked
     failed), which ends the wait, and this run then stops with a retryable message.
     """
-    import time
-
-    from linx.sync.runs import reap_dead_runs
-
     while True:
         holder = (
             SyncRun.objects.filter(connection_id=run.connection_id, kind=RunKind.PREIMPORT)
