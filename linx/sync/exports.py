@@ -75,6 +75,16 @@ def origin_id(record_id: int, kind: str) -> str:
     return f"{record_id}-{kind}"
 
 
+def line_data(plan: Planned, state: str) -> dict[str, Any]:
+    """What a ledger line keeps: its state, and the date and worker to look it up by."""
+    return {
+        "state": state,
+        "date": plan.fields["date"],
+        "party_id": plan.fields["party_id"],
+        "fields": rules.json_ready(plan.fields),
+    }
+
+
 class Unexportable(Exception):
     """A time record that cannot become entries; the message says what to fix."""
 
@@ -826,12 +836,7 @@ class Exporter:
                     name=f"time record {plan.record.id} {KIND_NAMES[plan.kind]}",
                     fingerprint=plan.fingerprint,
                     revision=plan.record.revision,
-                    data={
-                        "state": "pending",
-                        "date": plan.fields["date"],
-                        "party_id": plan.fields["party_id"],
-                        "fields": rules.json_ready(plan.fields),
-                    },
+                    data=line_data(plan, "pending"),
                 )
                 for plan, _ in batch
             )
@@ -843,12 +848,7 @@ class Exporter:
         line.procore_id = entry_id
         line.fingerprint = plan.fingerprint
         line.revision = plan.record.revision
-        line.data = {
-            "state": "done",
-            "date": plan.fields["date"],
-            "party_id": plan.fields["party_id"],
-            "fields": rules.json_ready(plan.fields),
-        }
+        line.data = line_data(plan, "done")
         line.synced_at = timezone.now()
         line.save(update_fields=["procore_id", "fingerprint", "revision", "data", "synced_at"])
 

@@ -193,18 +193,3 @@ class PreImporter:
             )
             if mapped and field.exaktime_id != mapped and not self.dry_run:
                 CustomField.objects.filter(pk=field.pk).update(exaktime_id=mapped)
-
-
-def missing_time_types(connection: Connection) -> list[str]:
-    """The hour kinds whose chosen abbreviation matches no Procore time type."""
-    known = {
-        (data or {}).get("abbreviation")
-        for data in EntityMapping.objects.filter(
-            connection=connection, entity_type=EntityType.TIME_TYPE
-        ).values_list("data", flat=True)
-    }
-    return [
-        f"{kind} → {getattr(connection, attribute)!r}"
-        for kind, attribute in HOUR_KINDS.items()
-        if getattr(connection, attribute) not in known
-    ]

@@ -240,10 +240,6 @@ def person_name(worker: Worker) -> str:
     return f"{worker.first_name} {worker.last_name}".strip() or f"worker {worker.id}"
 
 
-def location_name(project: Project) -> str:
-    return project.name
-
-
 def sub_job_name(project: Project, sub_job: SubJob) -> str:
     return f"{project.name}.{sub_job.name}"
 
