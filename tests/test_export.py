@@ -683,3 +683,22 @@ def test_the_ledger_is_read_in_slices_for_big_weeks(punch, linked, procore_sandb
     export(linked)
     assert export(linked).counts == {"unchanged": 3}  # every line found across the slices
     assert len(entries(procore_sandbox)) == 9
+
+
+def test_an_entry_holds_an_update_only_when_every_sent_value_is_there():
+    from decimal import Decimal
+
+    from integrations.procore.records import TimecardEntry
+    from linx.sync.exports import holds
+
+    entry = TimecardEntry.from_api({
+        "id": 1, "project_id": 7, "party_id": 5, "date": DAY, "hours": "7.50",
+        "timecard_time_type_id": 3, "origin_data": "2", "custom_field_12": {"value": "Sunny"},
+    })  # fmt: skip
+    sent = {"party_id": 5, "date": DAY, "hours": "7.5", "timecard_time_type_id": 3,
+            "origin_data": "2", "custom_field_12": "Sunny", "billable": False}  # fmt: skip
+    assert entry.hours == Decimal("7.5") and holds(entry, sent)
+    assert not holds(entry, {**sent, "hours": "8"})
+    assert not holds(entry, {**sent, "origin_data": "3"})
+    assert not holds(entry, {**sent, "custom_field_12": "Rain"})
+    assert not holds(entry, {**sent, "cost_code_id": 9})  # not there at all

@@ -762,6 +762,8 @@ class Exporter:
         and workers; a list that cannot be read leaves the write's outcome ``unknown``."""
         days = [date.fromisoformat(d) for d in dates if d]
         workers = sorted({p for p in parties if p is not None})
+        if not days:
+            raise unknown  # nowhere to look: the outcome stays unknown
         try:
             for entry in self.procore.timecard_entries(min(days), max(days), party_ids=workers):
                 if entry.id == entry_id:

@@ -9,6 +9,10 @@ sub-jobs), each eligible Procore record is turned into ExakTime fields by the ta
 - an unmapped record is linked to an ExakTime record with the same ID when one exists
   (first import, or a create whose answer was lost), else created;
 - a mapped record that is inactive or gone in Procore is deactivated, never deleted.
+  Between full passes, when only what changed is read, that is what the read shows:
+  workers made inactive (the inactive list is read whole) or no longer employees,
+  projects made inactive with their sub-jobs, and the sub-jobs gone from a changed
+  project; what only a full read shows waits for the next full pass.
 
 Every record ends as one row. A record that breaks a limit, or that ExakTime refuses,
 fails alone; a refusal that concerns a whole list (cost codes not enabled, app not
