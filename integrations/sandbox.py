@@ -165,6 +165,14 @@ class Store:
             )
         return body
 
+    def delete(self, kind: str, record_id: int) -> bool:
+        """Remove a record for good; False when there was none."""
+        with self._lock:
+            cursor = self._db.execute(
+                "DELETE FROM records WHERE kind = ? AND id = ?", (kind, record_id)
+            )
+        return cursor.rowcount > 0
+
     def get(self, kind: str, record_id: Any, *, scope: int | None = None) -> dict | None:
         """The record, or None; with `scope`, only if it lives there."""
         try:
@@ -661,6 +669,11 @@ class SandboxServer:
                     value = {**body[name], **value}
                 body[name] = value
             return self.store.replace(kind, self.touch(kind, body))
+
+    def remove(self, kind: str, record_id: int) -> None:
+        """Delete a record, as if a person deleted it in the product (no trace left)."""
+        if not self.store.delete(kind, record_id):
+            raise KeyError(f"no {kind} {record_id}")
 
     def defaults(self, kind: str) -> dict:
         """Field values a record added by a test starts with (override per sandbox)."""

@@ -148,6 +148,10 @@ LINX_RUN_DEAD_AFTER = env.integer("LINX_RUN_DEAD_AFTER", 300, minimum=5)
 LINX_REQUEUE_AFTER = env.integer("LINX_REQUEUE_AFTER", 900, minimum=60)
 # /health/queue/ answers 503 when a run has waited in the queue longer than this.
 LINX_QUEUE_STALE_SECONDS = env.integer("LINX_QUEUE_STALE_SECONDS", 600, minimum=10)
+# After a write whose outcome is unknown (a 5xx, a lost answer), an export looks in
+# Procore twice, this many milliseconds apart, before it believes the write did not land
+# and sends it again in the same run.
+LINX_RECHECK_PAUSE_MS = env.integer("LINX_RECHECK_PAUSE_MS", 2000, minimum=0)
 # Overrides of the HTTP clients' retry policy (integrations.http.RetryPolicy); the
 # defaults retry at least as hard as the seed product. Tests make the waits short.
 LINX_HTTP_RETRY: dict = {}

@@ -16,6 +16,8 @@ os.environ.setdefault("DEBUG", "false")
 os.environ.setdefault("LINX_HTTPS", "false")
 # Runs write their sign of life with their rows; the background heartbeat is tested on its own.
 os.environ.setdefault("LINX_RUN_HEARTBEAT_SECONDS", "0")
+# An export's second look for a write whose answer was lost: a short pause, not seconds.
+os.environ.setdefault("LINX_RECHECK_PAUSE_MS", "20")
 
 from linx.settings import *  # noqa: F403
 

@@ -498,6 +498,182 @@ def test_rate_limit_and_overload_storms_are_ridden_out(punch, linked, procore_sa
     assert len(entries(procore_sandbox)) == 9
 
 
+# --- healing within the run: unknown outcomes are checked, then sent again ------------------
+
+TIMESHEETS = f"/rest/v1.0/companies/{pc.COMPANY_ID}/timesheets"
+ENTRIES = f"/rest/v1.0/companies/{pc.COMPANY_ID}/timecard_entries"
+
+
+def sent(procore_sandbox, method, path) -> list[dict]:
+    return [r for r in procore_sandbox.requests() if r["method"] == method and r["path"] == path]
+
+
+def test_a_5xx_on_a_create_is_checked_then_sent_again_in_the_same_run(
+    punch, linked, procore_sandbox, capsys
+):
+    """One 500 on the bulk create, then a 500, a 503 with Retry-After and a 429 while
+    Linx lists what Procore holds: the export still ends succeeded, each entry once."""
+    from django.core.management import call_command
+
+    records = [punch(work_date=f"2026-11-{day}") for day in (16, 17)]
+    faults = procore_sandbox.faults
+    faults.set("status", status=500, method="POST", path=TIMESHEETS)
+    faults.set("status", status=500, method="GET", path=ENTRIES)
+    faults.set("status", status=503, retry_after=1, path=ENTRIES)
+    faults.set("status", status=429, retry_after=1, path=ENTRIES)
+
+    code = 0
+    try:
+        call_command("linx_export", "sandbox", "--from", "2026-11-16", "--to", "2026-11-22")
+    except SystemExit as leave:
+        code = leave.code
+
+    assert code == 0
+    assert faults.active() == []  # every fault was met
+    (run,) = linked.runs.filter(kind=RunKind.EXPORT)
+    assert run.status == RunStatus.SUCCEEDED and run.counts == {"created": 2}
+    made = [e["origin_id"] for e in entries(procore_sandbox)]
+    assert sorted(made) == sorted(
+        f"{r['id']}-{k}" for r in records for k in ("regular", "ot1", "ot2")
+    )
+    posts = sent(procore_sandbox, "POST", TIMESHEETS)
+    assert [p["status"] for p in posts] == [500, 201]  # sent again only once confirmed absent
+    readings = [r for r in sent(procore_sandbox, "GET", ENTRIES) if r["status"] == 200]
+    assert len(readings) == 2  # absence seen twice before the second send
+    assert not EntityMapping.objects.filter(
+        entity_type=EntityType.TIME_ENTRY, procore_id__isnull=True
+    ).exists()
+
+
+def test_a_create_that_landed_although_its_answer_was_a_5xx_is_not_sent_again(
+    punch, linked, procore_sandbox, monkeypatch
+):
+    """Procore answered 500 but stored the entries a moment later: the second look finds them."""
+    from linx.sync.exports import Exporter
+
+    punch()
+    procore_sandbox.faults.set("status", status=500, method="POST", path=TIMESHEETS)
+    landed = []
+
+    def meanwhile_they_land(exporter):
+        if not landed:  # what the lost create would have stored, as Procore stores it
+            exporter.procore.create_timecard_entries(
+                [line.data["fields"] for line in EntityMapping.objects.filter(
+                    entity_type=EntityType.TIME_ENTRY, procore_id__isnull=True
+                )]
+            )  # fmt: skip
+            landed.append(True)
+
+    monkeypatch.setattr(Exporter, "pause", meanwhile_they_land)
+    run = export(linked)
+
+    assert run.status == RunStatus.SUCCEEDED and run.counts == {"created": 1}
+    assert len(entries(procore_sandbox)) == 3  # found by origin_id, never sent a third time
+    assert [p["status"] for p in sent(procore_sandbox, "POST", TIMESHEETS)] == [500, 201]
+
+
+def test_a_create_that_keeps_failing_is_sent_three_times_then_fails_its_row(
+    punch, linked, procore_sandbox
+):
+    punch()
+    procore_sandbox.faults.set("status", status=500, count=None, method="POST", path=TIMESHEETS)
+
+    run = export(linked)
+
+    assert run.counts == {"failed": 1}
+    (failed,) = run.rows.all()
+    assert failed.outcome == Outcome.FAILED and failed.retryable
+    assert (
+        "3 sends went unanswered" in failed.message and "re-run the failed rows" in failed.message
+    )
+    assert len(sent(procore_sandbox, "POST", TIMESHEETS)) == 3
+    assert entries(procore_sandbox) == []
+    procore_sandbox.faults.clear()
+    again = execute(rerun_failed(run, trigger=RunTrigger.RERUN))
+    assert again.counts == {"created": 1} and len(entries(procore_sandbox)) == 3
+
+
+def test_a_5xx_on_an_update_is_checked_then_patched_again(
+    punch, linked, procore_sandbox, exaktime_sandbox
+):
+    record = punch(ot1_hours=0, ot2_hours=0)
+    export(linked)
+    exaktime_sandbox.update("time_record", record["id"], regular_hours=7.5, revision=2)
+    procore_sandbox.faults.set("status", status=500, method="PATCH", path=ENTRIES)
+
+    run = export(linked)
+
+    assert run.status == RunStatus.SUCCEEDED and run.counts == {"updated": 1}
+    (entry,) = entries(procore_sandbox)
+    assert float(entry["hours"]) == 7.5
+    assert [p["status"] for p in procore_sandbox.requests() if p["method"] == "PATCH"] == [500, 200]
+
+
+def test_an_update_that_landed_although_its_answer_was_lost_is_not_sent_again(
+    punch, linked, procore_sandbox, exaktime_sandbox
+):
+    record = punch(ot1_hours=0, ot2_hours=0)
+    export(linked)
+    exaktime_sandbox.update("time_record", record["id"], regular_hours=6, revision=2)
+    procore_sandbox.faults.set("drop_after_write", method="PATCH", path=ENTRIES)
+
+    run = export(linked)
+
+    assert run.status == RunStatus.SUCCEEDED and run.counts == {"updated": 1}
+    (entry,) = entries(procore_sandbox)
+    assert float(entry["hours"]) == 6
+    assert len([p for p in procore_sandbox.requests() if p["method"] == "PATCH"]) == 1
+    assert export(linked).counts == {"unchanged": 1}
+
+
+def test_a_delete_that_keeps_failing_is_checked_gone_or_deleted_again(
+    punch, linked, procore_sandbox, exaktime_sandbox, monkeypatch
+):
+    from linx.sync.exports import Exporter
+
+    first = punch(ot1_hours=0, ot2_hours=0)
+    second = punch(ot1_hours=0, ot2_hours=0, work_date="2026-11-17")
+    export(linked)
+    for record in (first, second):
+        exaktime_sandbox.update("time_record", record["id"], is_deleted=True)
+    # Every try of the first delete fails (the client's own retries included) ...
+    procore_sandbox.faults.set("status", status=500, count=7, method="DELETE", path=ENTRIES)
+    looked = []
+
+    def pause(exporter):
+        looked.append(True)
+
+    monkeypatch.setattr(Exporter, "pause", pause)
+    run = export(linked)
+
+    # ... so Linx looks: the entry is still there, and it is deleted again.
+    assert run.status == RunStatus.SUCCEEDED and run.counts == {"deleted": 2}
+    assert entries(procore_sandbox) == []
+    assert looked
+    assert not EntityMapping.objects.filter(entity_type=EntityType.TIME_ENTRY).exists()
+
+
+def test_a_delete_whose_entry_is_found_gone_is_done(
+    punch, linked, procore_sandbox, exaktime_sandbox, monkeypatch
+):
+    from linx.sync.exports import Exporter
+
+    record = punch(ot1_hours=0, ot2_hours=0)
+    export(linked)
+    (entry,) = entries(procore_sandbox)
+    exaktime_sandbox.update("time_record", record["id"], is_deleted=True)
+    procore_sandbox.faults.set("status", status=500, count=None, method="DELETE", path=ENTRIES)
+
+    def deleted_meanwhile(exporter):  # the failed delete had landed after all
+        procore_sandbox.update("timecard_entry", entry["id"], deleted_at="2026-11-20T00:00:00Z")
+
+    monkeypatch.setattr(Exporter, "pause", deleted_meanwhile)
+    run = export(linked)
+
+    assert run.status == RunStatus.SUCCEEDED and run.counts == {"deleted": 1}
+    assert not EntityMapping.objects.filter(entity_type=EntityType.TIME_ENTRY).exists()
+
+
 def test_the_ledger_is_read_in_slices_for_big_weeks(punch, linked, procore_sandbox, monkeypatch):
     from linx.sync import exports
 
@@ -507,3 +683,22 @@ def test_the_ledger_is_read_in_slices_for_big_weeks(punch, linked, procore_sandb
     export(linked)
     assert export(linked).counts == {"unchanged": 3}  # every line found across the slices
     assert len(entries(procore_sandbox)) == 9
+
+
+def test_an_entry_holds_an_update_only_when_every_sent_value_is_there():
+    from decimal import Decimal
+
+    from integrations.procore.records import TimecardEntry
+    from linx.sync.exports import holds
+
+    entry = TimecardEntry.from_api({
+        "id": 1, "project_id": 7, "party_id": 5, "date": DAY, "hours": "7.50",
+        "timecard_time_type_id": 3, "origin_data": "2", "custom_field_12": {"value": "Sunny"},
+    })  # fmt: skip
+    sent = {"party_id": 5, "date": DAY, "hours": "7.5", "timecard_time_type_id": 3,
+            "origin_data": "2", "custom_field_12": "Sunny", "billable": False}  # fmt: skip
+    assert entry.hours == Decimal("7.5") and holds(entry, sent)
+    assert not holds(entry, {**sent, "hours": "8"})
+    assert not holds(entry, {**sent, "origin_data": "3"})
+    assert not holds(entry, {**sent, "custom_field_12": "Rain"})
+    assert not holds(entry, {**sent, "cost_code_id": 9})  # not there at all

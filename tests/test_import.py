@@ -424,25 +424,130 @@ def test_a_second_import_reads_only_what_changed_in_procore(
     assert row(again, worker_id).outcome == Outcome.UPDATED
 
 
-def test_the_periodic_full_pass_catches_what_incremental_reads_cannot(
+def exaktime_record(sandbox, kind: str, identifier: str) -> dict:
+    return one(sandbox, kind, identifier=identifier)
+
+
+def test_a_plain_import_deactivates_a_worker_made_inactive_reading_the_inactive_list_whole(
+    sandbox_connection, exaktime_sandbox, procore_sandbox
+):
+    worker_id = pc.WORKER_NO_CLASSIFICATION + 1
+    worker = procore_sandbox.get("user", worker_id)
+    run_import(sandbox_connection, entities=["employees"])
+    procore_sandbox.update("user", worker_id, is_active=False)  # gone from the active list
+    procore_sandbox.clear_requests()
+
+    quick = run_import(sandbox_connection, entities=["employees"])
+
+    assert row(quick, worker_id).outcome == Outcome.DEACTIVATED
+    assert (
+        exaktime_record(exaktime_sandbox, "employee", worker["employee_id"])["is_active"] is False
+    )
+    (users,) = procore_reads(procore_sandbox, "/users")
+    assert "filters[updated_at]" in users["query"]  # still a changed-since read
+    (inactive,) = procore_reads(procore_sandbox, "/users/inactive")  # one list, whole
+    assert "filters[updated_at]" not in inactive["query"]
+    assert quick.counts == {"deactivated": 1}  # and nothing else was touched
+
+    again = run_import(sandbox_connection, entities=["employees"])  # already done: no row
+    assert not again.rows.filter(procore_id=worker_id).exists()
+
+
+def test_a_plain_import_deactivates_a_worker_who_is_no_longer_an_employee(
+    sandbox_connection, exaktime_sandbox, procore_sandbox
+):
+    worker_id = pc.WORKER_NO_CLASSIFICATION + 2
+    worker = procore_sandbox.get("user", worker_id)
+    run_import(sandbox_connection, entities=["employees"])
+    procore_sandbox.update("user", worker_id, is_employee=False)
+
+    quick = run_import(sandbox_connection, entities=["employees"])
+
+    outcomes = set(quick.rows.filter(procore_id=worker_id).values_list("outcome", flat=True))
+    assert outcomes == {Outcome.SKIPPED, Outcome.DEACTIVATED}
+    assert (
+        exaktime_record(exaktime_sandbox, "employee", worker["employee_id"])["is_active"] is False
+    )
+
+
+def test_a_plain_import_deactivates_a_project_made_inactive_with_its_sub_jobs(
+    sandbox_connection, exaktime_sandbox, procore_sandbox
+):
+    run_import(sandbox_connection, entities=["locations"])
+    procore_sandbox.update("project", pc.PROJECT_PJA, active=False)
+    procore_sandbox.clear_requests()
+
+    quick = run_import(sandbox_connection, entities=["locations"])
+
+    (projects,) = procore_reads(procore_sandbox, "/rest/v1.1/projects")
+    assert projects["query"]["filters[by_status]"] == ["All"]
+    assert "filters[updated_at]" in projects["query"]
+    assert row(quick, pc.PROJECT_PJA, EntityType.LOCATION).outcome == Outcome.DEACTIVATED
+    for sub_job in (pc.SUB_JOB_SJB, pc.SUB_JOB_SJC):
+        assert row(quick, sub_job, EntityType.SUB_JOB).outcome == Outcome.DEACTIVATED
+    for identifier in ("200", "200.005", "200.010"):
+        assert exaktime_record(exaktime_sandbox, "job", identifier)["is_active"] is False
+    # Only the changed project was read: no other project's rows, no other sub-jobs read.
+    assert set(quick.rows.values_list("procore_id", flat=True)) == {
+        pc.PROJECT_PJA,
+        pc.SUB_JOB_SJB,
+        pc.SUB_JOB_SJC,
+    }
+    assert not procore_reads(procore_sandbox, "/sub_jobs")
+
+
+def test_a_plain_import_refreshes_a_changed_projects_sub_jobs_and_crews(
+    sandbox_connection, exaktime_sandbox, procore_sandbox
+):
+    run_import(sandbox_connection, entities=["employees", "locations", "crews"])
+    procore_sandbox.update("project", pc.PROJECT_PJA, name="PJA North")
+    procore_sandbox.update("sub_job", pc.SUB_JOB_SJB, name="SJB Annex")
+    procore_sandbox.remove("sub_job", pc.SUB_JOB_SJC)
+    procore_sandbox.update("project", pc.PROJECT_ELM, name="Elm Street Lofts")
+    crew = procore_sandbox.get("crew", pc.CREW_FRAMING)
+    procore_sandbox.update("crew", pc.CREW_FRAMING, employees=crew["employees"][:1])
+
+    quick = run_import(sandbox_connection, entities=["employees", "locations", "crews"])
+
+    assert row(quick, pc.PROJECT_PJA, EntityType.LOCATION).outcome == Outcome.UPDATED
+    assert row(quick, pc.SUB_JOB_SJB, EntityType.SUB_JOB).outcome == Outcome.UPDATED
+    assert exaktime_record(exaktime_sandbox, "job", "200.005")["name"].endswith("SJB Annex")
+    assert row(quick, pc.SUB_JOB_SJC, EntityType.SUB_JOB).outcome == Outcome.DEACTIVATED
+    assert exaktime_record(exaktime_sandbox, "job", "200.010")["is_active"] is False
+    group = one(exaktime_sandbox, "group", name="Framing Crew", group_type="employee")
+    (kept,) = EntityMapping.objects.filter(
+        entity_type=EntityType.EMPLOYEE, procore_id=crew["employees"][0]["id"]
+    )
+    assert group["member_ids"] == [int(kept.exaktime_id)]
+    assert row(quick, pc.CREW_FRAMING, EntityType.CREW).outcome == Outcome.UPDATED
+
+
+def test_a_sub_job_deleted_from_an_unchanged_project_waits_for_the_full_pass(
     sandbox_connection, exaktime_sandbox, procore_sandbox
 ):
     from datetime import timedelta
 
-    worker_id = pc.WORKER_NO_CLASSIFICATION + 1
-    run_import(sandbox_connection, entities=["employees"])
-    procore_sandbox.update("user", worker_id, is_active=False)  # gone from the active list
+    run_import(sandbox_connection, entities=["locations"])
+    procore_sandbox.remove("sub_job", pc.SUB_JOB_SJC)  # the project itself does not change
 
-    quick = run_import(sandbox_connection, entities=["employees"])
-    assert not quick.rows.filter(procore_id=worker_id).exists()
+    quick = run_import(sandbox_connection, entities=["locations"])
+    assert not quick.rows.filter(procore_id=pc.SUB_JOB_SJC).exists()
+    assert exaktime_record(exaktime_sandbox, "job", "200.010")["is_active"] is True
 
+    full = run_import(sandbox_connection, entities=["locations"], full=True)
+    assert row(full, pc.SUB_JOB_SJC, EntityType.SUB_JOB).outcome == Outcome.DEACTIVATED
+    assert exaktime_record(exaktime_sandbox, "job", "200.010")["is_active"] is False
+
+    # The scheduled full pass does the same when it falls due.
+    procore_sandbox.remove("sub_job", pc.SUB_JOB_SJB)
     sandbox_connection.refresh_from_db()
     sandbox_connection.full_import_every = timedelta(0)  # the full pass is due
     sandbox_connection.save()
-    full = run_import(sandbox_connection, entities=["employees"])
-    assert row(full, worker_id).outcome == Outcome.DEACTIVATED
-    (users,) = procore_reads(procore_sandbox, "/users")[-1:]
-    assert "filters[updated_at]" not in users["query"]
+    procore_sandbox.clear_requests()
+    due = run_import(sandbox_connection, entities=["locations"])
+    assert row(due, pc.SUB_JOB_SJB, EntityType.SUB_JOB).outcome == Outcome.DEACTIVATED
+    (projects,) = procore_reads(procore_sandbox, "/rest/v1.1/projects")
+    assert "filters[updated_at]" not in projects["query"]
 
 
 def test_the_bookmark_moves_only_when_a_part_completes_and_never_past_the_runs_start(

@@ -13,19 +13,28 @@ the outcome of a create is unknown (a lost answer, a killed worker): before crea
 anything, a run lists the Procore entries of those dates and workers and matches their
 `origin_id`: found, the line is completed; not found, it is safe to create. Then:
 unchanged → nothing sent; changed → PATCH; hours gone or record deleted → DELETE.
+
+**Healing within the run.** A write whose outcome is unknown (Procore answered 5xx, or
+the answer was lost) is never sent again blindly. A create is looked for by `origin_id`
+twice, a short pause apart (`LINX_RECHECK_PAUSE_MS`), and sent again only when both
+readings miss it; an update is re-read and sent again only when the entry does not hold
+the new values yet; a delete is re-read, and gone is done. At most `WRITE_ATTEMPTS` sends
+in all; then the row fails as one a re-run can fix.
 """
 
 from __future__ import annotations
 
 import logging
 import re
+import time
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
@@ -68,6 +77,9 @@ LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 BULK = 100  # the contract's largest bulk create
 LEDGER_SLICE = 2000  # origin ids per query when reading the ledger
 RERUN = "then re-run the failed rows"
+#: Sends of one write whose outcome stays unknown, each after Procore was checked,
+#: before its row fails (a re-run, or the next export, settles it then).
+WRITE_ATTEMPTS = 3
 
 
 def origin_id(record_id: int, kind: str) -> str:
@@ -83,6 +95,40 @@ def line_data(plan: Planned, state: str) -> dict[str, Any]:
         "party_id": plan.fields["party_id"],
         "fields": rules.json_ready(plan.fields),
     }
+
+
+#: How an entry's fields, as Linx sends them, are read back from what Procore lists.
+HELD: dict[str, Any] = {
+    "date": parse_iso_date,
+    "hours": Decimal,
+    "time_in": datetime.fromisoformat,
+    "time_out": datetime.fromisoformat,
+    "lunch_time": int,
+    "party_id": int,
+    "cost_code_id": int,
+    "sub_job_id": int,
+    "timecard_time_type_id": int,
+    "work_classification_id": int,
+    "description": str,
+    "origin_data": str,
+}
+
+
+def holds(entry: TimecardEntry, fields: dict[str, Any]) -> bool:
+    """Whether an entry Procore lists already carries these fields (an update whose
+    answer was lost). In doubt it says no: patching again with the same values is safe."""
+    for key, read in HELD.items():
+        if key in fields and getattr(entry, key) != (
+            None if fields[key] is None else read(fields[key])
+        ):
+            return False
+    for key, value in fields.items():
+        definition = key.removeprefix("custom_field_")
+        if definition != key and definition.isdigit():
+            held = entry.custom_fields.get(int(definition))
+            if str(held).lower() != str(value).lower():
+                return False
+    return True
 
 
 class Unexportable(Exception):
@@ -294,7 +340,9 @@ class Exporter:
             if any(m.exaktime_id not in found for m in pending):
                 # An entry deleted from an earlier page while the pages are read pulls
                 # the next page back by one, and the entry at the seam is never seen.
-                # "Not there" leads to creating it again, so it must be seen twice.
+                # "Not there" leads to creating it again, so it must be seen twice, a
+                # pause apart: a write Procore answered with a 5xx may still be landing.
+                self.pause()
                 again = self._entries_by_origin(min(dates), max(dates), parties)
                 for origin, entries in again.items():
                     known = {entry.id for entry in found.get(origin, [])}
@@ -316,7 +364,8 @@ class Exporter:
             if entries:
                 keep, *extra = sorted(entries, key=lambda e: e.id)
                 for duplicate in extra:  # another writer doubled it: Linx's origin, Linx's to fix
-                    self._delete_entry(duplicate.id)
+                    where = ([duplicate.date and duplicate.date.isoformat()], [duplicate.party_id])
+                    self._delete_entry(duplicate.id, *where)
                 mapping.procore_id = keep.id
                 mapping.data = {**mapping.data, "state": "done"}
                 mapping.synced_at = timezone.now()
@@ -324,6 +373,9 @@ class Exporter:
             else:
                 mapping.delete()
                 ledger.pop(mapping.exaktime_id, None)
+
+    def pause(self) -> None:
+        time.sleep(settings.LINX_RECHECK_PAUSE_MS / 1000)
 
     def _entries_by_origin(self, first: date, last: date, parties: list[int]) -> dict[str, list]:
         # By entry id too: a list that changes while its pages are read (an entry added
@@ -657,7 +709,7 @@ class Exporter:
             result.changes[plan.kind] = diff
             return
         try:
-            self.procore.update_timecard_entry(line.procore_id, self._patch(plan.fields))
+            self._send_update(line, plan)
         except ProcoreNotFound:
             # Removed in Procore by hand: the ledger line goes; the next run creates it again.
             line.delete()
@@ -668,8 +720,8 @@ class Exporter:
             return
         except ProcoreOutcomeUnknown:
             result.failures.append(
-                f"Procore did not answer the update of entry {line.procore_id}; {RERUN} (an update "
-                "sent twice changes nothing)."
+                f"Procore did not answer the update of entry {line.procore_id} ({WRITE_ATTEMPTS} "
+                f"sends); {RERUN} (an update sent twice changes nothing)."
             )
             result.retryable = True
             return
@@ -681,6 +733,45 @@ class Exporter:
         result.changes[plan.kind] = diff
         result.entry_ids.append(line.procore_id)
 
+    def _send_update(self, line: EntityMapping, plan: Planned) -> None:
+        """PATCH an entry. After an unknown outcome the entry is re-read: holding the new
+        values, it is done; else it is patched again, up to WRITE_ATTEMPTS sends in all
+        (then ProcoreOutcomeUnknown is raised)."""
+        before = line.data or {}
+        where = (
+            [before.get("date"), plan.fields["date"]],
+            [before.get("party_id"), plan.fields["party_id"]],
+        )
+        for attempt in range(1, WRITE_ATTEMPTS + 1):
+            try:
+                self.procore.update_timecard_entry(line.procore_id, self._patch(plan.fields))
+                return
+            except ProcoreOutcomeUnknown as unknown:
+                if attempt == WRITE_ATTEMPTS:
+                    raise
+                self.pause()
+                current = self._reread(line.procore_id, *where, unknown)
+                if current is not None and holds(current, plan.fields):
+                    return
+                log.info(
+                    "Timecard entry %s does not hold its update; sending it again", line.procore_id
+                )
+
+    def _reread(self, entry_id: int, dates, parties, unknown: ProcoreError) -> TimecardEntry | None:
+        """The entry as Procore lists it now (None: not listed), looked for on these dates
+        and workers; a list that cannot be read leaves the write's outcome ``unknown``."""
+        days = [date.fromisoformat(d) for d in dates if d]
+        workers = sorted({p for p in parties if p is not None})
+        if not days:
+            raise unknown  # nowhere to look: the outcome stays unknown
+        try:
+            for entry in self.procore.timecard_entries(min(days), max(days), party_ids=workers):
+                if entry.id == entry_id:
+                    return entry
+        except ProcoreError as error:
+            raise unknown from error
+        return None
+
     def _patch(self, fields: dict[str, Any]) -> dict[str, Any]:
         # The project is fixed by the entry's URL in Procore's model; the rest is patched.
         return {k: v for k, v in fields.items() if k != "project_id"}
@@ -691,8 +782,9 @@ class Exporter:
             result.changes[kind] = {"entry": [line.procore_id, None]}
             return
         if line.procore_id is not None:
+            where = ([(line.data or {}).get("date")], [(line.data or {}).get("party_id")])
             try:
-                self._delete_entry(line.procore_id)
+                self._delete_entry(line.procore_id, *where)
             except ProcoreError as error:
                 self._failed(result, error)
                 return
@@ -700,11 +792,26 @@ class Exporter:
         result.outcomes.append(Outcome.DELETED)
         result.changes[kind] = {"entry": [line.procore_id, None]}
 
-    def _delete_entry(self, entry_id: int) -> None:
-        try:
-            self.procore.delete_timecard_entry(entry_id)
-        except ProcoreOutcomeUnknown:
-            self.procore.delete_timecard_entry(entry_id)  # deleting twice is harmless
+    def _delete_entry(self, entry_id: int, dates, parties) -> None:
+        """DELETE an entry (one already gone is fine). After a delete that failed in a way
+        that may have reached Procore, the entry is looked for: gone from two readings a
+        pause apart, it is done; else it is deleted again, up to WRITE_ATTEMPTS sends."""
+        for attempt in range(1, WRITE_ATTEMPTS + 1):
+            try:
+                self.procore.delete_timecard_entry(entry_id)
+                return
+            except (ProcoreOutcomeUnknown, ProcoreUnavailable) as unknown:
+                if attempt == WRITE_ATTEMPTS:
+                    raise
+                if self._gone(entry_id, dates, parties, unknown):
+                    return
+
+    def _gone(self, entry_id: int, dates, parties, unknown: ProcoreError) -> bool:
+        for _ in range(2):  # one reading can miss an entry at the seam of two pages
+            self.pause()
+            if self._reread(entry_id, dates, parties, unknown) is not None:
+                return False
+        return True
 
     def create(self, to_create: list[tuple[Planned, RecordResult]]) -> None:
         """Create the new entries in bulk batches; a refused batch falls back so only bad ones fail."""
@@ -733,7 +840,7 @@ class Exporter:
         if result.waiting == 0:
             self.finish_record(result)
 
-    def _create_batch(self, batch: list[tuple[Planned, RecordResult]]) -> None:
+    def _create_batch(self, batch: list[tuple[Planned, RecordResult]], attempt: int = 1) -> None:
         lines = self._write_intent(batch)
         try:
             created = self.procore.create_timecard_entries([plan.fields for plan, _ in batch])
@@ -757,10 +864,10 @@ class Exporter:
             self._forget([line for i, line in enumerate(lines) if i not in bad])
             rest = [item for i, item in enumerate(batch) if i not in bad]
             if rest:
-                self._create_batch(rest)
+                self._create_batch(rest, attempt)
             return
         except ProcoreOutcomeUnknown:
-            self._settle_unknown(batch, lines)
+            self._settle_unknown(batch, lines, attempt, self._create_batch)
             return
         except (ProcoreUnavailable, ProcoreRateLimited, ProcoreAuthError) as error:
             self._forget(lines)  # refused before anything was created
@@ -780,13 +887,13 @@ class Exporter:
         for (plan, result), entry in zip(batch, created, strict=True):
             self._created(plan, result, entry.id)
 
-    def _create_one(self, item: tuple[Planned, RecordResult]) -> None:
+    def _create_one(self, item: tuple[Planned, RecordResult], attempt: int = 1) -> None:
         plan, result = item
         (line,) = self._write_intent([item])
         try:
             entry = self.procore.create_timecard_entry(plan.fields["project_id"], plan.fields)
         except ProcoreOutcomeUnknown:
-            self._settle_unknown([item], [line])
+            self._settle_unknown([item], [line], attempt, self._create_each)
             return
         except ProcoreError as error:
             line.delete()
@@ -795,8 +902,16 @@ class Exporter:
         self._record_line(line, plan, entry.id)
         self._created(plan, result, entry.id)
 
-    def _settle_unknown(self, batch, lines: list[EntityMapping]) -> None:
-        """A create whose answer was lost: look in Procore before deciding anything."""
+    def _create_each(self, items: list[tuple[Planned, RecordResult]], attempt: int) -> None:
+        for item in items:
+            self._create_one(item, attempt)
+
+    def _settle_unknown(self, batch, lines: list[EntityMapping], attempt: int, send) -> None:
+        """A create whose outcome is unknown: look in Procore before deciding anything.
+
+        Found: it was created. Missing from two readings a pause apart: it never landed,
+        so ``send`` sends it again, until WRITE_ATTEMPTS sends; then its row fails.
+        """
         ledger = {line.exaktime_id: line for line in lines}
         try:
             self.reconcile(ledger)
@@ -809,18 +924,24 @@ class Exporter:
                     retryable=True,
                 )
             return
+        missing = []
         for plan, result in batch:
             line = ledger.get(plan.origin)
             if line is not None and line.procore_id is not None:
                 self._record_line(line, plan, line.procore_id)
                 self._created(plan, result, line.procore_id)
+            elif attempt < WRITE_ATTEMPTS:
+                missing.append((plan, result))
             else:
                 self._not_created(
                     result,
-                    f"Procore did not save the {KIND_NAMES[plan.kind]} entry (its answer was lost "
-                    f"and the entry is not there); {RERUN}.",
+                    f"Procore did not save the {KIND_NAMES[plan.kind]} entry ({attempt} sends "
+                    f"went unanswered and the entry is not there); {RERUN}.",
                     retryable=True,
                 )
+        if missing:
+            log.info("%d timecard entries confirmed not created; sending them again", len(missing))
+            send(missing, attempt + 1)
 
     # --- the ledger ----------------------------------------------------------------
 

@@ -9,6 +9,10 @@ sub-jobs), each eligible Procore record is turned into ExakTime fields by the ta
 - an unmapped record is linked to an ExakTime record with the same ID when one exists
   (first import, or a create whose answer was lost), else created;
 - a mapped record that is inactive or gone in Procore is deactivated, never deleted.
+  Between full passes, when only what changed is read, that is what the read shows:
+  workers made inactive (the inactive list is read whole) or no longer employees,
+  projects made inactive with their sub-jobs, and the sub-jobs gone from a changed
+  project; what only a full read shows waits for the next full pass.
 
 Every record ends as one row. A record that breaks a limit, or that ExakTime refuses,
 fails alone; a refusal that concerns a whole list (cost codes not enabled, app not
@@ -148,7 +152,8 @@ class Importer:
         self.exaktime = exaktime
         self.dry_run = dry_run
         self.only = only  # re-run: entity type → the Procore ids to process, nothing else
-        # Incremental entities: read only what changed since then (no deactivation pass).
+        # Incremental entities: read only what changed since then; only what that read
+        # shows inactive (and the inactive workers) is deactivated.
         self.since = dict(since or {})
         self.completed: set[str] = set()  # entities read to the end without a refusal
         self._part_failures: set[str] = set()
@@ -195,6 +200,7 @@ class Importer:
         if workers is None:
             return
         seen: set[int] = set()
+        gone: set[int] = set()  # read, and no longer to be an active employee
         context = {"work_classifications": self.work_classifications()}
         for worker in self._counted(kind, workers):
             if not self._wanted(kind, worker.id):
@@ -215,9 +221,11 @@ class Importer:
                     name=name,
                     message="Not an employee in Procore (Is Employee is off), so not imported.",
                 )
+                gone.add(worker.id)
                 continue
             if not worker.is_active:
-                continue  # handled as gone below
+                gone.add(worker.id)
+                continue
             if not (worker.employee_id or "").strip():
                 self._row(
                     kind,
@@ -237,6 +245,14 @@ class Importer:
             self.upsert(kind, worker.id, name, fields, rules.labels(rules.EMPLOYEE), data=facts)
         if since is None:  # only a full list shows who is gone
             self.deactivate_missing(kind, seen)
+        else:  # who changed shows who stopped being an employee; who left is listed apart
+            self.deactivate_listed(kind, sorted(gone | self._inactive_workers()))
+
+    def _inactive_workers(self) -> set[int]:
+        """Procore's inactive workers, read whole (one list): a changed-since read of
+        the active workers cannot show who was made inactive."""
+        listing = self._read(EntityType.EMPLOYEE, "inactive workers", self.procore.inactive_workers)
+        return set() if listing is None else {w.id for w in listing if w.id is not None}
 
     def work_classifications(self) -> dict[int, str]:
         """Procore work classification names by id, as the pre-import stored them."""
@@ -265,8 +281,11 @@ class Importer:
         if since is None:
             projects = self.projects()
         else:
+            # Of every status: a project made inactive is a change too.
             listing = self._read(
-                kind, "changed projects", lambda: self.procore.projects(updated_since=since)
+                kind,
+                "changed projects",
+                lambda: self.procore.projects("All", updated_since=since),
             )
             projects = None if listing is None else list(listing)
         if projects is None:
@@ -283,6 +302,8 @@ class Importer:
                     self._unreadable(kind, project.id, project.name, project.problems)
                 continue
             if not project.active:
+                if since is not None:  # a full read deactivates it as not seen, below
+                    self._deactivate_project(project.id)
                 continue
             seen.add(project.id)
             location_id = None
@@ -294,11 +315,24 @@ class Importer:
             else:
                 location_id = self._mapped_id(kind, project.id)
             if self.connection.import_sub_jobs:
-                seen_sub_jobs |= self.import_sub_jobs(project, location_id)
+                found = self.import_sub_jobs(project, location_id)
+                seen_sub_jobs |= found
+                if since is not None and self.only is None:
+                    # A changed project's sub-jobs were read whole: one not among them
+                    # is gone. (An unchanged project's wait for the next full pass.)
+                    mapped = self._sub_jobs_mapped_to(project.id)
+                    self.deactivate_missing(EntityType.SUB_JOB, found, among=mapped)
         if since is None:
             self.deactivate_missing(kind, seen)
             if self.connection.import_sub_jobs and self.only is None:
                 self.deactivate_missing(EntityType.SUB_JOB, seen_sub_jobs)
+
+    def _deactivate_project(self, project_id: int) -> None:
+        """A project Procore shows as inactive: its location and its sub-jobs' go too."""
+        self.deactivate_listed(EntityType.LOCATION, [project_id])
+        if self.connection.import_sub_jobs:
+            mapped = sorted(self._sub_jobs_mapped_to(project_id))
+            self.deactivate_listed(EntityType.SUB_JOB, mapped)
 
     def import_sub_jobs(self, project: Project, location_id: int | None) -> set[int]:
         """The project's sub-jobs as locations under it; its category and group if chosen."""
@@ -692,74 +726,100 @@ class Importer:
         self._row(kind, outcome, mapping.procore_id, str(exaktime_id), name, changes=diff)
         return exaktime_id
 
-    def deactivate_missing(self, kind: str, seen: set[int], *, delete_group: bool = False) -> None:
+    def deactivate_missing(
+        self,
+        kind: str,
+        seen: set[int],
+        *,
+        delete_group: bool = False,
+        among: set[int] | None = None,
+    ) -> None:
         """Deactivate twins of records no longer active in Procore (never delete them).
 
-        Groups have no active flag: a crew that is gone keeps its group, emptied.
+        ``seen``: the records a whole list showed; every other twin (of ``among`` only,
+        when given: one changed project's sub-jobs) is taken to be gone. Groups have no
+        active flag: a crew that is gone keeps its group, emptied.
         """
         if self.only is not None and kind not in self.only:
             return
         if kind in self._unsteady:
             return  # not seen is not gone this time; the next full pass decides
         for procore_id, mapping in list(self._mappings(kind).items()):
-            if procore_id in seen or mapping.ignored or not mapping.exaktime_id:
+            if procore_id in seen or (among is not None and procore_id not in among):
                 continue
-            if not self._wanted(kind, procore_id):
-                continue
-            last = dict(mapping.data.get("fields") or {})
-            wanted = {**last, "member_ids": []} if delete_group else {**last, "is_active": False}
-            if last and rules.fingerprint(wanted) == mapping.fingerprint:
-                continue  # already deactivated: nothing to do, nothing to report
-            target = TARGETS[kind]
-            try:
-                current = target.get(self.exaktime, int(mapping.exaktime_id))
-                before = current.to_api()
-                change = {"member_ids": []} if delete_group else {"is_active": False}
-                diff = rules.changes(before, change)
-                if not self.dry_run:
-                    if diff:
-                        target.update(self.exaktime, int(mapping.exaktime_id), {**before, **change})
-                    self._save_mapping(
-                        kind,
-                        procore_id,
-                        int(mapping.exaktime_id),
-                        mapping.name,
-                        rules.fingerprint(wanted),
-                        wanted,
-                        mapping.data,
-                    )
-                self._row(
+            self._deactivate(kind, mapping, delete_group=delete_group)
+
+    def deactivate_listed(self, kind: str, gone: Iterable[int | None]) -> None:
+        """Deactivate the twins of records Procore itself shows as inactive or not
+        imported (a changed-since read, the inactive workers): seen, so certain, even
+        when the rest of the list could not be read."""
+        if self.only is not None and kind not in self.only:
+            return
+        for procore_id in gone:
+            mapping = self._mappings(kind).get(procore_id)
+            if mapping is not None:
+                self._deactivate(kind, mapping)
+
+    def _deactivate(self, kind: str, mapping: EntityMapping, *, delete_group: bool = False) -> None:
+        """Make one twin inactive in ExakTime (a group: empty it); one row says so."""
+        procore_id = mapping.procore_id
+        if mapping.ignored or not mapping.exaktime_id or not self._wanted(kind, procore_id):
+            return
+        last = dict(mapping.data.get("fields") or {})
+        wanted = {**last, "member_ids": []} if delete_group else {**last, "is_active": False}
+        if last and rules.fingerprint(wanted) == mapping.fingerprint:
+            return  # already deactivated: nothing to do, nothing to report
+        target = TARGETS[kind]
+        try:
+            current = target.get(self.exaktime, int(mapping.exaktime_id))
+            before = current.to_api()
+            change = {"member_ids": []} if delete_group else {"is_active": False}
+            diff = rules.changes(before, change)
+            if not self.dry_run:
+                if diff:
+                    target.update(self.exaktime, int(mapping.exaktime_id), {**before, **change})
+                self._save_mapping(
                     kind,
-                    Outcome.DEACTIVATED,
                     procore_id,
-                    mapping.exaktime_id,
+                    int(mapping.exaktime_id),
                     mapping.name,
-                    changes=diff,
-                    message="Inactive or gone in Procore.",
+                    rules.fingerprint(wanted),
+                    wanted,
+                    mapping.data,
                 )
-            except ExakTimeNotFound:
-                if not self.dry_run:
-                    mapping.delete()
-                self._row(
-                    kind,
-                    Outcome.DEACTIVATED,
-                    procore_id,
-                    mapping.exaktime_id,
-                    mapping.name,
-                    message="Gone from both Procore and ExakTime; the link was removed.",
-                )
-            except (ExakTimeAuthError, ExakTimePermissionError) as error:
-                raise RunAborted(error.message) from error
-            except ExakTimeError as error:
-                self._row(
-                    kind,
-                    Outcome.FAILED,
-                    procore_id,
-                    mapping.exaktime_id,
-                    mapping.name,
-                    message=f"Could not deactivate {NOUNS[kind].lower()} {mapping.name!r}: {error.message}",
-                    retryable=not error.permanent,
-                )
+            self._row(
+                kind,
+                Outcome.DEACTIVATED,
+                procore_id,
+                mapping.exaktime_id,
+                mapping.name,
+                changes=diff,
+                message="Inactive or gone in Procore.",
+            )
+        except ExakTimeNotFound:
+            if not self.dry_run:
+                mapping.delete()
+                self._mappings(kind).pop(procore_id, None)
+            self._row(
+                kind,
+                Outcome.DEACTIVATED,
+                procore_id,
+                mapping.exaktime_id,
+                mapping.name,
+                message="Gone from both Procore and ExakTime; the link was removed.",
+            )
+        except (ExakTimeAuthError, ExakTimePermissionError) as error:
+            raise RunAborted(error.message) from error
+        except ExakTimeError as error:
+            self._row(
+                kind,
+                Outcome.FAILED,
+                procore_id,
+                mapping.exaktime_id,
+                mapping.name,
+                message=f"Could not deactivate {NOUNS[kind].lower()} {mapping.name!r}: {error.message}",
+                retryable=not error.permanent,
+            )
 
     # --- helpers -------------------------------------------------------------------
 
