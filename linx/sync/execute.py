@@ -29,6 +29,7 @@ from linx.models import (
     User,
 )
 from linx.service_urls import problem_with
+from linx.sync import failures
 from linx.sync.exports import Exporter
 from linx.sync.imports import ENTITIES, ENTITY_OF, INCREMENTAL, Importer
 from linx.sync.preimport import PreImporter
@@ -137,6 +138,7 @@ def execute(run: SyncRun, *, on_progress: Callable[[RunRecorder], None] | None =
                         dry_run=run.dry_run,
                         only=_only(run.parameters.get("only")),
                         since=since,
+                        failing=failures.retry_ids(connection),
                     )
                     importer.run(run.parameters.get("entities") or ENTITIES)
                     if not run.dry_run and "only" not in run.parameters:
@@ -156,11 +158,25 @@ def execute(run: SyncRun, *, on_progress: Callable[[RunRecorder], None] | None =
 def incremental_plan(connection: Connection, run: SyncRun) -> dict[str, datetime]:
     """For each entity that can be read incrementally, since when; absent: read it whole.
 
-    Whole when asked (``full``), for dry runs and re-runs, before the first complete
-    import, and when the last full pass is older than the connection's setting.
+    Whole when asked (``full``), for re-runs, before the first complete import, and when
+    the last full pass is older than the connection's setting. A dry run plans as the
+    real run would, and the plan is kept in the run's parameters (``since``): the apply
+    of a preview, which copies them, reads exactly what the preview read.
     """
-    if run.parameters.get("full") or run.dry_run or "only" in run.parameters:
+    if run.parameters.get("full") or "only" in run.parameters:
         return {}
+    if "since" in run.parameters:
+        return {entity: _moment(at) for entity, at in run.parameters["since"].items()}
+    plan = _plan_from_bookmarks(connection, run)
+    run.parameters = {
+        **run.parameters,
+        "since": {entity: at.isoformat() for entity, at in plan.items()},
+    }
+    SyncRun.objects.filter(pk=run.pk).update(parameters=run.parameters)
+    return plan
+
+
+def _plan_from_bookmarks(connection: Connection, run: SyncRun) -> dict[str, datetime]:
     plan = {}
     for entity in INCREMENTAL:
         mark = (connection.import_bookmarks or {}).get(entity) or {}
