@@ -412,9 +412,7 @@ def procore_reads(sandbox, path_end: str) -> list[dict]:
 def set_failing_records_aside(connection, run, staff) -> None:
     """An operator ignores every record that failed in ``run``: nothing is left failing."""
     for failed in run.rows.filter(outcome=Outcome.FAILED):
-        ignore_procore_record(
-            connection, failed.entity_type, failed.procore_id, acting_user=staff
-        )
+        ignore_procore_record(connection, failed.entity_type, failed.procore_id, acting_user=staff)
 
 
 def test_a_second_import_reads_only_what_changed_in_procore(
