@@ -14,6 +14,7 @@ from integrations.procore.sandbox import data as pc
 from linx.models import (
     EntityMapping,
     EntityType,
+    OpenFailure,
     Outcome,
     RunKind,
     RunStatus,
@@ -507,3 +508,27 @@ def test_the_ledger_is_read_in_slices_for_big_weeks(punch, linked, procore_sandb
     export(linked)
     assert export(linked).counts == {"unchanged": 3}  # every line found across the slices
     assert len(entries(procore_sandbox)) == 9
+
+
+def test_a_failed_time_record_stays_open_and_is_retried_by_the_next_export_of_its_range(
+    punch, linked, exaktime_sandbox
+):
+    bad = punch(cost_code_id=exaktime_id(EntityType.COST_CODE, pc.STANDARD_ELECTRICAL_LABOR))
+    export(linked)
+    failing = OpenFailure.objects.filter(connection=linked, kind=RunKind.EXPORT)
+    assert list(failing.values_list("source_id", flat=True)) == [str(bad["id"])]
+
+    # Not changed in ExakTime: the next export of a range that holds it tries it again.
+    again = export(linked, **{"from": DAY, "to": DAY})
+    assert again.rows.get(exaktime_id=str(bad["id"])).outcome == Outcome.FAILED
+    assert failing.count() == 1
+
+    exaktime_sandbox.update(
+        "time_record",
+        bad["id"],
+        cost_code_id=exaktime_id(EntityType.COST_CODE, pc.STANDARD_CONCRETE_LABOR),
+        revision=2,
+    )
+    fixed = export(linked)
+    assert fixed.rows.get(exaktime_id=str(bad["id"])).outcome == Outcome.CREATED
+    assert not failing.exists()
