@@ -344,3 +344,18 @@ def test_the_migration_seeds_open_failures_from_the_latest_real_runs(connection)
     seed(apps, None)
 
     assert open_failures(connection) == {2}
+
+
+def test_a_failing_record_gone_from_procore_is_closed_by_the_next_full_pass(
+    sandbox_connection, procore_sandbox, exaktime_sandbox
+):
+    run_import(sandbox_connection)
+    assert pc.WORKER_NO_EMPLOYEE_ID in open_failures(sandbox_connection)
+    procore_sandbox.update("user", pc.WORKER_NO_EMPLOYEE_ID, is_active=False)
+
+    run_import(sandbox_connection)  # a plain import does not see who is gone
+    assert pc.WORKER_NO_EMPLOYEE_ID in open_failures(sandbox_connection)
+
+    run_import(sandbox_connection, full=True)
+    assert pc.WORKER_NO_EMPLOYEE_ID not in open_failures(sandbox_connection)
+    assert pc.WORKER_LONG_NAME in open_failures(sandbox_connection)  # still there, still open

@@ -128,21 +128,7 @@ def execute(run: SyncRun, *, on_progress: Callable[[RunRecorder], None] | None =
                 if run.kind == RunKind.PREIMPORT:
                     PreImporter(connection, recorder, procore, exaktime, dry_run=run.dry_run).run()
                 elif run.kind == RunKind.IMPORT:
-                    ensure_preimport(run)
-                    since = incremental_plan(connection, run)
-                    importer = Importer(
-                        connection,
-                        recorder,
-                        procore,
-                        exaktime,
-                        dry_run=run.dry_run,
-                        only=_only(run.parameters.get("only")),
-                        since=since,
-                        failing=failures.retry_ids(connection),
-                    )
-                    importer.run(run.parameters.get("entities") or ENTITIES)
-                    if not run.dry_run and "only" not in run.parameters:
-                        commit_bookmarks(connection, run, importer.completed, since)
+                    import_now(run, recorder, procore, exaktime)
                 elif run.kind == RunKind.EXPORT:
                     ensure_preimport(run)
                     Exporter(connection, recorder, procore, exaktime, run=run).run()
@@ -153,6 +139,28 @@ def execute(run: SyncRun, *, on_progress: Callable[[RunRecorder], None] | None =
         pass  # the recorder finished the run as failed with the operator's message
     run.refresh_from_db()
     return run
+
+
+def import_now(run: SyncRun, recorder: RunRecorder, procore, exaktime) -> None:
+    """An import: the pre-import if stale, the plan, the records, then the bookmarks."""
+    connection = run.connection
+    ensure_preimport(run)
+    since = incremental_plan(connection, run)
+    importer = Importer(
+        connection,
+        recorder,
+        procore,
+        exaktime,
+        dry_run=run.dry_run,
+        only=_only(run.parameters.get("only")),
+        since=since,
+        failing=failures.retry_ids(connection),
+    )
+    importer.run(run.parameters.get("entities") or ENTITIES)
+    if not run.dry_run and "only" not in run.parameters:
+        commit_bookmarks(connection, run, importer.completed, since)
+        read_whole = importer.completed - set(since)
+        failures.close_unseen(run, [kind for kind, e in ENTITY_OF.items() if e in read_whole])
 
 
 def incremental_plan(connection: Connection, run: SyncRun) -> dict[str, datetime]:

@@ -142,6 +142,21 @@ def settle_lists(run: SyncRun, entity_types: Iterable[str]) -> int:
     )
 
 
+def close_unseen(run: SyncRun, entity_types: Iterable[str]) -> int:
+    """After a complete full read of these entity types by a real run: close the open
+    failures of records it did not go through (gone or inactive in Procore, or no longer
+    imported by the connection's settings); the ones it went through it closed or kept."""
+    if run.dry_run:
+        return 0
+    return (
+        OpenFailure.objects.filter(
+            connection_id=run.connection_id, kind=run.kind, entity_type__in=list(entity_types)
+        )
+        .exclude(last_run_id=run.pk)
+        .delete()[0]
+    )
+
+
 def retry_ids(connection: Connection) -> dict[str, set[int]]:
     """Per entity type, the Procore ids of records whose import is failing."""
     ids: dict[str, set[int]] = defaultdict(set)
