@@ -359,3 +359,28 @@ def test_a_failing_record_gone_from_procore_is_closed_by_the_next_full_pass(
     run_import(sandbox_connection, full=True)
     assert pc.WORKER_NO_EMPLOYEE_ID not in open_failures(sandbox_connection)
     assert pc.WORKER_LONG_NAME in open_failures(sandbox_connection)  # still there, still open
+
+
+def test_a_plain_import_retries_failing_projects_and_sub_jobs(
+    sandbox_connection, procore_sandbox, exaktime_sandbox
+):
+    bad_sub_job = procore_sandbox.add(
+        "sub_job", {"code": "777", "name": "S" * 200, "active": True}, scope=pc.PROJECT_PJA
+    )["id"]
+    first = run_import(sandbox_connection, entities=["locations"])
+    failing = set(
+        first.rows.filter(outcome=Outcome.FAILED).values_list("entity_type", "procore_id")
+    )
+    assert (EntityType.SUB_JOB, bad_sub_job) in failing
+    assert sum(1 for kind, _ in failing if kind == EntityType.LOCATION) == 3
+    procore_sandbox.clear_requests()
+
+    plain = run_import(sandbox_connection, entities=["locations"])
+
+    # Nothing changed in Procore, yet every failing record was tried again.
+    assert (
+        set(plain.rows.filter(outcome=Outcome.FAILED).values_list("entity_type", "procore_id"))
+        == failing
+    )
+    (projects,) = [r for r in procore_sandbox.requests() if r["path"].endswith("/projects")]
+    assert "filters[updated_at]" not in projects["query"]
