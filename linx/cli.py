@@ -15,6 +15,7 @@ from collections.abc import Callable
 from django.core.management.base import BaseCommand, CommandError
 
 from linx.models import Connection, Outcome, RowResult, RunStatus, SyncRun
+from linx.sync import failures
 from linx.sync.execute import enqueue, execute
 from linx.sync.runs import AlreadyRunning, RunRecorder, RunRefused, stop_requested
 
@@ -120,7 +121,19 @@ def summary(run: SyncRun) -> str:
         lines.append(f"  ... and {more} more failed rows (see the run in the admin).")
     if run.counts.get(Outcome.FAILED):
         lines.append(f"Re-run only the failed rows with: manage.py linx_rerun {run.pk}")
+    lines.append(still_open(run))
     return "\n".join(lines)
+
+
+def still_open(run: SyncRun) -> str:
+    """The run's failures beside the connection's: records still failing, whichever run
+    last tried them (a plain import retries them all; a dry run changes none)."""
+    failing = failures.counts_by_kind(run.connection).get(run.kind, 0)
+    kind = run.get_kind_display().lower()
+    this_run = f"{run.counts.get(Outcome.FAILED, 0):,} failed in this run"
+    if run.dry_run:
+        this_run = f"{run.counts.get(Outcome.FAILED, 0):,} would fail"
+    return f"{this_run}; {failing:,} {kind} failures still open on {run.connection.name}."
 
 
 class RunCommand(BaseCommand):

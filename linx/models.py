@@ -672,3 +672,44 @@ class RunSchedule(models.Model):
             raise ValidationError(
                 {"days_back_to": "The last day must not be after the first (count days back)."}
             )
+
+
+class OpenFailure(models.Model):
+    """A record that failed and has not been handled without failing since.
+
+    Kept per connection until a later real run handles that record without failing, or an
+    operator ignores it: a record that failed and has not changed is still broken, however
+    many runs later skipped it. ``source_id`` is the Procore id (the ExakTime time record
+    id for an export); a list Linx could not read at all is keyed ``list: <what>``.
+    Dry runs never change these.
+    """
+
+    connection = models.ForeignKey(
+        Connection, on_delete=models.CASCADE, related_name="open_failures"
+    )
+    kind = models.CharField(max_length=16, choices=RunKind)
+    entity_type = models.CharField(max_length=32, choices=EntityType)
+    source_id = models.CharField(max_length=300)
+    procore_id = models.BigIntegerField("Procore ID", null=True, blank=True)
+    exaktime_id = models.CharField("ExakTime ID", max_length=64, blank=True)
+    name = models.CharField(max_length=255, blank=True)
+    message = models.TextField(blank=True)
+    retryable = models.BooleanField(default=False)
+    first_seen_at = models.DateTimeField(default=timezone.now)
+    last_seen_at = models.DateTimeField(default=timezone.now)
+    last_run = models.ForeignKey(
+        SyncRun, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["connection", "kind", "entity_type", "name"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["connection", "kind", "entity_type", "source_id"],
+                name="open_failure_unique_per_record",
+                violation_error_message="This record already has an open failure.",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_entity_type_display()} {self.name or self.source_id}: failing"

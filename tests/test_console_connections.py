@@ -20,6 +20,7 @@ from linx.models import (
     EntityMapping,
     EntityType,
     Fieldset,
+    OpenFailure,
     ProcoreAuthMode,
     RunKind,
     RunStatus,
@@ -217,6 +218,10 @@ def row_of(html: str, name: str) -> str:
 def test_the_list_shows_last_runs_failures_and_token(staff_client, connection):
     run(connection, RunKind.IMPORT, RunStatus.SUCCEEDED, ago=timedelta(days=2), failed=9)
     latest_import = run(connection, RunKind.IMPORT, RunStatus.PARTIAL, created=3, failed=2)
+    for worker in (11, 12):
+        OpenFailure.objects.create(
+            connection=connection, kind=RunKind.IMPORT, entity_type="employee", source_id=worker
+        )
     run(connection, RunKind.IMPORT, RunStatus.FAILED, ago=timedelta(minutes=1), dry_run=True)
     export = run(connection, RunKind.EXPORT, RunStatus.SUCCEEDED, ago=timedelta(days=1), created=8)
     Connection.objects.filter(pk=connection.pk).update(
@@ -230,8 +235,9 @@ def test_the_list_shows_last_runs_failures_and_token(staff_client, connection):
     assert f"/admin/linx/syncrun/{latest_import.pk}/change/" in acme
     assert "Partially failed" in acme
     assert f"/admin/linx/syncrun/{export.pk}/change/" in acme and "Succeeded" in acme
-    # Failures outstanding: failed rows of the latest import, not the older one's 9.
+    # Failures outstanding: the records still failing (open failures), not any run's rows.
     assert ">2</strong>" in acme and "2 in import" in acme
+    assert f"/admin/linx/openfailure/?connection__id__exact={connection.pk}" in acme
     # An expired token of a service account renews itself: amber, not red.
     assert re.search(r'linx-badge--warn"[^>]*>expired<', acme)
 

@@ -10,7 +10,7 @@ from django.db import connection as db
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from linx.models import Connection, RunKind, RunStatus, SyncRun, User
+from linx.models import Connection, OpenFailure, RunKind, RunStatus, SyncRun, User
 
 INDEX = "/admin/"
 
@@ -68,6 +68,10 @@ def test_the_chart_counts_rows_synced_and_failed_per_day(staff_client, connectio
 def test_the_last_runs_and_health_are_shown(staff_client, connection):
     failed = run(connection, RunKind.EXPORT, RunStatus.FAILED, days_ago=1)
     partial = run(connection, RunKind.IMPORT, RunStatus.PARTIAL, days_ago=0, failed=3)
+    for worker in range(3):  # the records still failing, whichever run last tried them
+        OpenFailure.objects.create(
+            connection=connection, kind=RunKind.IMPORT, entity_type="employee", source_id=worker
+        )
     html = staff_client.get(INDEX).content.decode()
     panel = html[html.index(f'id="connection-{connection.pk}"') :]
     assert f"Import #{partial.pk}" in panel and f"Export #{failed.pk}" in panel

@@ -14,6 +14,7 @@ from integrations.procore.sandbox import data as pc
 from linx.models import (
     EntityMapping,
     EntityType,
+    OpenFailure,
     Outcome,
     RunKind,
     RunStatus,
@@ -702,3 +703,27 @@ def test_an_entry_holds_an_update_only_when_every_sent_value_is_there():
     assert not holds(entry, {**sent, "origin_data": "3"})
     assert not holds(entry, {**sent, "custom_field_12": "Rain"})
     assert not holds(entry, {**sent, "cost_code_id": 9})  # not there at all
+
+
+def test_a_failed_time_record_stays_open_and_is_retried_by_the_next_export_of_its_range(
+    punch, linked, exaktime_sandbox
+):
+    bad = punch(cost_code_id=exaktime_id(EntityType.COST_CODE, pc.STANDARD_ELECTRICAL_LABOR))
+    export(linked)
+    failing = OpenFailure.objects.filter(connection=linked, kind=RunKind.EXPORT)
+    assert list(failing.values_list("source_id", flat=True)) == [str(bad["id"])]
+
+    # Not changed in ExakTime: the next export of a range that holds it tries it again.
+    again = export(linked, **{"from": DAY, "to": DAY})
+    assert again.rows.get(exaktime_id=str(bad["id"])).outcome == Outcome.FAILED
+    assert failing.count() == 1
+
+    exaktime_sandbox.update(
+        "time_record",
+        bad["id"],
+        cost_code_id=exaktime_id(EntityType.COST_CODE, pc.STANDARD_CONCRETE_LABOR),
+        revision=2,
+    )
+    fixed = export(linked)
+    assert fixed.rows.get(exaktime_id=str(bad["id"])).outcome == Outcome.CREATED
+    assert not failing.exists()

@@ -3,6 +3,7 @@
 from linx.admin import (  # noqa: F401 (each module registers its screens)
     connections,
     dashboard,
+    failures,
     mappings,
     reference,
     runs,

@@ -11,10 +11,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from urllib.parse import urlencode
 
 from django.contrib import admin
 from django.db.models import (
     Case,
+    Count,
     F,
     IntegerField,
     OuterRef,
@@ -35,7 +37,15 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.timesince import timesince, timeuntil
 
-from linx.models import Connection, Outcome, ProcoreAuthMode, RunKind, RunStatus, SyncRun
+from linx.models import (
+    Connection,
+    OpenFailure,
+    Outcome,
+    ProcoreAuthMode,
+    RunKind,
+    RunStatus,
+    SyncRun,
+)
 
 #: Outcomes that changed something: what the chart calls "synced".
 SYNCED_OUTCOMES = (
@@ -61,6 +71,8 @@ TONES = {
     RunStatus.SKIPPED: "quiet",
 }
 HEALTH_KINDS = (RunKind.IMPORT, RunKind.EXPORT, RunKind.PREIMPORT)
+#: Runs that went through or were stopped by an error (not cancelled, not skipped).
+DECIDED_STATUSES = (RunStatus.SUCCEEDED, RunStatus.PARTIAL, RunStatus.FAILED)
 
 
 def badge(label: str, tone: str, title: str = "") -> SafeString:
@@ -100,12 +112,14 @@ def with_health(connections: QuerySet[Connection]) -> QuerySet[Connection]:
     """Annotate each connection with its latest real (not dry) run of each kind.
 
     Adds ``last_<kind>_id``, ``_status``, ``_at`` and ``_failed`` for import, export and
-    pre-import, and whether a token, refresh token and client secret are stored: one
-    query for the whole list, each subquery served by the (connection, kind, -created_at)
-    index.
+    pre-import; ``open_<kind>``, its open failures; ``stopped_<kind>_id``, its latest
+    finished real run when a whole-run error stopped it; and whether a token, refresh
+    token and client secret are stored: one query for the whole list, each subquery
+    served by an index.
     """
     annotations = {}
     for kind in HEALTH_KINDS:
+        annotations |= _failure_annotations(kind)
         latest = SyncRun.objects.filter(
             connection=OuterRef("pk"), kind=kind, dry_run=False
         ).order_by("-created_at", "-id")
@@ -127,6 +141,33 @@ def with_health(connections: QuerySet[Connection]) -> QuerySet[Connection]:
     return connections.annotate(**annotations)
 
 
+def _failure_annotations(kind: str) -> dict:
+    failing = (
+        OpenFailure.objects.filter(connection=OuterRef("pk"), kind=kind)
+        .order_by()
+        .values("connection")
+        .annotate(n=Count("pk"))
+        .values("n")
+    )
+    finished = (
+        SyncRun.objects.filter(
+            connection=OuterRef("pk"), kind=kind, dry_run=False, status__in=DECIDED_STATUSES
+        )
+        .order_by("-created_at", "-id")
+        .annotate(
+            stopped=Case(
+                When(Q(status=RunStatus.FAILED) & ~Q(message=""), then=F("pk")),
+                default=Value(None),
+                output_field=IntegerField(),
+            )
+        )
+    )
+    return {
+        f"open_{kind}": Coalesce(Subquery(failing[:1]), 0),
+        f"stopped_{kind}_id": Subquery(finished.values("stopped")[:1]),
+    }
+
+
 def last_run(connection: Connection, kind: str) -> SafeString:
     """The badge and age of the connection's latest run of `kind` (from `with_health`)."""
     run_id = getattr(connection, f"last_{kind}_id", None)
@@ -142,19 +183,25 @@ def last_run(connection: Connection, kind: str) -> SafeString:
 
 
 def failures_outstanding(connection: Connection) -> SafeString:
-    """Failed rows of the latest run of each kind, linked to those runs."""
+    """Records still failing (open failures, not the last run's rows), per kind, linked
+    to their list; and each kind whose latest run a whole-run error stopped (sign-in
+    refused, service unreachable), linked to that run: each such run counts as one."""
     parts = []
+    total = 0
+    changelist = reverse("admin:linx_openfailure_changelist")
     for kind in HEALTH_KINDS:
-        failed = getattr(connection, f"last_{kind}_failed", None) or 0
-        if failed:
-            url = reverse(
-                "admin:linx_syncrun_change", args=[getattr(connection, f"last_{kind}_id")]
-            )
-            parts.append((url, failed, RunKind(kind).label.lower()))
+        label = RunKind(kind).label.lower()
+        failing = getattr(connection, f"open_{kind}", 0) or 0
+        if failing:
+            query = urlencode({"connection__id__exact": connection.pk, "kind__exact": kind})
+            parts.append((f"{changelist}?{query}", f"{failing:,} in {label}"))
+            total += failing
+        if stopped := getattr(connection, f"stopped_{kind}_id", None):
+            parts.append((reverse("admin:linx_syncrun_change", args=[stopped]), f"{label} stopped"))
+            total += 1
     if not parts:
         return mark_safe('<span class="linx-none">0</span>')
-    total = sum(failed for _, failed, _ in parts)
-    links = format_html_join(", ", '<a href="{}">{} in {}</a>', parts)
+    links = format_html_join(", ", '<a href="{}">{}</a>', parts)
     return format_html(
         '<strong class="linx-bad">{}</strong> <span class="mini">({})</span>', f"{total:,}", links
     )

@@ -317,6 +317,19 @@ def describe_parameters(run: SyncRun) -> list[tuple[str, str]]:
         lines.append(("Employees", f"{len(params.pop('employees') or []):,}"))
     if "full" in params:
         lines.append(("Full pass", "yes" if params.pop("full") else "no"))
+    if "since" in params:
+        # The import's plan, kept so applying a preview reads what the preview read.
+        since = params.pop("since") or {}
+        lines.append(
+            (
+                "Read changed since",
+                "; ".join(
+                    f"{entity.replace('_', ' ')}: {at[:19].replace('T', ' ')} UTC"
+                    for entity, at in sorted(since.items())
+                )
+                or "nothing: every record read",
+            )
+        )
     for key, value in sorted(params.items()):
         lines.append((key.replace("_", " ").capitalize(), _shown(value) or "—"))
     return lines

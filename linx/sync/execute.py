@@ -29,6 +29,7 @@ from linx.models import (
     User,
 )
 from linx.service_urls import problem_with
+from linx.sync import failures
 from linx.sync.exports import Exporter
 from linx.sync.imports import ENTITIES, ENTITY_OF, INCREMENTAL, Importer
 from linx.sync.preimport import PreImporter
@@ -127,20 +128,7 @@ def execute(run: SyncRun, *, on_progress: Callable[[RunRecorder], None] | None =
                 if run.kind == RunKind.PREIMPORT:
                     PreImporter(connection, recorder, procore, exaktime, dry_run=run.dry_run).run()
                 elif run.kind == RunKind.IMPORT:
-                    ensure_preimport(run)
-                    since = incremental_plan(connection, run)
-                    importer = Importer(
-                        connection,
-                        recorder,
-                        procore,
-                        exaktime,
-                        dry_run=run.dry_run,
-                        only=_only(run.parameters.get("only")),
-                        since=since,
-                    )
-                    importer.run(run.parameters.get("entities") or ENTITIES)
-                    if not run.dry_run and "only" not in run.parameters:
-                        commit_bookmarks(connection, run, importer.completed, since)
+                    import_now(run, recorder, procore, exaktime)
                 elif run.kind == RunKind.EXPORT:
                     ensure_preimport(run)
                     Exporter(connection, recorder, procore, exaktime, run=run).run()
@@ -153,14 +141,50 @@ def execute(run: SyncRun, *, on_progress: Callable[[RunRecorder], None] | None =
     return run
 
 
+def import_now(run: SyncRun, recorder: RunRecorder, procore, exaktime) -> None:
+    """An import: the pre-import if stale, the plan, the records, then the bookmarks."""
+    connection = run.connection
+    ensure_preimport(run)
+    since = incremental_plan(connection, run)
+    importer = Importer(
+        connection,
+        recorder,
+        procore,
+        exaktime,
+        dry_run=run.dry_run,
+        only=_only(run.parameters.get("only")),
+        since=since,
+        failing=failures.retry_ids(connection),
+    )
+    importer.run(run.parameters.get("entities") or ENTITIES)
+    if not run.dry_run and "only" not in run.parameters:
+        commit_bookmarks(connection, run, importer.completed, since)
+        read_whole = importer.completed - set(since)
+        failures.close_unseen(run, [kind for kind, e in ENTITY_OF.items() if e in read_whole])
+
+
 def incremental_plan(connection: Connection, run: SyncRun) -> dict[str, datetime]:
     """For each entity that can be read incrementally, since when; absent: read it whole.
 
-    Whole when asked (``full``), for dry runs and re-runs, before the first complete
-    import, and when the last full pass is older than the connection's setting.
+    Whole when asked (``full``), for re-runs, before the first complete import, and when
+    the last full pass is older than the connection's setting. A dry run plans as the
+    real run would, and the plan is kept in the run's parameters (``since``): the apply
+    of a preview, which copies them, reads exactly what the preview read.
     """
-    if run.parameters.get("full") or run.dry_run or "only" in run.parameters:
+    if run.parameters.get("full") or "only" in run.parameters:
         return {}
+    if "since" in run.parameters:
+        return {entity: _moment(at) for entity, at in run.parameters["since"].items()}
+    plan = _plan_from_bookmarks(connection, run)
+    run.parameters = {
+        **run.parameters,
+        "since": {entity: at.isoformat() for entity, at in plan.items()},
+    }
+    SyncRun.objects.filter(pk=run.pk).update(parameters=run.parameters)
+    return plan
+
+
+def _plan_from_bookmarks(connection: Connection, run: SyncRun) -> dict[str, datetime]:
     plan = {}
     for entity in INCREMENTAL:
         mark = (connection.import_bookmarks or {}).get(entity) or {}

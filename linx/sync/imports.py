@@ -121,6 +121,8 @@ NOUNS = {
 }
 
 RERUN_HINT = "then re-run the failed rows"
+#: A failing sub-job whose project is not known: every project is gone through again.
+ALL_PROJECTS: frozenset[int] = frozenset({-1})
 
 #: After this many ExakTime failures in a row that retrying could fix (timeouts, 5xx,
 #: rate limits beyond the client's patience), the service is taken to be down and the
@@ -145,6 +147,7 @@ class Importer:
         dry_run: bool = False,
         only: Mapping[str, set[int] | None] | None = None,
         since: Mapping[str, datetime] | None = None,
+        failing: Mapping[str, set[int]] | None = None,
     ) -> None:
         self.connection = connection
         self.recorder = recorder
@@ -155,6 +158,9 @@ class Importer:
         # Incremental entities: read only what changed since then; only what that read
         # shows inactive (and the inactive workers) is deactivated.
         self.since = dict(since or {})
+        # Entity type → Procore ids whose import is failing: a changed-since read retries
+        # them too, though Procore does not list them as changed (they are still broken).
+        self.failing = dict(failing or {})
         self.completed: set[str] = set()  # entities read to the end without a refusal
         self._part_failures: set[str] = set()
         self.mappings: dict[str, dict[int, EntityMapping]] = {}
@@ -196,13 +202,23 @@ class Importer:
     def import_employees(self) -> None:
         kind = EntityType.EMPLOYEE
         since = self.since.get("employees")
-        workers = self._read(kind, "workers", lambda: self.procore.workers(updated_since=since))
+        failing = self.failing.get(kind, set()) if since else set()
+        # With failing workers to retry, the whole list is read (Procore has no filter
+        # by id) and only the changed and the failing ones are gone through.
+        read_since = None if failing else since
+        workers = self._read(
+            kind, "workers", lambda: self.procore.workers(updated_since=read_since)
+        )
         if workers is None:
             return
         seen: set[int] = set()
         gone: set[int] = set()  # read, and no longer to be an active employee
         context = {"work_classifications": self.work_classifications()}
-        for worker in self._counted(kind, workers):
+        if failing:
+            workers = self._changed_or_failing(kind, workers, since, failing)
+        else:
+            workers = self._counted(kind, workers)
+        for worker in workers:
             if not self._wanted(kind, worker.id):
                 continue
             name = rules.person_name(worker)
@@ -278,8 +294,21 @@ class Importer:
     def import_locations(self) -> None:
         kind = EntityType.LOCATION
         since = self.since.get("locations")
+        failing = self._failing_projects() if since else set()
         if since is None:
             projects = self.projects()
+        elif failing:
+            # Retrying failing locations: the whole list of every status (no filter by
+            # id), gone through for the changed projects (made inactive ones included)
+            # and the failing ones only.
+            listing = self._read(kind, "projects", lambda: self.procore.projects("All"))
+            projects = None
+            if listing is not None:
+                listing = list(listing)
+                if self._projects is None:  # crews need the active ones: no second read
+                    self._projects = [p for p in listing if p.active is not False]
+                everything = failing is ALL_PROJECTS
+                projects = self._changed_or_failing(kind, listing, since, failing, everything)
         else:
             # Of every status: a project made inactive is a change too.
             listing = self._read(
@@ -333,6 +362,23 @@ class Importer:
         if self.connection.import_sub_jobs:
             mapped = sorted(self._sub_jobs_mapped_to(project_id))
             self.deactivate_listed(EntityType.SUB_JOB, mapped)
+
+    def _failing_projects(self) -> set[int]:
+        """Projects whose location, group, category or a sub-job is failing.
+
+        ``ALL_PROJECTS`` when a failing sub-job's project is not known (it never got
+        a mapping): every project's sub-jobs are read again, as a full pass does.
+        """
+        projects = set()
+        for kind in (EntityType.LOCATION, EntityType.LOCATION_GROUP, EntityType.LOCATION_CATEGORY):
+            projects |= self.failing.get(kind, set())
+        for sub_job_id in self.failing.get(EntityType.SUB_JOB, set()):
+            mapping = self._mappings(EntityType.SUB_JOB).get(sub_job_id)
+            project = (mapping.data or {}).get("project") if mapping else None
+            if project is None:
+                return ALL_PROJECTS
+            projects.add(project)
+        return projects
 
     def import_sub_jobs(self, project: Project, location_id: int | None) -> set[int]:
         """The project's sub-jobs as locations under it; its category and group if chosen."""
@@ -871,6 +917,22 @@ class Importer:
         )
         self._unsteady |= kinds
         self._part_failures |= {ENTITY_OF.get(k, k) for k in kinds}
+
+    def _changed_or_failing(
+        self, kind: str, listing: Iterable[Any], since: datetime, failing: set[int], every=False
+    ) -> list[Any]:
+        """Of a whole list read in place of a changed-since one: what the changed-since
+        read would have listed, and the failing records (all of it when ``every``)."""
+        records = [
+            record
+            for record in listing
+            if every
+            or record.id in failing
+            or record.updated_at is None
+            or record.updated_at >= since
+        ]
+        self.recorder.expect(kind, len(records))
+        return records
 
     def _counted(self, kind: str, listing: _Primed):
         if listing.total is not None:

@@ -20,6 +20,7 @@ asking either system, so a list of any length is one query:
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Iterable
 
 from django.core.exceptions import ValidationError
@@ -30,6 +31,7 @@ from django.utils import timezone
 from integrations.exaktime.client import ExakTimeClient
 from integrations.exaktime.errors import ExakTimeError, ExakTimeNotFound
 from linx.models import Connection, EntityMapping, EntityType, User
+from linx.sync import failures
 from linx.sync.imports import ENTITY_OF, NOUNS, TARGETS
 
 #: The entity types an import links, and so the ones an operator may link, unlink and ignore.
@@ -150,11 +152,22 @@ def unlink(mappings: QuerySet[EntityMapping]) -> int:
     return count
 
 
+@transaction.atomic
 def ignore(mappings: QuerySet[EntityMapping], *, acting_user: User) -> int:
-    """Set Procore records aside: every later import skips them, saying who did it."""
-    return mappings.filter(
-        entity_type__in=LINKABLE, procore_id__isnull=False, ignored=False
-    ).update(ignored=True, ignored_by=acting_user, ignored_at=timezone.now())
+    """Set Procore records aside: every later import skips them, saying who did it.
+
+    An ignored record is no longer failing: its open failure is closed.
+    """
+    chosen = mappings.filter(entity_type__in=LINKABLE, procore_id__isnull=False, ignored=False)
+    records: dict[tuple[int, str], list[int]] = defaultdict(list)
+    for connection_id, entity_type, procore_id in chosen.values_list(
+        "connection_id", "entity_type", "procore_id"
+    ):
+        records[connection_id, entity_type].append(procore_id)
+    ignored = chosen.update(ignored=True, ignored_by=acting_user, ignored_at=timezone.now())
+    for (connection_id, entity_type), procore_ids in records.items():
+        failures.close_ignored(connection_id, entity_type, procore_ids)
+    return ignored
 
 
 def unignore(mappings: QuerySet[EntityMapping]) -> int:
@@ -191,6 +204,7 @@ def ignore_procore_record(
                 timezone.now(),
             )
             mapping.save(update_fields=["ignored", "ignored_by", "ignored_at", "updated_at"])
+        failures.close_ignored(connection.pk, entity_type, [procore_id])
     return mapping, created
 
 

@@ -37,6 +37,7 @@ from linx.models import (
     SyncRun,
     User,
 )
+from linx.sync import failures
 
 log = logging.getLogger(__name__)
 
@@ -320,9 +321,7 @@ class RunRecorder:
     def flush(self) -> None:
         """Write buffered rows with the current counts and progress; check for cancel."""
         with transaction.atomic():
-            if self._rows:
-                RowResult.objects.bulk_create(self._rows)
-                self._rows = []
+            self._write_rows()
             SyncRun.objects.filter(pk=self.run.pk).update(
                 counts=dict(self.counts),
                 progress=self.progress,
@@ -333,16 +332,17 @@ class RunRecorder:
 
     def finish(self, status: RunStatus | None = None, message: str = "") -> SyncRun:
         """Write what is left and close the run; the status follows the rows if not given."""
-        if self._rows:
-            RowResult.objects.bulk_create(self._rows)
-            self._rows = []
-        SyncRun.objects.filter(pk=self.run.pk).update(
-            status=status or self.status_from_counts(),
-            counts=dict(self.counts),
-            progress=self.progress,
-            message=message,
-            finished_at=timezone.now(),
-        )
+        with transaction.atomic():
+            self._write_rows()
+            if status is None:  # it went through to the end
+                failures.settle_lists(self.run, self.entity_types_done())
+            SyncRun.objects.filter(pk=self.run.pk).update(
+                status=status or self.status_from_counts(),
+                counts=dict(self.counts),
+                progress=self.progress,
+                message=message,
+                finished_at=timezone.now(),
+            )
         self.run.refresh_from_db()
         log.info(
             "run finished",
@@ -359,6 +359,16 @@ class RunRecorder:
             },
         )
         return self.run
+
+    def _write_rows(self) -> None:
+        """Write the buffered rows and, with them, the connection's open failures."""
+        if self._rows:
+            RowResult.objects.bulk_create(self._rows)
+            failures.track(self.run, self._rows)
+            self._rows = []
+
+    def entity_types_done(self) -> list[str]:
+        return [entity for entity, step in self.progress.items() if step.get("done")]
 
     def status_from_counts(self) -> RunStatus:
         failed = self.counts.get(Outcome.FAILED, 0)

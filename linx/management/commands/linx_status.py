@@ -11,28 +11,36 @@ from django.core.management.base import BaseCommand
 from django.utils import timezone
 
 from linx.models import Connection, ProcoreAuthMode, RunKind, RunStatus, SyncRun
+from linx.sync import failures
 from linx.sync.runs import dead_after
 
-PROBLEM_STATUSES = (RunStatus.FAILED, RunStatus.PARTIAL)
+
+def failure_problems(connection: Connection, failing: dict[str, int]) -> list[str]:
+    """Runs a whole-run error stopped, and records still failing (not a run's rows: a
+    record that failed and has not changed since is still broken)."""
+    found = [
+        f"last {run.get_kind_display().lower()} #{run.pk} failed: {run.message.splitlines()[0]}"
+        for run in failures.stopped_runs(connection)
+    ]
+    if failing:
+        per_kind = ", ".join(
+            f"{n:,} in {RunKind(kind).label.lower()}" for kind, n in sorted(failing.items())
+        )
+        found.append(
+            f"{sum(failing.values()):,} open failures (records still failing: {per_kind}); "
+            "see Open failures in the admin"
+        )
+    return found
 
 
-def problems_of(connection: Connection, *, token_warning: timedelta) -> list[str]:
+def problems_of(
+    connection: Connection, *, token_warning: timedelta, failing: dict[str, int] | None = None
+) -> list[str]:
     """What is wrong with ``connection`` right now, in the users' words (empty: all well)."""
     now = timezone.now()
-    found = []
-    for kind in RunKind:
-        last = (
-            SyncRun.objects.filter(connection=connection, kind=kind)
-            .exclude(status__in=[RunStatus.QUEUED, RunStatus.RUNNING, RunStatus.SKIPPED])
-            .order_by("-created_at")
-            .first()
-        )
-        if last is not None and last.status in PROBLEM_STATUSES:
-            reason = last.message or f"{last.counts.get('failed', 0)} failed rows"
-            found.append(
-                f"last {kind.label.lower()} #{last.pk} {last.get_status_display().lower()}: "
-                f"{reason.splitlines()[0]}"
-            )
+    if failing is None:
+        failing = failures.counts_by_kind(connection)
+    found = failure_problems(connection, failing)
     for run in SyncRun.objects.filter(connection=connection, status=RunStatus.RUNNING):
         silent = now - (run.heartbeat_at or run.started_at or run.created_at)
         running = now - (run.started_at or run.created_at)
@@ -58,8 +66,9 @@ def problems_of(connection: Connection, *, token_warning: timedelta) -> list[str
 
 class Command(BaseCommand):
     help = (
-        "Check every active connection: last runs failed, runs stuck, Procore sign-in about "
-        "to expire. Exits 0 when all is well, 1 when something needs a person."
+        "Check every active connection: last runs stopped by an error, records still "
+        "failing (open failures), runs stuck, Procore sign-in about to expire. Exits 0 when "
+        "all is well, 1 when something needs a person."
     )
 
     def add_arguments(self, parser):
@@ -79,9 +88,18 @@ class Command(BaseCommand):
         if names:
             connections = Connection.objects.filter(name__in=names)
         warning = timedelta(minutes=token_warning_minutes)
-        report = {c.name: problems_of(c, token_warning=warning) for c in connections}
+        failing = {c.name: failures.counts_by_kind(c) for c in connections}
+        report = {
+            c.name: problems_of(c, token_warning=warning, failing=failing[c.name])
+            for c in connections
+        }
         if as_json:
-            self.stdout.write(json.dumps({"ok": not any(report.values()), "connections": report}))
+            summary = {
+                "ok": not any(report.values()),
+                "connections": report,
+                "open_failures": {name: sum(n.values()) for name, n in failing.items()},
+            }
+            self.stdout.write(json.dumps(summary))
         else:
             for name, problems in report.items():
                 if problems:

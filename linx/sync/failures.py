@@ -1,0 +1,199 @@
+"""Open failures: the records that failed and have not been handled without failing since.
+
+A run's rows say what happened in that run; a record that failed and has not changed
+since is still broken even when later runs did not touch it. So each connection keeps
+one open failure per failing record (per run kind), kept up to date as a real run's rows
+are written: a failed row opens or refreshes it, any other outcome for the same record
+closes it, and so does an operator ignoring the record. Dry runs change nothing here.
+
+A list Linx could not read at all (no record to name) is kept as ``list: <what>`` and
+closed when a later complete run of that kind reads that entity again without failing
+on it.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+
+from django.db.models import Count
+from django.utils import timezone
+
+from linx.models import (
+    Connection,
+    EntityType,
+    OpenFailure,
+    Outcome,
+    RowResult,
+    RunKind,
+    RunStatus,
+    SyncRun,
+)
+
+LIST_PREFIX = "list: "
+SOURCE_MAX = 300
+
+
+def source_of(entity_type: str, procore_id: int | None, exaktime_id: str, name: str) -> str:
+    """The key of the record a row is about (see ``OpenFailure.source_id``)."""
+    if entity_type == EntityType.TIME_RECORD and exaktime_id:
+        return exaktime_id
+    if procore_id is not None:
+        return str(procore_id)
+    if exaktime_id:
+        return f"exaktime: {exaktime_id}"
+    return f"{LIST_PREFIX}{name}"[:SOURCE_MAX]
+
+
+def track(run: SyncRun, rows: Iterable[RowResult]) -> None:
+    """Open, refresh or close open failures for rows just written by a real run.
+
+    Called in the transaction that writes the rows, so the rows and the open failures
+    never disagree. Within one batch the record's last row wins.
+    """
+    if run.dry_run:
+        return
+    latest: dict[tuple[str, str], RowResult] = {}
+    for row in rows:
+        key = (
+            row.entity_type,
+            source_of(row.entity_type, row.procore_id, row.exaktime_id, row.name),
+        )
+        latest[key] = row
+    if not latest:
+        return
+    failed = {key: row for key, row in latest.items() if row.outcome == Outcome.FAILED}
+    close(run.connection_id, run.kind, [key for key in latest if key not in failed])
+    _open(run, failed)
+
+
+def close(connection_id: int, kind: str, keys: Iterable[tuple[str, str]]) -> int:
+    """Close the open failures of these (entity type, source id) records."""
+    by_entity: dict[str, list[str]] = defaultdict(list)
+    for entity_type, source_id in keys:
+        by_entity[entity_type].append(source_id)
+    closed = 0
+    for entity_type, source_ids in by_entity.items():
+        closed += OpenFailure.objects.filter(
+            connection_id=connection_id,
+            kind=kind,
+            entity_type=entity_type,
+            source_id__in=source_ids,
+        ).delete()[0]
+    return closed
+
+
+def close_ignored(connection_id: int, entity_type: str, procore_ids: Iterable[int]) -> int:
+    """An operator ignored these Procore records: imports no longer try them."""
+    keys = [(entity_type, str(procore_id)) for procore_id in procore_ids]
+    return close(connection_id, RunKind.IMPORT, keys)
+
+
+def _open(run: SyncRun, failed: dict[tuple[str, str], RowResult]) -> None:
+    if not failed:
+        return
+    now = timezone.now()
+    existing = {
+        (f.entity_type, f.source_id): f
+        for f in OpenFailure.objects.filter(
+            connection_id=run.connection_id,
+            kind=run.kind,
+            source_id__in={source_id for _, source_id in failed},
+        )
+    }
+    new, refreshed = [], []
+    for key, row in failed.items():
+        failure = existing.get(key) or OpenFailure(
+            connection_id=run.connection_id,
+            kind=run.kind,
+            entity_type=key[0],
+            source_id=key[1],
+            first_seen_at=now,
+        )
+        failure.procore_id = row.procore_id
+        failure.exaktime_id = row.exaktime_id or ""
+        failure.name = row.name
+        failure.message = row.message
+        failure.retryable = row.retryable
+        failure.last_seen_at = now
+        failure.last_run_id = run.pk
+        (refreshed if failure.pk else new).append(failure)
+    OpenFailure.objects.bulk_create(new)
+    OpenFailure.objects.bulk_update(
+        refreshed,
+        ["procore_id", "exaktime_id", "name", "message", "retryable", "last_seen_at", "last_run"],
+    )
+
+
+def settle_lists(run: SyncRun, entity_types: Iterable[str]) -> int:
+    """After a complete real run: close list failures of the entities it read again
+    (``entity_types``, the ones it recorded rows for) that it did not fail on again."""
+    if run.dry_run:
+        return 0
+    return (
+        OpenFailure.objects.filter(
+            connection_id=run.connection_id,
+            kind=run.kind,
+            entity_type__in=list(entity_types),
+            source_id__startswith=LIST_PREFIX,
+        )
+        .exclude(last_run_id=run.pk)
+        .delete()[0]
+    )
+
+
+def close_unseen(run: SyncRun, entity_types: Iterable[str]) -> int:
+    """After a complete full read of these entity types by a real run: close the open
+    failures of records it did not go through (gone or inactive in Procore, or no longer
+    imported by the connection's settings); the ones it went through it closed or kept."""
+    if run.dry_run:
+        return 0
+    return (
+        OpenFailure.objects.filter(
+            connection_id=run.connection_id, kind=run.kind, entity_type__in=list(entity_types)
+        )
+        .exclude(last_run_id=run.pk)
+        .delete()[0]
+    )
+
+
+def retry_ids(connection: Connection) -> dict[str, set[int]]:
+    """Per entity type, the Procore ids of records whose import is failing."""
+    ids: dict[str, set[int]] = defaultdict(set)
+    failing = OpenFailure.objects.filter(
+        connection=connection, kind=RunKind.IMPORT, procore_id__isnull=False
+    ).values_list("entity_type", "procore_id")
+    for entity_type, procore_id in failing:
+        ids[entity_type].add(procore_id)
+    return dict(ids)
+
+
+def counts_by_kind(connection: Connection) -> dict[str, int]:
+    """How many records are failing per run kind (only kinds with any)."""
+    return dict(
+        OpenFailure.objects.filter(connection=connection)
+        .values_list("kind")
+        .annotate(n=Count("pk"))
+        .order_by()
+        .values_list("kind", "n")
+    )
+
+
+def stopped_runs(connection: Connection) -> list[SyncRun]:
+    """Per kind, the latest real run that finished, when a whole-run error stopped it.
+
+    Such a run (sign-in refused, service unreachable, worker killed) is a failure on
+    its own: the connection counts as failing until a later run of that kind finishes.
+    """
+    stopped = []
+    for kind in RunKind:
+        last = (
+            SyncRun.objects.filter(connection=connection, kind=kind, dry_run=False)
+            .filter(status__in=[RunStatus.SUCCEEDED, RunStatus.PARTIAL, RunStatus.FAILED])
+            .order_by("-created_at", "-id")
+            .only("pk", "kind", "status", "message", "created_at", "connection_id")
+            .first()
+        )
+        if last is not None and last.status == RunStatus.FAILED and last.message:
+            stopped.append(last)
+    return stopped
