@@ -400,6 +400,7 @@ def test_retrying_failing_projects_still_deactivates_a_project_made_inactive(
 
     # The whole list read to retry the failing records is of every status, so the
     # project made inactive meanwhile is seen and its location deactivated.
-    assert plain.rows.get(
-        entity_type=EntityType.LOCATION, procore_id=pc.PROJECT_ELM
-    ).outcome == Outcome.DEACTIVATED
+    assert (
+        plain.rows.get(entity_type=EntityType.LOCATION, procore_id=pc.PROJECT_ELM).outcome
+        == Outcome.DEACTIVATED
+    )
