@@ -112,6 +112,10 @@ class Connection(models.Model):
     procore_access_token = EncryptedTextField(editable=False)
     procore_refresh_token = EncryptedTextField(editable=False)
     procore_token_expires_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # Who is renewing the token, and until when: a lease claimed by compare-and-set
+    # (linx.clients), so renewal needs no transaction held across Procore's answer.
+    procore_token_lease_owner = models.CharField(max_length=100, blank=True, editable=False)
+    procore_token_lease_until = models.DateTimeField(null=True, blank=True, editable=False)
 
     # ExakTime
     exaktime_api_url = models.URLField(
