@@ -7,7 +7,7 @@ import sys
 from datetime import timedelta
 
 from django.conf import settings
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
 from linx.models import Connection, ProcoreAuthMode, RunKind, RunStatus, SyncRun
@@ -78,6 +78,14 @@ class Command(BaseCommand):
         connections = Connection.objects.filter(is_active=True)
         if names:
             connections = Connection.objects.filter(name__in=names)
+            if unknown := sorted(set(names) - {c.name for c in connections}):
+                # A name that matches nothing must not read as "all well".
+                message = f"No connection named {', '.join(map(repr, unknown))}."
+                if as_json:
+                    self.stdout.write(
+                        json.dumps({"ok": False, "connections": {}, "error": message})
+                    )
+                raise CommandError(message, returncode=2)
         warning = timedelta(minutes=token_warning_minutes)
         report = {c.name: problems_of(c, token_warning=warning) for c in connections}
         if as_json:
