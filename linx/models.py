@@ -74,6 +74,13 @@ class TimeEntryMode(models.TextChoices):
     START_STOP = "start_stop", "Start/stop times"
 
 
+#: A connection's secrets, and how people name them.
+SECRET_NAMES = {
+    "procore_client_secret": "Procore client secret",
+    "exaktime_api_key": "ExakTime API key",
+}
+
+
 class Connection(models.Model):
     """One Procore company linked to one ExakTime account, with its sync settings."""
 
@@ -207,6 +214,14 @@ class Connection(models.Model):
 
     def alert_addresses(self) -> list[str]:
         return [a.strip() for a in self.alert_emails.split(",") if a.strip()]
+
+    def missing_secrets(self) -> list[str]:
+        """The secrets every run needs that are not set, as people name them.
+
+        Both sign-in modes need the client secret (the authorization-code flow to renew
+        its token); ExakTime always needs its API key.
+        """
+        return [label for name, label in SECRET_NAMES.items() if not getattr(self, name)]
 
     @property
     def zone(self) -> zoneinfo.ZoneInfo:

@@ -14,6 +14,7 @@ import subprocess
 import sys
 
 import pytest
+import responses
 from django.conf import settings
 from django.core.management import CommandError, call_command
 
@@ -106,3 +107,39 @@ def test_a_run_that_stopped_early_names_its_error_too(connection, capsys):
     result = json.loads(out)
     assert result["status"] == "failed" and result["run"] is not None
     assert result["error"] and result["error"] in err
+
+
+@pytest.mark.parametrize(
+    ("secret", "words"),
+    [
+        ("procore_client_secret", "no Procore client secret is set for acme-builders"),
+        ("exaktime_api_key", "no ExakTime API key is set for acme-builders"),
+    ],
+)
+def test_a_run_without_a_secret_fails_at_once_naming_it(connection, capsys, secret, words):
+    Connection.objects.filter(pk=connection.pk).update(**{secret: ""})
+    with responses.RequestsMock() as network, pytest.raises(SystemExit) as leave:
+        call_command("linx_import", "acme-builders", "--json")
+    assert len(network.calls) == 0  # stopped before any request
+    assert leave.value.code == 2
+    out, err = capsys.readouterr()
+    result = json.loads(out)
+    assert result["status"] == "failed" and words in result["error"]
+    assert words in err and "Traceback" not in err
+
+
+def test_add_without_a_secret_exits_2_naming_it(transactional_db, monkeypatch):
+    monkeypatch.delenv("PROCORE_CLIENT_SECRET", raising=False)
+    monkeypatch.delenv("EXAKTIME_API_KEY", raising=False)
+    done = manage(
+        "linx_connection", "add", "acme",
+        "--procore-api-url", "https://api.procore.com",
+        "--procore-login-url", "https://login.procore.com",
+        "--procore-client-id", "cid", "--procore-company-id", "1",
+        "--exaktime-api-url", "https://api.arcoro.com",
+        "--exaktime-api-key", "given-key",
+    )  # fmt: skip
+    assert done.returncode == 2
+    assert "no Procore client secret given: set PROCORE_CLIENT_SECRET" in done.stderr
+    assert "ExakTime API key" not in done.stderr  # it was given
+    assert not Connection.objects.filter(name="acme").exists()

@@ -44,6 +44,10 @@ def problems_of(connection: Connection, *, token_warning: timedelta) -> list[str
             found.append(
                 f"{run.get_kind_display().lower()} #{run.pk} has run for {running}, past the task timeout"
             )
+    found += [
+        f"no {label} is set: every run fails until it is entered on the connection's page"
+        for label in connection.missing_secrets()
+    ]
     if connection.procore_auth_mode == ProcoreAuthMode.AUTHORIZATION_CODE:
         expires = connection.procore_token_expires_at
         if not connection.procore_access_token:
@@ -58,8 +62,9 @@ def problems_of(connection: Connection, *, token_warning: timedelta) -> list[str
 
 class Command(BaseCommand):
     help = (
-        "Check every active connection: last runs failed, runs stuck, Procore sign-in about "
-        "to expire. Exits 0 when all is well, 1 when something needs a person."
+        "Check every active connection: last runs failed, runs stuck, a secret not set, "
+        "Procore sign-in about to expire. Exits 0 when all is well, 1 when something needs "
+        "a person, 2 when a connection named does not exist."
     )
 
     def add_arguments(self, parser):
