@@ -11,10 +11,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 import responses
 from django.db import connection as db_connection
+from django.db.models.functions import Now
 
 from integrations.procore.auth import Token
 from integrations.procore.errors import ProcoreAuthError
-from linx.clients import ConnectionTokenStore, procore_client
+from linx.clients import TOKEN_LEASE, ConnectionTokenStore, procore_client
 from linx.models import Connection, ProcoreAuthMode, RunKind, RunStatus, RunTrigger
 from linx.sync.execute import execute, start
 
@@ -92,6 +93,26 @@ def test_two_callers_with_a_stale_token_spend_the_refresh_token_once(code_connec
 def _lease(connection_id: int) -> tuple[str, datetime | None]:
     row = Connection.objects.get(pk=connection_id)
     return row.procore_token_lease_owner, row.procore_token_lease_until
+
+
+def test_the_renewer_holds_a_lease_only_while_it_asks_procore(code_connection):
+    store = ConnectionTokenStore(code_connection.pk)
+    fresh = Token("new-access", datetime.now(UTC) + timedelta(hours=1), "new-refresh")
+    seen = []
+
+    def obtain(stored):
+        seen.append(_lease(code_connection.pk))
+        # Held: another caller may not claim it meanwhile.
+        assert Connection.objects.filter(procore_token_lease_until__lt=Now()).count() == 0
+        return fresh
+
+    store.replace(store.current(), obtain)
+    ((owner, until),) = seen
+    assert owner  # this process's claim
+    left = until - datetime.now(UTC)
+    # Set from the database's clock, TOKEN_LEASE ahead (a little skew allowed).
+    assert TOKEN_LEASE - timedelta(minutes=1) < left <= TOKEN_LEASE + timedelta(seconds=5)
+    assert _lease(code_connection.pk) == ("", None)  # released with the new token saved
 
 
 def test_a_lease_left_by_a_dead_renewer_expires_and_the_next_caller_renews(code_connection):
