@@ -220,8 +220,8 @@ class RunCommand(BaseCommand):
         if options["json"]:
             result = as_json(run)
             if code == EXIT_COULD_NOT_RUN:
-                result["error"] = run.message
-                self.stderr.write(run.message)
+                result["error"] = run.message or run.get_status_display()
+                self.stderr.write(result["error"])
             self.stdout.write(json.dumps(result))
         elif run.status != RunStatus.SUCCEEDED or options["verbosity"] > 0:
             target = self.stdout if run.status == RunStatus.SUCCEEDED else self.stderr
