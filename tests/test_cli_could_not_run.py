@@ -143,3 +143,10 @@ def test_add_without_a_secret_exits_2_naming_it(transactional_db, monkeypatch):
     assert "no Procore client secret given: set PROCORE_CLIENT_SECRET" in done.stderr
     assert "ExakTime API key" not in done.stderr  # it was given
     assert not Connection.objects.filter(name="acme").exists()
+
+
+def test_show_of_an_unknown_connection_exits_2_with_a_json_error(transactional_db, connection):
+    done = manage("linx_connection", "show", "nope", "--json")
+    assert done.returncode == 2
+    assert "No connection named 'nope'" in json.loads(done.stdout)["error"]
+    assert "No connection named 'nope'" in done.stderr

@@ -76,6 +76,14 @@ class Command(BaseCommand):
     def handle(self, *args, action: str, **options):
         getattr(self, f"do_{action}")(options)
 
+    def execute(self, *args, **options):
+        try:
+            return super().execute(*args, **options)
+        except CommandError as refused:
+            if options.get("json"):  # a script asked for JSON: it still gets one object
+                self.stdout.write(json.dumps({"error": str(refused)}))
+            raise
+
     # --- add / set -----------------------------------------------------------------
 
     def do_add(self, options) -> None:
