@@ -42,15 +42,36 @@ class CommandExit(Exception):
         self.code = code
 
 
+class CouldNotRun(CommandError):
+    """A run that could not run (bad input, an unknown name): exit 2, the message says why."""
+
+    def __init__(self, message: str, *, run: SyncRun | None = None) -> None:
+        super().__init__(message, returncode=EXIT_COULD_NOT_RUN)
+        self.run = run
+
+
 def connection_named(name: str) -> Connection:
     try:
         return Connection.objects.get(name=name)
     except Connection.DoesNotExist:
         known = ", ".join(Connection.objects.values_list("name", flat=True)[:20]) or "none yet"
-        raise CommandError(
+        raise CouldNotRun(
             f"No connection named {name!r} (known: {known}). Add one with "
             "`manage.py linx_connection add`."
         ) from None
+
+
+def could_not_run_json(message: str, *, kind: str | None, run: SyncRun | None = None) -> dict:
+    """The one JSON object of a run that could not run: nothing counted, the error named."""
+    result: dict = {"run": run.pk if run else None}
+    if kind or run:
+        result["kind"] = run.kind if run else kind
+    return result | {
+        "status": "failed",
+        "counts": dict.fromkeys(COUNT_KEYS, 0),
+        "failures": [],
+        "error": message,
+    }
 
 
 def json_status(run: SyncRun) -> str:
@@ -139,17 +160,47 @@ def still_open(run: SyncRun) -> str:
 class RunCommand(BaseCommand):
     """A command that starts one run and reports it by the CLI contract."""
 
+    #: The kind of run the command starts (None: it depends on the run, as for re-runs).
+    kind: str | None = None
+
     def add_run_arguments(self, parser) -> None:
         parser.add_argument("--json", action="store_true", help="Print one JSON object.")
         parser.add_argument(
             "--enqueue", action="store_true", help="Hand the run to the task queue; print its id."
         )
 
+    def create_parser(self, prog_name, subcommand, **kwargs):
+        """A parser whose refusals (a missing option, a malformed value) still print the
+        contract's JSON object when --json was asked for; argparse then exits 2."""
+        parser = super().create_parser(prog_name, subcommand, **kwargs)
+        parse_args, refuse = parser.parse_args, parser.error
+        asked = {"json": False}
+
+        def parse(args=None, namespace=None):
+            asked["json"] = "--json" in (sys.argv[1:] if args is None else list(args))
+            return parse_args(args, namespace)
+
+        def error(message):
+            if asked["json"]:
+                self.stdout.write(json.dumps(could_not_run_json(message, kind=self.kind)))
+            refuse(message)
+
+        parser.parse_args, parser.error = parse, error
+        return parser
+
     def execute(self, *args, **options):
         try:
             return super().execute(*args, **options)
         except CommandExit as leave:
             sys.exit(leave.code)
+        except CommandError as refused:
+            # Every refusal is a run that could not run: exit 2, and the JSON with --json.
+            run = getattr(refused, "run", None)
+            if options.get("json"):
+                self.stdout.write(
+                    json.dumps(could_not_run_json(str(refused), kind=self.kind, run=run))
+                )
+            raise CouldNotRun(str(refused), run=run) from None
 
     def report(self, run: SyncRun, options) -> None:
         """Do (or enqueue) ``run`` and print it; leaves with the contract's exit code."""
@@ -171,19 +222,23 @@ class RunCommand(BaseCommand):
         except AlreadyRunning as refused:
             run = refused.run
         except RunRefused as refused:
-            raise CommandError(refused.message) from None
+            raise CouldNotRun(refused.message, run=refused.run) from None
         finally:
             if in_main_thread:
                 signal.signal(signal.SIGTERM, previous)
             stop_requested.clear()
         if progress:
             self.stdout.write("")
+        code = exit_code(run)
         if options["json"]:
-            self.stdout.write(json.dumps(as_json(run)))
+            result = as_json(run)
+            if code == EXIT_COULD_NOT_RUN:
+                result["error"] = run.message or run.get_status_display()
+                self.stderr.write(result["error"])
+            self.stdout.write(json.dumps(result))
         elif run.status != RunStatus.SUCCEEDED or options["verbosity"] > 0:
             target = self.stdout if run.status == RunStatus.SUCCEEDED else self.stderr
             target.write(summary(run))
-        code = exit_code(run)
         if code:
             raise CommandExit(code)
 

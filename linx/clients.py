@@ -1,25 +1,42 @@
 """The Procore and ExakTime clients for a Connection, and where its Procore token lives.
 
-Procore refresh tokens are single-use, so a token is renewed inside a database
-transaction that locks the connection's row (``SELECT ... FOR UPDATE`` on PostgreSQL; on
-SQLite the IMMEDIATE transaction holds the database's write lock). Of two processes on
-two hosts that both find the token stale, the second waits, re-reads, sees the first
-one's new token and uses it instead of spending the refresh token again.
+Procore refresh tokens are single-use, so one caller at a time renews a connection's
+token. It does so under a lease on the connection's row (``procore_token_lease_owner``
+and ``_until``), claimed by one compare-and-set UPDATE against the database's clock and
+released when the new token is saved. No transaction is open while Procore is asked: a
+slow or unreachable login host holds up only callers that need this connection's token,
+never another connection's writes. Of two processes that both find the token stale, the
+second finds the lease held, waits, and reads the first one's new token instead of
+spending the refresh token again. A lease whose holder died expires on its own.
 """
 
 from __future__ import annotations
 
+import os
+import socket
+import time
+import uuid
 from collections.abc import Callable
 from dataclasses import replace
+from datetime import timedelta
 
 from django.conf import settings
-from django.db import transaction
+from django.db.models import Q
+from django.db.models.functions import Now
 
 from integrations.exaktime.client import ExakTimeClient
 from integrations.http import RetryPolicy
 from integrations.procore.auth import Token
 from integrations.procore.client import ProcoreClient
+from integrations.procore.errors import ProcoreUnavailable
 from linx.models import Connection
+
+#: How long a renewer may take before another caller may renew in its place. Longer than
+#: any token request with its retries, so a live renewer never loses it (a second refresh
+#: with the same token would be refused); it only runs out when its holder died.
+TOKEN_LEASE = timedelta(minutes=5)
+#: How often a caller waiting for another's renewal looks again.
+LEASE_POLL_SECONDS = 0.2
 
 
 class ConnectionTokenStore:
@@ -45,23 +62,49 @@ class ConnectionTokenStore:
         return self._token_of(Connection.objects.get(pk=self.connection_id))
 
     def replace(self, stale: Token | None, obtain: Callable[[Token | None], Token]) -> Token:
-        with transaction.atomic():
-            row = Connection.objects.select_for_update().get(pk=self.connection_id)
-            stored = self._token_of(row)
+        owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex}"[-100:]
+        renewed = self._claim_lease(stale, owner)
+        if renewed is not None:
+            return renewed  # another caller renewed it while this one waited
+        try:
+            stored = self.current()  # again: a renewal may have been saved just before the claim
             if stored is not None and stored != stale:
-                return stored  # another process renewed it meanwhile
-            token = obtain(stored)
-            row.procore_access_token = token.access_token
-            row.procore_refresh_token = token.refresh_token or ""
-            row.procore_token_expires_at = token.expires_at
-            row.save(
-                update_fields=[
-                    "procore_access_token",
-                    "procore_refresh_token",
-                    "procore_token_expires_at",
-                ]
+                return stored
+            token = obtain(stored)  # the network call: no transaction, no lock is open
+            Connection.objects.filter(pk=self.connection_id).update(
+                procore_access_token=token.access_token,
+                procore_refresh_token=token.refresh_token or "",
+                procore_token_expires_at=token.expires_at,
             )
             return token
+        finally:
+            Connection.objects.filter(
+                pk=self.connection_id, procore_token_lease_owner=owner
+            ).update(procore_token_lease_owner="", procore_token_lease_until=None)
+
+    def _claim_lease(self, stale: Token | None, owner: str) -> Token | None:
+        """Claim the renewal lease (None), or return the token another caller renewed.
+
+        While another caller holds the lease, wait for its token; when the lease runs out
+        without one (its holder died, or gave up), claim it here.
+        """
+        free = Q(procore_token_lease_until__isnull=True) | Q(procore_token_lease_until__lt=Now())
+        give_up = time.monotonic() + TOKEN_LEASE.total_seconds() + 30
+        while True:
+            stored = self.current()
+            if stored is not None and stored != stale:
+                return stored
+            claimed = Connection.objects.filter(free, pk=self.connection_id).update(
+                procore_token_lease_owner=owner, procore_token_lease_until=Now() + TOKEN_LEASE
+            )
+            if claimed:
+                return None
+            if time.monotonic() > give_up:
+                raise ProcoreUnavailable(
+                    "Another Linx process has been renewing this connection's Procore sign-in "
+                    f"for over {TOKEN_LEASE}; try again later."
+                )
+            time.sleep(LEASE_POLL_SECONDS)
 
 
 def retry_policy() -> RetryPolicy:

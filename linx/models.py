@@ -74,6 +74,13 @@ class TimeEntryMode(models.TextChoices):
     START_STOP = "start_stop", "Start/stop times"
 
 
+#: A connection's secrets, and how people name them.
+SECRET_NAMES = {
+    "procore_client_secret": "Procore client secret",
+    "exaktime_api_key": "ExakTime API key",
+}
+
+
 class Connection(models.Model):
     """One Procore company linked to one ExakTime account, with its sync settings."""
 
@@ -112,6 +119,10 @@ class Connection(models.Model):
     procore_access_token = EncryptedTextField(editable=False)
     procore_refresh_token = EncryptedTextField(editable=False)
     procore_token_expires_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # Who is renewing the token, and until when: a lease claimed by compare-and-set
+    # (linx.clients), so renewal needs no transaction held across Procore's answer.
+    procore_token_lease_owner = models.CharField(max_length=100, blank=True, editable=False)
+    procore_token_lease_until = models.DateTimeField(null=True, blank=True, editable=False)
 
     # ExakTime
     exaktime_api_url = models.URLField(
@@ -203,6 +214,14 @@ class Connection(models.Model):
 
     def alert_addresses(self) -> list[str]:
         return [a.strip() for a in self.alert_emails.split(",") if a.strip()]
+
+    def missing_secrets(self) -> list[str]:
+        """The secrets every run needs that are not set, as people name them.
+
+        Both sign-in modes need the client secret (the authorization-code flow to renew
+        its token); ExakTime always needs its API key.
+        """
+        return [label for name, label in SECRET_NAMES.items() if not getattr(self, name)]
 
     @property
     def zone(self) -> zoneinfo.ZoneInfo:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from linx.models import Connection
@@ -65,3 +67,70 @@ def test_a_typed_secret_replaces_it_and_clear_removes_it(admin_client, connectio
     connection = Connection.objects.get(pk=connection.pk)
     assert connection.procore_client_secret == "new-secret"
     assert connection.exaktime_api_key == ""
+
+
+def add_data(**overrides) -> dict:
+    data = {
+        "name": "newco",
+        "is_active": "on",
+        "procore_login_url": "https://login.procore.com",
+        "procore_api_url": "https://api.procore.com",
+        "procore_auth_mode": "client_credentials",
+        "procore_client_id": "cid",
+        "procore_client_secret": "typed-procore-secret",
+        "procore_company_id": "7",
+        "exaktime_api_url": "https://api.arcoro.com",
+        "exaktime_api_key": "typed-exaktime-key",
+        "full_import_every": "1 00:00:00",
+        "preimport_max_age": "1 00:00:00",
+        "time_type_regular": "REG",
+        "time_type_ot1": "OT",
+        "time_type_ot2": "DT",
+        "time_entry_mode": "hours",
+        "time_zone": "UTC",
+    }
+    data.update(overrides)
+    return data
+
+
+def readonly_status(page: str, label: str) -> str:
+    """The set / not set shown for a secret on the connection page."""
+    found = re.search(
+        rf'<label class="inline">{label}:</label>\s*<div class="readonly">([^<]*)</div>', page
+    )
+    assert found, f"no status for {label}"
+    return found.group(1).strip()
+
+
+def test_a_refused_add_asks_for_the_secrets_again_and_never_says_set(admin_client):
+    response = admin_client.post(
+        "/admin/linx/connection/add/", add_data(procore_login_url="http://login.example.com")
+    )
+    page = response.content.decode()
+    assert response.status_code == 200  # shown again, for the URL
+    assert "must use https://" in page
+    assert "typed-procore-secret" not in page and "typed-exaktime-key" not in page
+    assert page.count("Not saved: enter it again.") == 2
+    assert readonly_status(page, "Procore client secret") == "not set"
+    assert readonly_status(page, "ExakTime API key") == "not set"
+    assert not Connection.objects.exists()
+
+
+def test_a_refused_change_keeps_saying_what_is_stored_and_asks_for_the_new_secret(
+    admin_client, connection
+):
+    response = admin_client.post(
+        change_url(connection),
+        form_data(
+            connection,
+            procore_api_url="http://api.example.com",
+            procore_client_secret="replacement-secret",
+        ),
+    )
+    page = response.content.decode()
+    assert response.status_code == 200
+    assert "replacement-secret" not in page and "procore-secret-value-acme" not in page
+    assert page.count("Not saved: enter it again.") == 1  # only the secret that was typed
+    assert readonly_status(page, "Procore client secret") == "set"  # the stored one
+    connection.refresh_from_db()
+    assert connection.procore_client_secret == "procore-secret-value-acme"

@@ -143,20 +143,27 @@ def test_add_reads_secrets_from_the_environment_and_never_prints_them(db, capsys
     assert "env-secret-value" not in out and "env-key-value" not in out
 
 
-def test_set_leaves_flags_it_is_not_given_unchanged(db, capsys):
+@pytest.fixture
+def secrets_in_environment(monkeypatch):
+    """`add` refuses a connection without its secrets; read them as cron would."""
+    monkeypatch.setenv("PROCORE_CLIENT_SECRET", "env-secret-value")
+    monkeypatch.setenv("EXAKTIME_API_KEY", "env-key-value")
+
+
+def test_set_leaves_flags_it_is_not_given_unchanged(db, capsys, secrets_in_environment):
     run_command(capsys, *ADD, "--import-sub-jobs", "--crews-as-groups")
     run_command(capsys, "linx_connection", "set", "acme", "--no-import-sub-jobs")
     connection = Connection.objects.get(name="acme")
     assert not connection.import_sub_jobs and connection.crews_as_groups
 
 
-def test_list_json_lists_connections(db, capsys):
+def test_list_json_lists_connections(db, capsys, secrets_in_environment):
     run_command(capsys, *ADD)
     _, out, _ = run_command(capsys, "linx_connection", "list", "--json")
     assert [c["name"] for c in json.loads(out)] == ["acme"]
 
 
-def test_custom_fields_before_preimport_say_to_run_it(db, capsys):
+def test_custom_fields_before_preimport_say_to_run_it(db, capsys, secrets_in_environment):
     run_command(capsys, *ADD)
     with pytest.raises(CommandError, match="run linx_preimport first"):
         call_command("linx_connection", "set", "acme", "--fieldset", "Daily Timesheet Fields")

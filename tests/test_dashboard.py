@@ -83,6 +83,20 @@ def test_the_last_runs_and_health_are_shown(staff_client, connection):
     assert html.index("linx-dashboard") < html.index('class="app-linx module')
 
 
+def test_a_connection_missing_a_secret_is_flagged(staff_client, connection):
+    keyless = Connection.objects.create(name="keyless", procore_client_secret="s")
+    html = staff_client.get(INDEX).content.decode()
+
+    def panel(of) -> str:
+        start = html.index(f'id="connection-{of.pk}"')
+        return html[start : html.index("</article>", start)]
+
+    assert "no ExakTime API key</span>" in panel(keyless)
+    assert "no Procore client secret" not in panel(keyless)
+    assert "no ExakTime API key" not in panel(connection)
+    assert "no Procore client secret" not in panel(connection)
+
+
 def test_only_the_last_five_runs_of_a_connection_are_listed(staff_client, connection):
     runs = [run(connection, days_ago=n) for n in range(7)]
     html = staff_client.get(INDEX).content.decode()

@@ -8,10 +8,11 @@ from datetime import timedelta
 
 import pytest
 from django.core import mail
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 from django.utils import timezone
 
 from linx.models import (
+    Connection,
     Outcome,
     ProcoreAuthMode,
     RowResult,
@@ -90,6 +91,26 @@ def test_status_fails_when_a_sign_in_is_about_to_expire_for_good(connection, cap
     connection.save()
     code, out = status(capsys)
     assert code == 1 and "reconnect to Procore" in out
+
+
+def test_status_flags_a_connection_missing_a_secret(connection, capsys):
+    finished(connection)
+    Connection.objects.filter(pk=connection.pk).update(procore_client_secret="")
+    code, out = status(capsys)
+    assert code == 1
+    assert "PROBLEM acme-builders: no Procore client secret is set" in out
+
+
+def test_status_of_a_connection_that_does_not_exist_exits_2_naming_it(connection, capsys):
+    with pytest.raises(CommandError) as refused:
+        call_command("linx_status", "acme-builders", "nope", "--json")
+    assert refused.value.returncode == 2
+    assert "No connection named 'nope'" in str(refused.value)
+    assert json.loads(capsys.readouterr().out) == {
+        "ok": False,
+        "connections": {},
+        "error": "No connection named 'nope'.",
+    }
 
 
 # --- health ------------------------------------------------------------------------------

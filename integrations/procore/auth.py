@@ -93,10 +93,11 @@ class TokenStore(Protocol):
         ...
 
     def replace(self, stale: Token | None, obtain: Callable[[Token | None], Token]) -> Token:
-        """Atomically re-read the stored token; if it differs from `stale` (another
-        process refreshed meanwhile) return the stored one WITHOUT calling `obtain`;
-        otherwise call `obtain(stored)` and persist its result in the same
-        lock/transaction, then return it."""
+        """Re-read the stored token; if it differs from `stale` (another process
+        refreshed meanwhile) return the stored one WITHOUT calling `obtain`; otherwise
+        call `obtain(stored)`, persist its result and return it, letting no other caller
+        of the same store call `obtain` in between (a lock or a lease; a database-backed
+        store must not hold a transaction open across `obtain`, which goes to the network)."""
         ...
 
 

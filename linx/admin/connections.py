@@ -309,6 +309,11 @@ class ConnectionAdmin(admin.ModelAdmin):
             obj.procore_token_expires_at = None
         super().save_model(request, obj, form, change)
 
+    def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
+        if request.method == "POST":  # a saved form redirects: this one failed to save
+            context["adminform"].form.shown_again()
+        return super().render_change_form(request, context, add, change, form_url, obj)
+
     def change_view(self, request, object_id, form_url="", extra_context=None):
         context = {
             "can_test": self.has_test_permission(request),

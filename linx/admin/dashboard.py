@@ -38,6 +38,7 @@ from django.utils.safestring import SafeString, mark_safe
 from django.utils.timesince import timesince, timeuntil
 
 from linx.models import (
+    SECRET_NAMES,
     Connection,
     OpenFailure,
     Outcome,
@@ -135,6 +136,7 @@ def with_health(connections: QuerySet[Connection]) -> QuerySet[Connection]:
         "has_token": ~Q(procore_access_token=""),
         "has_refresh_token": ~Q(procore_refresh_token=""),
         "has_client_secret": ~Q(procore_client_secret=""),
+        "has_api_key": ~Q(exaktime_api_key=""),
     }
     for name, condition in stored.items():
         annotations[name] = Case(When(condition, then=Value(True)), default=Value(False))
@@ -212,6 +214,26 @@ def _stored(connection: Connection, secret: str, annotation: str) -> bool:
     if hasattr(connection, annotation):
         return getattr(connection, annotation)
     return bool(getattr(connection, secret))
+
+
+#: Each secret a run needs → the `with_health` annotation that says it is stored.
+SECRET_ANNOTATIONS = {
+    "procore_client_secret": "has_client_secret",
+    "exaktime_api_key": "has_api_key",
+}
+
+
+def missing_secrets(connection: Connection) -> SafeString:
+    """A red badge for each secret a run needs that is not set; empty when all are."""
+    return format_html_join(
+        " ",
+        '<span class="linx-badge linx-badge--bad" title="{}">no {}</span>',
+        (
+            ("Every run fails until it is entered on the connection's page.", label)
+            for name, label in SECRET_NAMES.items()
+            if not _stored(connection, name, SECRET_ANNOTATIONS[name])
+        ),
+    )
 
 
 def token_health(connection: Connection) -> SafeString:
@@ -396,6 +418,7 @@ def dashboard(user) -> list[dict]:
             "last_export": last_run(connection, RunKind.EXPORT),
             "failures": failures_outstanding(connection),
             "token": token_health(connection),
+            "missing_secrets": missing_secrets(connection),
             "runs": [
                 {
                     "run": run,

@@ -14,6 +14,13 @@ class SecretInput(forms.PasswordInput):
         )
 
 
+#: Beside a secret typed into a form that is shown again after an error: its box is empty.
+ENTER_AGAIN = (
+    "Not saved: enter it again. The page was shown again because of an error, and Linx "
+    "never sends a secret back to the browser."
+)
+
+
 class WriteOnlySecretsForm(forms.ModelForm):
     """A ModelForm whose ``secret_fields`` keep their stored value when left blank.
 
@@ -24,6 +31,10 @@ class WriteOnlySecretsForm(forms.ModelForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
+        # What is stored, before validation copies what was typed onto the instance.
+        self.stored_secrets = {
+            name: getattr(self.instance, name) for name in self.secret_fields if name in self.fields
+        }
         for name in self.secret_fields:
             if name not in self.fields:
                 continue
@@ -51,6 +62,17 @@ class WriteOnlySecretsForm(forms.ModelForm):
             elif not cleaned.get(name) and self.instance.pk:
                 cleaned[name] = getattr(self.instance, name)
         return cleaned
+
+    def shown_again(self) -> None:
+        """Prepare a form shown again after an error (its secret boxes come back empty).
+
+        The instance goes back to the stored secrets, so the page says "set" only of a
+        secret that is set; a secret that was typed is named, to be entered again.
+        """
+        for name, stored in self.stored_secrets.items():
+            setattr(self.instance, name, stored)
+            if self.is_bound and self.data.get(name) and hasattr(self, "cleaned_data"):
+                self.add_error(name, ENTER_AGAIN)
 
 
 def secret_status(value: str) -> str:

@@ -124,6 +124,7 @@ def execute(run: SyncRun, *, on_progress: Callable[[RunRecorder], None] | None =
     try:
         with RunRecorder(run, on_progress=on_progress) as recorder:
             check_service_urls(connection)
+            check_secrets(connection)
             with procore_client(connection) as procore, exaktime_client(connection) as exaktime:
                 if run.kind == RunKind.PREIMPORT:
                     PreImporter(connection, recorder, procore, exaktime, dry_run=run.dry_run).run()
@@ -210,6 +211,16 @@ def commit_bookmarks(
 
 def _moment(value: str | None) -> datetime | None:
     return datetime.fromisoformat(value) if value else None
+
+
+def check_secrets(connection: Connection) -> None:
+    """Stop before any network call when a secret the run needs is not set."""
+    if missing := connection.missing_secrets():
+        unset = "; ".join(f"no {label} is set for {connection.name}" for label in missing)
+        raise RunAborted(
+            f"Cannot run: {unset}. Enter it on the connection's page in the admin, or with "
+            "`manage.py linx_connection set`."
+        )
 
 
 def check_service_urls(connection: Connection) -> None:

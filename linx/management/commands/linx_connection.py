@@ -11,7 +11,14 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
 from linx.cli import connection_named
-from linx.models import Connection, CustomField, EntityMapping, EntityType, TimeEntryMode
+from linx.models import (
+    SECRET_NAMES,
+    Connection,
+    CustomField,
+    EntityMapping,
+    EntityType,
+    TimeEntryMode,
+)
 from linx.sync.preimport import HOUR_KINDS
 
 #: Command-line flag → Connection field, for the plain values.
@@ -69,6 +76,14 @@ class Command(BaseCommand):
     def handle(self, *args, action: str, **options):
         getattr(self, f"do_{action}")(options)
 
+    def execute(self, *args, **options):
+        try:
+            return super().execute(*args, **options)
+        except CommandError as refused:
+            if options.get("json"):  # a script asked for JSON: it still gets one object
+                self.stdout.write(json.dumps({"error": str(refused)}))
+            raise
+
     # --- add / set -----------------------------------------------------------------
 
     def do_add(self, options) -> None:
@@ -101,10 +116,18 @@ class Command(BaseCommand):
         for flag, field in VALUES.items():
             if options[flag] is not None:
                 setattr(connection, field, options[flag])
+        missing = []
         for flag, (field, variable) in SECRETS.items():
             value = options[flag] or (os.environ.get(variable) if adding else None)
             if value:
                 setattr(connection, field, value)
+            elif adding:
+                missing.append(
+                    f"no {SECRET_NAMES[field]} given: set {variable} in the environment "
+                    f"(or pass --{flag.replace('_', '-')})"
+                )
+        if missing:  # a connection without one could only fail every run: refuse it now
+            raise CommandError("; ".join(missing) + ".", returncode=2)
         try:
             connection.full_clean()
         except ValidationError as error:

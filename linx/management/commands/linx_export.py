@@ -17,6 +17,7 @@ def day(value: str) -> date:
 
 
 class Command(RunCommand):
+    kind = RunKind.EXPORT
     help = (
         "Export ExakTime time records dated within a range to Procore timecard entries, "
         "exactly once: re-running sends only what changed."

@@ -9,6 +9,7 @@ from linx.sync.imports import ENTITIES
 
 
 class Command(RunCommand):
+    kind = RunKind.IMPORT
     help = (
         "Import employees, locations (projects and sub-jobs), cost codes and crews from "
         "Procore into ExakTime, as the connection's settings say."

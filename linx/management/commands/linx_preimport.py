@@ -6,6 +6,7 @@ from linx.sync.execute import start
 
 
 class Command(RunCommand):
+    kind = RunKind.PREIMPORT
     help = (
         "Pull work classifications, time types, fieldsets and custom field definitions from "
         "Procore, and create or update the selected custom fields in ExakTime."

@@ -7,7 +7,7 @@ import sys
 from datetime import timedelta
 
 from django.conf import settings
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
 from linx.models import Connection, ProcoreAuthMode, RunKind, RunStatus, SyncRun
@@ -52,6 +52,10 @@ def problems_of(
             found.append(
                 f"{run.get_kind_display().lower()} #{run.pk} has run for {running}, past the task timeout"
             )
+    found += [
+        f"no {label} is set: every run fails until it is entered on the connection's page"
+        for label in connection.missing_secrets()
+    ]
     if connection.procore_auth_mode == ProcoreAuthMode.AUTHORIZATION_CODE:
         expires = connection.procore_token_expires_at
         if not connection.procore_access_token:
@@ -67,8 +71,9 @@ def problems_of(
 class Command(BaseCommand):
     help = (
         "Check every active connection: last runs stopped by an error, records still "
-        "failing (open failures), runs stuck, Procore sign-in about to expire. Exits 0 when "
-        "all is well, 1 when something needs a person."
+        "failing (open failures), runs stuck, a secret not set, Procore sign-in about to "
+        "expire. Exits 0 when all is well, 1 when something needs a person, 2 when a "
+        "connection named does not exist."
     )
 
     def add_arguments(self, parser):
@@ -87,6 +92,14 @@ class Command(BaseCommand):
         connections = Connection.objects.filter(is_active=True)
         if names:
             connections = Connection.objects.filter(name__in=names)
+            if unknown := sorted(set(names) - {c.name for c in connections}):
+                # A name that matches nothing must not read as "all well".
+                message = f"No connection named {', '.join(map(repr, unknown))}."
+                if as_json:
+                    self.stdout.write(
+                        json.dumps({"ok": False, "connections": {}, "error": message})
+                    )
+                raise CommandError(message, returncode=2)
         warning = timedelta(minutes=token_warning_minutes)
         failing = {c.name: failures.counts_by_kind(c) for c in connections}
         report = {
