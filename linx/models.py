@@ -672,3 +672,20 @@ class RunSchedule(models.Model):
             raise ValidationError(
                 {"days_back_to": "The last day must not be after the first (count days back)."}
             )
+        self.clean_entities()
+
+    def clean_entities(self) -> None:
+        """Refuse unknown entity names now, not when the schedule fires at night."""
+        from linx.sync.imports import ENTITIES
+
+        names = [e.strip() for e in self.entities.split(",") if e.strip()]
+        unknown = [name for name in names if name not in ENTITIES]
+        if unknown:
+            raise ValidationError(
+                {
+                    "entities": f"Unknown entit{'y' if len(unknown) == 1 else 'ies'}: "
+                    f"{', '.join(repr(name) for name in unknown)}. Write some of "
+                    f"{', '.join(ENTITIES)}, separated by commas, or leave it empty for all."
+                }
+            )
+        self.entities = ", ".join(names)
