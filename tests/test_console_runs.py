@@ -123,6 +123,23 @@ def test_list_shows_status_badges_counts_starters_and_dry_runs(
     assert "linx/run_progress.js" in page and "linx/console.css" in page
 
 
+def test_runs_show_their_real_duration_even_under_a_second(staff_client, sandbox_connection):
+    from linx.sync.execute import execute
+
+    run = execute(create_run(sandbox_connection, RunKind.IMPORT, trigger=RunTrigger.COMMAND))
+    took = (run.finished_at - run.started_at).total_seconds()
+    assert 0 < took < 10  # a sandbox import is quick, but it does take time
+    shown = "under 0.1 s" if took < 0.1 else f"{took:.1f} s"
+    assert f'<span class="linx-nowrap">{shown}</span>' in staff_client.get(LIST).content.decode()
+    assert f"<dd data-linx-duration>{shown}</dd>" in staff_client.get(page_of(run)).content.decode()
+
+    quick = make_run(sandbox_connection, **finished(status=RunStatus.SUCCEEDED))
+    SyncRun.objects.filter(pk=quick.pk).update(
+        finished_at=quick.started_at + timedelta(seconds=2, milliseconds=400)
+    )
+    assert "<dd data-linx-duration>2.4 s</dd>" in staff_client.get(page_of(quick)).content.decode()
+
+
 def test_list_filters_by_status_kind_connection_and_date(staff_client, connection):
     from linx.models import Connection
 

@@ -146,7 +146,11 @@ def counts_html(counts: dict | None) -> SafeString:
 def format_duration(delta: timedelta | None) -> str:
     if delta is None:
         return "—"
-    seconds = max(0, int(delta.total_seconds()))
+    exact = max(0.0, delta.total_seconds())
+    if exact < 10:
+        # Most runs take well under a second: whole seconds would show them all as "0 s".
+        return "under 0.1 s" if exact < 0.1 else f"{exact:.1f} s"
+    seconds = int(exact)
     if seconds < 60:
         return f"{seconds} s"
     minutes, seconds = divmod(seconds, 60)

@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
+from django.db.models.functions import Now
 from django.utils import timezone
 
 from linx.clients import exaktime_client, procore_client
@@ -95,15 +96,13 @@ def requeue_lost_runs() -> list[int]:
     setting is queued again. ``heartbeat_at`` of a queued run holds when it was last
     re-queued.
     """
-    cutoff = timezone.now() - timedelta(seconds=settings.LINX_REQUEUE_AFTER)
+    cutoff = Now() - timedelta(seconds=settings.LINX_REQUEUE_AFTER)  # the database's clock
     lost = SyncRun.objects.filter(status=RunStatus.QUEUED).filter(
         Q(heartbeat_at__lt=cutoff) | Q(heartbeat_at__isnull=True, created_at__lt=cutoff)
     )
     requeued = []
     for run in lost.select_related("connection"):
-        if SyncRun.objects.filter(pk=run.pk, status=RunStatus.QUEUED).update(
-            heartbeat_at=timezone.now()
-        ):
+        if SyncRun.objects.filter(pk=run.pk, status=RunStatus.QUEUED).update(heartbeat_at=Now()):
             with transaction.atomic():
                 enqueue(run)
             requeued.append(run.pk)
