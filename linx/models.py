@@ -541,6 +541,14 @@ class SyncRun(models.Model):
     rerun_of = models.ForeignKey(
         "self", on_delete=models.SET_NULL, null=True, blank=True, related_name="reruns"
     )
+    applied_from = models.ForeignKey(
+        "self",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="applied_runs",
+        help_text="The preview (dry run) this run applies for real.",
+    )
     dry_run = models.BooleanField(default=False)
     parameters = models.JSONField(
         default=dict, blank=True, help_text="Entities, date range and other options of the run."
@@ -572,6 +580,14 @@ class SyncRun(models.Model):
                     "Another run of this kind is already running for this connection."
                 ),
             ),
+            # A preview is applied once: a second click, tab or POST finds the first
+            # apply. One that never ran (skipped, cancelled) lets it be applied again.
+            models.UniqueConstraint(
+                fields=["applied_from"],
+                condition=Q(applied_from__isnull=False) & ~Q(status__in=["skipped", "cancelled"]),
+                name="one_apply_per_preview",
+                violation_error_message="This preview has already been applied.",
+            ),
         ]
         indexes = [
             models.Index(fields=["status", "kind"]),
@@ -585,6 +601,14 @@ class SyncRun(models.Model):
     @property
     def is_finished(self) -> bool:
         return self.status in FINISHED_STATUSES
+
+    def live_apply(self) -> SyncRun | None:
+        """The run applying this preview for real, unless it never ran (skipped, cancelled)."""
+        return (
+            self.applied_runs.exclude(status__in=[RunStatus.SKIPPED, RunStatus.CANCELLED])
+            .order_by("-created_at")
+            .first()
+        )
 
     @property
     def duration(self) -> timezone.timedelta | None:

@@ -484,6 +484,53 @@ def test_operator_applies_a_finished_dry_run_for_real(operator, connection):
     assert f"as previewed by #{preview.pk}" in client.get(response["Location"]).content.decode()
 
 
+def test_applying_a_preview_twice_queues_one_run_and_both_pages_link(
+    operator, connection, django_capture_on_commit_callbacks
+):
+    client, _ = operator
+    preview = make_run(connection, dry_run=True, parameters={"entities": ["employees"]},
+                       **finished(status=RunStatus.SUCCEEDED, counts={"created": 4}))  # fmt: skip
+
+    with django_capture_on_commit_callbacks() as queued:
+        first = client.post(f"{LIST}{preview.pk}/apply/")
+        second = client.post(f"{LIST}{preview.pk}/apply/", follow=True)  # double click, 2nd tab
+
+    applied = SyncRun.objects.get(applied_from=preview)
+    assert SyncRun.objects.exclude(pk=preview.pk).count() == 1 and len(queued) == 1
+    assert first["Location"] == page_of(applied)
+    assert second.redirect_chain[-1][0] == page_of(applied)
+    assert f"Preview #{preview.pk} was already applied: run #{applied.pk}" in (
+        second.content.decode()
+    )
+    # Each page links to the other; the preview no longer offers to apply it.
+    applied_page = client.get(page_of(applied)).content.decode()
+    assert f'<a href="{page_of(preview)}" data-linx-applied-from>preview #{preview.pk}</a>' in (
+        applied_page
+    )
+    preview_page = client.get(page_of(preview)).content.decode()
+    assert f'<a href="{page_of(applied)}" data-linx-applied>run #{applied.pk}</a>' in preview_page
+    assert "Apply: run it for real" not in preview_page
+
+
+def test_a_preview_is_applied_once_by_the_database_not_by_a_look_first(connection):
+    from django.db import IntegrityError, transaction
+
+    from linx.sync.requests import apply_preview
+
+    preview = make_run(connection, dry_run=True, **finished(status=RunStatus.SUCCEEDED))
+    first, queued = apply_preview(preview)
+    assert queued and first.applied_from == preview
+    # Two POSTs at once both pass any look before the insert: the constraint stops one.
+    with pytest.raises(IntegrityError), transaction.atomic():
+        create_run(connection, RunKind.IMPORT, trigger=RunTrigger.ADMIN, applied_from=preview)
+    assert apply_preview(preview) == (first, False)
+
+    # An apply that never ran (skipped: another import held the connection) frees it.
+    SyncRun.objects.filter(pk=first.pk).update(status=RunStatus.SKIPPED)
+    again, queued = apply_preview(preview)
+    assert queued and again.pk != first.pk
+
+
 def test_an_export_preview_applies_with_its_date_range(operator, connection):
     client, _ = operator
     params = {"from": "2026-11-16", "to": "2026-11-22", "approved_only": True}

@@ -35,12 +35,12 @@ from linx.models import (
     EntityType,
     Outcome,
     RowResult,
-    RunKind,
     RunStatus,
     RunTrigger,
     SyncRun,
 )
-from linx.sync.requests import request_reruns, request_runs
+from linx.sync.requests import apply_preview as request_apply
+from linx.sync.requests import request_reruns
 from linx.sync.runs import cancel, reap_dead_runs
 
 ROWS_PER_PAGE = 100
@@ -435,6 +435,7 @@ def run_page(request: HttpRequest, model_admin, run_id) -> HttpResponse:
     ]
     has_failed = RowResult.objects.filter(run=run, outcome=Outcome.FAILED).exists()
     can_run = model_admin.has_rerun_permission(request)
+    applied = run.live_apply() if run.dry_run else None
     entries = progress_entries(run.progress)
     context = {
         **model_admin.admin_site.each_context(request),
@@ -471,8 +472,14 @@ def run_page(request: HttpRequest, model_admin, run_id) -> HttpResponse:
         "has_failed": has_failed,
         "can_cancel": can_run and run.status in ACTIVE_STATUSES and not run.cancel_requested,
         "can_rerun": can_run and run.is_finished and has_failed,
-        "can_apply": can_run and run.dry_run and run.status in APPLICABLE_STATUSES,
+        "can_apply": can_run
+        and run.dry_run
+        and run.status in APPLICABLE_STATUSES
+        and applied is None,
         "rerun_of_url": run_url(run.rerun_of_id) if run.rerun_of_id else "",
+        "applied": applied,
+        "applied_url": run_url(applied.pk) if applied else "",
+        "applied_from_url": run_url(run.applied_from_id) if run.applied_from_id else "",
     }
     return TemplateResponse(request, "admin/linx/syncrun/run.html", context)
 
@@ -572,16 +579,17 @@ def apply_preview(request: HttpRequest, model_admin, run_id) -> HttpResponse:
             request, f"Run #{run.pk} is not a finished preview (a dry run): nothing to apply."
         )
         return redirect(run_url(run.pk))
-    (new,) = request_runs(
-        [run.connection],
-        RunKind(run.kind),
-        trigger=RunTrigger.ADMIN,
-        started_by=request.user,
-        dry_run=False,
-        parameters=dict(run.parameters or {}),
-    )
-    messages.success(
-        request,
-        f"Queued {new.get_kind_display().lower()} #{new.pk} for real, as previewed by #{run.pk}.",
-    )
+    new, queued = request_apply(run, started_by=request.user)
+    if queued:
+        messages.success(
+            request,
+            f"Queued {new.get_kind_display().lower()} #{new.pk} for real, as previewed by "
+            f"#{run.pk}.",
+        )
+    else:
+        messages.warning(
+            request,
+            f"Preview #{run.pk} was already applied: run #{new.pk} "
+            f"({new.get_status_display().lower()}) does it. Nothing more was queued.",
+        )
     return redirect(run_url(new.pk))

@@ -59,6 +59,7 @@ def start(
     dry_run: bool = False,
     parameters: dict | None = None,
     rerun_of: SyncRun | None = None,
+    applied_from: SyncRun | None = None,
 ) -> SyncRun:
     """Record a queued run (the caller executes it or hands it to the queue)."""
     return create_run(
@@ -69,6 +70,7 @@ def start(
         dry_run=dry_run,
         parameters=parameters,
         rerun_of=rerun_of,
+        applied_from=applied_from,
     )
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 
 from linx.models import Connection, Outcome, RunKind, RunTrigger, SyncRun, User
 from linx.sync.execute import enqueue, rerun_failed, start
@@ -56,3 +56,31 @@ def request_reruns(
         else:
             left_out.append(run)
     return queued, left_out
+
+
+def apply_preview(preview: SyncRun, *, started_by: User | None = None) -> tuple[SyncRun, bool]:
+    """Queue ``preview`` (a finished dry run) for real, once.
+
+    Returns (the run applying it, whether this call queued it). A second apply (a double
+    click, a second tab, two POSTs at once) gets the first one's run: the database's
+    one-apply-per-preview constraint decides, not a look before the insert.
+    """
+    parameters = dict(preview.parameters or {})
+    if preview.kind == RunKind.IMPORT:
+        parameters = {"entities": list(ENTITIES), **parameters}
+    try:
+        with transaction.atomic():
+            run = start(
+                preview.connection,
+                RunKind(preview.kind),
+                trigger=RunTrigger.ADMIN,
+                started_by=started_by,
+                parameters=parameters,
+                applied_from=preview,
+            )
+            return enqueue(run), True
+    except IntegrityError:
+        applied = preview.live_apply()
+        if applied is None:  # not a clash over this preview after all
+            raise
+        return applied, False

@@ -109,6 +109,7 @@ def create_run(
     dry_run: bool = False,
     parameters: dict | None = None,
     rerun_of: SyncRun | None = None,
+    applied_from: SyncRun | None = None,
 ) -> SyncRun:
     """Record a queued run; nothing happens until it is claimed."""
     return SyncRun.objects.create(
@@ -119,6 +120,7 @@ def create_run(
         dry_run=dry_run,
         parameters=parameters or {},
         rerun_of=rerun_of,
+        applied_from=applied_from,
     )
 
 
