@@ -450,6 +450,37 @@ def test_re_run_is_offered_only_for_a_finished_run_with_failed_rows(operator, co
     assert b"Nothing to re-run" in response.content
 
 
+def test_re_run_is_not_offered_when_every_failed_row_needs_a_fix_first(operator, connection):
+    client, _ = operator
+    fix_first = make_run(connection, **finished(status=RunStatus.PARTIAL))
+    row(fix_first, Outcome.CREATED, procore_id=1)
+    row(fix_first, Outcome.FAILED, procore_id=2, message="No Employee ID.", retryable=False)
+    row(fix_first, Outcome.FAILED, "location", procore_id=3, message="Bad latitude.")
+    why = (
+        "every failed row needs a change in Procore or ExakTime first (each row says what); "
+        "the next import retries those records once fixed."
+    )
+
+    page = client.get(page_of(fix_first)).content.decode()
+    assert "Re-run failed rows</button>" not in page
+    assert f"<strong>Nothing to re-run yet:</strong> {why}" in page
+    # Neither the button's address nor the bulk action queues one: they say why.
+    response = client.post(f"{LIST}{fix_first.pk}/rerun/", follow=True)
+    assert f"Nothing to re-run yet: {why}" in response.content.decode()
+    response = client.post(
+        LIST, {"action": "rerun_failed_rows", "_selected_action": [fix_first.pk]}, follow=True
+    )
+    assert f"Nothing to re-run for #{fix_first.pk} yet: {why}" in response.content.decode()
+    assert not SyncRun.objects.filter(rerun_of=fix_first).exists()
+
+    # One row a retry may help is enough; and a run that stopped early is resumed.
+    row(fix_first, Outcome.FAILED, procore_id=4, message="ExakTime 503.", retryable=True)
+    assert "Re-run failed rows</button>" in client.get(page_of(fix_first)).content.decode()
+    stopped = make_run(connection, **finished(status=RunStatus.FAILED, message="Stopped: SIGTERM."))
+    row(stopped, Outcome.FAILED, procore_id=5, message="No Employee ID.")
+    assert "Re-run failed rows</button>" in client.get(page_of(stopped)).content.decode()
+
+
 def test_operator_cancels_a_queued_or_running_run(operator, connection):
     client, _ = operator
     queued = make_run(connection)
@@ -596,7 +627,7 @@ def test_the_bulk_actions_refuse_a_viewer(viewer, partial_run, connection):
 def test_operator_bulk_re_runs_several_runs_at_once(operator, partial_run, connection):
     client, _ = operator
     second = make_run(connection, RunKind.EXPORT, **finished(status=RunStatus.FAILED))
-    row(second, Outcome.FAILED, "time_record", exaktime_id="4711")
+    row(second, Outcome.FAILED, "time_record", exaktime_id="4711", retryable=True)
 
     client.post(LIST, {"action": "rerun_failed_rows",
                        "_selected_action": [partial_run.pk, second.pk]})  # fmt: skip

@@ -39,6 +39,7 @@ from linx.models import (
     RunTrigger,
     SyncRun,
 )
+from linx.sync.execute import why_not_rerun
 from linx.sync.requests import apply_preview as request_apply
 from linx.sync.requests import request_reruns
 from linx.sync.runs import cancel, reap_dead_runs
@@ -436,6 +437,7 @@ def run_page(request: HttpRequest, model_admin, run_id) -> HttpResponse:
     has_failed = RowResult.objects.filter(run=run, outcome=Outcome.FAILED).exists()
     can_run = model_admin.has_rerun_permission(request)
     applied = run.live_apply() if run.dry_run else None
+    rerun_blocked = why_not_rerun(run)
     entries = progress_entries(run.progress)
     context = {
         **model_admin.admin_site.each_context(request),
@@ -471,7 +473,8 @@ def run_page(request: HttpRequest, model_admin, run_id) -> HttpResponse:
         "page_query": filters.query().lstrip("?"),
         "has_failed": has_failed,
         "can_cancel": can_run and run.status in ACTIVE_STATUSES and not run.cancel_requested,
-        "can_rerun": can_run and run.is_finished and has_failed,
+        "can_rerun": can_run and not rerun_blocked,
+        "rerun_blocked": rerun_blocked,
         "can_apply": can_run
         and run.dry_run
         and run.status in APPLICABLE_STATUSES
@@ -543,11 +546,10 @@ def rerun(request: HttpRequest, model_admin, run_id) -> HttpResponse:
     """Queue a re-run of the run's failed rows, then show the new run."""
     _check_can_run(model_admin, request)
     run = get_run(model_admin, request, run_id)
-    queued, _ = request_reruns([run], started_by=request.user)
+    queued, left_out = request_reruns([run], started_by=request.user)
     if not queued:
-        messages.warning(
-            request, f"Nothing to re-run for #{run.pk}: it is not finished, or no row failed."
-        )
+        (_, reason), *_ = left_out
+        messages.warning(request, f"Nothing to re-run yet: {reason}")
         return redirect(run_url(run.pk))
     new = queued[0]
     messages.success(request, f"Queued run #{new.pk}: a re-run of the failed rows of #{run.pk}.")

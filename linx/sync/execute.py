@@ -258,6 +258,39 @@ def _only(spec: dict | None) -> dict[str, set[int] | None] | None:
     return {kind: (None if ids == "all" else set(ids)) for kind, ids in spec.items()}
 
 
+def stopped_early(run: SyncRun) -> bool:
+    """Whether ``run`` ended before going through every record (its message says why)."""
+    return run.status in (RunStatus.FAILED, RunStatus.CANCELLED) and bool(run.message)
+
+
+#: What the next run of each kind does with records whose rows said to fix them first.
+RETRIED_ONCE_FIXED = {
+    RunKind.IMPORT: "the next import retries those records once fixed",
+    RunKind.EXPORT: "the next export of those dates retries those time records once fixed",
+    RunKind.PREIMPORT: "the next pre-import reads them again once fixed",
+}
+
+
+def why_not_rerun(run: SyncRun) -> str:
+    """Why re-running ``run``'s failed rows is not offered; empty when it is.
+
+    Not when every failed row says a re-run alone cannot help (it needs a change in
+    Procore or ExakTime first): the next run retries those records once fixed. A run
+    that stopped early is resumed whatever its rows say.
+    """
+    if not run.is_finished:
+        return f"run #{run.pk} has not finished yet."
+    failed = run.rows.filter(outcome=Outcome.FAILED)
+    if not failed.exists():
+        return f"no row of run #{run.pk} failed."
+    if stopped_early(run) or failed.filter(retryable=True).exists():
+        return ""
+    return (
+        "every failed row needs a change in Procore or ExakTime first (each row says what); "
+        f"{RETRIED_ONCE_FIXED.get(run.kind, 'the next run retries them once fixed')}."
+    )
+
+
 def rerun_failed(run: SyncRun, *, trigger: RunTrigger, started_by: User | None = None) -> SyncRun:
     """A new run of the same kind for ``run``'s failed rows, and only those.
 
@@ -269,8 +302,7 @@ def rerun_failed(run: SyncRun, *, trigger: RunTrigger, started_by: User | None =
         "entity_type", "procore_id", "exaktime_id"
     )
     parameters = dict(run.parameters)
-    stopped_early = run.status in (RunStatus.FAILED, RunStatus.CANCELLED) and bool(run.message)
-    if stopped_early or not failed.exists():
+    if stopped_early(run) or not failed.exists():
         parameters.pop("only", None)  # resume: the same run again
         parameters.pop("only_time_records", None)
     elif run.kind == RunKind.EXPORT:
@@ -299,4 +331,12 @@ def rerun_failed(run: SyncRun, *, trigger: RunTrigger, started_by: User | None =
     )
 
 
-__all__ = ["AlreadyRunning", "RunRefused", "enqueue", "execute", "rerun_failed", "start"]
+__all__ = [
+    "AlreadyRunning",
+    "RunRefused",
+    "enqueue",
+    "execute",
+    "rerun_failed",
+    "start",
+    "why_not_rerun",
+]

@@ -116,7 +116,8 @@ NOUNS = {
     EntityType.CUSTOM_FIELD: "Custom field",
 }
 
-RERUN_HINT = "then re-run the failed rows"
+#: A record that needs a fix first is not re-run by hand: the next import retries it.
+RERUN_HINT = "then import again"
 
 #: After this many ExakTime failures in a row that retrying could fix (timeouts, 5xx,
 #: rate limits beyond the client's patience), the service is taken to be down and the

@@ -9,8 +9,8 @@ from collections.abc import Iterable
 
 from django.db import IntegrityError, transaction
 
-from linx.models import Connection, Outcome, RunKind, RunTrigger, SyncRun, User
-from linx.sync.execute import enqueue, rerun_failed, start
+from linx.models import Connection, RunKind, RunTrigger, SyncRun, User
+from linx.sync.execute import enqueue, rerun_failed, start, why_not_rerun
 from linx.sync.imports import ENTITIES
 
 
@@ -45,16 +45,19 @@ def request_runs(
 @transaction.atomic
 def request_reruns(
     runs: Iterable[SyncRun], *, started_by: User | None = None
-) -> tuple[list[SyncRun], list[SyncRun]]:
-    """Queue a re-run of each run's failed rows; returns (queued re-runs, runs left out)."""
+) -> tuple[list[SyncRun], list[tuple[SyncRun, str]]]:
+    """Queue a re-run of each run's failed rows where one can help.
+
+    Returns (queued re-runs, [(run left out, why)]).
+    """
     queued, left_out = [], []
     for run in runs:
-        if run.is_finished and run.rows.filter(outcome=Outcome.FAILED).exists():
+        if reason := why_not_rerun(run):
+            left_out.append((run, reason))
+        else:
             queued.append(
                 enqueue(rerun_failed(run, trigger=RunTrigger.RERUN, started_by=started_by))
             )
-        else:
-            left_out.append(run)
     return queued, left_out
 
 
