@@ -447,6 +447,7 @@ def run_page(request: HttpRequest, model_admin, run_id) -> HttpResponse:
         "media": model_admin.media,
         "run": run,
         "status_badge": status_badge(run),
+        "counts_text": counts_text(run.counts),  # what the live parts show, for the script
         "starter": starter(run),
         "duration": format_duration(run.duration),
         "parameters": describe_parameters(run),

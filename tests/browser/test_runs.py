@@ -105,6 +105,9 @@ def test_the_progress_bar_moves_while_an_import_runs(
     numbers = page.locator(".linx-progress-row--overall [data-linx-numbers]")
     expect(page.locator(".linx-progress")).to_contain_text("Waiting for a queue worker")
     assert bar.get_attribute("aria-valuenow") == "0"
+    expect(page.locator("#result_list")).to_contain_text("No rows recorded yet")
+    expect(page.locator(".linx-run-header")).not_to_contain_text("Worker")
+    expect(page.locator(".linx-run-header dt:text-is('Started') + dd")).to_have_text("—")
 
     # A worker takes it and stops midway (the test holds it there): the bar follows
     # without the page being reloaded.
@@ -114,6 +117,14 @@ def test_the_progress_bar_moves_while_an_import_runs(
     midway = int(bar.get_attribute("aria-valuenow"))
     assert 0 < midway < 100
     expect(page.locator("[data-linx-entity=employee]")).to_be_visible()
+    # The header and the rows table follow too: rows appear while it runs.
+    header = page.locator(".linx-run-header")
+    expect(header.locator("dd").filter(has_text=re.compile(r"^Running$"))).to_have_count(1)
+    expect(header).to_contain_text("Worker")
+    rows = page.locator("#result_list tbody tr.linx-row")
+    expect(rows).to_have_count(pacing["after"], timeout=8_000)
+    expect(page.locator(".linx-counts")).to_contain_text("created")
+    expect(header.locator("dt:text-is('Started') + dd")).not_to_have_text("—")
     screenshot(page, "run-progress")
 
     go_on.set()
