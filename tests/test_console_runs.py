@@ -454,7 +454,7 @@ def test_re_run_is_not_offered_when_every_failed_row_needs_a_fix_first(operator,
     client, _ = operator
     fix_first = make_run(connection, **finished(status=RunStatus.PARTIAL))
     row(fix_first, Outcome.CREATED, procore_id=1)
-    row(fix_first, Outcome.FAILED, procore_id=2, message="No Employee ID.", retryable=False)
+    no_id = row(fix_first, Outcome.FAILED, procore_id=2, message="No Employee ID.")
     row(fix_first, Outcome.FAILED, "location", procore_id=3, message="Bad latitude.")
     why = (
         "every failed row needs a change in Procore or ExakTime first (each row says what); "
@@ -472,6 +472,8 @@ def test_re_run_is_not_offered_when_every_failed_row_needs_a_fix_first(operator,
     )
     assert f"Nothing to re-run for #{fix_first.pk} yet: {why}" in response.content.decode()
     assert not SyncRun.objects.filter(rerun_of=fix_first).exists()
+    row_page = client.get(f"/admin/linx/rowresult/{no_id.pk}/change/").content.decode()
+    assert "An operator must fix this first (the message says what); the next import" in row_page
 
     # One row a retry may help is enough; and a run that stopped early is resumed.
     row(fix_first, Outcome.FAILED, procore_id=4, message="ExakTime 503.", retryable=True)
