@@ -236,3 +236,15 @@ def test_started_and_finished_are_the_databases_time(connection, clock_ahead):
             run = recorder.finish()
     assert abs(run.started_at - timezone.now()) < timedelta(seconds=5)
     assert timedelta(seconds=0.25) <= run.duration < timedelta(seconds=5)
+
+
+def test_a_worker_whose_clock_runs_ahead_does_not_queue_a_fresh_run_again(
+    connection, clock_ahead, settings, django_capture_on_commit_callbacks
+):
+    from linx.sync.execute import requeue_lost_runs
+
+    settings.LINX_REQUEUE_AFTER = 300  # less than the worker's clock is ahead
+    new_run(connection)  # queued just now, by a process with the right time
+    with clock_ahead(), django_capture_on_commit_callbacks(execute=False) as queued:
+        assert requeue_lost_runs() == []
+    assert queued == []
