@@ -436,8 +436,6 @@ def run_page(request: HttpRequest, model_admin, run_id) -> HttpResponse:
     ]
     has_failed = RowResult.objects.filter(run=run, outcome=Outcome.FAILED).exists()
     can_run = model_admin.has_rerun_permission(request)
-    applied = run.live_apply() if run.dry_run else None
-    rerun_blocked = why_not_rerun(run)
     entries = progress_entries(run.progress)
     context = {
         **model_admin.admin_site.each_context(request),
@@ -474,18 +472,27 @@ def run_page(request: HttpRequest, model_admin, run_id) -> HttpResponse:
         "page_query": filters.query().lstrip("?"),
         "has_failed": has_failed,
         "can_cancel": can_run and run.status in ACTIVE_STATUSES and not run.cancel_requested,
+        "rerun_of_url": run_url(run.rerun_of_id) if run.rerun_of_id else "",
+        **rerun_and_apply(run, can_run),
+    }
+    return TemplateResponse(request, "admin/linx/syncrun/run.html", context)
+
+
+def rerun_and_apply(run: SyncRun, can_run: bool) -> dict:
+    """Whether the page offers a re-run or an apply, why not, and the linked runs."""
+    applied = run.live_apply() if run.dry_run else None
+    rerun_blocked = why_not_rerun(run)
+    return {
         "can_rerun": can_run and not rerun_blocked,
         "rerun_blocked": rerun_blocked,
         "can_apply": can_run
         and run.dry_run
         and run.status in APPLICABLE_STATUSES
         and applied is None,
-        "rerun_of_url": run_url(run.rerun_of_id) if run.rerun_of_id else "",
         "applied": applied,
         "applied_url": run_url(applied.pk) if applied else "",
         "applied_from_url": run_url(run.applied_from_id) if run.applied_from_id else "",
     }
-    return TemplateResponse(request, "admin/linx/syncrun/run.html", context)
 
 
 def progress(request: HttpRequest, model_admin, run_id) -> JsonResponse:

@@ -504,15 +504,9 @@ class Importer:
                 "member_ids": members,
                 "show_in_mobile": True,
             }
+            data = {"crew_ids": crew_ids}
             with self._recording_failures_only(not asked):
-                self.upsert(
-                    kind,
-                    procore_id,
-                    name,
-                    fields,
-                    {"name": "crew name"},
-                    data={"crew_ids": crew_ids},
-                )
+                self.upsert(kind, procore_id, name, fields, {"name": "crew name"}, data=data)
         self.deactivate_missing(kind, seen, delete_group=True)
 
     def _members_redone(self, existing: EntityMapping | None, crews: list) -> bool:
