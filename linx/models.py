@@ -560,6 +560,14 @@ class SyncRun(models.Model):
     rerun_of = models.ForeignKey(
         "self", on_delete=models.SET_NULL, null=True, blank=True, related_name="reruns"
     )
+    applied_from = models.ForeignKey(
+        "self",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="applied_runs",
+        help_text="The preview (dry run) this run applies for real.",
+    )
     dry_run = models.BooleanField(default=False)
     parameters = models.JSONField(
         default=dict, blank=True, help_text="Entities, date range and other options of the run."
@@ -591,6 +599,14 @@ class SyncRun(models.Model):
                     "Another run of this kind is already running for this connection."
                 ),
             ),
+            # A preview is applied once: a second click, tab or POST finds the first
+            # apply. One that never ran (skipped, cancelled) lets it be applied again.
+            models.UniqueConstraint(
+                fields=["applied_from"],
+                condition=Q(applied_from__isnull=False) & ~Q(status__in=["skipped", "cancelled"]),
+                name="one_apply_per_preview",
+                violation_error_message="This preview has already been applied.",
+            ),
         ]
         indexes = [
             models.Index(fields=["status", "kind"]),
@@ -604,6 +620,14 @@ class SyncRun(models.Model):
     @property
     def is_finished(self) -> bool:
         return self.status in FINISHED_STATUSES
+
+    def live_apply(self) -> SyncRun | None:
+        """The run applying this preview for real, unless it never ran (skipped, cancelled)."""
+        return (
+            self.applied_runs.exclude(status__in=[RunStatus.SKIPPED, RunStatus.CANCELLED])
+            .order_by("-created_at")
+            .first()
+        )
 
     @property
     def duration(self) -> timezone.timedelta | None:
@@ -691,6 +715,23 @@ class RunSchedule(models.Model):
             raise ValidationError(
                 {"days_back_to": "The last day must not be after the first (count days back)."}
             )
+        self.clean_entities()
+
+    def clean_entities(self) -> None:
+        """Refuse unknown entity names now, not when the schedule fires at night."""
+        from linx.sync.imports import ENTITIES
+
+        names = [e.strip() for e in self.entities.split(",") if e.strip()]
+        unknown = [name for name in names if name not in ENTITIES]
+        if unknown:
+            raise ValidationError(
+                {
+                    "entities": f"Unknown entit{'y' if len(unknown) == 1 else 'ies'}: "
+                    f"{', '.join(repr(name) for name in unknown)}. Write some of "
+                    f"{', '.join(ENTITIES)}, separated by commas, or leave it empty for all."
+                }
+            )
+        self.entities = ", ".join(names)
 
 
 class OpenFailure(models.Model):

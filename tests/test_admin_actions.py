@@ -47,7 +47,7 @@ def test_rerun_action_queues_only_runs_with_failed_rows(staff_client, connection
     failed = create_run(connection, RunKind.IMPORT, trigger=RunTrigger.COMMAND)
     SyncRun.objects.filter(pk=failed.pk).update(status=RunStatus.PARTIAL)
     RowResult.objects.create(
-        run=failed, entity_type="employee", outcome=Outcome.FAILED, procore_id=5
+        run=failed, entity_type="employee", outcome=Outcome.FAILED, procore_id=5, retryable=True
     )
     clean = create_run(connection, RunKind.IMPORT, trigger=RunTrigger.COMMAND)
     SyncRun.objects.filter(pk=clean.pk).update(status=RunStatus.SUCCEEDED)
@@ -57,7 +57,9 @@ def test_rerun_action_queues_only_runs_with_failed_rows(staff_client, connection
     rerun = SyncRun.objects.get(rerun_of=failed)
     assert rerun.parameters["only"] == {"employee": [5]}
     assert rerun.trigger == RunTrigger.RERUN
-    assert "Nothing to re-run for #" in response.content.decode()
+    assert f"Nothing to re-run for #{clean.pk} yet: no row of run #{clean.pk} failed." in (
+        response.content.decode()
+    )
 
 
 def test_cancel_action_stops_a_queued_run(staff_client, connection):

@@ -342,6 +342,33 @@ def test_a_sixth_field_is_refused_with_the_models_message(staff_client, connecti
     assert connection.selected_fieldset() is None  # nothing half-saved
 
 
+def test_after_a_refused_save_the_page_shows_what_is_really_in_use(
+    staff_client, connection, preimported
+):
+    choose(staff_client, connection, preimported["fieldset"], preimported["Equipment"])
+    six = [
+        preimported[n]
+        for n in ("Equipment", "Inspection", "Per diem", "Weather", "Foreman", "Permit")
+    ]
+    html = choose(staff_client, connection, preimported["fieldset"], *six).content.decode()
+    assert "6 custom fields chosen, but at most 5 can be carried" in html
+    assert "Nothing was saved" in html
+    # Only Equipment is ticked, as it is in the database; the refused five are not.
+    for name in ("Equipment", "Inspection", "Per diem", "Weather", "Foreman", "Permit"):
+        pk = preimported[name].pk
+        ticked = f'value="{pk}" id="field-{pk}" checked' in html
+        assert ticked == (name == "Equipment"), name
+
+    # A refused change of fieldset leaves the fieldset in use shown as chosen.
+    extras = Fieldset.objects.get(name="Extras")
+    html = choose(staff_client, connection, extras, preimported["Weather"]).content.decode()
+    assert "is not in the selected fieldset" in html
+    daily, other = preimported["fieldset"].pk, extras.pk
+    assert f'value="{daily}" id="fieldset-{daily}" data-fields="1 2 3 4 5 6 7 8" checked' in html
+    assert f'id="fieldset-{other}" data-fields="1" checked' not in html
+    assert connection.selected_fieldset() == preimported["fieldset"]
+
+
 def test_an_unsupported_field_is_refused_even_if_posted(staff_client, connection, preimported):
     response = choose(staff_client, connection, preimported["fieldset"], preimported["Mileage"])
     assert "which Linx cannot carry" in response.content.decode()

@@ -123,6 +123,23 @@ def test_list_shows_status_badges_counts_starters_and_dry_runs(
     assert "linx/run_progress.js" in page and "linx/console.css" in page
 
 
+def test_runs_show_their_real_duration_even_under_a_second(staff_client, sandbox_connection):
+    from linx.sync.execute import execute
+
+    run = execute(create_run(sandbox_connection, RunKind.IMPORT, trigger=RunTrigger.COMMAND))
+    took = (run.finished_at - run.started_at).total_seconds()
+    assert 0 < took < 10  # a sandbox import is quick, but it does take time
+    shown = "under 0.1 s" if took < 0.1 else f"{took:.1f} s"
+    assert f'<span class="linx-nowrap">{shown}</span>' in staff_client.get(LIST).content.decode()
+    assert f"<dd data-linx-duration>{shown}</dd>" in staff_client.get(page_of(run)).content.decode()
+
+    quick = make_run(sandbox_connection, **finished(status=RunStatus.SUCCEEDED))
+    SyncRun.objects.filter(pk=quick.pk).update(
+        finished_at=quick.started_at + timedelta(seconds=2, milliseconds=400)
+    )
+    assert "<dd data-linx-duration>2.4 s</dd>" in staff_client.get(page_of(quick)).content.decode()
+
+
 def test_list_filters_by_status_kind_connection_and_date(staff_client, connection):
     from linx.models import Connection
 
@@ -433,6 +450,39 @@ def test_re_run_is_offered_only_for_a_finished_run_with_failed_rows(operator, co
     assert b"Nothing to re-run" in response.content
 
 
+def test_re_run_is_not_offered_when_every_failed_row_needs_a_fix_first(operator, connection):
+    client, _ = operator
+    fix_first = make_run(connection, **finished(status=RunStatus.PARTIAL))
+    row(fix_first, Outcome.CREATED, procore_id=1)
+    no_id = row(fix_first, Outcome.FAILED, procore_id=2, message="No Employee ID.")
+    row(fix_first, Outcome.FAILED, "location", procore_id=3, message="Bad latitude.")
+    why = (
+        "every failed row needs a change in Procore or ExakTime first (each row says what); "
+        "the next import retries those records once fixed."
+    )
+
+    page = client.get(page_of(fix_first)).content.decode()
+    assert "Re-run failed rows</button>" not in page
+    assert f"<strong>Nothing to re-run yet:</strong> {why}" in page
+    # Neither the button's address nor the bulk action queues one: they say why.
+    response = client.post(f"{LIST}{fix_first.pk}/rerun/", follow=True)
+    assert f"Nothing to re-run yet: {why}" in response.content.decode()
+    response = client.post(
+        LIST, {"action": "rerun_failed_rows", "_selected_action": [fix_first.pk]}, follow=True
+    )
+    assert f"Nothing to re-run for #{fix_first.pk} yet: {why}" in response.content.decode()
+    assert not SyncRun.objects.filter(rerun_of=fix_first).exists()
+    row_page = client.get(f"/admin/linx/rowresult/{no_id.pk}/change/").content.decode()
+    assert "An operator must fix this first (the message says what); the next import" in row_page
+
+    # One row a retry may help is enough; and a run that stopped early is resumed.
+    row(fix_first, Outcome.FAILED, procore_id=4, message="ExakTime 503.", retryable=True)
+    assert "Re-run failed rows</button>" in client.get(page_of(fix_first)).content.decode()
+    stopped = make_run(connection, **finished(status=RunStatus.FAILED, message="Stopped: SIGTERM."))
+    row(stopped, Outcome.FAILED, procore_id=5, message="No Employee ID.")
+    assert "Re-run failed rows</button>" in client.get(page_of(stopped)).content.decode()
+
+
 def test_operator_cancels_a_queued_or_running_run(operator, connection):
     client, _ = operator
     queued = make_run(connection)
@@ -465,6 +515,53 @@ def test_operator_applies_a_finished_dry_run_for_real(operator, connection):
     assert applied.trigger == RunTrigger.ADMIN and applied.started_by == user
     assert applied.parameters == preview.parameters
     assert f"as previewed by #{preview.pk}" in client.get(response["Location"]).content.decode()
+
+
+def test_applying_a_preview_twice_queues_one_run_and_both_pages_link(
+    operator, connection, django_capture_on_commit_callbacks
+):
+    client, _ = operator
+    preview = make_run(connection, dry_run=True, parameters={"entities": ["employees"]},
+                       **finished(status=RunStatus.SUCCEEDED, counts={"created": 4}))  # fmt: skip
+
+    with django_capture_on_commit_callbacks() as queued:
+        first = client.post(f"{LIST}{preview.pk}/apply/")
+        second = client.post(f"{LIST}{preview.pk}/apply/", follow=True)  # double click, 2nd tab
+
+    applied = SyncRun.objects.get(applied_from=preview)
+    assert SyncRun.objects.exclude(pk=preview.pk).count() == 1 and len(queued) == 1
+    assert first["Location"] == page_of(applied)
+    assert second.redirect_chain[-1][0] == page_of(applied)
+    assert f"Preview #{preview.pk} was already applied: run #{applied.pk}" in (
+        second.content.decode()
+    )
+    # Each page links to the other; the preview no longer offers to apply it.
+    applied_page = client.get(page_of(applied)).content.decode()
+    assert f'<a href="{page_of(preview)}" data-linx-applied-from>preview #{preview.pk}</a>' in (
+        applied_page
+    )
+    preview_page = client.get(page_of(preview)).content.decode()
+    assert f'<a href="{page_of(applied)}" data-linx-applied>run #{applied.pk}</a>' in preview_page
+    assert "Apply: run it for real" not in preview_page
+
+
+def test_a_preview_is_applied_once_by_the_database_not_by_a_look_first(connection):
+    from django.db import IntegrityError, transaction
+
+    from linx.sync.requests import apply_preview
+
+    preview = make_run(connection, dry_run=True, **finished(status=RunStatus.SUCCEEDED))
+    first, queued = apply_preview(preview)
+    assert queued and first.applied_from == preview
+    # Two POSTs at once both pass any look before the insert: the constraint stops one.
+    with pytest.raises(IntegrityError), transaction.atomic():
+        create_run(connection, RunKind.IMPORT, trigger=RunTrigger.ADMIN, applied_from=preview)
+    assert apply_preview(preview) == (first, False)
+
+    # An apply that never ran (skipped: another import held the connection) frees it.
+    SyncRun.objects.filter(pk=first.pk).update(status=RunStatus.SKIPPED)
+    again, queued = apply_preview(preview)
+    assert queued and again.pk != first.pk
 
 
 def test_an_export_preview_applies_with_its_date_range(operator, connection):
@@ -532,7 +629,7 @@ def test_the_bulk_actions_refuse_a_viewer(viewer, partial_run, connection):
 def test_operator_bulk_re_runs_several_runs_at_once(operator, partial_run, connection):
     client, _ = operator
     second = make_run(connection, RunKind.EXPORT, **finished(status=RunStatus.FAILED))
-    row(second, Outcome.FAILED, "time_record", exaktime_id="4711")
+    row(second, Outcome.FAILED, "time_record", exaktime_id="4711", retryable=True)
 
     client.post(LIST, {"action": "rerun_failed_rows",
                        "_selected_action": [partial_run.pk, second.pk]})  # fmt: skip

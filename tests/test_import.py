@@ -590,3 +590,44 @@ def test_an_ignored_worker_is_skipped_even_when_it_would_fail(sandbox_connection
     skipped = row(run, pc.WORKER_NO_EMPLOYEE_ID)
     assert skipped.outcome == Outcome.SKIPPED
     assert "ignored by an operator" in skipped.message
+
+
+def test_a_re_run_records_rows_only_for_the_failed_records(
+    sandbox_connection, exaktime_sandbox, procore_sandbox
+):
+    first = run_import(sandbox_connection)  # every entity, crews as groups
+    failed = {(r.entity_type, r.procore_id) for r in first.rows.filter(outcome=Outcome.FAILED)}
+    assert (EntityType.EMPLOYEE, pc.WORKER_NO_EMPLOYEE_ID) in failed
+    procore_sandbox.update("user", pc.WORKER_NO_EMPLOYEE_ID, employee_id="7777")
+
+    rerun = execute(rerun_failed(first, trigger=RunTrigger.RERUN))
+
+    assert {(r.entity_type, r.procore_id) for r in rerun.rows.all()} <= failed
+    assert row(rerun, pc.WORKER_NO_EMPLOYEE_ID).outcome == Outcome.CREATED
+    assert EntityType.CREW not in (rerun.progress or {})
+
+
+def test_a_re_run_of_a_duplicate_id_still_names_the_other_record(
+    sandbox_connection, exaktime_sandbox
+):
+    first = run_import(sandbox_connection, entities=["employees"])
+    rerun = execute(rerun_failed(first, trigger=RunTrigger.RERUN))
+    again = row(rerun, pc.WORKER_DUPLICATE_ID_B)
+    assert again.outcome == Outcome.FAILED
+    assert again.message == row(first, pc.WORKER_DUPLICATE_ID_B).message
+    assert "'1008' is also the Employee ID of" in again.message
+    assert str(pc.WORKER_DUPLICATE_ID_A) in again.message
+    assert not again.retryable
+
+
+def test_a_re_run_of_a_duplicate_cost_code_name_keeps_its_message(
+    sandbox_connection, exaktime_sandbox
+):
+    first = run_import(sandbox_connection, entities=["cost_codes"])
+    rerun = execute(rerun_failed(first, trigger=RunTrigger.RERUN))
+    again = row(rerun, pc.STANDARD_DUPLICATE_NAME_B)
+    assert again.outcome == Outcome.FAILED
+    assert "cost code name 'Labor' is also the cost code name of" in again.message
+    assert "ExakTime says" not in again.message
+    assert again.message == row(first, pc.STANDARD_DUPLICATE_NAME_B).message
+    assert len(exaktime(exaktime_sandbox, "cost_code", name="Labor")) == 1

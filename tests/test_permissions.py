@@ -121,7 +121,7 @@ def world(connection) -> dict:
     )
     partial = create_run(connection, RunKind.IMPORT, trigger=RunTrigger.COMMAND)
     SyncRun.objects.filter(pk=partial.pk).update(
-        status=RunStatus.PARTIAL, counts={"failed": 1, "created": 1}
+        status=RunStatus.PARTIAL, counts={"failed": 2, "created": 1}
     )
     failed_row = RowResult.objects.create(
         run=partial,
@@ -130,6 +130,14 @@ def world(connection) -> dict:
         procore_id=6_000_000_002,
         name="Jordan Blake",
         message="Jordan Blake has no Employee ID in Procore's Directory.",
+    )
+    RowResult.objects.create(  # a passing fault: a re-run may help, so it may be re-run
+        run=partial,
+        entity_type=EntityType.EMPLOYEE,
+        outcome=Outcome.FAILED,
+        procore_id=6_000_000_003,
+        message="ExakTime did not answer (503).",
+        retryable=True,
     )
     RowResult.objects.create(
         run=partial, entity_type=EntityType.EMPLOYEE, outcome=Outcome.CREATED, procore_id=7

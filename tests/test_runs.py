@@ -178,3 +178,73 @@ def test_runs_lost_from_the_queue_are_queued_again_once_per_interval(
     assert len(queued) == 1
     fresh.refresh_from_db()
     assert fresh.status == RunStatus.QUEUED
+
+
+# --- One clock: the database's ------------------------------------------------------------
+
+SKEW = timedelta(minutes=10)
+
+
+@pytest.fixture
+def clock_ahead():
+    """Code run inside ``with clock_ahead():`` sees a worker clock 10 minutes fast."""
+    from contextlib import contextmanager
+    from unittest import mock
+
+    real_now = timezone.now
+
+    @contextmanager
+    def ahead():
+        with mock.patch("django.utils.timezone.now", lambda: real_now() + SKEW):
+            yield
+
+    return ahead
+
+
+def test_a_worker_whose_clock_runs_ahead_does_not_reap_a_live_run(connection, clock_ahead):
+    live = claim(new_run(connection))  # on a worker with the right time
+    with clock_ahead():
+        assert reap_dead_runs() == []
+        with pytest.raises(AlreadyRunning):
+            claim(new_run(connection))  # and its claim does not take the connection over
+    live.refresh_from_db()
+    assert live.status == RunStatus.RUNNING
+
+
+def test_a_dead_run_of_a_worker_whose_clock_runs_ahead_is_still_reaped(
+    connection, clock_ahead, settings
+):
+    settings.LINX_RUN_DEAD_AFTER = 1
+    with clock_ahead():
+        run = claim(new_run(connection))
+        with RunRecorder(run) as recorder:
+            recorder.record(Row("employee", Outcome.CREATED, procore_id=1))
+            recorder.flush()
+    # Its stamps are the database's time, not its own 10 minutes ahead.
+    assert abs(SyncRun.objects.get(pk=run.pk).heartbeat_at - timezone.now()) < timedelta(seconds=5)
+    time.sleep(1.3)  # ... then its worker is killed: no heartbeat for longer than allowed
+    assert reap_dead_runs() == [run.pk]
+    run.refresh_from_db()
+    assert run.status == RunStatus.FAILED and run.rows.count() == 1
+
+
+def test_started_and_finished_are_the_databases_time(connection, clock_ahead):
+    with clock_ahead():
+        run = claim(new_run(connection))
+        with RunRecorder(run) as recorder:
+            time.sleep(0.3)
+            run = recorder.finish()
+    assert abs(run.started_at - timezone.now()) < timedelta(seconds=5)
+    assert timedelta(seconds=0.25) <= run.duration < timedelta(seconds=5)
+
+
+def test_a_worker_whose_clock_runs_ahead_does_not_queue_a_fresh_run_again(
+    connection, clock_ahead, settings, django_capture_on_commit_callbacks
+):
+    from linx.sync.execute import requeue_lost_runs
+
+    settings.LINX_REQUEUE_AFTER = 300  # less than the worker's clock is ahead
+    new_run(connection)  # queued just now, by a process with the right time
+    with clock_ahead(), django_capture_on_commit_callbacks(execute=False) as queued:
+        assert requeue_lost_runs() == []
+    assert queued == []

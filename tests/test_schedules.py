@@ -102,3 +102,40 @@ def test_migrate_installs_the_minute_ticker(db):
         Schedule.MINUTES,
         1,
     )
+
+
+def test_unknown_entities_are_refused_when_the_schedule_is_saved(connection):
+    schedule = RunSchedule(
+        connection=connection, kind=RunKind.IMPORT, cron="30 1 * * *", entities="employee, projects"
+    )
+    with pytest.raises(ValidationError) as refusal:
+        schedule.full_clean()
+    assert refusal.value.message_dict["entities"] == [
+        "Unknown entities: 'employee', 'projects'. Write some of employees, locations, "
+        "cost_codes, crews, separated by commas, or leave it empty for all."
+    ]
+    schedule.entities = " employees,crews "
+    schedule.full_clean()
+    assert schedule.entities == "employees, crews"
+
+
+def test_the_schedule_form_refuses_unknown_entities_naming_the_valid_ones(staff_client, connection):
+    form = {
+        "connection": connection.pk,
+        "kind": RunKind.IMPORT,
+        "cron": "30 1 * * *",
+        "enabled": "on",
+        "entities": "employee, projects",
+        "days_back_from": 1,
+        "days_back_to": 1,
+    }
+    response = staff_client.post("/admin/linx/runschedule/add/", form)
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "Unknown entities: &#x27;employee&#x27;, &#x27;projects&#x27;." in html
+    assert "employees, locations, cost_codes, crews" in html
+    assert not RunSchedule.objects.exists()
+
+    form["entities"] = "employees, cost_codes"
+    assert staff_client.post("/admin/linx/runschedule/add/", form).status_code == 302
+    assert RunSchedule.objects.get().entities == "employees, cost_codes"

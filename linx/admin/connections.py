@@ -113,6 +113,41 @@ def time_type_choices(connection: Connection) -> list[tuple[str, str]]:
     return sorted(choices.items())
 
 
+def custom_field_rows(fieldsets, fields, selected_fieldset, can_change: bool) -> list[dict]:
+    """The custom fields page's rows: each field as it is in the database, and why it
+    cannot be chosen when it cannot."""
+    checked = {str(f.pk) for f in fields if f.selected}
+    names_by_id = {}
+    for fieldset in fieldsets:
+        for field_id in fieldset.field_ids:
+            names_by_id.setdefault(field_id, []).append(fieldset)
+    rows = []
+    for field in fields:
+        reason = ""
+        if not field.supported:
+            reason = (
+                f"Type {field.data_type!r} cannot be carried: Linx carries plain text, "
+                "date, checkbox and single select fields."
+            )
+        elif field.gone_from_procore:
+            reason = "Gone from Procore at the last pre-import."
+        rows.append(
+            {
+                "field": field,
+                "type": CustomFieldType(field.data_type).label
+                if field.supported
+                else field.data_type,
+                "fieldsets": names_by_id.get(field.procore_id, []),
+                "in_selected": selected_fieldset is not None
+                and field.procore_id in selected_fieldset.field_ids,
+                "checked": str(field.pk) in checked,
+                "disabled": bool(reason) or not can_change,
+                "reason": reason,
+            }
+        )
+    return rows
+
+
 class ConnectionForm(WriteOnlySecretsForm):
     secret_fields = SECRET_FIELDS
 
@@ -376,7 +411,14 @@ class ConnectionAdmin(admin.ModelAdmin):
                     connection.select_fieldset(chosen_fieldset)
                     connection.select_custom_fields(chosen)
             except ValidationError as refusal:
-                error = " ".join(refusal.messages)
+                error = (
+                    " ".join(refusal.messages)
+                    + " Nothing was saved: the page shows the choice still in use."
+                )
+                # The refused choice was rolled back in the database, but not in the
+                # objects it was tried on: read again what is really in use.
+                fieldsets = list(connection.fieldsets.order_by("name"))
+                fields = list(connection.custom_fields.order_by("label"))
             else:
                 self.log_change(
                     request,
@@ -393,40 +435,7 @@ class ConnectionAdmin(admin.ModelAdmin):
                 )
                 return HttpResponseRedirect(request.path)
         selected_fieldset = next((f for f in fieldsets if f.selected), None)
-        if error:  # show the refused choice again, as it was made
-            wanted_fieldset = request.POST.get("fieldset")
-            selected_fieldset = next((f for f in fieldsets if str(f.pk) == wanted_fieldset), None)
-            checked = set(request.POST.getlist("fields"))
-        else:
-            checked = {str(f.pk) for f in fields if f.selected}
-        names_by_id = {}
-        for fieldset in fieldsets:
-            for field_id in fieldset.field_ids:
-                names_by_id.setdefault(field_id, []).append(fieldset)
-        rows = []
-        for field in fields:
-            reason = ""
-            if not field.supported:
-                reason = (
-                    f"Type {field.data_type!r} cannot be carried: Linx carries plain text, "
-                    "date, checkbox and single select fields."
-                )
-            elif field.gone_from_procore:
-                reason = "Gone from Procore at the last pre-import."
-            rows.append(
-                {
-                    "field": field,
-                    "type": CustomFieldType(field.data_type).label
-                    if field.supported
-                    else field.data_type,
-                    "fieldsets": names_by_id.get(field.procore_id, []),
-                    "in_selected": selected_fieldset is not None
-                    and field.procore_id in selected_fieldset.field_ids,
-                    "checked": str(field.pk) in checked,
-                    "disabled": bool(reason) or not can_change,
-                    "reason": reason,
-                }
-            )
+        rows = custom_field_rows(fieldsets, fields, selected_fieldset, can_change)
         return TemplateResponse(
             request,
             "admin/linx/connection/custom_fields.html",

@@ -35,12 +35,13 @@ from linx.models import (
     EntityType,
     Outcome,
     RowResult,
-    RunKind,
     RunStatus,
     RunTrigger,
     SyncRun,
 )
-from linx.sync.requests import request_reruns, request_runs
+from linx.sync.execute import why_not_rerun
+from linx.sync.requests import apply_preview as request_apply
+from linx.sync.requests import request_reruns
 from linx.sync.runs import cancel, reap_dead_runs
 
 ROWS_PER_PAGE = 100
@@ -146,7 +147,11 @@ def counts_html(counts: dict | None) -> SafeString:
 def format_duration(delta: timedelta | None) -> str:
     if delta is None:
         return "—"
-    seconds = max(0, int(delta.total_seconds()))
+    exact = max(0.0, delta.total_seconds())
+    if exact < 10:
+        # Most runs take well under a second: whole seconds would show them all as "0 s".
+        return "under 0.1 s" if exact < 0.1 else f"{exact:.1f} s"
+    seconds = int(exact)
     if seconds < 60:
         return f"{seconds} s"
     minutes, seconds = divmod(seconds, 60)
@@ -453,6 +458,7 @@ def run_page(request: HttpRequest, model_admin, run_id) -> HttpResponse:
         "media": model_admin.media,
         "run": run,
         "status_badge": status_badge(run),
+        "counts_text": counts_text(run.counts),  # what the live parts show, for the script
         "starter": starter(run),
         "duration": format_duration(run.duration),
         "parameters": describe_parameters(run),
@@ -479,11 +485,27 @@ def run_page(request: HttpRequest, model_admin, run_id) -> HttpResponse:
         "page_query": filters.query().lstrip("?"),
         "has_failed": has_failed,
         "can_cancel": can_run and run.status in ACTIVE_STATUSES and not run.cancel_requested,
-        "can_rerun": can_run and run.is_finished and has_failed,
-        "can_apply": can_run and run.dry_run and run.status in APPLICABLE_STATUSES,
         "rerun_of_url": run_url(run.rerun_of_id) if run.rerun_of_id else "",
+        **rerun_and_apply(run, can_run),
     }
     return TemplateResponse(request, "admin/linx/syncrun/run.html", context)
+
+
+def rerun_and_apply(run: SyncRun, can_run: bool) -> dict:
+    """Whether the page offers a re-run or an apply, why not, and the linked runs."""
+    applied = run.live_apply() if run.dry_run else None
+    rerun_blocked = why_not_rerun(run)
+    return {
+        "can_rerun": can_run and not rerun_blocked,
+        "rerun_blocked": rerun_blocked,
+        "can_apply": can_run
+        and run.dry_run
+        and run.status in APPLICABLE_STATUSES
+        and applied is None,
+        "applied": applied,
+        "applied_url": run_url(applied.pk) if applied else "",
+        "applied_from_url": run_url(run.applied_from_id) if run.applied_from_id else "",
+    }
 
 
 def progress(request: HttpRequest, model_admin, run_id) -> JsonResponse:
@@ -545,11 +567,10 @@ def rerun(request: HttpRequest, model_admin, run_id) -> HttpResponse:
     """Queue a re-run of the run's failed rows, then show the new run."""
     _check_can_run(model_admin, request)
     run = get_run(model_admin, request, run_id)
-    queued, _ = request_reruns([run], started_by=request.user)
+    queued, left_out = request_reruns([run], started_by=request.user)
     if not queued:
-        messages.warning(
-            request, f"Nothing to re-run for #{run.pk}: it is not finished, or no row failed."
-        )
+        (_, reason), *_ = left_out
+        messages.warning(request, f"Nothing to re-run yet: {reason}")
         return redirect(run_url(run.pk))
     new = queued[0]
     messages.success(request, f"Queued run #{new.pk}: a re-run of the failed rows of #{run.pk}.")
@@ -581,16 +602,17 @@ def apply_preview(request: HttpRequest, model_admin, run_id) -> HttpResponse:
             request, f"Run #{run.pk} is not a finished preview (a dry run): nothing to apply."
         )
         return redirect(run_url(run.pk))
-    (new,) = request_runs(
-        [run.connection],
-        RunKind(run.kind),
-        trigger=RunTrigger.ADMIN,
-        started_by=request.user,
-        dry_run=False,
-        parameters=dict(run.parameters or {}),
-    )
-    messages.success(
-        request,
-        f"Queued {new.get_kind_display().lower()} #{new.pk} for real, as previewed by #{run.pk}.",
-    )
+    new, queued = request_apply(run, started_by=request.user)
+    if queued:
+        messages.success(
+            request,
+            f"Queued {new.get_kind_display().lower()} #{new.pk} for real, as previewed by "
+            f"#{run.pk}.",
+        )
+    else:
+        messages.warning(
+            request,
+            f"Preview #{run.pk} was already applied: run #{new.pk} "
+            f"({new.get_status_display().lower()}) does it. Nothing more was queued.",
+        )
     return redirect(run_url(new.pk))

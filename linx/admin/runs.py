@@ -15,6 +15,7 @@ from django.utils.html import format_html
 
 from linx.admin import run_views
 from linx.models import Connection, Outcome, RowResult, SyncRun
+from linx.sync.execute import RETRIED_ONCE_FIXED
 from linx.sync.requests import request_reruns
 from linx.sync.runs import cancel, reap_dead_runs
 
@@ -176,13 +177,9 @@ class SyncRunAdmin(ReadOnlyAdmin):
                 + ".",
                 messages.SUCCESS,
             )
-        if left_out:
+        for run, reason in left_out:
             self.message_user(
-                request,
-                "Nothing to re-run for "
-                + ", ".join(f"#{run.pk}" for run in left_out)
-                + ": not finished, or no failed rows.",
-                messages.WARNING,
+                request, f"Nothing to re-run for #{run.pk} yet: {reason}", messages.WARNING
             )
 
     @admin.action(description="Cancel", permissions=["rerun"])
@@ -254,8 +251,8 @@ class RowResultAdmin(ReadOnlyAdmin):
         advice = (
             "A passing fault: re-run the failed rows of the run, and this one may succeed."
             if row.retryable
-            else "An operator must fix this first (the message says what), then re-run the "
-            "failed rows of the run."
+            else "An operator must fix this first (the message says what); "
+            f"{RETRIED_ONCE_FIXED.get(row.run.kind, 'the next run retries it once fixed')}."
         )
         return format_html(
             '<div class="linx-row-message linx-row-message--{}">{} {}</div>'

@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
+from django.db.models.functions import Now
 from django.utils import timezone
 
 from linx.clients import exaktime_client, procore_client
@@ -59,6 +60,7 @@ def start(
     dry_run: bool = False,
     parameters: dict | None = None,
     rerun_of: SyncRun | None = None,
+    applied_from: SyncRun | None = None,
 ) -> SyncRun:
     """Record a queued run (the caller executes it or hands it to the queue)."""
     return create_run(
@@ -69,6 +71,7 @@ def start(
         dry_run=dry_run,
         parameters=parameters,
         rerun_of=rerun_of,
+        applied_from=applied_from,
     )
 
 
@@ -96,15 +99,13 @@ def requeue_lost_runs() -> list[int]:
     setting is queued again. ``heartbeat_at`` of a queued run holds when it was last
     re-queued.
     """
-    cutoff = timezone.now() - timedelta(seconds=settings.LINX_REQUEUE_AFTER)
+    cutoff = Now() - timedelta(seconds=settings.LINX_REQUEUE_AFTER)  # the database's clock
     lost = SyncRun.objects.filter(status=RunStatus.QUEUED).filter(
         Q(heartbeat_at__lt=cutoff) | Q(heartbeat_at__isnull=True, created_at__lt=cutoff)
     )
     requeued = []
     for run in lost.select_related("connection"):
-        if SyncRun.objects.filter(pk=run.pk, status=RunStatus.QUEUED).update(
-            heartbeat_at=timezone.now()
-        ):
+        if SyncRun.objects.filter(pk=run.pk, status=RunStatus.QUEUED).update(heartbeat_at=Now()):
             with transaction.atomic():
                 enqueue(run)
             requeued.append(run.pk)
@@ -292,6 +293,39 @@ def _only(spec: dict | None) -> dict[str, set[int] | None] | None:
     return {kind: (None if ids == "all" else set(ids)) for kind, ids in spec.items()}
 
 
+def stopped_early(run: SyncRun) -> bool:
+    """Whether ``run`` ended before going through every record (its message says why)."""
+    return run.status in (RunStatus.FAILED, RunStatus.CANCELLED) and bool(run.message)
+
+
+#: What the next run of each kind does with records whose rows said to fix them first.
+RETRIED_ONCE_FIXED = {
+    RunKind.IMPORT: "the next import retries those records once fixed",
+    RunKind.EXPORT: "the next export of those dates retries those time records once fixed",
+    RunKind.PREIMPORT: "the next pre-import reads them again once fixed",
+}
+
+
+def why_not_rerun(run: SyncRun) -> str:
+    """Why re-running ``run``'s failed rows is not offered; empty when it is.
+
+    Not when every failed row says a re-run alone cannot help (it needs a change in
+    Procore or ExakTime first): the next run retries those records once fixed. A run
+    that stopped early is resumed whatever its rows say.
+    """
+    if not run.is_finished:
+        return f"run #{run.pk} has not finished yet."
+    failed = run.rows.filter(outcome=Outcome.FAILED)
+    if not failed.exists():
+        return f"no row of run #{run.pk} failed."
+    if stopped_early(run) or failed.filter(retryable=True).exists():
+        return ""
+    return (
+        "every failed row needs a change in Procore or ExakTime first (each row says what); "
+        f"{RETRIED_ONCE_FIXED.get(run.kind, 'the next run retries them once fixed')}."
+    )
+
+
 def rerun_failed(run: SyncRun, *, trigger: RunTrigger, started_by: User | None = None) -> SyncRun:
     """A new run of the same kind for ``run``'s failed rows, and only those.
 
@@ -303,8 +337,7 @@ def rerun_failed(run: SyncRun, *, trigger: RunTrigger, started_by: User | None =
         "entity_type", "procore_id", "exaktime_id"
     )
     parameters = dict(run.parameters)
-    stopped_early = run.status in (RunStatus.FAILED, RunStatus.CANCELLED) and bool(run.message)
-    if stopped_early or not failed.exists():
+    if stopped_early(run) or not failed.exists():
         parameters.pop("only", None)  # resume: the same run again
         parameters.pop("only_time_records", None)
     elif run.kind == RunKind.EXPORT:
@@ -333,4 +366,12 @@ def rerun_failed(run: SyncRun, *, trigger: RunTrigger, started_by: User | None =
     )
 
 
-__all__ = ["AlreadyRunning", "RunRefused", "enqueue", "execute", "rerun_failed", "start"]
+__all__ = [
+    "AlreadyRunning",
+    "RunRefused",
+    "enqueue",
+    "execute",
+    "rerun_failed",
+    "start",
+    "why_not_rerun",
+]

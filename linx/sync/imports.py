@@ -120,7 +120,8 @@ NOUNS = {
     EntityType.CUSTOM_FIELD: "Custom field",
 }
 
-RERUN_HINT = "then re-run the failed rows"
+#: A record that needs a fix first is not re-run by hand: the next import retries it.
+RERUN_HINT = "then import again"
 #: A failing sub-job whose project is not known: every project is gone through again.
 ALL_PROJECTS: frozenset[int] = frozenset({-1})
 
@@ -175,6 +176,11 @@ class Importer:
         # (entity type, ExakTime ID) → the Procore record that has it in this run, so a
         # second record with the same ID fails with both named instead of a bare 409.
         self._claimed: dict[tuple[str, str | None, str, Any], tuple[int, str]] = {}
+        # A re-run: per (collection, field), the values held by records it does not redo.
+        self._held: dict[tuple[str, str | None, str], dict[Any, tuple[int, str]]] = {}
+        # Rows of records the run was not asked for (a re-run refreshing a crew group's
+        # members) are not recorded, unless they fail.
+        self._unasked = False
 
     # --- entry point ---------------------------------------------------------------
 
@@ -553,7 +559,8 @@ class Importer:
             for mapping in self._mappings(kind).values()
             for crew_id in mapping.data.get("crew_ids", [mapping.procore_id])
         }
-        self.recorder.expect(kind, len(by_name) + len(unreadable))
+        if self.only is None or kind in self.only:
+            self.recorder.expect(kind, len(by_name) + len(unreadable))
         seen = set()
         for crew in unreadable:
             if crew.id in by_crew_id:  # unreadable is not gone: its group stays as it is
@@ -564,12 +571,8 @@ class Importer:
             crew_ids = sorted(c.id for c in crews)
             existing = next((by_crew_id[c] for c in crew_ids if c in by_crew_id), None)
             procore_id = existing.procore_id if existing else crew_ids[0]
-            redone = (
-                self.only is not None
-                and existing is not None
-                and any(self._wanted(EntityType.EMPLOYEE, e) for c in crews for e in c.employee_ids)
-            )
-            if not (self._wanted(kind, procore_id) or redone):
+            asked = self._wanted(kind, procore_id)
+            if not (asked or self._members_redone(existing, crews)):
                 continue
             seen.add(procore_id)
             members = sorted(
@@ -581,10 +584,28 @@ class Importer:
                 "member_ids": members,
                 "show_in_mobile": True,
             }
-            self.upsert(
-                kind, procore_id, name, fields, {"name": "crew name"}, data={"crew_ids": crew_ids}
-            )
+            data = {"crew_ids": crew_ids}
+            with self._recording_failures_only(not asked):
+                self.upsert(kind, procore_id, name, fields, {"name": "crew name"}, data=data)
         self.deactivate_missing(kind, seen, delete_group=True)
+
+    def _members_redone(self, existing: EntityMapping | None, crews: list) -> bool:
+        """A re-run that redoes employees refreshes the groups of crews they are in (an
+        employee created only now joins its group), without a row for the group."""
+        return (
+            self.only is not None
+            and existing is not None
+            and any(self._wanted(EntityType.EMPLOYEE, e) for c in crews for e in c.employee_ids)
+        )
+
+    @contextlib.contextmanager
+    def _recording_failures_only(self, on: bool):
+        """Work on a record the run was not asked for: only a failure of it is a row."""
+        before, self._unasked = self._unasked, on
+        try:
+            yield
+        finally:
+            self._unasked = before
 
     # --- the generic step ----------------------------------------------------------
 
@@ -613,7 +634,9 @@ class Importer:
             if value is None:
                 continue
             claim = (target.plural, target.group_type, unique, value)
-            holder = self._claimed.setdefault(claim, (procore_id, name))
+            holder = self._claimed.setdefault(
+                claim, self._held_outside_run(target, unique, value) or (procore_id, name)
+            )
             if holder[0] != procore_id:
                 label = names.get(unique, unique)
                 problems.append(
@@ -1048,6 +1071,27 @@ class Importer:
         )
         return True
 
+    def _held_outside_run(self, target: Target, unique: str, value: Any) -> tuple[int, str] | None:
+        """In a re-run, the record it does not redo whose twin already has ``value``.
+
+        The first run named the other record of a duplicate; a re-run of only one of
+        them must name it too, rather than pass ExakTime's bare refusal on.
+        """
+        if self.only is None:
+            return None
+        key = (target.plural, target.group_type, unique)
+        if key not in self._held:
+            held: dict[Any, tuple[int, str]] = {}
+            for kind, other in TARGETS.items():
+                if (other.plural, other.group_type) != key[:2]:
+                    continue
+                for procore_id, mapping in self._mappings(kind).items():
+                    stored = ((mapping.data or {}).get("fields") or {}).get(unique)
+                    if isinstance(stored, str | int) and not self._wanted(kind, procore_id):
+                        held.setdefault(stored, (procore_id, mapping.name))
+            self._held[key] = held
+        return self._held[key].get(value) if isinstance(value, str | int) else None
+
     def _wanted(self, kind: str, procore_id: int) -> bool:
         """Whether this run processes the record (a re-run names the rows it is for)."""
         if self.only is None:
@@ -1071,6 +1115,8 @@ class Importer:
     ) -> None:
         if outcome != Outcome.FAILED:
             self._transient_failures = 0
+            if self._unasked:
+                return
         self.recorder.record(
             Row(
                 kind,

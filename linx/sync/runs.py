@@ -9,6 +9,9 @@
   thread. A run whose heartbeat stopped (its worker was killed) is *dead*: it is marked
   failed, with its rows kept, by the next claim for that connection and kind or by
   ``reap_dead_runs``, so it never blocks the connection for ever.
+- **One clock**: every stamp of a run's life (started, heartbeat, finished) is written
+  with the database's clock (``Now()``) and compared with it, so a worker whose own
+  clock is off neither reaps another worker's live run nor keeps a dead one.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, close_old_connections, transaction
-from django.utils import timezone
+from django.db.models.functions import Now
 
 from linx.models import (
     Connection,
@@ -107,6 +110,7 @@ def create_run(
     dry_run: bool = False,
     parameters: dict | None = None,
     rerun_of: SyncRun | None = None,
+    applied_from: SyncRun | None = None,
 ) -> SyncRun:
     """Record a queued run; nothing happens until it is claimed."""
     return SyncRun.objects.create(
@@ -117,24 +121,28 @@ def create_run(
         dry_run=dry_run,
         parameters=parameters or {},
         rerun_of=rerun_of,
+        applied_from=applied_from,
     )
+
+
+def _silent() -> dict:
+    """Running runs whose heartbeat is older than ``dead_after``, by the database's clock."""
+    return {"status": RunStatus.RUNNING, "heartbeat_at__lt": Now() - dead_after()}
 
 
 def reap_dead_runs(connection_id: int | None = None, kind: str | None = None) -> list[int]:
     """Mark running runs whose heartbeat stopped as failed; return their ids."""
-    silent_since = timezone.now() - dead_after()
-    dead = SyncRun.objects.filter(status=RunStatus.RUNNING, heartbeat_at__lt=silent_since)
+    dead = SyncRun.objects.filter(**_silent())
     if connection_id is not None:
         dead = dead.filter(connection_id=connection_id)
     if kind is not None:
         dead = dead.filter(kind=kind)
     reaped = []
     for run in dead:
-        updated = SyncRun.objects.filter(
-            pk=run.pk, status=RunStatus.RUNNING, heartbeat_at=run.heartbeat_at
-        ).update(
+        # Still silent now (compare-and-set): a late heartbeat saves it.
+        updated = SyncRun.objects.filter(pk=run.pk, **_silent()).update(
             status=RunStatus.FAILED,
-            finished_at=timezone.now(),
+            finished_at=Now(),
             message=(
                 f"The worker running it ({run.worker or 'unknown'}) stopped without finishing "
                 f"(no sign of life since {run.heartbeat_at:%Y-%m-%d %H:%M:%S %Z}). The rows it "
@@ -150,13 +158,12 @@ def reap_dead_runs(connection_id: int | None = None, kind: str | None = None) ->
 def claim(run: SyncRun) -> SyncRun:
     """Move ``run`` from queued to running, or raise ``RunRefused``/``AlreadyRunning``."""
     reap_dead_runs(run.connection_id, run.kind)
-    now = timezone.now()
     try:
         with transaction.atomic():
             won = SyncRun.objects.filter(pk=run.pk, status=RunStatus.QUEUED).update(
                 status=RunStatus.RUNNING,
-                started_at=now,
-                heartbeat_at=now,
+                started_at=Now(),
+                heartbeat_at=Now(),
                 worker=worker_name(),
             )
     except IntegrityError:
@@ -200,7 +207,7 @@ def claim(run: SyncRun) -> SyncRun:
 
 def skip(run: SyncRun, message: str) -> None:
     SyncRun.objects.filter(pk=run.pk, status=RunStatus.QUEUED).update(
-        status=RunStatus.SKIPPED, message=message, finished_at=timezone.now()
+        status=RunStatus.SKIPPED, message=message, finished_at=Now()
     )
     run.refresh_from_db()
 
@@ -279,7 +286,7 @@ class RunRecorder:
         try:
             while not self._stop_heartbeat.wait(heartbeat_seconds()):
                 SyncRun.objects.filter(pk=self.run.pk, status=RunStatus.RUNNING).update(
-                    heartbeat_at=timezone.now()
+                    heartbeat_at=Now()
                 )
         finally:
             close_old_connections()
@@ -325,7 +332,7 @@ class RunRecorder:
             SyncRun.objects.filter(pk=self.run.pk).update(
                 counts=dict(self.counts),
                 progress=self.progress,
-                heartbeat_at=timezone.now(),
+                heartbeat_at=Now(),
             )
         if SyncRun.objects.filter(pk=self.run.pk, cancel_requested=True).exists():
             raise RunStopped("Cancelled by an operator.")
@@ -341,7 +348,7 @@ class RunRecorder:
                 counts=dict(self.counts),
                 progress=self.progress,
                 message=message,
-                finished_at=timezone.now(),
+                finished_at=Now(),
             )
         self.run.refresh_from_db()
         log.info(
@@ -381,9 +388,8 @@ class RunRecorder:
 
 def cancel(run: SyncRun) -> bool:
     """Stop a queued run now, or ask a running one to stop at its next batch of rows."""
-    now = timezone.now()
     stopped = SyncRun.objects.filter(pk=run.pk, status=RunStatus.QUEUED).update(
-        status=RunStatus.CANCELLED, message="Cancelled by an operator.", finished_at=now
+        status=RunStatus.CANCELLED, message="Cancelled by an operator.", finished_at=Now()
     )
     asked = SyncRun.objects.filter(pk=run.pk, status=RunStatus.RUNNING).update(
         cancel_requested=True

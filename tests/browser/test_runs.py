@@ -105,6 +105,9 @@ def test_the_progress_bar_moves_while_an_import_runs(
     numbers = page.locator(".linx-progress-row--overall [data-linx-numbers]")
     expect(page.locator(".linx-progress")).to_contain_text("Waiting for a queue worker")
     assert bar.get_attribute("aria-valuenow") == "0"
+    expect(page.locator("#result_list")).to_contain_text("No rows recorded yet")
+    expect(page.locator(".linx-run-header")).not_to_contain_text("Worker")
+    expect(page.locator(".linx-run-header dt:text-is('Started') + dd")).to_have_text("—")
 
     # A worker takes it and stops midway (the test holds it there): the bar follows
     # without the page being reloaded.
@@ -114,6 +117,14 @@ def test_the_progress_bar_moves_while_an_import_runs(
     midway = int(bar.get_attribute("aria-valuenow"))
     assert 0 < midway < 100
     expect(page.locator("[data-linx-entity=employee]")).to_be_visible()
+    # The header and the rows table follow too: rows appear while it runs.
+    header = page.locator(".linx-run-header")
+    expect(header.locator("dd").filter(has_text=re.compile(r"^Running$"))).to_have_count(1)
+    expect(header).to_contain_text("Worker")
+    rows = page.locator("#result_list tbody tr.linx-row")
+    expect(rows).to_have_count(pacing["after"], timeout=8_000)
+    expect(page.locator(".linx-counts")).to_contain_text("created")
+    expect(header.locator("dt:text-is('Started') + dd")).not_to_have_text("—")
     screenshot(page, "run-progress")
 
     go_on.set()
@@ -133,7 +144,7 @@ def finished_import(connection, user) -> SyncRun:
     return run
 
 
-def test_a_failed_row_explains_itself_downloads_as_csv_and_re_runs_alone(
+def test_a_failed_row_explains_itself_downloads_as_csv_and_the_next_import_retries_it(
     admin_page, administrator, queue, sandbox_connection, procore_sandbox, exaktime_sandbox
 ):
     page, (user, _) = admin_page, administrator
@@ -151,7 +162,7 @@ def test_a_failed_row_explains_itself_downloads_as_csv_and_re_runs_alone(
     screenshot(page, "run-failed-rows")
     blake.get_by_role("link").first.click()
     expect(page.locator("#content-main")).to_contain_text("Jordan Blake")
-    expect(page.locator("#content-main")).to_contain_text("re-run the failed rows")
+    expect(page.locator("#content-main")).to_contain_text("the next import retries")
     screenshot(page, "failed-row")
 
     # The failed rows as a spreadsheet.
@@ -164,23 +175,25 @@ def test_a_failed_row_explains_itself_downloads_as_csv_and_re_runs_alone(
     assert len(table) - 1 == failed.count()
     assert any("Jordan Blake" in line for line in map(" ".join, table))
 
-    # Fix one in Procore, then re-run the failed rows from the runs list (bulk action).
-    procore_sandbox.update("user", pc.WORKER_NO_EMPLOYEE_ID, employee_id="7777")
-    run_action(page, RUNS, "rerun_failed_rows", [run.pk])
-    expect(page.locator(".messagelist")).to_contain_text(f"(of #{run.pk})")
-    (rerun_id,) = queue.run_ids
-    queue.run_all()
-    rerun = SyncRun.objects.get(pk=rerun_id)
-    assert rerun.rerun_of_id == run.pk and rerun.started_by == user
-    # Only the failed rows were tried again (and the crews of the employees among them,
-    # whose groups take in an employee created now); the fixed one went through.
-    assert set(rerun.rows.exclude(entity_type="crew").values_list("procore_id", flat=True)) == set(
-        failed.values_list("procore_id", flat=True)
+    # Every failed row needs a fix first: the page says so instead of offering a re-run,
+    # and so does the bulk action.
+    expect(page.locator("[data-linx-rerun-note]")).to_contain_text(
+        "the next import retries those records once fixed"
     )
-    assert rerun.rows.get(procore_id=pc.WORKER_NO_EMPLOYEE_ID).outcome == Outcome.CREATED
+    expect(page.get_by_role("button", name="Re-run failed rows")).to_have_count(0)
+    run_action(page, RUNS, "rerun_failed_rows", [run.pk])
+    expect(page.locator(".messagelist")).to_contain_text(f"Nothing to re-run for #{run.pk} yet")
+    assert not queue.run_ids
+    screenshot(page, "run-rerun-refused")
 
-    page.goto(run_page(rerun))
-    expect(page.locator("#content-main")).to_contain_text(f"#{run.pk}")
+    # Fix one in Procore: the next import creates it, and the others fail as before.
+    procore_sandbox.update("user", pc.WORKER_NO_EMPLOYEE_ID, employee_id="7777")
+    run_action(page, CONNECTIONS, "import_everything", [sandbox_connection.pk])
+    (next_id,) = queue.run_ids
+    queue.run_all()
+    after = SyncRun.objects.get(pk=next_id)
+    assert after.rows.get(procore_id=pc.WORKER_NO_EMPLOYEE_ID).outcome == Outcome.CREATED
+    page.goto(run_page(after))
+    expect(page.locator("#result_list")).to_contain_text("Jordan Blake")
     expect(page.locator(".linx-counts")).to_contain_text("1 created")
-    expect(page.locator(".linx-counts")).to_contain_text(f"{failed.count() - 1} failed")
-    screenshot(page, "run-rerun")
+    screenshot(page, "run-after-fix")

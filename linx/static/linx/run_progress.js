@@ -2,8 +2,10 @@
  *
  * Every element with data-linx-progress="<url>" whose data-linx-status is queued or
  * running polls that URL (the run's progress JSON) every two seconds and moves its bars.
- * When the run ends, a run's page (data-linx-reload="page") reloads to show its rows
- * and buttons; a row of the runs list shows the final status and counts in place.
+ * On a run's page (data-linx-reload="page") its header, counts and rows come along too:
+ * when the status or the counts change, the page is fetched again and each part marked
+ * data-linx-live is swapped for its fresh copy. When the run ends the page reloads to
+ * show its buttons; a row of the runs list shows the final status and counts in place.
  */
 (function () {
     "use strict";
@@ -99,6 +101,33 @@
         if (widget.closest("tr")) setCounts(scope.querySelector("[data-linx-counts]"), data);
     }
 
+    function refreshLiveParts(widget, data) {
+        if (widget.dataset.linxReload !== "page") return;
+        const shown = data.status + "|" + data.counts_text;
+        if (widget.dataset.linxShown === shown) return;  // nothing new to show
+        widget.dataset.linxShown = shown;
+        fetch(window.location.href, {
+            credentials: "same-origin",
+            cache: "no-store",
+            headers: { Accept: "text/html" },
+        })
+            .then(function (response) {
+                if (!response.ok) throw new Error("retry");
+                return response.text();
+            })
+            .then(function (html) {
+                const fresh = new DOMParser().parseFromString(html, "text/html");
+                document.querySelectorAll("[data-linx-live]").forEach(function (part) {
+                    const name = CSS.escape(part.dataset.linxLive);
+                    const next = fresh.querySelector('[data-linx-live="' + name + '"]');
+                    if (next) part.replaceWith(document.importNode(next, true));
+                });
+            })
+            .catch(function () {
+                widget.dataset.linxShown = "";  // try again at the next poll
+            });
+    }
+
     function finished(widget) {
         if (widget.dataset.linxReload === "page") {
             window.location.reload();
@@ -126,6 +155,7 @@
             .then(function (data) {
                 render(widget, data);
                 if (ACTIVE.has(data.status)) {
+                    refreshLiveParts(widget, data);
                     window.setTimeout(function () { poll(widget, 0); }, EVERY_MS);
                 } else {
                     finished(widget);
