@@ -199,7 +199,8 @@ ACCOUNT_RATE_LIMITS = {
 }
 MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
 MFA_TOTP_ISSUER = "Linx"
-# Staff without a second factor are sent to set one up before they reach the admin.
+# Staff without a second factor are sent to set one up before they reach any page but
+# signing in and out, password reset, the set-up itself and the health checks.
 LINX_REQUIRE_MFA = env.boolean("LINX_REQUIRE_MFA", not DEBUG)
 
 # --- Security -------------------------------------------------------------------------
