@@ -205,8 +205,15 @@ LINX_REQUIRE_MFA = env.boolean("LINX_REQUIRE_MFA", not DEBUG)
 
 # --- Security -------------------------------------------------------------------------
 LINX_HTTPS = env.boolean("LINX_HTTPS", not DEBUG)
-if env.boolean("LINX_BEHIND_PROXY", False):
+LINX_BEHIND_PROXY = env.boolean("LINX_BEHIND_PROXY", False)
+if LINX_BEHIND_PROXY:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    # Login rate limits key on the client's address. Behind a proxy REMOTE_ADDR is the
+    # proxy's, so one attacker would lock every staff member out: take the address the
+    # proxies we run appended to X-Forwarded-For instead (never an entry a client wrote),
+    # or the header a proxy sets on its own, e.g. X-Real-IP.
+    ALLAUTH_TRUSTED_PROXY_COUNT = env.integer("LINX_TRUSTED_PROXY_COUNT", 1, minimum=1)
+    ALLAUTH_TRUSTED_CLIENT_IP_HEADER = env.string("LINX_CLIENT_IP_HEADER", "") or None
 SECURE_SSL_REDIRECT = LINX_HTTPS
 SESSION_COOKIE_SECURE = LINX_HTTPS
 CSRF_COOKIE_SECURE = LINX_HTTPS

@@ -103,3 +103,32 @@ def test_every_variable_linx_reads_is_documented_in_env_example():
     )
     assert read, "found no variables: the pattern above is out of date"
     assert read - documented == set()
+
+
+def setting_after_start(tmp_path, name: str, **overrides: str) -> str:
+    """One setting's value as Linx computes it from ``overrides``."""
+    keep = {k: v for k, v in os.environ.items() if k in {"PATH", "HOME", "PYENV_VERSION"}}
+    result = subprocess.run(
+        [sys.executable, "manage.py", "shell", "-c",
+         f"from django.conf import settings; print(getattr(settings, {name!r}, None))"],
+        cwd=ROOT, env={**keep, **GOOD, "LINX_DATA_DIR": str(tmp_path), **overrides},
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip().splitlines()[-1]
+
+
+def test_behind_a_proxy_rate_limits_trust_the_configured_number_of_hops(tmp_path):
+    assert setting_after_start(tmp_path, "ALLAUTH_TRUSTED_PROXY_COUNT") == "None"
+    assert (
+        setting_after_start(tmp_path, "ALLAUTH_TRUSTED_PROXY_COUNT", LINX_BEHIND_PROXY="true")
+        == "1"
+    )
+    assert setting_after_start(
+        tmp_path, "ALLAUTH_TRUSTED_PROXY_COUNT", LINX_BEHIND_PROXY="true",
+        LINX_TRUSTED_PROXY_COUNT="2",
+    ) == "2"  # fmt: skip
+    assert setting_after_start(
+        tmp_path, "ALLAUTH_TRUSTED_CLIENT_IP_HEADER", LINX_BEHIND_PROXY="true",
+        LINX_CLIENT_IP_HEADER="X-Real-IP",
+    ) == "X-Real-IP"  # fmt: skip
