@@ -220,6 +220,12 @@ CSRF_COOKIE_SECURE = LINX_HTTPS
 SECURE_HSTS_SECONDS = env.integer("LINX_HSTS_SECONDS", 31_536_000 if LINX_HTTPS else 0, minimum=0)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = SECURE_HSTS_SECONDS > 0
 SECURE_HSTS_PRELOAD = env.boolean("LINX_HSTS_PRELOAD", False)
+# Preloading binds the domain and every subdomain to HTTPS in browsers for months and is
+# slow to undo, so it is the operator's decision. An explicit LINX_HSTS_PRELOAD=false is
+# that decision made, and answers `check --deploy`'s reminder (W021); unset, it still asks.
+SILENCED_SYSTEM_CHECKS = (
+    ["security.W021"] if env.boolean("LINX_HSTS_PRELOAD", None) is False else []
+)
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 SESSION_COOKIE_HTTPONLY = True
