@@ -5,6 +5,8 @@ file under `var/` and queues tasks in that same database. DATABASE_URL moves it 
 PostgreSQL and REDIS_URL moves the queue (and the shared cache) to Redis.
 """
 
+import contextlib
+import os
 from pathlib import Path
 
 import environ
@@ -98,11 +100,15 @@ DATA_DIR = Path(env.string("LINX_DATA_DIR", str(BASE_DIR / "var")))
 
 DATABASES = {"default": env.database("DATABASE_URL")}
 if DATABASES["default"] is None:
-    DATA_DIR.mkdir(parents=True, exist_ok=True)
-    DATABASES["default"] = {
-        "ENGINE": "django.db.backends.sqlite3",
-        "NAME": DATA_DIR / "linx.sqlite3",
-    }
+    # Secrets in it are encrypted, but not staff addresses, sessions or run history: only
+    # Linx's own user may read the directory and the file. SQLite gives the file's -wal
+    # and -shm companions the file's own mode.
+    DATA_DIR.mkdir(mode=0o700, parents=True, exist_ok=True)
+    _sqlite_file = DATA_DIR / "linx.sqlite3"
+    os.close(os.open(_sqlite_file, os.O_RDONLY | os.O_CREAT, 0o600))
+    with contextlib.suppress(PermissionError):  # a file from before, made 0644
+        _sqlite_file.chmod(0o600)
+    DATABASES["default"] = {"ENGINE": "django.db.backends.sqlite3", "NAME": _sqlite_file}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # The web process and the queue workers share the file: WAL lets readers run beside
     # a writer, IMMEDIATE takes the write lock when a transaction starts (so two writers
@@ -198,6 +204,8 @@ ACCOUNT_RATE_LIMITS = {
     "login_failed": env.string("LINX_LOGIN_RATE_LIMIT", "10/m/ip,5/5m/key"),
 }
 MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
+# TOTP secrets and recovery-code seeds are encrypted at rest with LINX_ENCRYPTION_KEYS.
+MFA_ADAPTER = "linx.mfa_secrets.StaffMFAAdapter"
 MFA_TOTP_ISSUER = "Linx"
 # Staff without a second factor are sent to set one up before they reach any page but
 # signing in and out, password reset, the set-up itself and the health checks.
