@@ -240,9 +240,13 @@ SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_AGE = env.integer("LINX_SESSION_SECONDS", 12 * 60 * 60, minimum=300)
 X_FRAME_OPTIONS = "DENY"
 
-# Connections may point at private-network addresses (10.x, 192.168.x, ...) only if this
-# is on; loopback (the sandboxes) is always allowed. See linx/service_urls.py.
+# Where connections may send their secrets (see linx/service_urls.py): host names under
+# these domains ("*": any host name), and never a non-public address unless allowed. The
+# HTTP layer checks the address every connection really uses, after DNS.
+LINX_SERVICE_HOSTS = env.words("LINX_SERVICE_HOSTS", ["procore.com", "arcoro.com", "exaktime.com"])
 LINX_ALLOW_PRIVATE_NETWORKS = env.boolean("LINX_ALLOW_PRIVATE_NETWORKS", False)
+# This machine (the bundled sandboxes listen here).
+LINX_ALLOW_LOOPBACK = env.boolean("LINX_ALLOW_LOOPBACK", True)
 
 # --- Mail -----------------------------------------------------------------------------
 MAILERS = env.mailers("EMAIL_URL")

@@ -25,6 +25,13 @@ EXAKTIME_KEY = "exaktime-key-value-acme"
 LISTENER = "https://listener.example.net"
 
 
+@pytest.fixture(autouse=True)
+def _custom_hosts_allowed(settings):
+    # An installation that allows a custom host: there the URL rules alone cannot stop an
+    # administrator repointing a connection at a listener.
+    settings.LINX_SERVICE_HOSTS = [*settings.LINX_SERVICE_HOSTS, "example.net"]
+
+
 @pytest.fixture
 def signed_in(connection) -> Connection:
     """The `connection` fixture holding a live Procore token."""
