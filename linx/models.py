@@ -254,8 +254,12 @@ class Connection(models.Model):
         moved = [f for f in url_fields if getattr(self, f) != stored[f]]
         if not moved:
             return ()
-        secret_fields = [s for urls, secrets in SERVICE_SECRETS.values() if set(urls) & set(moved)
-                         for s in secrets]  # fmt: skip
+        secret_fields = [
+            secret
+            for urls, secrets in SERVICE_SECRETS.values()
+            if set(urls) & set(moved)
+            for secret in secrets
+        ]
         stored.update(Connection.objects.filter(pk=self.pk).values(*secret_fields).get())
         entered = getattr(self, "_entered_secrets", set())
         cleared = [
