@@ -115,6 +115,11 @@ def local_server():
 
     class Hello(BaseHTTPRequestHandler):
         def do_GET(self):
+            if self.path == "/moved":
+                self.send_response(302)
+                self.send_header("Location", "http://169.254.169.254/latest/meta-data/")
+                self.end_headers()
+                return
             self.send_response(200)
             self.send_header("Content-Type", "application/json")
             self.end_headers()
@@ -153,3 +158,10 @@ def test_every_new_connection_is_checked_again(monkeypatch, local_server):
     http.session.close()  # the pooled connection is gone; the next one resolves again
     with pytest.raises(IntegrationError, match="a private address"):
         http.request("GET", f"http://api.procore.com:{local_server}/")
+
+
+def test_a_redirect_is_handed_back_never_followed(monkeypatch, local_server):
+    resolver = Resolver(monkeypatch, {"api.procore.com": [["127.0.0.1"]]})
+    response = client().request("GET", f"http://api.procore.com:{local_server}/moved")
+    assert response.status_code == 302
+    assert resolver.asked == ["api.procore.com"]  # nothing else was looked up or reached
