@@ -25,6 +25,7 @@ from urllib.parse import urlsplit
 import requests
 from urllib3.exceptions import ConnectTimeoutError, MaxRetryError
 
+from integrations.addresses import RefusedAddress, guarded_session
 from linx import __version__
 
 logger = logging.getLogger(__name__)
@@ -267,6 +268,14 @@ def _may_have_been_sent(exc: requests.RequestException) -> bool:
     return True
 
 
+def _refused_address(exc: requests.RequestException) -> RefusedAddress | None:
+    """The address check that stopped the connection, if that is what failed."""
+    inner = exc.args[0] if exc.args else None
+    if isinstance(inner, MaxRetryError):
+        inner = inner.reason
+    return inner if isinstance(inner, RefusedAddress) else None
+
+
 _UNUSABLE_REQUEST = (
     requests.exceptions.InvalidURL,
     requests.exceptions.MissingSchema,
@@ -310,7 +319,8 @@ class HttpClient:
         self.clock = clock
         # Jitter only spreads retries out; nothing secret depends on it.
         self._rng = rng or random.Random()  # noqa: S311
-        self.session = session or requests.Session()
+        # Connects only to public addresses (and loopback): see integrations.addresses.
+        self.session = session or guarded_session()
         self.session.headers["User-Agent"] = USER_AGENT
         self.session.headers["Accept"] = "application/json"
         self._unavailable = unavailable
@@ -388,6 +398,11 @@ class HttpClient:
                 elapsed = (time.perf_counter() - started) * 1000
                 logger.debug("%s %s %s %dms", method, path, type(exc).__name__, elapsed)
                 reason = self._describe(exc)
+                if refused := _refused_address(exc):
+                    raise self._unavailable(
+                        f"Cannot call {self.service}: {refused}. Check the URL on the connection.",
+                        permanent=True,
+                    ) from exc
                 if isinstance(exc, _UNUSABLE_REQUEST):
                     raise self._unavailable(
                         f"Cannot call {self.service}: {reason}. Check the URL on the connection.",

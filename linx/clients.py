@@ -24,12 +24,14 @@ from django.conf import settings
 from django.db.models import Q
 from django.db.models.functions import Now
 
+from integrations.addresses import guarded_session
 from integrations.exaktime.client import ExakTimeClient
 from integrations.http import RetryPolicy
 from integrations.procore.auth import Token
 from integrations.procore.client import ProcoreClient
 from integrations.procore.errors import ProcoreUnavailable
 from linx.models import Connection
+from linx.service_urls import address_policy
 
 #: How long a renewer may take before another caller may renew in its place. Longer than
 #: any token request with its retries, so a live renewer never loses it (a second refresh
@@ -115,6 +117,7 @@ def retry_policy() -> RetryPolicy:
 def procore_client(connection: Connection, **options) -> ProcoreClient:
     """A Procore client for ``connection``, its token kept on the connection's row."""
     options.setdefault("retry", retry_policy())
+    options.setdefault("session", guarded_session(address_policy()))
     return ProcoreClient(
         api_url=connection.procore_api_url,
         login_url=connection.procore_login_url,
@@ -130,6 +133,7 @@ def procore_client(connection: Connection, **options) -> ProcoreClient:
 def exaktime_client(connection: Connection, **options) -> ExakTimeClient:
     """An ExakTime client for ``connection``."""
     options.setdefault("retry", retry_policy())
+    options.setdefault("session", guarded_session(address_policy()))
     return ExakTimeClient(
         api_url=connection.exaktime_api_url, api_key=connection.exaktime_api_key, **options
     )

@@ -71,7 +71,7 @@ def data_dir() -> Path:
 
 def demo_environment(state: Path) -> dict[str, str]:
     """The environment the demo's processes run with; secrets are made once and kept."""
-    state.mkdir(parents=True, exist_ok=True)
+    state.mkdir(mode=0o700, parents=True, exist_ok=True)
     secrets_file = state / "demo.env"
     if not secrets_file.exists():
         secrets_file.touch(mode=0o600)

@@ -40,7 +40,7 @@ def string(name: str, default: str) -> str:
     return default if value is None else value
 
 
-def boolean(name: str, default: bool) -> bool:
+def boolean(name: str, default: bool | None) -> bool | None:
     """Accepts true/false, yes/no, on/off, 1/0 (any case); anything else is an error."""
     value = _raw(name)
     if value is None:

@@ -7,6 +7,7 @@ fields of supported types, at most one running run of a kind per connection.
 
 from __future__ import annotations
 
+import logging
 import zoneinfo
 
 from django.contrib.auth.models import AbstractUser, UserManager
@@ -18,6 +19,8 @@ from django.utils import timezone
 
 from linx.encryption import EncryptedTextField
 from linx.service_urls import validate_service_url
+
+audit_log = logging.getLogger("linx.audit")
 
 # --- Staff ----------------------------------------------------------------------------
 
@@ -80,9 +83,24 @@ SECRET_NAMES = {
     "exaktime_api_key": "ExakTime API key",
 }
 
+#: Per service: the URL fields that say where it is, and the secrets and tokens that
+#: belong to it. A secret follows its service: see `Connection.save`.
+SERVICE_SECRETS = {
+    "Procore": (
+        ("procore_login_url", "procore_api_url"),
+        ("procore_client_secret", "procore_access_token", "procore_refresh_token"),
+    ),
+    "ExakTime": (("exaktime_api_url",), ("exaktime_api_key",)),
+}
+
 
 class Connection(models.Model):
     """One Procore company linked to one ExakTime account, with its sync settings."""
+
+    #: Who is changing the connection, for the audit trail (set by the admin and commands).
+    changed_by: str | None = None
+    #: The secret fields the last save cleared because their service's URL changed.
+    cleared_secrets: tuple[str, ...] = ()
 
     name = models.SlugField(
         max_length=100,
@@ -197,6 +215,23 @@ class Connection(models.Model):
     def __str__(self) -> str:
         return self.name
 
+    def save(self, *args, **kwargs) -> None:
+        """Save; a service whose URL changed loses its secrets and tokens in the same save.
+
+        Secrets are write-only, so repointing a URL at a listener and pressing "Test
+        connection" would otherwise be a way to read them. A secret entered anew in this
+        save (a value other than the stored one, or one given to `enter_secret`) is kept.
+        """
+        update_fields = kwargs.get("update_fields")
+        cleared = ()
+        if self.pk is not None and not self._state.adding:
+            cleared = self._clear_secrets_of_moved_services(update_fields)
+            if cleared and update_fields is not None:
+                kwargs["update_fields"] = {*update_fields, *cleared}
+        super().save(*args, **kwargs)
+        self.cleared_secrets = tuple(f for f in cleared if f != "procore_token_expires_at")
+        self._entered_secrets = set()
+
     def clean(self) -> None:
         try:
             zoneinfo.ZoneInfo(self.time_zone)
@@ -211,6 +246,68 @@ class Connection(models.Model):
                 raise ValidationError(
                     {"alert_emails": f"{address!r} is not an email address."}
                 ) from None
+
+    def enter_secret(self, field: str, value: str) -> None:
+        """Set a secret a person typed: it stays even when the same save moves its service."""
+        setattr(self, field, value)
+        self._entered_secrets = {*getattr(self, "_entered_secrets", ()), field}
+
+    def _clear_secrets_of_moved_services(self, update_fields) -> tuple[str, ...]:
+        url_fields = [url for urls, _ in SERVICE_SECRETS.values() for url in urls]
+        if update_fields is not None:
+            url_fields = [f for f in url_fields if f in update_fields]
+        if not url_fields:
+            return ()
+        stored = Connection.objects.filter(pk=self.pk).values(*url_fields).first()
+        if stored is None:
+            return ()
+        moved = [f for f in url_fields if getattr(self, f) != stored[f]]
+        if not moved:
+            return ()
+        secret_fields = [
+            secret
+            for urls, secrets in SERVICE_SECRETS.values()
+            if set(urls) & set(moved)
+            for secret in secrets
+        ]
+        stored.update(Connection.objects.filter(pk=self.pk).values(*secret_fields).get())
+        entered = getattr(self, "_entered_secrets", set())
+        cleared = [
+            f
+            for f in secret_fields
+            if getattr(self, f) and f not in entered and getattr(self, f) == stored[f]
+        ]
+        for field in cleared:
+            setattr(self, field, "")
+        if "procore_access_token" in cleared:
+            self.procore_token_expires_at = None
+            cleared.append("procore_token_expires_at")
+        self._audit_move(moved, stored, cleared)
+        return tuple(cleared)
+
+    def _audit_move(self, moved: list[str], stored: dict, cleared: list[str]) -> None:
+        # URLs carry no credentials (validate_service_url), so they may be logged.
+        audit_log.warning(
+            "Connection %s: %s changed by %s; cleared %s.",
+            self.name,
+            ", ".join(f"{f} {stored[f]} -> {getattr(self, f)}" for f in moved),
+            self.changed_by or "a direct save of the model",
+            ", ".join(cleared) or "nothing (new secrets were entered)",
+        )
+
+    def cleared_secrets_message(self) -> str:
+        """What the last save cleared, and what to do about it; empty when nothing was."""
+        typed = [
+            str(self._meta.get_field(f).verbose_name)
+            for f in self.cleared_secrets
+            if f in ("procore_client_secret", "exaktime_api_key")
+        ]
+        parts = [
+            f"The {name} was cleared because the URL changed: enter it again." for name in typed
+        ]
+        if "procore_access_token" in self.cleared_secrets:
+            parts.append("The Procore sign-in token was cleared too: sign in (Connect) again.")
+        return " ".join(parts)
 
     def alert_addresses(self) -> list[str]:
         return [a.strip() for a in self.alert_emails.split(",") if a.strip()]

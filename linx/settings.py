@@ -5,6 +5,8 @@ file under `var/` and queues tasks in that same database. DATABASE_URL moves it 
 PostgreSQL and REDIS_URL moves the queue (and the shared cache) to Redis.
 """
 
+import contextlib
+import os
 from pathlib import Path
 
 import environ
@@ -98,11 +100,15 @@ DATA_DIR = Path(env.string("LINX_DATA_DIR", str(BASE_DIR / "var")))
 
 DATABASES = {"default": env.database("DATABASE_URL")}
 if DATABASES["default"] is None:
-    DATA_DIR.mkdir(parents=True, exist_ok=True)
-    DATABASES["default"] = {
-        "ENGINE": "django.db.backends.sqlite3",
-        "NAME": DATA_DIR / "linx.sqlite3",
-    }
+    # Secrets in it are encrypted, but not staff addresses, sessions or run history: only
+    # Linx's own user may read the directory and the file. SQLite gives the file's -wal
+    # and -shm companions the file's own mode.
+    DATA_DIR.mkdir(mode=0o700, parents=True, exist_ok=True)
+    _sqlite_file = DATA_DIR / "linx.sqlite3"
+    os.close(os.open(_sqlite_file, os.O_RDONLY | os.O_CREAT, 0o600))
+    with contextlib.suppress(PermissionError):  # a file from before, made 0644
+        _sqlite_file.chmod(0o600)
+    DATABASES["default"] = {"ENGINE": "django.db.backends.sqlite3", "NAME": _sqlite_file}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # The web process and the queue workers share the file: WAL lets readers run beside
     # a writer, IMMEDIATE takes the write lock when a transaction starts (so two writers
@@ -202,29 +208,49 @@ ACCOUNT_RATE_LIMITS = {
     "login_failed": env.string("LINX_LOGIN_RATE_LIMIT", "10/m/ip,5/5m/key"),
 }
 MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
+# TOTP secrets and recovery-code seeds are encrypted at rest with LINX_ENCRYPTION_KEYS.
+MFA_ADAPTER = "linx.mfa_secrets.StaffMFAAdapter"
 MFA_TOTP_ISSUER = "Linx"
-# Staff without a second factor are sent to set one up before they reach the admin.
+# Staff without a second factor are sent to set one up before they reach any page but
+# signing in and out, password reset, the set-up itself and the health checks.
 LINX_REQUIRE_MFA = env.boolean("LINX_REQUIRE_MFA", not DEBUG)
 
 # --- Security -------------------------------------------------------------------------
 LINX_HTTPS = env.boolean("LINX_HTTPS", not DEBUG)
-if env.boolean("LINX_BEHIND_PROXY", False):
+LINX_BEHIND_PROXY = env.boolean("LINX_BEHIND_PROXY", False)
+if LINX_BEHIND_PROXY:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    # Login rate limits key on the client's address. Behind a proxy REMOTE_ADDR is the
+    # proxy's, so one attacker would lock every staff member out: take the address the
+    # proxies we run appended to X-Forwarded-For instead (never an entry a client wrote),
+    # or the header a proxy sets on its own, e.g. X-Real-IP.
+    ALLAUTH_TRUSTED_PROXY_COUNT = env.integer("LINX_TRUSTED_PROXY_COUNT", 1, minimum=1)
+    ALLAUTH_TRUSTED_CLIENT_IP_HEADER = env.string("LINX_CLIENT_IP_HEADER", "") or None
 SECURE_SSL_REDIRECT = LINX_HTTPS
 SESSION_COOKIE_SECURE = LINX_HTTPS
 CSRF_COOKIE_SECURE = LINX_HTTPS
 SECURE_HSTS_SECONDS = env.integer("LINX_HSTS_SECONDS", 31_536_000 if LINX_HTTPS else 0, minimum=0)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = SECURE_HSTS_SECONDS > 0
 SECURE_HSTS_PRELOAD = env.boolean("LINX_HSTS_PRELOAD", False)
+# Preloading binds the domain and every subdomain to HTTPS in browsers for months and is
+# slow to undo, so it is the operator's decision. An explicit LINX_HSTS_PRELOAD=false is
+# that decision made, and answers `check --deploy`'s reminder (W021); unset, it still asks.
+SILENCED_SYSTEM_CHECKS = (
+    ["security.W021"] if env.boolean("LINX_HSTS_PRELOAD", None) is False else []
+)
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_AGE = env.integer("LINX_SESSION_SECONDS", 12 * 60 * 60, minimum=300)
 X_FRAME_OPTIONS = "DENY"
 
-# Connections may point at private-network addresses (10.x, 192.168.x, ...) only if this
-# is on; loopback (the sandboxes) is always allowed. See linx/service_urls.py.
+# Where connections may send their secrets (see linx/service_urls.py): host names under
+# these domains ("*": any host name), and never a non-public address unless allowed. The
+# HTTP layer checks the address every connection really uses, after DNS.
+LINX_SERVICE_HOSTS = env.words("LINX_SERVICE_HOSTS", ["procore.com", "arcoro.com", "exaktime.com"])
 LINX_ALLOW_PRIVATE_NETWORKS = env.boolean("LINX_ALLOW_PRIVATE_NETWORKS", False)
+# This machine (the bundled sandboxes listen here).
+LINX_ALLOW_LOOPBACK = env.boolean("LINX_ALLOW_LOOPBACK", True)
 
 # --- Mail -----------------------------------------------------------------------------
 MAILERS = env.mailers("EMAIL_URL")

@@ -12,6 +12,8 @@ import io
 import logging
 from datetime import date
 
+from allauth.mfa.models import Authenticator
+from allauth.mfa.utils import decrypt as mfa_decrypt
 from django.apps import apps
 from django.core.management import call_command
 from django.db import connection as db
@@ -81,6 +83,10 @@ def test_no_secret_appears_anywhere(
     seen.append(run_command("linx_status", "--json"))
     secrets = {**secrets_of(sandbox_connection), "client secret": pc.CLIENT_SECRET}
     assert {"access token", "ExakTime API key"} <= set(secrets)
+    # The staff member's own second factor: the authenticator app's seed.
+    totp = Authenticator.objects.get(type=Authenticator.Type.TOTP)
+    secrets["TOTP seed"] = mfa_decrypt(totp.data["secret"])
+    seen.append(run_command("dumpdata"))
 
     # A sign-in Procore refuses: its error and message.
     Connection.objects.filter(pk=sandbox_connection.pk).update(
@@ -100,6 +106,8 @@ def test_no_secret_appears_anywhere(
         "/admin/linx/syncrun/",
         "/admin/linx/rowresult/",
         "/admin/linx/entitymapping/",
+        "/admin/mfa/authenticator/",
+        f"/admin/mfa/authenticator/{totp.pk}/change/",
     ):
         seen.append(staff_client.get(path).content.decode())
 

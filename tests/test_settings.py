@@ -103,3 +103,72 @@ def test_every_variable_linx_reads_is_documented_in_env_example():
     )
     assert read, "found no variables: the pattern above is out of date"
     assert read - documented == set()
+
+
+def setting_after_start(tmp_path, name: str, **overrides: str) -> str:
+    """One setting's value as Linx computes it from ``overrides``."""
+    keep = {k: v for k, v in os.environ.items() if k in {"PATH", "HOME", "PYENV_VERSION"}}
+    result = subprocess.run(
+        [sys.executable, "manage.py", "shell", "-c",
+         f"from django.conf import settings; print(getattr(settings, {name!r}, None))"],
+        cwd=ROOT, env={**keep, **GOOD, "LINX_DATA_DIR": str(tmp_path), **overrides},
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip().splitlines()[-1]
+
+
+def test_behind_a_proxy_rate_limits_trust_the_configured_number_of_hops(tmp_path):
+    assert setting_after_start(tmp_path, "ALLAUTH_TRUSTED_PROXY_COUNT") == "None"
+    assert (
+        setting_after_start(tmp_path, "ALLAUTH_TRUSTED_PROXY_COUNT", LINX_BEHIND_PROXY="true")
+        == "1"
+    )
+    assert setting_after_start(
+        tmp_path, "ALLAUTH_TRUSTED_PROXY_COUNT", LINX_BEHIND_PROXY="true",
+        LINX_TRUSTED_PROXY_COUNT="2",
+    ) == "2"  # fmt: skip
+    assert setting_after_start(
+        tmp_path, "ALLAUTH_TRUSTED_CLIENT_IP_HEADER", LINX_BEHIND_PROXY="true",
+        LINX_CLIENT_IP_HEADER="X-Real-IP",
+    ) == "X-Real-IP"  # fmt: skip
+
+
+def deployment_guide_environment() -> dict[str, str]:
+    """The environment docs/deployment.md tells an operator to set, with real keys."""
+    import re
+
+    guide = (ROOT / "docs" / "deployment.md").read_text()
+    block = guide.split("## Environment", 1)[1].split("```sh", 1)[1].split("```", 1)[0]
+    environment = {}
+    for line in block.strip().splitlines():
+        name, _, value = re.sub(r"\s{2,}#.*$", "", line).partition("=")
+        environment[name] = value
+    assert environment["SECRET_KEY"] == environment["LINX_ENCRYPTION_KEYS"] == "..."
+    environment["SECRET_KEY"] = Fernet.generate_key().decode() * 2
+    environment["LINX_ENCRYPTION_KEYS"] = Fernet.generate_key().decode()
+    return environment
+
+
+def check_deploy(tmp_path, environment: dict[str, str]) -> subprocess.CompletedProcess:
+    keep = {k: v for k, v in os.environ.items() if k in {"PATH", "HOME", "PYENV_VERSION"}}
+    return subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        cwd=ROOT, env={**keep, "LINX_DATA_DIR": str(tmp_path), **environment},
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+
+
+def test_check_deploy_is_clean_with_the_deployment_guides_environment(tmp_path):
+    environment = deployment_guide_environment()
+    assert environment["LINX_BEHIND_PROXY"] == "true"  # the guide's block was read
+    result = check_deploy(tmp_path, environment)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_check_deploy_still_reminds_of_preload_and_mail_when_they_are_left_unset(tmp_path):
+    environment = deployment_guide_environment()
+    del environment["LINX_HSTS_PRELOAD"], environment["EMAIL_URL"]
+    result = check_deploy(tmp_path, environment)
+    assert result.returncode == 1
+    assert "security.W021" in result.stderr and "mail.E001" in result.stderr

@@ -124,3 +124,65 @@ def test_the_login_page_offers_no_sign_up(client, db):
     page = client.get(reverse("account_login")).content.decode()
     assert "sign up" not in page.lower()
     assert "Accounts are made by an administrator" in page
+
+
+# --- Behind a proxy: rate limits key on the real client, not on the proxy ----------------
+
+PROXY = "10.0.0.2"
+
+
+def log_in_through_proxy(client, email, password, forwarded_for: str):
+    """A login as the proxy relays it: from the proxy's address, the client's in the header."""
+    return client.post(
+        reverse("account_login"),
+        {"login": email, "password": password},
+        REMOTE_ADDR=PROXY,
+        HTTP_X_FORWARDED_FOR=forwarded_for,
+    )
+
+
+@pytest.fixture
+def behind_one_proxy(settings, monkeypatch):
+    """allauth configured as Linx's settings configure it for LINX_BEHIND_PROXY=true."""
+    import runpy
+
+    import linx.settings
+
+    monkeypatch.setenv("LINX_BEHIND_PROXY", "true")
+    computed = runpy.run_path(linx.settings.__file__)
+    for name, value in computed.items():
+        if name.startswith("ALLAUTH_"):
+            setattr(settings, name, value)
+    settings.LINX_REQUIRE_MFA = False
+
+
+def test_behind_a_proxy_one_attacker_does_not_lock_out_another_address(
+    behind_one_proxy, client, staff_user, staff_password
+):
+    from django.test import Client
+
+    for attempt in range(12):
+        log_in_through_proxy(
+            client, f"nobody{attempt}@example.com", "wrong password", "203.0.113.66"
+        )
+    refused = log_in_through_proxy(client, "nobody@example.com", "wrong", "203.0.113.66")
+    assert b"Too many failed login attempts" in refused.content
+
+    colleague = Client()
+    response = log_in_through_proxy(colleague, staff_user.email, staff_password, "198.51.100.7")
+    assert response.status_code == 302
+    assert "_auth_user_id" in colleague.session
+
+
+def test_behind_a_proxy_a_forged_forwarded_for_does_not_escape_the_limit(
+    behind_one_proxy, client, staff_user, staff_password
+):
+    # The client writes what it likes in front; the proxy appends the address it saw.
+    for attempt in range(10):
+        log_in_through_proxy(
+            client, f"nobody{attempt}@example.com", "wrong", f"192.0.2.{attempt}, 203.0.113.66"
+        )
+    response = log_in_through_proxy(
+        client, staff_user.email, staff_password, "192.0.2.200, 203.0.113.66"
+    )
+    assert b"Too many failed login attempts" in response.content

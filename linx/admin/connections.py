@@ -180,6 +180,14 @@ class ConnectionForm(WriteOnlySecretsForm):
                 help_text="The time types Procore had at the last pre-import.",
             )
 
+    def clean(self):
+        cleaned = super().clean()
+        # A secret typed into its box is entered anew, even if a URL changes with it.
+        for name in self.secret_fields:
+            if self.data.get(self.add_prefix(name)) and not cleaned.get(f"clear_{name}"):
+                self.instance.enter_secret(name, cleaned[name])
+        return cleaned
+
     def _keep_settings_not_sent(self) -> None:
         """A setting missing from the request altogether keeps its stored value.
 
@@ -342,7 +350,22 @@ class ConnectionAdmin(admin.ModelAdmin):
         if change and signing_in & set(form.changed_data):
             obj.procore_access_token = obj.procore_refresh_token = ""
             obj.procore_token_expires_at = None
+        obj.changed_by = f"{request.user} in the admin"
         super().save_model(request, obj, form, change)
+        if message := obj.cleared_secrets_message():
+            self.message_user(request, message, messages.WARNING)
+
+    def construct_change_message(self, request, form, formsets, add=False):
+        change_message = super().construct_change_message(request, form, formsets, add)
+        # The history page says which secrets a URL change took away, and who did it.
+        cleared = [
+            str(Connection._meta.get_field(f).verbose_name) for f in form.instance.cleared_secrets
+        ]
+        if cleared:
+            change_message.append(
+                {"changed": {"fields": [f"{name} (cleared: URL changed)" for name in cleared]}}
+            )
+        return change_message
 
     def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
         if request.method == "POST":  # a saved form redirects: this one failed to save

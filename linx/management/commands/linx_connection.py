@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import getpass
 import json
 import os
 
@@ -120,7 +121,7 @@ class Command(BaseCommand):
         for flag, (field, variable) in SECRETS.items():
             value = options[flag] or (os.environ.get(variable) if adding else None)
             if value:
-                setattr(connection, field, value)
+                connection.enter_secret(field, value)
             elif adding:
                 missing.append(
                     f"no {SECRET_NAMES[field]} given: set {variable} in the environment "
@@ -128,6 +129,7 @@ class Command(BaseCommand):
                 )
         if missing:  # a connection without one could only fail every run: refuse it now
             raise CommandError("; ".join(missing) + ".", returncode=2)
+        connection.changed_by = f"linx_connection {'add' if adding else 'set'} ({_os_user()})"
         try:
             connection.full_clean()
         except ValidationError as error:
@@ -138,6 +140,8 @@ class Command(BaseCommand):
                 )
             ) from None
         connection.save()
+        if message := connection.cleared_secrets_message():
+            self.stderr.write(message)
 
     def _time_type(self, connection: Connection, assignment: str) -> None:
         kind, _, abbreviation = assignment.partition("=")
@@ -209,6 +213,14 @@ class Command(BaseCommand):
         width = max(len(key) for key in described)
         for key, value in described.items():
             self.stdout.write(f"{key.ljust(width)}  {value}")
+
+
+def _os_user() -> str:
+    """Who ran the command, as far as the operating system can tell, for the audit trail."""
+    try:
+        return f"user {getpass.getuser()}"
+    except (KeyError, OSError):
+        return "an unnamed user"
 
 
 def describe(connection: Connection) -> dict:

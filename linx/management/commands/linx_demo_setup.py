@@ -59,6 +59,9 @@ class Command(BaseCommand):
         if changed:
             for name in changed:
                 setattr(connection, name, where[name])
+            # The sandboxes' own secrets go with their (possibly new) addresses.
+            for name in ("procore_client_secret", "exaktime_api_key"):
+                connection.enter_secret(name, where[name])
             # A token from another sandbox (other port, other state) opens nothing here.
             connection.procore_access_token = connection.procore_refresh_token = ""
             connection.procore_token_expires_at = None

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connection, transaction
 
+from linx import mfa_secrets
 from linx.encryption import SecretDecryptionError, encrypted_fields, rotate
 
 
@@ -38,4 +39,13 @@ class Command(BaseCommand):
                                 [fresh, key],
                             )
                         total += 1
+            total += self._rotate_second_factor_seeds()
         self.stdout.write(f"Re-encrypted {total} secret(s) under the newest key.")
+
+    def _rotate_second_factor_seeds(self) -> int:
+        from allauth.mfa.models import Authenticator
+
+        try:
+            return mfa_secrets.rotate_all(Authenticator.objects.all())
+        except SecretDecryptionError as error:
+            raise CommandError(f"{error} Nothing was changed.") from None
