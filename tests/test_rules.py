@@ -300,6 +300,7 @@ def test_each_custom_value_is_sent_in_procores_type(data_type, value, sent):
          "holds 'Hail', which is not one of its Procore options (Sunny, Rain)",
          "Add the option in Procore and re-run the pre-import, or correct the record"),
         (CustomFieldType.SELECT, "rain", "not one of its Procore options", "Add the option"),
+        (CustomFieldType.SELECT, ["Rain"], "holds ['Rain'], which is not one of", "Add the"),
     ],
 )  # fmt: skip
 def test_a_custom_value_procore_cannot_take_is_refused_saying_what_to_fix(

@@ -13,12 +13,12 @@ Index (each name is defined in this module; search for it):
     LIMITS            what ExakTime accepts (lengths, required, ranges); `check` applies them
   Pre-import, Procore custom field → ExakTime custom field:
     EXAKTIME_FIELD_TYPES, exaktime_custom_field
+    MAX_TEXT          a plain text custom field's length (255), in ExakTime and Procore
   Export, ExakTime time record → Procore timecard entries:
     HOURS             the hour kinds (regular, OT1, OT2): hours attribute, name, time type;
                       HOUR_KINDS, HOURS_FIELD, KIND_NAMES, HOUR_HEADINGS look them up by key
     MAX_HOURS         what one time record and one timecard entry hold (24)
     CUSTOM_VALUES     a custom value → Procore's type, or `Refused`; run by `custom_value`
-    MAX_TEXT          a plain text custom value's length (255)
 
 `check` and `custom_value` turn a broken rule into a message naming the field, the
 value and the limit; values are never truncated or altered to fit.
@@ -242,9 +242,13 @@ def check(entity_type: str, fields: Mapping[str, Any], names: Mapping[str, str])
 
 # --- pre-import: custom fields ---------------------------------------------------------
 
+#: Characters a plain text custom field holds at most ("Plain Text (short) 255 characters"),
+#: in ExakTime and in Procore.
+MAX_TEXT = 255
+
 #: Procore custom field type → the ExakTime custom field Linx creates for it.
 EXAKTIME_FIELD_TYPES = {
-    CustomFieldType.TEXT: {"field_type": "text", "max_length": 255},
+    CustomFieldType.TEXT: {"field_type": "text", "max_length": MAX_TEXT},
     CustomFieldType.DATE: {"field_type": "date"},
     CustomFieldType.CHECKBOX: {"field_type": "checkbox"},
     CustomFieldType.SELECT: {"field_type": "select"},
@@ -290,8 +294,6 @@ HOUR_HEADINGS = {kind.key: kind.heading for kind in HOURS}
 
 #: Hours one time record, and so one Procore timecard entry, holds at most.
 MAX_HOURS = Decimal(24)
-#: Characters a plain text custom value holds at most ("Plain Text (short) 255 characters").
-MAX_TEXT = 255
 
 
 class Refused(ValueError):
@@ -337,7 +339,8 @@ def _checkbox(value: Any, options: Sequence[Mapping[str, Any]]) -> bool:
 def _select(value: Any, options: Sequence[Mapping[str, Any]]) -> Any:
     """A select value is sent as the id of the Procore option with that label."""
     ids = {option["label"]: option["id"] for option in options}
-    if value not in ids:
+    # A label is text: a list or mapping from ExakTime is refused, not looked up (unhashable).
+    if not isinstance(value, str) or value not in ids:
         raise Refused(
             f"holds {value!r}, which is not one of its Procore options "
             f"({', '.join(ids) or 'none'})",
