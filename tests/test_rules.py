@@ -23,7 +23,7 @@ from linx.models import (
     Outcome,
 )
 from linx.sync import rules
-from tests.test_export import entries, export, linked, punch  # noqa: F401  (fixtures)
+from tests.test_export import entries, export, linked, punch, weather  # noqa: F401  (fixtures)
 
 WORKER = Worker(
     id=1, employee_id="E-100", first_name="Alex", last_name="Rivera",
@@ -365,3 +365,15 @@ def test_a_time_record_holds_at_most_24_hours(punch, linked, procore_sandbox, ho
     else:
         assert row.outcome == Outcome.FAILED
         assert "at most 24" in row.message
+
+
+def test_a_select_value_that_is_not_text_fails_its_row_not_the_run(punch, linked, weather):  # noqa: F811
+    from integrations.procore.sandbox import data as pc
+
+    good = punch(ot1_hours=0, ot2_hours=0)
+    bad = punch(custom_fields={str(weather[pc.CF_WEATHER].exaktime_id): ["Rain"]})
+    run = export(linked)
+    assert run.rows.get(exaktime_id=str(good["id"])).outcome == Outcome.CREATED
+    row = run.rows.get(exaktime_id=str(bad["id"]))
+    assert row.outcome == Outcome.FAILED
+    assert "holds ['Rain'], which is not one of its Procore options" in row.message
