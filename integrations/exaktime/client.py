@@ -33,7 +33,8 @@ from integrations.exaktime.records import (
     TimeRecord,
     wire_value,
 )
-from integrations.http import DEFAULT_TIMEOUT, HttpClient, RetryPolicy, as_int, iso_utc
+from integrations.http import DEFAULT_TIMEOUT, HttpClient, RetryPolicy
+from integrations.values import as_int, iso_utc
 
 R = TypeVar("R")
 

@@ -13,13 +13,9 @@ from typing import Any
 
 import requests
 
-from integrations.http import (
-    IntegrationError,
-    OutcomeUnknown,
-    redact,
-    retry_after_seconds,
-    summarize_text,
-)
+from integrations.errors import IntegrationError, OutcomeUnknown
+from integrations.http import retry_after_seconds
+from integrations.redaction import redact, summarize_text
 
 #: What to do, by status, after ExakTime's own words.
 STATUS_HINTS: dict[int, str] = {

@@ -17,13 +17,15 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, Protocol
 from urllib.parse import urlencode
 
-from integrations.http import REDACTED, HttpClient, as_datetime, as_float
+from integrations.http import HttpClient
 from integrations.procore.errors import (
     REFRESH_REFUSED,
     ProcoreAuthError,
     ProcoreUnavailable,
     error_from_response,
 )
+from integrations.redaction import REDACTED
+from integrations.values import as_datetime, as_float
 
 AuthMode = Literal["client_credentials", "authorization_code"]
 AUTH_MODES: tuple[str, ...] = ("client_credentials", "authorization_code")

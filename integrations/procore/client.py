@@ -15,13 +15,7 @@ from urllib.parse import urljoin, urlsplit
 
 import requests
 
-from integrations.http import (
-    DEFAULT_TIMEOUT,
-    HttpClient,
-    RetryPolicy,
-    as_int,
-    iso_utc,
-)
+from integrations.http import DEFAULT_TIMEOUT, HttpClient, RetryPolicy
 from integrations.procore.auth import AuthMode, ProcoreAuth, Token, TokenStore
 from integrations.procore.errors import (
     RECONNECT,
@@ -47,6 +41,7 @@ from integrations.procore.records import (
     WorkClassification,
     Worker,
 )
+from integrations.values import as_int, iso_utc
 
 R = TypeVar("R")
 
@@ -75,57 +70,6 @@ TIMESHEET_FIELDSET_TYPE = "TimecardEntry"
 PROJECT_STATUSES = ("Active", "Inactive", "All")
 #: How far past "now" an updated_at window reaches, so clock skew never hides a change.
 UPDATED_WINDOW_SLACK = timedelta(days=1)
-
-
-def parse_link_header(value: str | None) -> dict[str, str]:
-    """RFC 8288 `Link` header → {rel: url}; quoted params and multi-value rels handled."""
-    links: dict[str, str] = {}
-    if not value:
-        return links
-    i, n = 0, len(value)
-    while i < n:
-        start = value.find("<", i)
-        if start < 0:
-            break
-        end = value.find(">", start)
-        if end < 0:
-            break
-        url = value[start + 1 : end].strip()
-        i = end + 1
-        params: dict[str, str] = {}
-        # Parameters run until a comma outside quotes.
-        while i < n and value[i] != ",":
-            if value[i] != ";":
-                i += 1
-                continue
-            i += 1
-            eq = i
-            while eq < n and value[eq] not in "=;,":
-                eq += 1
-            name = value[i:eq].strip().lower()
-            i = eq
-            param = ""
-            if i < n and value[i] == "=":
-                i += 1
-                while i < n and value[i] == " ":
-                    i += 1
-                if i < n and value[i] == '"':
-                    close = i + 1
-                    while close < n and value[close] != '"':
-                        close += 2 if value[close] == "\\" else 1
-                    param = value[i + 1 : close].replace('\\"', '"')
-                    i = close + 1
-                else:
-                    stop = i
-                    while stop < n and value[stop] not in ";,":
-                        stop += 1
-                    param = value[i:stop].strip()
-                    i = stop
-            params.setdefault(name, param)
-        for rel in params.get("rel", "").lower().split():
-            links.setdefault(rel, url)
-        i += 1
-    return links
 
 
 def _updated_filter(since: datetime, until: datetime) -> str:
@@ -320,7 +264,8 @@ class ProcoreClient:
                 read += 1
                 yield parse(item)
             seen.add(response.url or url)
-            following = parse_link_header(response.headers.get("Link")).get("next")
+            # requests reads the RFC 8288 `Link` header: {rel: {"url": ...}}.
+            following = response.links.get("next", {}).get("url")
             if not following:
                 if expected is not None and read != expected:
                     listing.changed = True  # some were missed, or read twice

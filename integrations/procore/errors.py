@@ -14,13 +14,9 @@ from typing import Any
 
 import requests
 
-from integrations.http import (
-    IntegrationError,
-    OutcomeUnknown,
-    redact,
-    retry_after_seconds,
-    summarize_text,
-)
+from integrations.errors import IntegrationError, OutcomeUnknown
+from integrations.http import retry_after_seconds
+from integrations.redaction import redact, summarize_text
 
 RECONNECT = "Reconnect to Procore from the connection's page."
 

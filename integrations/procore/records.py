@@ -19,7 +19,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, Self
 
-from integrations.http import (
+from integrations.values import (
     Reader,
     as_bool,
     as_date,
