@@ -16,7 +16,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Self, TypedDict
 from urllib.parse import urlsplit
 
 import requests
@@ -181,6 +181,17 @@ class _Tries:
     retries: int = 0
     waited: float = 0.0
     rate_waits: int = 0
+
+
+class HttpOptions(TypedDict, total=False):
+    """What a service's client passes through to its `HttpClient` (tests fake the clock)."""
+
+    timeout: tuple[float, float]
+    retry: RetryPolicy | None
+    sleep: Callable[[float], None]
+    clock: Callable[[], float]
+    rng: random.Random | None
+    session: requests.Session | None
 
 
 # The HTTP client ---------------------------------------------------------------------
@@ -467,11 +478,28 @@ class HttpClient:
             self.sleep(wait)
 
 
+class ServiceClient:
+    """What the Procore and ExakTime clients share: one `HttpClient`, closed with them."""
+
+    http: HttpClient
+
+    def close(self) -> None:
+        self.http.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
 __all__ = [
     "DEFAULT_TIMEOUT",
     "IDEMPOTENT_METHODS",
     "USER_AGENT",
     "HttpClient",
+    "HttpOptions",
     "RetryPolicy",
+    "ServiceClient",
     "retry_after_seconds",
 ]

@@ -8,89 +8,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from dataclasses import Field, fields
 from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
-
-
-def as_int(value: Any) -> int | None:
-    """An id or count as int (ids can exceed 32 bits); None when absent or blank."""
-    if value is None or value == "" or isinstance(value, bool):
-        return None
-    if isinstance(value, Mapping):
-        return as_int(value.get("id"))
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        try:
-            return int(Decimal(str(value)))
-        except (InvalidOperation, ValueError):
-            return None
-
-
-def as_str(value: Any) -> str:
-    """Text, with None as the empty string."""
-    return "" if value is None else str(value)
-
-
-def as_opt_str(value: Any) -> str | None:
-    return None if value is None or value == "" else str(value)
-
-
-def as_bool(value: Any, default: bool = False) -> bool:
-    if value is None:
-        return default
-    if isinstance(value, str):
-        return value.strip().lower() in {"true", "1", "yes", "y", "t"}
-    return bool(value)
-
-
-def as_float(value: Any) -> float | None:
-    if value is None or value == "":
-        return None
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return None
-
-
-def as_decimal(value: Any) -> Decimal | None:
-    if value is None or value == "":
-        return None
-    try:
-        return Decimal(str(value))
-    except InvalidOperation:
-        return None
-
-
-def as_datetime(value: Any) -> datetime | None:
-    """An ISO 8601 time as an aware datetime (a naive one is taken as UTC)."""
-    if value is None or value == "":
-        return None
-    if isinstance(value, datetime):
-        parsed = value
-    else:
-        try:
-            parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-        except ValueError:
-            return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-
-
-def as_date(value: Any) -> date | None:
-    """A `YYYY-MM-DD` date (a full timestamp keeps its date part)."""
-    if value is None or value == "":
-        return None
-    if isinstance(value, datetime):
-        return value.date()
-    if isinstance(value, date):
-        return value
-    text = str(value)
-    try:
-        return date.fromisoformat(text[:10])
-    except ValueError:
-        return None
-
 
 _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 _WHOLE = re.compile(r"[+-]?\d+")
@@ -118,10 +39,9 @@ def parse_iso_date(text: str) -> date | None:
 class Reader:
     """Reads one JSON object's fields strictly, noting each value it cannot read.
 
-    The `as_*` readers above turn a value of the wrong type into None (or into other
-    text) without a word; a record read that way carries a value its source never had.
-    A `Reader` never does: a value present but unreadable is read as absent *and* noted in
-    `problems`, in words that name the field and the value ("Procore's latitude 'north'
+    A value of the wrong type is never quietly turned into None or into other text, or a
+    record would carry a value its source never had: a value present but unreadable is
+    read as absent *and* noted in `problems`, in words that name the field and the value ("Procore's latitude 'north'
     is not a number"), so that the record can fail on its own row with that message.
     """
 
@@ -149,7 +69,9 @@ class Reader:
         Text holding a null character or half of a UTF-16 pair (JSON can carry both) is
         unreadable: PostgreSQL stores neither, and the second is not even valid UTF-8.
         """
-        value = self.data.get(key)
+        return self._text(key, self.data.get(key))
+
+    def _text(self, key: str, value: Any) -> str | None:
         if isinstance(value, str) and _UNSTORABLE.search(value):
             if "\x00" in value:
                 self._bad(key, value, "text without a null character")
@@ -163,11 +85,38 @@ class Reader:
         self._bad(key, value, "text")
         return None
 
+    def optional_texts(self, *keys: str) -> dict[str, str | None]:
+        """Several optional texts by key (addresses, phones), empty text read as None."""
+        return {key: self.text(key) or None for key in keys}
+
+    def fields_of(self, record: type, **keys: str) -> dict[str, Any]:
+        """Each field of the dataclass `record`, read by its declared type under its own
+        name (or the key `keys` names for it): for records whose fields mirror the wire."""
+        return {f.name: self._field(keys.get(f.name, f.name), f) for f in fields(record)}
+
+    def _field(self, key: str, f: Field) -> Any:
+        kind = f.type
+        if kind == "bool":
+            return self.flag(key, f.default)
+        if kind in ("int", "int | None"):
+            return self.id(key)
+        if kind == "str | None":
+            return self.text(key) or None
+        if kind == "date | None":
+            return self.date(key)
+        if kind == "float | None":
+            return self.number(key)
+        if kind == "tuple[int, ...]":
+            return self.ids(key) or ()
+        if kind == "tuple[str, ...]":
+            return self.texts(key)
+        return self.text(key) or ""  # text, and the Literal types of text
+
     def id(self, key: str = "id", *, required: bool = False) -> int | None:
         value = self.data.get(key)
         if self._absent(key, value, required):
             return None
-        number = _whole(value)
+        number = whole(value)
         if number is None:
             self._bad(key, value, "an id")
         return number
@@ -177,7 +126,7 @@ class Reader:
         value = self.data.get(key)
         if value is None or value == "":
             return None
-        number = _whole(value)
+        number = whole(value)
         if number is None:
             self._bad(key, value, "a whole number")
         return number
@@ -191,7 +140,7 @@ class Reader:
             value = value.get("id")
         if value is None or value == "":
             return None
-        number = _whole(value)
+        number = whole(value)
         if number is None:
             self._bad(key, self.data.get(key), "an id")
         return number
@@ -206,12 +155,23 @@ class Reader:
             return ()
         out = []
         for item in values:
-            number = _whole(item.get("id") if isinstance(item, Mapping) else item)
+            number = whole(item.get("id") if isinstance(item, Mapping) else item)
             if number is None:
                 self._bad(key, item, "an id")
             else:
                 out.append(number)
         return tuple(out)
+
+    def texts(self, key: str) -> tuple[str, ...]:
+        """A list of texts (a select field's options); an absent list reads as empty."""
+        values = self.data.get(key)
+        if values is None or values == "":
+            return ()
+        if not isinstance(values, list | tuple):
+            self._bad(key, values, "a list of texts")
+            return ()
+        texts = (self._text(key, value) for value in values)
+        return tuple(text for text in texts if text is not None)
 
     def number(self, key: str) -> float | None:
         value = self.data.get(key)
@@ -275,8 +235,12 @@ class Reader:
         return parsed
 
 
-def _whole(value: Any) -> int | None:
-    """A whole number (an id) from an int or its digits; None for anything else."""
+def whole(value: Any) -> int | None:
+    """A whole number (an id) from an int or its digits; None for anything else.
+
+    The rule `Reader` reads ids and counts by, for keys that are not fields of an object
+    (the ids that key a record's custom field values).
+    """
     if isinstance(value, bool):
         return None
     if isinstance(value, int):

@@ -6,16 +6,14 @@ company) and follow Procore's `Link rel="next"` until it is gone.
 
 from __future__ import annotations
 
-import random
-import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta
-from typing import Any, Literal, Self, TypeVar
+from typing import Any, Literal, TypeVar, Unpack
 from urllib.parse import urljoin, urlsplit
 
 import requests
 
-from integrations.http import DEFAULT_TIMEOUT, HttpClient, RetryPolicy
+from integrations.http import HttpClient, HttpOptions, ServiceClient
 from integrations.procore.auth import AuthMode, ProcoreAuth, Token, TokenStore
 from integrations.procore.errors import (
     RECONNECT,
@@ -41,7 +39,7 @@ from integrations.procore.records import (
     WorkClassification,
     Worker,
 )
-from integrations.values import as_int, iso_utc
+from integrations.values import iso_utc, whole
 
 R = TypeVar("R")
 
@@ -98,7 +96,7 @@ class Listing(Iterator[R]):
         return next(self._records)
 
 
-class ProcoreClient:
+class ProcoreClient(ServiceClient):
     """One Procore company, reached with one connection's credentials."""
 
     def __init__(
@@ -110,41 +108,21 @@ class ProcoreClient:
         company_id: int | None,
         token_store: TokenStore,
         auth_mode: AuthMode = "client_credentials",
-        *,
-        timeout: tuple[float, float] = DEFAULT_TIMEOUT,
-        retry: RetryPolicy | None = None,
-        sleep: Callable[[float], None] = time.sleep,
-        clock: Callable[[], float] = time.time,
-        rng: random.Random | None = None,
-        session: requests.Session | None = None,
+        **http_options: Unpack[HttpOptions],
     ) -> None:
         self.api_url = api_url.rstrip("/")
         self.company_id = company_id
         self.token_store = token_store
         self.http = HttpClient(
             "Procore",
-            timeout=timeout,
-            retry=retry,
-            sleep=sleep,
-            clock=clock,
-            rng=rng,
-            session=session,
             unavailable=ProcoreUnavailable,
             outcome_unknown=ProcoreOutcomeUnknown,
+            **http_options,
         )
         self.auth = ProcoreAuth(login_url, client_id, client_secret, http=self.http, mode=auth_mode)
 
     def __repr__(self) -> str:
         return f"ProcoreClient(api_url={self.api_url!r}, company_id={self.company_id!r})"
-
-    def close(self) -> None:
-        self.http.close()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
 
     # Transport ----------------------------------------------------------------------
 
@@ -249,7 +227,7 @@ class ProcoreClient:
         while url is not None:
             response = self._call("GET", url, params=query)
             page = self._json(response)
-            total = as_int(response.headers.get("Total"))
+            total = whole(response.headers.get("Total"))
             if not seen:
                 expected = total
             elif total != expected:
