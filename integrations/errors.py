@@ -48,3 +48,33 @@ class OutcomeUnknown(IntegrationError):
     """A write may or may not have happened: reconcile before sending it again."""
 
     permanent = False
+
+
+class TryLater(IntegrationError):
+    """A refusal that passes with time (rate limit, outage): `retry_after` says when to
+    come back, when the service said so. Each service's own error class comes after it."""
+
+    permanent = False
+
+    def __init__(self, message: str, *, retry_after: float | None = None, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.retry_after = retry_after
+
+
+#: The longest service message kept; error pages and long lists are cut to this.
+MAX_MESSAGE = 500
+
+
+def service_says(service: str, message: str, status: int | None, hint: str | None) -> str:
+    """`<service> says: <message> (<status>). <hint>`: their words first, then ours."""
+    text = message.strip().rstrip(".")
+    sentence = f"{service} says: {text} ({status})." if status else f"{service} says: {text}."
+    return f"{sentence} {hint}" if hint else sentence
+
+
+def shortened(message: str, reason: str | None) -> str:
+    """A service's message, or the status's reason phrase, at most `MAX_MESSAGE` long."""
+    message = message or reason or "no details given"
+    if len(message) > MAX_MESSAGE:
+        message = message[: MAX_MESSAGE - 1] + "…"
+    return message

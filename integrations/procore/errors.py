@@ -14,7 +14,13 @@ from typing import Any
 
 import requests
 
-from integrations.errors import IntegrationError, OutcomeUnknown
+from integrations.errors import (
+    IntegrationError,
+    OutcomeUnknown,
+    TryLater,
+    service_says,
+    shortened,
+)
 from integrations.http import retry_after_seconds
 from integrations.redaction import redact, summarize_text
 
@@ -95,24 +101,12 @@ class ProcoreValidationError(ProcoreError):
         self.index_errors = dict(index_errors or {})
 
 
-class ProcoreRateLimited(ProcoreError):
+class ProcoreRateLimited(TryLater, ProcoreError):
     """429 that outlasted Linx's patience; `retry_after` says when to come back."""
 
-    permanent = False
 
-    def __init__(self, message: str, *, retry_after: float | None = None, **kwargs: Any) -> None:
-        super().__init__(message, **kwargs)
-        self.retry_after = retry_after
-
-
-class ProcoreUnavailable(ProcoreError):
+class ProcoreUnavailable(TryLater, ProcoreError):
     """Procore is down, overloaded or unreachable; the system will retry later."""
-
-    permanent = False
-
-    def __init__(self, message: str, *, retry_after: float | None = None, **kwargs: Any) -> None:
-        super().__init__(message, **kwargs)
-        self.retry_after = retry_after
 
 
 class ProcoreOutcomeUnknown(OutcomeUnknown, ProcoreError):
@@ -132,7 +126,6 @@ class ErrorDetails:
 
 
 _MAX_LISTED = 5
-_MAX_MESSAGE = 500
 
 
 def _texts(value: Any) -> tuple[str, ...]:
@@ -180,7 +173,7 @@ def parse_error_body(response: requests.Response) -> ErrorDetails:
         body = response.json()
     except ValueError:
         text = summarize_text(response.content or b"")
-        return ErrorDetails(text or response.reason or "no details given")
+        return ErrorDetails(shortened(text, response.reason))
     field_errors: dict[str, tuple[str, ...]] = {}
     index_errors: dict[int, tuple[str, ...]] = {}
     specific = ""
@@ -212,9 +205,7 @@ def parse_error_body(response: requests.Response) -> ErrorDetails:
         message = f"{general.rstrip('.')}: {specific}"
     else:
         message = specific or general or summarize_text(response.content or b"")
-    message = message or response.reason or "no details given"
-    if len(message) > _MAX_MESSAGE:
-        message = message[: _MAX_MESSAGE - 1] + "…"
+    message = shortened(message, response.reason)
     return ErrorDetails(message, field_errors, index_errors)
 
 
@@ -229,10 +220,7 @@ def hint_for(message: str, status: int | None = None) -> str | None:
 
 def procore_says(message: str, status: int | None) -> str:
     """`Procore says: <message> (<status>). <hint>`"""
-    text = message.strip().rstrip(".")
-    sentence = f"Procore says: {text} ({status})." if status else f"Procore says: {text}."
-    hint = hint_for(message, status)
-    return f"{sentence} {hint}" if hint else sentence
+    return service_says("Procore", message, status, hint_for(message, status))
 
 
 def error_from_response(
