@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from integrations.redaction import redact
+import requests
+
+from integrations.redaction import redact, summarize_text
 
 
 class IntegrationError(Exception):
@@ -78,3 +80,12 @@ def shortened(message: str, reason: str | None) -> str:
     if len(message) > MAX_MESSAGE:
         message = message[: MAX_MESSAGE - 1] + "…"
     return message
+
+
+def body_or_text(response: requests.Response) -> tuple[Any, str]:
+    """An error answer's JSON body and "", or (when it is not JSON: an error page, plain
+    text) None and one readable line of it."""
+    try:
+        return response.json(), ""
+    except ValueError:
+        return None, shortened(summarize_text(response.content or b""), response.reason)

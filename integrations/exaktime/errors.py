@@ -18,11 +18,12 @@ from integrations.errors import (
     IntegrationError,
     OutcomeUnknown,
     TryLater,
+    body_or_text,
     service_says,
     shortened,
 )
 from integrations.http import retry_after_seconds
-from integrations.redaction import redact, summarize_text
+from integrations.redaction import redact
 
 #: What to do, by status, after ExakTime's own words.
 STATUS_HINTS: dict[int, str] = {
@@ -109,11 +110,9 @@ def _texts(value: Any) -> tuple[str, ...]:
 
 def parse_error_body(response: requests.Response) -> ErrorDetails:
     """ExakTime's error envelope, or whatever else came back, as the most specific text."""
-    try:
-        body = response.json()
-    except ValueError:
-        text = summarize_text(response.content or b"")
-        return ErrorDetails(shortened(text, response.reason))
+    body, text = body_or_text(response)
+    if text:
+        return ErrorDetails(text)
     error = body.get("error") if isinstance(body, Mapping) else None
     if not isinstance(error, Mapping):
         # Outside the contract's envelope: take the likeliest field, else everything.

@@ -18,6 +18,7 @@ from integrations.errors import (
     IntegrationError,
     OutcomeUnknown,
     TryLater,
+    body_or_text,
     service_says,
     shortened,
 )
@@ -169,11 +170,9 @@ def _index_errors(errors: list[Any]) -> tuple[str, dict[int, tuple[str, ...]]]:
 
 def parse_error_body(response: requests.Response) -> ErrorDetails:
     """Read any of Procore's error body shapes into the most specific message."""
-    try:
-        body = response.json()
-    except ValueError:
-        text = summarize_text(response.content or b"")
-        return ErrorDetails(shortened(text, response.reason))
+    body, text = body_or_text(response)
+    if text:
+        return ErrorDetails(text)
     field_errors: dict[str, tuple[str, ...]] = {}
     index_errors: dict[int, tuple[str, ...]] = {}
     specific = ""
