@@ -40,7 +40,6 @@ from django.utils import timezone
 from integrations.exaktime.client import ExakTimeClient
 from integrations.exaktime.errors import ExakTimeAuthError, ExakTimeError
 from integrations.exaktime.records import TimeRecord
-from integrations.http import parse_iso_date
 from integrations.procore.client import ProcoreClient
 from integrations.procore.errors import (
     ProcoreAuthError,
@@ -52,6 +51,7 @@ from integrations.procore.errors import (
     ProcoreValidationError,
 )
 from integrations.procore.records import TimecardEntry
+from integrations.values import parse_iso_date
 from linx.models import (
     Connection,
     EntityMapping,

@@ -31,6 +31,7 @@ from typing import Any
 
 from django.utils import timezone
 
+from integrations.errors import IntegrationError
 from integrations.exaktime.client import ExakTimeClient
 from integrations.exaktime.errors import (
     ExakTimeAuthError,
@@ -39,7 +40,6 @@ from integrations.exaktime.errors import (
     ExakTimeOutcomeUnknown,
     ExakTimePermissionError,
 )
-from integrations.http import IntegrationError
 from integrations.procore.client import ProcoreClient
 from integrations.procore.errors import (
     ProcoreAuthError,

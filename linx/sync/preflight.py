@@ -21,6 +21,7 @@ from typing import Any
 
 from django.utils import timezone
 
+from integrations.errors import IntegrationError
 from integrations.exaktime.client import ExakTimeClient
 from integrations.exaktime.errors import STATUS_HINTS as EXAKTIME_HINTS
 from integrations.exaktime.errors import (
@@ -29,7 +30,6 @@ from integrations.exaktime.errors import (
     ExakTimeNotFound,
     ExakTimePermissionError,
 )
-from integrations.http import IntegrationError
 from integrations.procore.client import ProcoreClient
 from integrations.procore.errors import (
     ProcoreAuthError,
