@@ -35,8 +35,8 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from integrations.http import parse_iso_date
 from integrations.procore.records import Project, StandardCostCode, SubJob, Worker
+from integrations.values import parse_iso_date
 from linx.models import CustomField, CustomFieldType
 
 
