@@ -188,6 +188,17 @@ class ConnectionForm(WriteOnlySecretsForm):
                 self.instance.enter_secret(name, cleaned[name])
         return cleaned
 
+    def signs_in_anew(self) -> bool:
+        """Whether this change gives Procore another app or login host (after `is_valid`).
+
+        A token belongs to the app and login host that issued it. A secret box left blank
+        keeps the stored secret, so only a secret that really differs counts.
+        """
+        stored = self.stored_secrets.get("procore_client_secret")
+        if stored is not None and stored != self.instance.procore_client_secret:
+            return True
+        return bool({"procore_client_id", "procore_login_url"} & set(self.changed_data))
+
     def _keep_settings_not_sent(self) -> None:
         """A setting missing from the request altogether keeps its stored value.
 
@@ -345,11 +356,8 @@ class ConnectionAdmin(admin.ModelAdmin):
         return fieldsets
 
     def save_model(self, request, obj, form, change):
-        # A token belongs to the app and login host that issued it.
-        signing_in = {"procore_client_id", "procore_client_secret", "procore_login_url"}
-        if change and signing_in & set(form.changed_data):
-            obj.procore_access_token = obj.procore_refresh_token = ""
-            obj.procore_token_expires_at = None
+        if change and form.signs_in_anew():
+            obj.forget_procore_token()
         obj.changed_by = f"{request.user} in the admin"
         super().save_model(request, obj, form, change)
         if message := obj.cleared_secrets_message():

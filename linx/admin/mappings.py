@@ -213,7 +213,9 @@ class EntityMappingAdmin(admin.ModelAdmin):
             exaktime_id = form.cleaned_data["exaktime_id"]
             try:
                 with _exaktime(mapping.connection) as client:
-                    record = operations.link(mapping, exaktime_id, exaktime=client)
+                    record = operations.link(
+                        mapping, exaktime_id, exaktime=client, acting_user=request.user
+                    )
             except ValidationError as refusal:
                 form.add_error("exaktime_id", refusal.messages)
             else:
@@ -294,7 +296,7 @@ class EntityMappingAdmin(admin.ModelAdmin):
     @admin.action(description="Unlink", permissions=["change"])
     def unlink_mappings(self, request, queryset):
         chosen = list(queryset.filter(exaktime_id__isnull=False, entity_type__in=LINKABLE))
-        count = operations.unlink(queryset)
+        count = operations.unlink(queryset, acting_user=request.user)
         self._log(request, chosen, "Unlinked.")
         self.message_user(
             request,
@@ -318,7 +320,7 @@ class EntityMappingAdmin(admin.ModelAdmin):
     @admin.action(description="Un-ignore (import again)", permissions=["change"])
     def unignore_mappings(self, request, queryset):
         chosen = list(queryset.filter(ignored=True))
-        count = operations.unignore(queryset)
+        count = operations.unignore(queryset, acting_user=request.user)
         self._log(request, chosen, "No longer ignored.")
         self.message_user(
             request,

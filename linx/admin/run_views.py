@@ -582,7 +582,7 @@ def cancel_run(request: HttpRequest, model_admin, run_id) -> HttpResponse:
     """Cancel a queued run, or ask a running one to stop at its next batch of rows."""
     _check_can_run(model_admin, request)
     run = get_run(model_admin, request, run_id)
-    if cancel(run):
+    if cancel(run, acting_user=request.user):
         messages.success(
             request,
             f"Asked run #{run.pk} to stop; a running run stops at its next batch of rows.",

@@ -184,7 +184,7 @@ class SyncRunAdmin(ReadOnlyAdmin):
 
     @admin.action(description="Cancel", permissions=["rerun"])
     def cancel_runs(self, request, queryset):
-        stopped = [run.pk for run in queryset if cancel(run)]
+        stopped = [run.pk for run in queryset if cancel(run, acting_user=request.user)]
         self.message_user(
             request,
             f"Asked {len(stopped)} run(s) to stop; a running one stops at its next batch of rows."
