@@ -37,6 +37,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.timesince import timesince, timeuntil
 
+from linx.admin.badges import badge
 from linx.models import (
     SECRET_NAMES,
     Connection,
@@ -74,15 +75,6 @@ TONES = {
 HEALTH_KINDS = (RunKind.IMPORT, RunKind.EXPORT, RunKind.PREIMPORT)
 #: Runs that went through or were stopped by an error (not cancelled, not skipped).
 DECIDED_STATUSES = (RunStatus.SUCCEEDED, RunStatus.PARTIAL, RunStatus.FAILED)
-
-
-def badge(label: str, tone: str, title: str = "") -> SafeString:
-    """A status pill; `tone` is ok, warn, bad, info or quiet (see console_styles.html)."""
-    if title:
-        return format_html(
-            '<span class="linx-badge linx-badge--{}" title="{}">{}</span>', tone, title, label
-        )
-    return format_html('<span class="linx-badge linx-badge--{}">{}</span>', tone, label)
 
 
 def run_badge(status: str) -> SafeString:
@@ -227,9 +219,15 @@ def missing_secrets(connection: Connection) -> SafeString:
     """A red badge for each secret a run needs that is not set; empty when all are."""
     return format_html_join(
         " ",
-        '<span class="linx-badge linx-badge--bad" title="{}">no {}</span>',
+        "{}",
         (
-            ("Every run fails until it is entered on the connection's page.", label)
+            (
+                badge(
+                    f"no {label}",
+                    "bad",
+                    "Every run fails until it is entered on the connection's page.",
+                ),
+            )
             for name, label in SECRET_NAMES.items()
             if not _stored(connection, name, SECRET_ANNOTATIONS[name])
         ),

@@ -20,10 +20,11 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 
 from integrations.exaktime.errors import ExakTimeError
-from linx.admin.dashboard import badge
+from linx.admin.badges import badge
 from linx.clients import exaktime_client
 from linx.models import Connection, EntityMapping, EntityType
 from linx.sync import mappings as operations
+from linx.sync.labels import exaktime_name
 from linx.sync.mappings import LINKABLE, MappingStatus
 from linx.sync.preflight import PREFLIGHT_TIMEOUT, preflight_retry
 
@@ -220,15 +221,10 @@ class EntityMappingAdmin(admin.ModelAdmin):
                 form.add_error("exaktime_id", refusal.messages)
             else:
                 self.log_change(request, mapping, f"Linked to ExakTime {exaktime_id}.")
-                shown = (
-                    getattr(record, "name", None)
-                    or (
-                        f"{getattr(record, 'first_name', '')} {getattr(record, 'last_name', '')}"
-                    ).strip()
-                )
                 self.message_user(
                     request,
-                    f"{mapping} is linked to ExakTime {exaktime_id} ({shown}). The next import "
+                    f"{mapping} is linked to ExakTime {exaktime_id} ({exaktime_name(record)}). "
+                    "The next import "
                     "writes Procore's values over what differs.",
                     messages.SUCCESS,
                 )

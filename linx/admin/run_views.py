@@ -29,6 +29,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 from django.views.decorators.http import require_POST
 
+from linx.admin.badges import badge, fix_or_retry
 from linx.encryption import EncryptedTextField
 from linx.models import (
     Connection,
@@ -91,13 +92,6 @@ VALUE_MAX = 300  # characters of one before/after value shown on a page
 # --- How a run and its rows are shown (also used by the runs list) ----------------------
 
 
-def badge(label: str, tone: str, **data: Any) -> SafeString:
-    attributes = format_html_join("", ' data-linx-{}="{}"', data.items())
-    return format_html(
-        '<span class="linx-badge linx-badge--{}"{}>{}</span>', tone, attributes, label
-    )
-
-
 def status_badge(run: SyncRun) -> SafeString:
     return badge(run.get_status_display(), STATUS_TONE.get(run.status, "quiet"), badge="status")
 
@@ -110,15 +104,7 @@ def failure_label(row: RowResult) -> SafeString:
     """Red "Fix needed" (an operator must act) or amber "Retry may help" (a passing fault)."""
     if row.outcome != Outcome.FAILED:
         return SafeString("")
-    if row.retryable:
-        return format_html(
-            '<span class="linx-flag linx-flag--retry" title="{}">Retry may help</span>',
-            "A passing fault (timeout, rate limit, service down): re-running may succeed.",
-        )
-    return format_html(
-        '<span class="linx-flag linx-flag--fix" title="{}">Fix needed</span>',
-        "Re-running alone will fail again: fix what the message says first.",
-    )
+    return fix_or_retry(row.retryable)
 
 
 def counts_in_order(counts: dict | None) -> list[tuple[str, int]]:

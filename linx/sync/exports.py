@@ -63,6 +63,7 @@ from linx.models import (
     TimeEntryMode,
 )
 from linx.sync import rules
+from linx.sync.labels import exaktime_name
 from linx.sync.preimport import HOUR_KINDS
 from linx.sync.runs import Row, RunAborted, RunRecorder
 
@@ -531,13 +532,7 @@ class Exporter:
             try:
                 found = getattr(self.exaktime, f"get_{noun}")(exaktime_id)
                 label = " ".join(
-                    str(part)
-                    for part in (
-                        found.identifier,
-                        getattr(found, "name", None)
-                        or f"{getattr(found, 'first_name', '')} {getattr(found, 'last_name', '')}".strip(),
-                    )
-                    if part
+                    str(part) for part in (found.identifier, exaktime_name(found)) if part
                 )
                 self._described[key] = f"{label} (id {exaktime_id})"
             except ExakTimeError:
