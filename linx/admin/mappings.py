@@ -289,40 +289,34 @@ class EntityMappingAdmin(admin.ModelAdmin):
 
     # Actions -------------------------------------------------------------------------
 
+    def _act(self, request, queryset, chosen, operation, logged: str, told: str) -> None:
+        """Run `operation` as this person, note it in each record's history, and say
+        what it did (`told` has a ``{count}``)."""
+        chosen = list(chosen)  # read before the change: the records it will change
+        count = operation(queryset, acting_user=request.user)
+        self._log(request, chosen, logged)
+        self.message_user(
+            request, told.format(count=count), messages.SUCCESS if count else messages.WARNING
+        )
+
     @admin.action(description="Unlink", permissions=["change"])
     def unlink_mappings(self, request, queryset):
-        chosen = list(queryset.filter(exaktime_id__isnull=False, entity_type__in=LINKABLE))
-        count = operations.unlink(queryset, acting_user=request.user)
-        self._log(request, chosen, "Unlinked.")
-        self.message_user(
-            request,
-            f"Unlinked {count} record(s); ExakTime was not changed. The next import links each "
+        chosen = queryset.filter(exaktime_id__isnull=False, entity_type__in=LINKABLE)
+        self._act(request, queryset, chosen, operations.unlink, "Unlinked.",
+            "Unlinked {count} record(s); ExakTime was not changed. The next import links each "
             "to the ExakTime record with the same ID, or creates one; ignore a record to keep "
-            "it apart.",
-            messages.SUCCESS if count else messages.WARNING,
-        )
+            "it apart.")  # fmt: skip
 
     @admin.action(description="Ignore on import", permissions=["change"])
     def ignore_mappings(self, request, queryset):
-        chosen = list(queryset.filter(ignored=False, entity_type__in=LINKABLE))
-        count = operations.ignore(queryset, acting_user=request.user)
-        self._log(request, chosen, "Ignored on import.")
-        self.message_user(
-            request,
-            f"Ignored {count} record(s): every import skips them, saying you ignored them.",
-            messages.SUCCESS if count else messages.WARNING,
-        )
+        chosen = queryset.filter(ignored=False, entity_type__in=LINKABLE)
+        self._act(request, queryset, chosen, operations.ignore, "Ignored on import.",
+            "Ignored {count} record(s): every import skips them, saying you ignored them.")  # fmt: skip
 
     @admin.action(description="Un-ignore (import again)", permissions=["change"])
     def unignore_mappings(self, request, queryset):
-        chosen = list(queryset.filter(ignored=True))
-        count = operations.unignore(queryset, acting_user=request.user)
-        self._log(request, chosen, "No longer ignored.")
-        self.message_user(
-            request,
-            f"{count} record(s) are imported again from the next import.",
-            messages.SUCCESS if count else messages.WARNING,
-        )
+        self._act(request, queryset, queryset.filter(ignored=True), operations.unignore,
+            "No longer ignored.", "{count} record(s) are imported again from the next import.")  # fmt: skip
 
     @admin.action(
         description=f"Check the linked records still exist in ExakTime (up to {operations.MAX_CHECKED})",

@@ -291,17 +291,11 @@ def describe_parameters(run: SyncRun) -> list[tuple[str, str]]:
     if "approved_only" in params:
         lines.append(("Approved only", "yes" if params.pop("approved_only") else "no"))
     if "only" in params:
-        only = params.pop("only") or {}
-        lines.append(
-            (
-                "Only these records",
-                "; ".join(
-                    f"{ENTITY_LABELS.get(entity, entity)}: "
-                    + ("all" if ids == "all" else f"{len(ids):,}")
-                    for entity, ids in sorted(only.items())
-                ),
-            )
-        )
+        only = sorted((params.pop("only") or {}).items())
+        lines.append(("Only these records", "; ".join(
+            f"{ENTITY_LABELS.get(entity, entity)}: " + ("all" if ids == "all" else f"{len(ids):,}")
+            for entity, ids in only
+        )))  # fmt: skip
     if "only_time_records" in params:
         lines.append(("Only these time records", f"{len(params.pop('only_time_records')):,}"))
     if "employees" in params:
@@ -310,17 +304,10 @@ def describe_parameters(run: SyncRun) -> list[tuple[str, str]]:
         lines.append(("Full pass", "yes" if params.pop("full") else "no"))
     if "since" in params:
         # The import's plan, kept so applying a preview reads what the preview read.
-        since = params.pop("since") or {}
-        lines.append(
-            (
-                "Read changed since",
-                "; ".join(
-                    f"{entity.replace('_', ' ')}: {at[:19].replace('T', ' ')} UTC"
-                    for entity, at in sorted(since.items())
-                )
-                or "nothing: every record read",
-            )
-        )
+        since = sorted((params.pop("since") or {}).items())
+        lines.append(("Read changed since", "; ".join(
+            f"{entity.replace('_', ' ')}: {at[:19].replace('T', ' ')} UTC" for entity, at in since
+        ) or "nothing: every record read"))  # fmt: skip
     for key, value in sorted(params.items()):
         lines.append((key.replace("_", " ").capitalize(), _shown(value) or "—"))
     return lines
