@@ -102,32 +102,9 @@ def link(
             f"{mapping} cannot be linked: only Procore employees, projects, sub-jobs, cost "
             "codes and crews are."
         )
-    holder = (
-        EntityMapping.objects.filter(
-            connection_id=mapping.connection_id,
-            entity_type=mapping.entity_type,
-            exaktime_id=str(exaktime_id),
-        )
-        .exclude(pk=mapping.pk)
-        .first()
-    )
     noun = NOUNS[mapping.entity_type].lower()
-    if holder is not None:
-        raise ValidationError(
-            f"ExakTime {noun} {exaktime_id} is already linked to Procore record "
-            f"{holder.name or holder.procore_id!r} ({holder.procore_id}). Unlink that one first."
-        )
-    target = TARGETS[mapping.entity_type]
-    try:
-        record = target.get(exaktime, exaktime_id)
-    except ExakTimeNotFound:
-        raise ValidationError(f"ExakTime has no {noun} with id {exaktime_id}.") from None
-    except ExakTimeError as error:
-        raise ValidationError(f"ExakTime could not be asked: {error.message}") from None
-    if target.group_type and getattr(record, "group_type", None) != target.group_type:
-        raise ValidationError(
-            f"ExakTime record {exaktime_id} is a {record.group_type} group, not a {noun}."
-        )
+    _check_free(mapping, exaktime_id, noun)
+    record = _twin_in_exaktime(mapping, exaktime_id, exaktime, noun)
     try:
         with transaction.atomic():
             EntityMapping.objects.filter(pk=mapping.pk).update(
@@ -147,6 +124,40 @@ def link(
         raise ValidationError(
             f"ExakTime {noun} {exaktime_id} was just linked to another Procore record."
         ) from None
+    return record
+
+
+def _check_free(mapping: EntityMapping, exaktime_id: int, noun: str) -> None:
+    """Refuse an ExakTime record another Procore record of the connection is linked to."""
+    holder = (
+        EntityMapping.objects.filter(
+            connection_id=mapping.connection_id,
+            entity_type=mapping.entity_type,
+            exaktime_id=str(exaktime_id),
+        )
+        .exclude(pk=mapping.pk)
+        .first()
+    )
+    if holder is not None:
+        raise ValidationError(
+            f"ExakTime {noun} {exaktime_id} is already linked to Procore record "
+            f"{holder.name or holder.procore_id!r} ({holder.procore_id}). Unlink that one first."
+        )
+
+
+def _twin_in_exaktime(mapping: EntityMapping, exaktime_id: int, exaktime, noun: str):
+    """The ExakTime record `exaktime_id`, refused if missing or of another kind."""
+    target = TARGETS[mapping.entity_type]
+    try:
+        record = target.get(exaktime, exaktime_id)
+    except ExakTimeNotFound:
+        raise ValidationError(f"ExakTime has no {noun} with id {exaktime_id}.") from None
+    except ExakTimeError as error:
+        raise ValidationError(f"ExakTime could not be asked: {error.message}") from None
+    if target.group_type and getattr(record, "group_type", None) != target.group_type:
+        raise ValidationError(
+            f"ExakTime record {exaktime_id} is a {record.group_type} group, not a {noun}."
+        )
     return record
 
 
