@@ -178,3 +178,21 @@ def test_the_trail_is_listed_read_only_in_the_admin(staff_client, staff_user, co
     assert AuditEvent.objects.get().target == "Employee Record 9 (Procore 9)"
     assert staff_client.post(f"{AUDIT}{event.pk}/delete/", {"post": "yes"}).status_code == 403
     assert AuditEvent.objects.exists()
+
+
+def test_every_staff_group_reads_the_trail_and_none_changes_it(client, connection, settings):
+    from django.contrib.auth.models import Group
+
+    from linx.models import User
+
+    settings.LINX_REQUIRE_MFA = False
+    mapping(connection, 10, "110")
+    operations.unlink(EntityMapping.objects.all(), acting_user=None)
+    event = AuditEvent.objects.get()
+    for name in ("Viewers", "Operators", "Administrators"):
+        user = User.objects.create_user(f"{name.lower()}@example.com", "x" * 20, is_staff=True)
+        user.groups.add(Group.objects.get(name=name))
+        client.force_login(user)
+        assert "Employee Record 10 (Procore 10)" in client.get(AUDIT).content.decode(), name
+        client.post(f"{AUDIT}{event.pk}/change/", {"target": "rewritten"})
+        assert AuditEvent.objects.get().target == "Employee Record 10 (Procore 10)", name
