@@ -555,13 +555,12 @@ def cancel_run(request: HttpRequest, model_admin, run_id) -> HttpResponse:
     """Cancel a queued run, or ask a running one to stop at its next batch of rows."""
     _check_can_run(model_admin, request)
     run = get_run(model_admin, request, run_id)
-    if cancel(run, acting_user=request.user):
-        messages.success(
-            request,
-            f"Asked run #{run.pk} to stop; a running run stops at its next batch of rows.",
-        )
-    else:
-        messages.warning(request, f"Run #{run.pk} was not queued or running: nothing to cancel.")
+    _tell(
+        request,
+        cancel(run, acting_user=request.user),
+        done=f"Asked run #{run.pk} to stop; a running run stops at its next batch of rows.",
+        not_done=f"Run #{run.pk} was not queued or running: nothing to cancel.",
+    )
     return redirect(run_url(run.pk))
 
 
@@ -576,16 +575,20 @@ def apply_preview(request: HttpRequest, model_admin, run_id) -> HttpResponse:
         )
         return redirect(run_url(run.pk))
     new, queued = request_apply(run, started_by=request.user)
-    if queued:
-        messages.success(
-            request,
-            f"Queued {new.get_kind_display().lower()} #{new.pk} for real, as previewed by "
-            f"#{run.pk}.",
-        )
-    else:
-        messages.warning(
-            request,
-            f"Preview #{run.pk} was already applied: run #{new.pk} "
-            f"({new.get_status_display().lower()}) does it. Nothing more was queued.",
-        )
+    _tell(
+        request,
+        queued,
+        done=f"Queued {new.get_kind_display().lower()} #{new.pk} for real, as previewed by "
+        f"#{run.pk}.",
+        not_done=f"Preview #{run.pk} was already applied: run #{new.pk} "
+        f"({new.get_status_display().lower()}) does it. Nothing more was queued.",
+    )
     return redirect(run_url(new.pk))
+
+
+def _tell(request: HttpRequest, happened: bool, *, done: str, not_done: str) -> None:
+    """Say what a button did, in green, or why it did nothing, in amber."""
+    if happened:
+        messages.success(request, done)
+    else:
+        messages.warning(request, not_done)
