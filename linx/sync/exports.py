@@ -61,6 +61,7 @@ from linx.models import (
     TimeEntryMode,
 )
 from linx.sync import rules
+from linx.sync.labels import exaktime_name
 from linx.sync.rules import HOUR_KINDS, HOURS_FIELD, KIND_NAMES, MAX_HOURS
 from linx.sync.runs import Row, RunAborted, RunRecorder
 
@@ -523,13 +524,7 @@ class Exporter:
             try:
                 found = getattr(self.exaktime, f"get_{noun}")(exaktime_id)
                 label = " ".join(
-                    str(part)
-                    for part in (
-                        found.identifier,
-                        getattr(found, "name", None)
-                        or f"{getattr(found, 'first_name', '')} {getattr(found, 'last_name', '')}".strip(),
-                    )
-                    if part
+                    str(part) for part in (found.identifier, exaktime_name(found)) if part
                 )
                 self._described[key] = f"{label} (id {exaktime_id})"
             except ExakTimeError:

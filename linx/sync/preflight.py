@@ -41,6 +41,7 @@ from integrations.procore.errors import (
 from integrations.procore.records import Project
 from linx.clients import exaktime_client, procore_client, retry_policy
 from linx.models import Connection, EntityMapping, EntityType, ProcoreAuthMode
+from linx.sync.labels import exaktime_name
 from linx.sync.rules import HOUR_KINDS, KIND_NAMES
 
 #: A preflight runs while a person waits: one quick retry, never minutes of backoff.
@@ -472,9 +473,7 @@ class Preflight:
                     record = getattr(self.exaktime, f"change_{noun}")(record_id, {})
                 except ExakTimeNotFound:
                     continue  # a stale link: try the next candidate
-                name = getattr(record, "name", None) or (
-                    f"{getattr(record, 'first_name', '')} {getattr(record, 'last_name', '')}".strip()
-                )
+                name = exaktime_name(record)
                 return Check(
                     "ExakTime",
                     title,
