@@ -14,6 +14,7 @@ from integrations.procore.sandbox import data as pc
 from linx.models import (
     EntityMapping,
     EntityType,
+    ExportLedgerLine,
     OpenFailure,
     Outcome,
     RunKind,
@@ -247,7 +248,7 @@ def test_a_refused_bulk_batch_falls_back_so_only_bad_entries_fail(punch, linked,
     assert "Work classification" in run.rows.get(exaktime_id=str(bad["id"])).message
     assert run.rows.get(exaktime_id=str(good["id"])).outcome == Outcome.CREATED
     assert {e["origin_id"].split("-")[0] for e in entries(procore_sandbox)} == {str(good["id"])}
-    assert not EntityMapping.objects.filter(exaktime_id__startswith=f"{bad['id']}-").exists()
+    assert not ExportLedgerLine.objects.filter(origin_id__startswith=f"{bad['id']}-").exists()
 
 
 # --- custom fields -----------------------------------------------------------------------
@@ -383,7 +384,7 @@ def test_a_record_deleted_in_exaktime_deletes_its_entries(
     run = export(linked)
     assert run.rows.get().outcome == Outcome.DELETED
     assert entries(procore_sandbox) == []
-    assert not EntityMapping.objects.filter(entity_type=EntityType.TIME_ENTRY).exists()
+    assert not ExportLedgerLine.objects.all().exists()
 
 
 def test_a_connection_dropped_after_the_bulk_write_creates_no_duplicate(
@@ -420,9 +421,7 @@ def test_a_worker_killed_after_sending_leaves_pending_lines_the_next_run_settles
     with pytest.raises(KeyboardInterrupt):
         export(linked)
     monkeypatch.undo()
-    pending = EntityMapping.objects.filter(
-        entity_type=EntityType.TIME_ENTRY, procore_id__isnull=True
-    )
+    pending = ExportLedgerLine.objects.filter(procore_id__isnull=True)
     assert pending.count() == 3
 
     from linx.models import SyncRun
@@ -437,9 +436,9 @@ def test_a_worker_killed_after_sending_leaves_pending_lines_the_next_run_settles
 
 def test_pending_lines_whose_create_never_arrived_are_created_once(punch, linked, procore_sandbox):
     record = punch(ot1_hours=0, ot2_hours=0)
-    EntityMapping.objects.create(
-        connection=linked, entity_type=EntityType.TIME_ENTRY, exaktime_id=f"{record['id']}-regular",
-        data={"state": "pending", "date": DAY, "party_id": pc.WORKER_LINKED},
+    ExportLedgerLine.objects.create(
+        connection=linked, origin_id=f"{record['id']}-regular", time_record_id=record["id"],
+        kind="regular", work_date=DAY, party_id=pc.WORKER_LINKED,
     )  # fmt: skip
     run = export(linked)
     assert run.counts == {"created": 1}
@@ -451,7 +450,7 @@ def test_a_dry_run_shows_the_entries_and_sends_nothing(punch, linked, procore_sa
     dry = export(linked, dry_run=True)
     assert dry.counts == {"created": 1}
     assert procore_writes(procore_sandbox) == []
-    assert not EntityMapping.objects.filter(entity_type=EntityType.TIME_ENTRY).exists()
+    assert not ExportLedgerLine.objects.all().exists()
 
 
 def test_re_running_failed_rows_exports_only_those_records(punch, linked, procore_sandbox):
@@ -541,9 +540,7 @@ def test_a_5xx_on_a_create_is_checked_then_sent_again_in_the_same_run(
     assert [p["status"] for p in posts] == [500, 201]  # sent again only once confirmed absent
     readings = [r for r in sent(procore_sandbox, "GET", ENTRIES) if r["status"] == 200]
     assert len(readings) == 2  # absence seen twice before the second send
-    assert not EntityMapping.objects.filter(
-        entity_type=EntityType.TIME_ENTRY, procore_id__isnull=True
-    ).exists()
+    assert not ExportLedgerLine.objects.filter(procore_id__isnull=True).exists()
 
 
 def test_a_create_that_landed_although_its_answer_was_a_5xx_is_not_sent_again(
@@ -559,9 +556,7 @@ def test_a_create_that_landed_although_its_answer_was_a_5xx_is_not_sent_again(
     def meanwhile_they_land(exporter):
         if not landed:  # what the lost create would have stored, as Procore stores it
             exporter.procore.create_timecard_entries(
-                [line.data["fields"] for line in EntityMapping.objects.filter(
-                    entity_type=EntityType.TIME_ENTRY, procore_id__isnull=True
-                )]
+                [line.fields for line in ExportLedgerLine.objects.filter(procore_id__isnull=True)]
             )  # fmt: skip
             landed.append(True)
 
@@ -651,7 +646,7 @@ def test_a_delete_that_keeps_failing_is_checked_gone_or_deleted_again(
     assert run.status == RunStatus.SUCCEEDED and run.counts == {"deleted": 2}
     assert entries(procore_sandbox) == []
     assert looked
-    assert not EntityMapping.objects.filter(entity_type=EntityType.TIME_ENTRY).exists()
+    assert not ExportLedgerLine.objects.all().exists()
 
 
 def test_a_delete_whose_entry_is_found_gone_is_done(
@@ -672,7 +667,7 @@ def test_a_delete_whose_entry_is_found_gone_is_done(
     run = export(linked)
 
     assert run.status == RunStatus.SUCCEEDED and run.counts == {"deleted": 1}
-    assert not EntityMapping.objects.filter(entity_type=EntityType.TIME_ENTRY).exists()
+    assert not ExportLedgerLine.objects.all().exists()
 
 
 def test_the_ledger_is_read_in_slices_for_big_weeks(punch, linked, procore_sandbox, monkeypatch):

@@ -6,8 +6,8 @@ needs is resolved and checked before anything is sent; a record that cannot be e
 fails on its own row with a message that names what to fix.
 
 **Exactly once.** Procore does not refuse a second entry with the same `origin_id`, so
-Linx keeps its own ledger: an `EntityMapping` of type `time_entry` per (time record,
-hour kind), keyed by the entry's `origin_id`. It is written *before* the create is sent
+Linx keeps its own ledger: an `ExportLedgerLine` per (time record, hour kind), keyed
+by the entry's `origin_id`. It is written *before* the create is sent
 (pending, no Procore id) and completed with the entry's id after. A pending line means
 the outcome of a create is unknown (a lost answer, a killed worker): before creating
 anything, a run lists the Procore entries of those dates and workers and matches their
@@ -58,6 +58,8 @@ from linx.models import (
     CustomFieldType,
     EntityMapping,
     EntityType,
+    ExportLedgerLine,
+    LineState,
     Outcome,
     SyncRun,
     TimeEntryMode,
@@ -87,14 +89,18 @@ def origin_id(record_id: int, kind: str) -> str:
     return f"{record_id}-{kind}"
 
 
-def line_data(plan: Planned, state: str) -> dict[str, Any]:
-    """What a ledger line keeps: its state, and the date and worker to look it up by."""
-    return {
-        "state": state,
-        "date": plan.fields["date"],
-        "party_id": plan.fields["party_id"],
-        "fields": rules.json_ready(plan.fields),
-    }
+#: What `fill_line` sets.
+SENT_FIELDS = ["work_date", "party_id", "fields", "fingerprint", "revision"]
+
+
+def fill_line(line: ExportLedgerLine, plan: Planned) -> None:
+    """What a ledger line keeps of its plan: the date and worker to look it up by, the
+    fields sent, and what tells a changed record from an unchanged one."""
+    line.work_date = date.fromisoformat(plan.fields["date"])
+    line.party_id = plan.fields["party_id"]
+    line.fields = rules.json_ready(plan.fields)
+    line.fingerprint = plan.fingerprint
+    line.revision = plan.record.revision
 
 
 #: How an entry's fields, as Linx sends them, are read back from what Procore lists.
@@ -310,34 +316,32 @@ class Exporter:
             kept[record.id] = record
         return list(kept.values())
 
-    def load_ledger(self, records: list[TimeRecord]) -> dict[str, EntityMapping]:
+    def load_ledger(self, records: list[TimeRecord]) -> dict[str, ExportLedgerLine]:
         """This connection's entry lines for these records, by origin_id."""
         origins = [origin_id(r.id, kind) for r in records for kind in HOURS_FIELD]
         ledger = {}
         # In slices: SQLite builds cap how many values one IN (...) may hold.
         for start in range(0, len(origins), LEDGER_SLICE):
             ledger.update(
-                (m.exaktime_id, m)
-                for m in EntityMapping.objects.filter(
-                    connection=self.connection,
-                    entity_type=EntityType.TIME_ENTRY,
-                    exaktime_id__in=origins[start : start + LEDGER_SLICE],
+                (line.origin_id, line)
+                for line in ExportLedgerLine.objects.filter(
+                    connection=self.connection, origin_id__in=origins[start : start + LEDGER_SLICE]
                 )
             )
         return ledger
 
     # --- reconciling unknown outcomes ----------------------------------------------
 
-    def reconcile(self, ledger: dict[str, EntityMapping]) -> None:
+    def reconcile(self, ledger: dict[str, ExportLedgerLine]) -> None:
         """Settle pending lines from what Procore actually holds (by origin_id)."""
         pending = [m for m in ledger.values() if m.procore_id is None]
         if not pending:
             return
-        dates = [date.fromisoformat(m.data["date"]) for m in pending]
-        parties = sorted({m.data["party_id"] for m in pending})
+        dates = [m.work_date for m in pending]
+        parties = sorted({m.party_id for m in pending})
         try:
             found = self._entries_by_origin(min(dates), max(dates), parties)
-            if any(m.exaktime_id not in found for m in pending):
+            if any(m.origin_id not in found for m in pending):
                 # An entry deleted from an earlier page while the pages are read pulls
                 # the next page back by one, and the entry at the seam is never seen.
                 # "Not there" leads to creating it again, so it must be seen twice, a
@@ -360,19 +364,19 @@ class Exporter:
                 f"Linx could not check Procore's timecard entries: {error.message}"
             ) from error
         for mapping in pending:
-            entries = found.get(mapping.exaktime_id, [])
+            entries = found.get(mapping.origin_id, [])
             if entries:
                 keep, *extra = sorted(entries, key=lambda e: e.id)
                 for duplicate in extra:  # another writer doubled it: Linx's origin, Linx's to fix
-                    where = ([duplicate.date and duplicate.date.isoformat()], [duplicate.party_id])
+                    where = ([duplicate.date], [duplicate.party_id])
                     self._delete_entry(duplicate.id, *where)
                 mapping.procore_id = keep.id
-                mapping.data = {**mapping.data, "state": "done"}
+                mapping.state = LineState.DONE
                 mapping.synced_at = timezone.now()
-                mapping.save(update_fields=["procore_id", "data", "synced_at"])
+                mapping.save(update_fields=["procore_id", "state", "synced_at", "updated_at"])
             else:
                 mapping.delete()
-                ledger.pop(mapping.exaktime_id, None)
+                ledger.pop(mapping.origin_id, None)
 
     def pause(self) -> None:
         time.sleep(settings.LINX_RECHECK_PAUSE_MS / 1000)
@@ -700,8 +704,8 @@ class Exporter:
         if not result.outcomes and not result.waiting:
             result.reason = plan.reason
 
-    def update(self, line: EntityMapping, plan: Planned, result: RecordResult) -> None:
-        before = (line.data or {}).get("fields") or {}
+    def update(self, line: ExportLedgerLine, plan: Planned, result: RecordResult) -> None:
+        before = line.fields or {}
         diff = rules.changes(before, plan.fields)
         diff.pop("origin_data", None)
         if self.dry_run:
@@ -733,14 +737,13 @@ class Exporter:
         result.changes[plan.kind] = diff
         result.entry_ids.append(line.procore_id)
 
-    def _send_update(self, line: EntityMapping, plan: Planned) -> None:
+    def _send_update(self, line: ExportLedgerLine, plan: Planned) -> None:
         """PATCH an entry. After an unknown outcome the entry is re-read: holding the new
         values, it is done; else it is patched again, up to WRITE_ATTEMPTS sends in all
         (then ProcoreOutcomeUnknown is raised)."""
-        before = line.data or {}
         where = (
-            [before.get("date"), plan.fields["date"]],
-            [before.get("party_id"), plan.fields["party_id"]],
+            [line.work_date, date.fromisoformat(plan.fields["date"])],
+            [line.party_id, plan.fields["party_id"]],
         )
         for attempt in range(1, WRITE_ATTEMPTS + 1):
             try:
@@ -760,7 +763,7 @@ class Exporter:
     def _reread(self, entry_id: int, dates, parties, unknown: ProcoreError) -> TimecardEntry | None:
         """The entry as Procore lists it now (None: not listed), looked for on these dates
         and workers; a list that cannot be read leaves the write's outcome ``unknown``."""
-        days = [date.fromisoformat(d) for d in dates if d]
+        days = [d for d in dates if d]
         workers = sorted({p for p in parties if p is not None})
         if not days:
             raise unknown  # nowhere to look: the outcome stays unknown
@@ -776,13 +779,13 @@ class Exporter:
         # The project is fixed by the entry's URL in Procore's model; the rest is patched.
         return {k: v for k, v in fields.items() if k != "project_id"}
 
-    def delete(self, line: EntityMapping, result: RecordResult, kind: str) -> None:
+    def delete(self, line: ExportLedgerLine, result: RecordResult, kind: str) -> None:
         if self.dry_run:
             result.outcomes.append(Outcome.DELETED)
             result.changes[kind] = {"entry": [line.procore_id, None]}
             return
         if line.procore_id is not None:
-            where = ([(line.data or {}).get("date")], [(line.data or {}).get("party_id")])
+            where = ([line.work_date], [line.party_id])
             try:
                 self._delete_entry(line.procore_id, *where)
             except ProcoreError as error:
@@ -906,13 +909,13 @@ class Exporter:
         for item in items:
             self._create_one(item, attempt)
 
-    def _settle_unknown(self, batch, lines: list[EntityMapping], attempt: int, send) -> None:
+    def _settle_unknown(self, batch, lines: list[ExportLedgerLine], attempt: int, send) -> None:
         """A create whose outcome is unknown: look in Procore before deciding anything.
 
         Found: it was created. Missing from two readings a pause apart: it never landed,
         so ``send`` sends it again, until WRITE_ATTEMPTS sends; then its row fails.
         """
-        ledger = {line.exaktime_id: line for line in lines}
+        ledger = {line.origin_id: line for line in lines}
         try:
             self.reconcile(ledger)
         except RunAborted:
@@ -945,33 +948,32 @@ class Exporter:
 
     # --- the ledger ----------------------------------------------------------------
 
-    def _write_intent(self, batch) -> list[EntityMapping]:
+    def _write_intent(self, batch) -> list[ExportLedgerLine]:
         """Ledger lines written before the create is sent: a crash leaves them pending."""
+        lines = []
+        for plan, _ in batch:
+            line = ExportLedgerLine(
+                connection=self.connection,
+                origin_id=plan.origin,
+                time_record_id=plan.record.id,
+                kind=plan.kind,
+                state=LineState.PENDING,
+            )
+            fill_line(line, plan)
+            lines.append(line)
         # One INSERT for the batch, committed before the create is sent.
         with transaction.atomic():
-            return EntityMapping.objects.bulk_create(
-                EntityMapping(
-                    connection=self.connection,
-                    entity_type=EntityType.TIME_ENTRY,
-                    exaktime_id=plan.origin,
-                    name=f"time record {plan.record.id} {KIND_NAMES[plan.kind]}",
-                    fingerprint=plan.fingerprint,
-                    revision=plan.record.revision,
-                    data=line_data(plan, "pending"),
-                )
-                for plan, _ in batch
-            )
+            return ExportLedgerLine.objects.bulk_create(lines)
 
-    def _forget(self, lines: Iterable[EntityMapping]) -> None:
-        EntityMapping.objects.filter(pk__in=[line.pk for line in lines]).delete()
+    def _forget(self, lines: Iterable[ExportLedgerLine]) -> None:
+        ExportLedgerLine.objects.filter(pk__in=[line.pk for line in lines]).delete()
 
-    def _record_line(self, line: EntityMapping, plan: Planned, entry_id: int) -> None:
+    def _record_line(self, line: ExportLedgerLine, plan: Planned, entry_id: int) -> None:
         line.procore_id = entry_id
-        line.fingerprint = plan.fingerprint
-        line.revision = plan.record.revision
-        line.data = line_data(plan, "done")
+        line.state = LineState.DONE
+        fill_line(line, plan)
         line.synced_at = timezone.now()
-        line.save(update_fields=["procore_id", "fingerprint", "revision", "data", "synced_at"])
+        line.save(update_fields=[*SENT_FIELDS, "procore_id", "state", "synced_at", "updated_at"])
 
     # --- rows ----------------------------------------------------------------------
 
