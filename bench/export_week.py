@@ -253,7 +253,7 @@ def main() -> None:
         RunTrigger,
     )
     from linx.sync.execute import execute, start
-    from linx.sync.exports import BULK
+    from linx.sync.export_send import BULK
 
     call_command("migrate", verbosity=0)
     connection = Connection.objects.create(

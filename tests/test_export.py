@@ -547,7 +547,7 @@ def test_a_create_that_landed_although_its_answer_was_a_5xx_is_not_sent_again(
     punch, linked, procore_sandbox, monkeypatch
 ):
     """Procore answered 500 but stored the entries a moment later: the second look finds them."""
-    from linx.sync.exports import Exporter
+    from linx.sync.export_send import Sender
 
     punch()
     procore_sandbox.faults.set("status", status=500, method="POST", path=TIMESHEETS)
@@ -560,7 +560,7 @@ def test_a_create_that_landed_although_its_answer_was_a_5xx_is_not_sent_again(
             )  # fmt: skip
             landed.append(True)
 
-    monkeypatch.setattr(Exporter, "pause", meanwhile_they_land)
+    monkeypatch.setattr(Sender, "pause", meanwhile_they_land)
     run = export(linked)
 
     assert run.status == RunStatus.SUCCEEDED and run.counts == {"created": 1}
@@ -625,7 +625,7 @@ def test_an_update_that_landed_although_its_answer_was_lost_is_not_sent_again(
 def test_a_delete_that_keeps_failing_is_checked_gone_or_deleted_again(
     punch, linked, procore_sandbox, exaktime_sandbox, monkeypatch
 ):
-    from linx.sync.exports import Exporter
+    from linx.sync.export_send import Sender
 
     first = punch(ot1_hours=0, ot2_hours=0)
     second = punch(ot1_hours=0, ot2_hours=0, work_date="2026-11-17")
@@ -639,7 +639,7 @@ def test_a_delete_that_keeps_failing_is_checked_gone_or_deleted_again(
     def pause(exporter):
         looked.append(True)
 
-    monkeypatch.setattr(Exporter, "pause", pause)
+    monkeypatch.setattr(Sender, "pause", pause)
     run = export(linked)
 
     # ... so Linx looks: the entry is still there, and it is deleted again.
@@ -652,7 +652,7 @@ def test_a_delete_that_keeps_failing_is_checked_gone_or_deleted_again(
 def test_a_delete_whose_entry_is_found_gone_is_done(
     punch, linked, procore_sandbox, exaktime_sandbox, monkeypatch
 ):
-    from linx.sync.exports import Exporter
+    from linx.sync.export_send import Sender
 
     record = punch(ot1_hours=0, ot2_hours=0)
     export(linked)
@@ -663,7 +663,7 @@ def test_a_delete_whose_entry_is_found_gone_is_done(
     def deleted_meanwhile(exporter):  # the failed delete had landed after all
         procore_sandbox.update("timecard_entry", entry["id"], deleted_at="2026-11-20T00:00:00Z")
 
-    monkeypatch.setattr(Exporter, "pause", deleted_meanwhile)
+    monkeypatch.setattr(Sender, "pause", deleted_meanwhile)
     run = export(linked)
 
     assert run.status == RunStatus.SUCCEEDED and run.counts == {"deleted": 1}
@@ -671,9 +671,9 @@ def test_a_delete_whose_entry_is_found_gone_is_done(
 
 
 def test_the_ledger_is_read_in_slices_for_big_weeks(punch, linked, procore_sandbox, monkeypatch):
-    from linx.sync import exports
+    from linx.sync import export_ledger
 
-    monkeypatch.setattr(exports, "LEDGER_SLICE", 2)  # SQLite caps the values of one IN (...)
+    monkeypatch.setattr(export_ledger, "LEDGER_SLICE", 2)  # SQLite caps the values of one IN (...)
     for day in (16, 17, 18):
         punch(work_date=f"2026-11-{day}")
     export(linked)
@@ -685,7 +685,7 @@ def test_an_entry_holds_an_update_only_when_every_sent_value_is_there():
     from decimal import Decimal
 
     from integrations.procore.records import TimecardEntry
-    from linx.sync.exports import holds
+    from linx.sync.export_send import holds
 
     entry = TimecardEntry.from_api({
         "id": 1, "project_id": 7, "party_id": 5, "date": DAY, "hours": "7.50",
