@@ -295,8 +295,7 @@ class Exporter:
             raise RunAborted(error.message) from error
         except ExakTimeError as error:
             raise RunAborted(
-                f"Linx could not read ExakTime's time records: {error.message}",
-                retryable=not error.permanent,
+                f"Linx could not read ExakTime's time records: {error.message}"
             ) from error
         # By id: a list that changes while its pages are read (a punch added that sorts
         # before the others) shows the last record of a page again on the next one. Its
@@ -352,8 +351,7 @@ class Exporter:
         except (ProcoreUnavailable, ProcoreRateLimited) as error:
             raise RunAborted(
                 f"Linx must check what Procore already holds before exporting again, and "
-                f"Procore did not answer: {error.message} Nothing was sent.",
-                retryable=True,
+                f"Procore did not answer: {error.message} Nothing was sent."
             ) from error
         except ProcoreError as error:
             raise RunAborted(
@@ -659,8 +657,7 @@ class Exporter:
         except (ProcoreUnavailable, ProcoreRateLimited) as error:
             raise RunAborted(
                 f"Procore did not answer while Linx read {what}: {error.message} Nothing more "
-                "was sent; re-run the export later.",
-                retryable=True,
+                "was sent; re-run the export later."
             ) from error
         except ProcoreError as error:
             raise Unexportable(
