@@ -669,6 +669,19 @@ class RunStatus(models.TextChoices):
     SKIPPED = "skipped", "Skipped"
 
 
+class FailureKind(models.TextChoices):
+    """Why a run stopped before going through every record (blank: it did not)."""
+
+    CONFIGURATION = "configuration", "Settings need a fix"
+    AUTHENTICATION = "authentication", "Sign-in refused"
+    UNAVAILABLE = "unavailable", "Service did not answer"
+    RATE_LIMITED = "rate_limited", "Rate limited"
+    DATA = "data", "Data refused"
+    STOPPED = "stopped", "Stopped"
+    CRASHED = "crashed", "Linx stopped unexpectedly"
+    OTHER = "other", "Stopped early"
+
+
 FINISHED_STATUSES = frozenset(
     {
         RunStatus.SUCCEEDED,
@@ -729,6 +742,12 @@ class SyncRun(models.Model):
         default=dict, blank=True, help_text='Per entity type: {"done": n, "total": n}.'
     )
     message = models.TextField(blank=True, help_text="Why the run failed or was skipped.")
+    failure_kind = models.CharField(
+        max_length=16,
+        choices=FailureKind,
+        blank=True,
+        help_text="Why it stopped before going through every record; blank when it did not.",
+    )
     cancel_requested = models.BooleanField(
         default=False, help_text="An operator asked it to stop; it stops at its next batch."
     )

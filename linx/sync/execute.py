@@ -22,6 +22,7 @@ from django.utils import timezone
 from linx.clients import exaktime_client, procore_client
 from linx.models import (
     Connection,
+    FailureKind,
     Outcome,
     RunKind,
     RunStatus,
@@ -256,7 +257,9 @@ def ensure_preimport(run: SyncRun) -> None:
     if pre.status not in (RunStatus.SUCCEEDED, RunStatus.PARTIAL):
         raise RunAborted(
             f"The pre-import this {run.get_kind_display().lower()} needs failed (run "
-            f"#{pre.pk}): {pre.message or 'see its rows'}"
+            f"#{pre.pk}): {pre.message or 'see its rows'}",
+            # Its own reason, or (every row failed) the data it was given.
+            kind=FailureKind(pre.failure_kind or FailureKind.DATA),
         )
 
 
@@ -280,7 +283,8 @@ def wait_for_other_preimport(run: SyncRun) -> SyncRun:
         if holder is None or holder.is_finished:
             if holder is None:
                 raise RunAborted(
-                    "The pre-import this run needs did not run. Re-run it.", retryable=True
+                    "The pre-import this run needs did not run. Re-run it.",
+                    kind=FailureKind.OTHER,
                 )
             return holder
         reap_dead_runs(run.connection_id, RunKind.PREIMPORT)
@@ -294,8 +298,8 @@ def _only(spec: dict | None) -> dict[str, set[int] | None] | None:
 
 
 def stopped_early(run: SyncRun) -> bool:
-    """Whether ``run`` ended before going through every record (its message says why)."""
-    return run.status in (RunStatus.FAILED, RunStatus.CANCELLED) and bool(run.message)
+    """Whether ``run`` ended before going through every record (its failure kind says why)."""
+    return run.status in (RunStatus.FAILED, RunStatus.CANCELLED) and bool(run.failure_kind)
 
 
 #: What the next run of each kind does with records whose rows said to fix them first.

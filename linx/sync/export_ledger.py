@@ -154,8 +154,7 @@ class Reconciler:
         except (ProcoreUnavailable, ProcoreRateLimited) as error:
             raise RunAborted(
                 f"Linx must check what Procore already holds before exporting again, and "
-                f"Procore did not answer: {error.message} Nothing was sent.",
-                retryable=True,
+                f"Procore did not answer: {error.message} Nothing was sent."
             ) from error
         except ProcoreError as error:
             raise RunAborted(

@@ -425,8 +425,7 @@ class Planner:
         except (ProcoreUnavailable, ProcoreRateLimited) as error:
             raise RunAborted(
                 f"Procore did not answer while Linx read {what}: {error.message} Nothing more "
-                "was sent; re-run the export later.",
-                retryable=True,
+                "was sent; re-run the export later."
             ) from error
         except ProcoreError as error:
             raise Unexportable(

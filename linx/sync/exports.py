@@ -100,8 +100,7 @@ class Exporter:
             raise RunAborted(error.message) from error
         except ExakTimeError as error:
             raise RunAborted(
-                f"Linx could not read ExakTime's time records: {error.message}",
-                retryable=not error.permanent,
+                f"Linx could not read ExakTime's time records: {error.message}"
             ) from error
         # By id: a list that changes while its pages are read (a punch added that sorts
         # before the others) shows the last record of a page again on the next one. Its
