@@ -25,12 +25,12 @@ from integrations.procore.client import ProcoreClient
 from integrations.procore.errors import (
     ProcoreError,
     ProcoreOutcomeUnknown,
-    ProcoreRateLimited,
     ProcoreUnavailable,
 )
 from integrations.procore.records import TimecardEntry
 from linx.models import Connection, ExportLedgerLine, LineState
 from linx.sync import rules
+from linx.sync.classify import classify
 from linx.sync.export_plan import HOURS_FIELD, Planned, origin_id
 from linx.sync.runs import RunAborted
 
@@ -151,14 +151,15 @@ class Reconciler:
                     found[origin] = found.get(origin, []) + [
                         entry for entry in entries if entry.id not in known
                     ]
-        except (ProcoreUnavailable, ProcoreRateLimited) as error:
-            raise RunAborted(
-                f"Linx must check what Procore already holds before exporting again, and "
-                f"Procore did not answer: {error.message} Nothing was sent."
-            ) from error
         except ProcoreError as error:
+            failure = classify(error)
+            if failure.retry_may_help:
+                raise RunAborted(
+                    f"Linx must check what Procore already holds before exporting again, and "
+                    f"Procore did not answer: {failure.message} Nothing was sent."
+                ) from error
             raise RunAborted(
-                f"Linx could not check Procore's timecard entries: {error.message}"
+                f"Linx could not check Procore's timecard entries: {failure.message}"
             ) from error
         return found
 

@@ -20,10 +20,7 @@ from integrations.exaktime.records import TimeRecord
 from integrations.http import parse_iso_date
 from integrations.procore.client import ProcoreClient
 from integrations.procore.errors import (
-    ProcoreAuthError,
     ProcoreError,
-    ProcoreRateLimited,
-    ProcoreUnavailable,
 )
 from linx.models import (
     Connection,
@@ -34,7 +31,7 @@ from linx.models import (
 )
 from linx.sync import rules
 from linx.sync.preimport import HOUR_KINDS
-from linx.sync.runs import RunAborted
+from linx.sync.runs import RunAborted, stop_unless_only_this_list
 
 HOURS_FIELD = {"regular": "regular_hours", "ot1": "ot1_hours", "ot2": "ot2_hours"}
 KIND_NAMES = {"regular": "regular", "ot1": "OT1", "ot2": "OT2"}
@@ -420,16 +417,13 @@ class Planner:
     def _procore_list(self, what: str, fetch) -> list:
         try:
             return list(fetch())
-        except ProcoreAuthError as error:
-            raise RunAborted(error.message) from error
-        except (ProcoreUnavailable, ProcoreRateLimited) as error:
-            raise RunAborted(
-                f"Procore did not answer while Linx read {what}: {error.message} Nothing more "
-                "was sent; re-run the export later."
-            ) from error
         except ProcoreError as error:
+            # Stops the run unless only this list is refused; then only its records fail.
+            failure = stop_unless_only_this_list(
+                error, what, then=" Nothing more was sent; re-run the export later."
+            )
             raise Unexportable(
-                f"Linx could not read {what} from Procore: {error.message}"
+                f"Linx could not read {what} from Procore: {failure.message}"
             ) from error
 
     def _project_label(self, project_id: int) -> str:

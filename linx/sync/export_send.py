@@ -25,17 +25,15 @@ from integrations.exaktime.records import TimeRecord
 from integrations.http import parse_iso_date
 from integrations.procore.client import ProcoreClient
 from integrations.procore.errors import (
-    ProcoreAuthError,
     ProcoreError,
     ProcoreNotFound,
     ProcoreOutcomeUnknown,
-    ProcoreRateLimited,
-    ProcoreUnavailable,
     ProcoreValidationError,
 )
 from integrations.procore.records import TimecardEntry
 from linx.models import Connection, ExportLedgerLine, Outcome
 from linx.sync import rules
+from linx.sync.classify import classify
 from linx.sync.export_ledger import (
     WRITE_ATTEMPTS,
     Reconciler,
@@ -248,17 +246,13 @@ class Sender(Reconciler):
         except ProcoreOutcomeUnknown:
             self._settle_unknown(batch, lines, attempt, self._create_batch)
             return
-        except (ProcoreUnavailable, ProcoreRateLimited, ProcoreAuthError) as error:
-            forget(lines)  # refused before anything was created
-            if isinstance(error, ProcoreAuthError):
-                raise RunAborted(error.message) from error
-            for _, result in batch:
-                self._not_created(result, error.message, retryable=True)
-            return
         except ProcoreError as error:
-            forget(lines)
+            forget(lines)  # refused before anything was created
+            failure = classify(error)
+            if failure.stops_the_run:
+                raise RunAborted(failure.message) from error
             for _, result in batch:
-                self._not_created(result, error.message, retryable=not error.permanent)
+                self._not_created(result, failure.message, retryable=failure.retry_may_help)
             return
         with transaction.atomic():  # one commit for the batch's answers, not one per entry
             for (plan, _), line, entry in zip(batch, lines, created, strict=True):
@@ -276,7 +270,8 @@ class Sender(Reconciler):
             return
         except ProcoreError as error:
             line.delete()
-            self._not_created(result, error.message, retryable=not error.permanent)
+            failure = classify(error)
+            self._not_created(result, failure.message, retryable=failure.retry_may_help)
             return
         record_line(line, plan, entry.id)
         self._created(plan, result, entry.id)
@@ -323,5 +318,6 @@ class Sender(Reconciler):
             send(missing, attempt + 1)
 
     def _failed(self, result: RecordResult, error: ProcoreError) -> None:
-        result.failures.append(error.message)
-        result.retryable = result.retryable or not error.permanent
+        failure = classify(error)
+        result.failures.append(failure.message)
+        result.retryable = result.retryable or failure.retry_may_help

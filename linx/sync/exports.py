@@ -19,10 +19,11 @@ from __future__ import annotations
 from datetime import date
 
 from integrations.exaktime.client import ExakTimeClient
-from integrations.exaktime.errors import ExakTimeAuthError, ExakTimeError
+from integrations.exaktime.errors import ExakTimeError
 from integrations.exaktime.records import TimeRecord
 from integrations.procore.client import ProcoreClient
 from linx.models import Connection, EntityType, Outcome, SyncRun
+from linx.sync.classify import classify
 from linx.sync.export_ledger import load_ledger
 from linx.sync.export_plan import HOURS_FIELD, Plan, Planned, Planner, Unexportable, origin_id
 from linx.sync.export_send import RecordResult, Sender
@@ -96,9 +97,9 @@ class Exporter:
                 # another day): the record at the seam of two pages may have gone unseen,
                 # and these dates may never be exported again. A second reading finds it.
                 records += self.exaktime.time_records(self.start_date, self.end_date)
-        except ExakTimeAuthError as error:
-            raise RunAborted(error.message) from error
         except ExakTimeError as error:
+            if classify(error).stops_the_run:
+                raise RunAborted(error.message) from error
             raise RunAborted(
                 f"Linx could not read ExakTime's time records: {error.message}"
             ) from error
