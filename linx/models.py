@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import zoneinfo
+from typing import Any
 
 from django.contrib.auth.models import AbstractUser, UserManager
 from django.core.exceptions import ValidationError
@@ -591,6 +592,53 @@ class EntityMapping(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_entity_type_display()} {self.name or self.procore_id}"
+
+    # --- What ``data`` holds, by name: the facts imports and the pre-import keep ------
+
+    @property
+    def last_written(self) -> dict[str, Any]:
+        """The fields Linx last wrote to the ExakTime twin (labels as ExakTime has them)."""
+        return (self.data or {}).get("fields") or {}
+
+    @property
+    def identifier(self) -> str | None:
+        """A project's number, as last written to its ExakTime location."""
+        return self.last_written.get("identifier")
+
+    @property
+    def project_id(self) -> int | None:
+        """A sub-job's Procore project."""
+        return (self.data or {}).get("project")
+
+    @property
+    def work_classification_id(self) -> int | None:
+        """The classification an employee's hours are booked with."""
+        return (self.data or {}).get("work_classification_id")
+
+    @property
+    def full_code(self) -> str | None:
+        """A standard cost code's full code, how a project's own code is found."""
+        return (self.data or {}).get("full_code")
+
+    @property
+    def crew_ids(self) -> list[int]:
+        """The Procore crews an ExakTime employee group stands for (one, unless merged)."""
+        return (self.data or {}).get("crew_ids", [self.procore_id])
+
+    @property
+    def abbreviation(self) -> str | None:
+        """A time type's or work classification's abbreviation."""
+        return (self.data or {}).get("abbreviation")
+
+    @property
+    def is_global(self) -> bool:
+        """A time type every project has."""
+        return bool((self.data or {}).get("global"))
+
+    @property
+    def exaktime_missing_at(self) -> str | None:
+        """When "check in ExakTime" last found the twin gone (ISO time), if it did."""
+        return (self.data or {}).get("exaktime_missing_at")
 
 
 # --- The export ledger ----------------------------------------------------------------

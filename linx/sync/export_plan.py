@@ -112,8 +112,7 @@ class Planner:
             }
 
         time_types = {
-            (m.data or {}).get("abbreviation"): m.procore_id
-            for m in mappings.filter(entity_type=EntityType.TIME_TYPE)
+            m.abbreviation: m.procore_id for m in mappings.filter(entity_type=EntityType.TIME_TYPE)
         }
         kinds = {}
         for kind, attribute in HOUR_KINDS.items():
@@ -252,7 +251,7 @@ class Planner:
         sub_job_id = None
         if location is not None:
             sub_job_id = location.procore_id
-            project_id = location.data.get("project")
+            project_id = location.project_id
         else:
             location = context["projects"].get(record.job_id)
             if location is None:
@@ -281,7 +280,7 @@ class Planner:
             fields["sub_job_id"] = sub_job_id
         if record.cost_code_id is not None:
             fields["cost_code_id"] = self.project_cost_code(record, project_id, project_label)
-        classification = employee.data.get("work_classification_id")
+        classification = employee.work_classification_id
         if classification:
             fields["work_classification_id"] = classification
         fields.update(self.custom_values(record))
@@ -318,9 +317,9 @@ class Planner:
         codes = self.codes_of(project_id)
         found = codes["by_standard"].get(mapping.procore_id)
         if found is None:
-            found = codes["by_full_code"].get(mapping.data.get("full_code"))
+            found = codes["by_full_code"].get(mapping.full_code)
         if found is None:
-            label = mapping.data.get("full_code") or mapping.name
+            label = mapping.full_code or mapping.name
             raise Unexportable(
                 f"Cost code {label} is not set up on Procore project {project_label}. Add it to "
                 f"the project's budget codes, {RERUN}."
@@ -430,7 +429,7 @@ class Planner:
         mapping = self.context["projects_by_procore_id"].get(project_id)
         if mapping is None:
             return str(project_id)
-        number = (mapping.data.get("fields") or {}).get("identifier")
+        number = mapping.identifier
         return f"{number} {mapping.name!r}" if number else repr(mapping.name)
 
     # --- applying ------------------------------------------------------------------

@@ -27,6 +27,7 @@ from linx.sync.classify import classify
 from linx.sync.export_ledger import load_ledger
 from linx.sync.export_plan import HOURS_FIELD, Plan, Planned, Planner, Unexportable, origin_id
 from linx.sync.export_send import RecordResult, Sender
+from linx.sync.parameters import RunParameters
 from linx.sync.runs import Row, RunAborted, RunRecorder
 
 
@@ -47,10 +48,10 @@ class Exporter:
         self.procore = procore
         self.exaktime = exaktime
         self.dry_run = run.dry_run
-        parameters = run.parameters
+        parameters = RunParameters.from_json(run.parameters)
         try:
-            self.start_date = date.fromisoformat(parameters["from"])
-            self.end_date = date.fromisoformat(parameters["to"])
+            self.start_date = date.fromisoformat(parameters.first_day)
+            self.end_date = date.fromisoformat(parameters.last_day)
         except (KeyError, TypeError, ValueError):
             raise RunAborted(
                 "An export needs a date range: --from and --to as YYYY-MM-DD."
@@ -59,9 +60,13 @@ class Exporter:
             raise RunAborted(
                 f"The export's range ends ({self.end_date}) before it starts ({self.start_date})."
             )
-        self.approved_only = parameters.get("approved_only", connection.export_approved_only)
-        self.employees = set(parameters.get("employees") or [])
-        self.only = set(parameters.get("only_time_records") or []) or None
+        self.approved_only = (
+            connection.export_approved_only
+            if parameters.approved_only is None
+            else parameters.approved_only
+        )
+        self.employees = set(parameters.employees or [])
+        self.only = set(parameters.only_time_records or []) or None
         self.sender = Sender(connection, procore, dry_run=self.dry_run, on_done=self.finish_record)
 
     def run(self) -> None:
