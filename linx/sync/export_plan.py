@@ -27,6 +27,7 @@ from linx.models import (
     CustomFieldType,
     EntityMapping,
     EntityType,
+    EntryKind,
     TimeEntryMode,
 )
 from linx.sync import rules
@@ -34,7 +35,7 @@ from linx.sync.preimport import HOUR_KINDS
 from linx.sync.runs import RunAborted, stop_unless_only_this_list
 
 HOURS_FIELD = {"regular": "regular_hours", "ot1": "ot1_hours", "ot2": "ot2_hours"}
-KIND_NAMES = {"regular": "regular", "ot1": "OT1", "ot2": "OT2"}
+KIND_NAMES = {kind.value: kind.label for kind in EntryKind}  # as messages name them
 MAX_HOURS = Decimal(24)
 MAX_TEXT = 255
 #: Half of a UTF-16 pair: JSON can carry one, Procore and PostgreSQL's jsonb cannot.
