@@ -39,6 +39,7 @@ from linx.models import (
 from linx.sync.imports import ENTITIES
 from linx.sync.preflight import Status, run_preflight
 from linx.sync.requests import request_runs
+from linx.sync.rules import HOUR_KINDS
 from linx.views import procore_connect
 
 ENTITY_LABELS = {
@@ -48,7 +49,7 @@ ENTITY_LABELS = {
     "crews": "Crews (as employee groups)",
 }
 SECRET_FIELDS = ("procore_client_secret", "exaktime_api_key")
-TIME_TYPE_FIELDS = ("time_type_regular", "time_type_ot1", "time_type_ot2")
+TIME_TYPE_FIELDS = tuple(HOUR_KINDS.values())
 PREIMPORT_REMINDER = (
     "Every time a custom field is created or changed in Procore, re-run the pre-import."
 )

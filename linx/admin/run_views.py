@@ -42,6 +42,7 @@ from linx.models import (
 from linx.sync.execute import why_not_rerun
 from linx.sync.requests import apply_preview as request_apply
 from linx.sync.requests import request_reruns
+from linx.sync.rules import HOUR_HEADINGS
 from linx.sync.runs import cancel, reap_dead_runs
 
 ROWS_PER_PAGE = 100
@@ -75,8 +76,6 @@ TRIGGER_WORDS = {
     RunTrigger.SCHEDULE: "schedule",
     RunTrigger.AUTOMATIC: "automatic",
 }
-#: An export's row groups its changes per hour kind.
-CHANGE_GROUPS = {"regular": "Regular hours", "ot1": "OT1 hours", "ot2": "OT2 hours"}
 ENTITY_LABELS = dict(EntityType.choices)
 OUTCOME_ORDER = list(Outcome.values)
 ENTITY_ORDER = list(EntityType.values)
@@ -280,7 +279,7 @@ def change_groups(changes: dict | None) -> list[ChangeGroup]:
         elif isinstance(value, dict):
             groups.append(
                 ChangeGroup(
-                    CHANGE_GROUPS.get(key, key),
+                    HOUR_HEADINGS.get(key, key),  # an export's changes, per hour kind
                     [
                         Change(f, _shown(v[0]), _shown(v[1]))
                         if _is_pair(v)

@@ -31,7 +31,8 @@ from integrations.procore.records import TimecardEntry
 from linx.models import Connection, ExportLedgerLine, LineState
 from linx.sync import rules
 from linx.sync.classify import classify
-from linx.sync.export_plan import HOURS_FIELD, Planned, origin_id
+from linx.sync.export_plan import Planned, origin_id
+from linx.sync.rules import HOURS_FIELD
 from linx.sync.runs import RunAborted
 
 LEDGER_SLICE = 2000  # origin ids per query when reading the ledger

@@ -8,7 +8,6 @@ message that names what to fix.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
@@ -17,29 +16,20 @@ from typing import Any
 from integrations.exaktime.client import ExakTimeClient
 from integrations.exaktime.errors import ExakTimeError
 from integrations.exaktime.records import TimeRecord
-from integrations.http import parse_iso_date
 from integrations.procore.client import ProcoreClient
 from integrations.procore.errors import (
     ProcoreError,
 )
 from linx.models import (
     Connection,
-    CustomFieldType,
     EntityMapping,
     EntityType,
-    EntryKind,
     TimeEntryMode,
 )
 from linx.sync import rules
-from linx.sync.preimport import HOUR_KINDS
+from linx.sync.rules import HOUR_KINDS, HOURS_FIELD, KIND_NAMES, MAX_HOURS
 from linx.sync.runs import RunAborted, stop_unless_only_this_list
 
-HOURS_FIELD = {"regular": "regular_hours", "ot1": "ot1_hours", "ot2": "ot2_hours"}
-KIND_NAMES = {kind.value: kind.label for kind in EntryKind}  # as messages name them
-MAX_HOURS = Decimal(24)
-MAX_TEXT = 255
-#: Half of a UTF-16 pair: JSON can carry one, Procore and PostgreSQL's jsonb cannot.
-LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 RERUN = "then re-run the failed rows"
 
 
@@ -334,55 +324,14 @@ class Planner:
             definition = self.context["custom_fields"].get(str(exaktime_id))
             if definition is None or value in (None, ""):
                 continue
-            key = f"custom_field_{definition.procore_id}"
-            label = definition.label
-            if definition.data_type == CustomFieldType.TEXT:
-                if isinstance(value, bool) or not isinstance(value, str | int):
-                    raise Unexportable(
-                        f"Time record {record.id}: custom field {label!r} holds {value!r}, which is "
-                        f"not text. Correct it in ExakTime, {RERUN}."
-                    )
-                text = str(value)
-                if "\x00" in text or LONE_SURROGATE.search(text):
-                    why = "contains a null character" if "\x00" in text else "is not valid Unicode"
-                    raise Unexportable(
-                        f"Time record {record.id}: custom field {label!r} holds {text!r}, which "
-                        f"{why}. Correct it in ExakTime, {RERUN}."
-                    )
-                if len(text) > MAX_TEXT:
-                    raise Unexportable(
-                        f"Time record {record.id}: custom field {label!r} holds {len(text)} "
-                        f"characters; Procore takes at most {MAX_TEXT}. Shorten it in ExakTime, {RERUN}."
-                    )
-                values[key] = text
-            elif definition.data_type == CustomFieldType.DATE:
-                day = parse_iso_date(value) if isinstance(value, str) else None
-                if day is None:
-                    raise Unexportable(
-                        f"Time record {record.id}: custom field {label!r} holds {value!r}, which is "
-                        f"not a date. Correct it in ExakTime, {RERUN}."
-                    )
-                values[key] = day.isoformat()
-            elif definition.data_type == CustomFieldType.CHECKBOX:
-                if isinstance(value, bool):
-                    values[key] = value
-                elif str(value).lower() in {"true", "false"}:
-                    values[key] = str(value).lower() == "true"
-                else:
-                    raise Unexportable(
-                        f"Time record {record.id}: custom field {label!r} holds {value!r}, which is "
-                        f"not a checkbox value (true or false). Correct it in ExakTime, {RERUN}."
-                    )
-            elif definition.data_type == CustomFieldType.SELECT:
-                options = {o["label"]: o["id"] for o in definition.options}
-                if value not in options:
-                    raise Unexportable(
-                        f"Time record {record.id}: custom field {label!r} holds {value!r}, which is "
-                        f"not one of its Procore options ({', '.join(options) or 'none'}). Add the "
-                        f"option in Procore and re-run the pre-import, or correct the record; "
-                        f"{RERUN}."
-                    )
-                values[key] = options[value]
+            try:
+                converted = rules.custom_value(definition.data_type, value, definition.options)
+            except rules.Refused as refused:
+                raise Unexportable(
+                    f"Time record {record.id}: custom field {definition.label!r} "
+                    f"{refused.problem}. {refused.fix} {RERUN}."
+                ) from None
+            values[f"custom_field_{definition.procore_id}"] = converted
         return values
 
     # --- Procore reference, cached per run -----------------------------------------

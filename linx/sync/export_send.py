@@ -22,7 +22,6 @@ from typing import Any
 from django.db import transaction
 
 from integrations.exaktime.records import TimeRecord
-from integrations.http import parse_iso_date
 from integrations.procore.client import ProcoreClient
 from integrations.procore.errors import (
     ProcoreError,
@@ -31,6 +30,7 @@ from integrations.procore.errors import (
     ProcoreValidationError,
 )
 from integrations.procore.records import TimecardEntry
+from integrations.values import parse_iso_date
 from linx.models import Connection, ExportLedgerLine, Outcome
 from linx.sync import rules
 from linx.sync.classify import classify
@@ -41,7 +41,8 @@ from linx.sync.export_ledger import (
     record_line,
     write_intent,
 )
-from linx.sync.export_plan import KIND_NAMES, RERUN, Planned
+from linx.sync.export_plan import RERUN, Planned
+from linx.sync.rules import KIND_NAMES
 from linx.sync.runs import RunAborted
 
 log = logging.getLogger(__name__)

@@ -25,9 +25,10 @@ from integrations.procore.client import ProcoreClient
 from linx.models import Connection, EntityType, Outcome, SyncRun
 from linx.sync.classify import classify
 from linx.sync.export_ledger import load_ledger
-from linx.sync.export_plan import HOURS_FIELD, Plan, Planned, Planner, Unexportable, origin_id
+from linx.sync.export_plan import Plan, Planned, Planner, Unexportable, origin_id
 from linx.sync.export_send import RecordResult, Sender
 from linx.sync.parameters import RunParameters
+from linx.sync.rules import HOURS_FIELD
 from linx.sync.runs import Row, RunAborted, RunRecorder
 
 

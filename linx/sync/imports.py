@@ -31,6 +31,7 @@ from typing import Any
 
 from django.utils import timezone
 
+from integrations.errors import IntegrationError
 from integrations.exaktime.client import ExakTimeClient
 from integrations.exaktime.errors import (
     ExakTimeAuthError,
@@ -39,7 +40,6 @@ from integrations.exaktime.errors import (
     ExakTimeOutcomeUnknown,
     ExakTimePermissionError,
 )
-from integrations.http import IntegrationError
 from integrations.procore.client import ProcoreClient
 from integrations.procore.errors import (
     ProcoreError,
@@ -415,8 +415,8 @@ class Importer:
                     EntityType.LOCATION_CATEGORY,
                     project.id,
                     project.name,
-                    {"name": project.name},
-                    {"name": "project name"},
+                    rules.apply(rules.PROJECT_CATEGORY, project, {}),
+                    rules.labels(rules.PROJECT_CATEGORY),
                 )
                 if whole
                 else self._mapped_id(EntityType.LOCATION_CATEGORY, project.id)
@@ -455,13 +455,8 @@ class Importer:
                 EntityType.LOCATION_GROUP,
                 project.id,
                 project.name,
-                {
-                    "name": project.name,
-                    "group_type": "location",
-                    "member_ids": sorted(members),
-                    "show_in_mobile": True,
-                },
-                {"name": "project name"},
+                rules.apply(rules.PROJECT_GROUP, project, {"member_ids": members}),
+                rules.labels(rules.PROJECT_GROUP),
             )
         return seen
 
@@ -482,7 +477,7 @@ class Importer:
             if codes is None:
                 continue
             codes = list(codes)
-            divisions = {c.id: c for c in codes if c.is_division}
+            divisions = rules.divisions(codes)
             self.recorder.expect(
                 kind,
                 self.recorder.progress.get(kind, {}).get("total", 0) + len(codes) - len(divisions),
@@ -496,7 +491,7 @@ class Importer:
                 if code.is_division or not self._wanted(kind, code.id):
                     continue  # divisions themselves are not imported
                 name = rules.cost_code_name(code)
-                if code.parent_id not in divisions:
+                if not rules.under_division(code, divisions):
                     self._row(
                         kind,
                         Outcome.FAILED,
@@ -576,15 +571,10 @@ class Importer:
             members = sorted(
                 {employees[e] for c in crews for e in c.employee_ids if e in employees}
             )
-            fields = {
-                "name": name,
-                "group_type": "employee",
-                "member_ids": members,
-                "show_in_mobile": True,
-            }
+            fields = rules.apply(rules.CREW, crews[0], {"member_ids": members})
             data = {"crew_ids": crew_ids}
             with self._recording_failures_only(not asked):
-                self.upsert(kind, procore_id, name, fields, {"name": "crew name"}, data=data)
+                self.upsert(kind, procore_id, name, fields, rules.labels(rules.CREW), data=data)
         self.deactivate_missing(kind, seen, delete_group=True)
 
     def _members_redone(self, existing: EntityMapping | None, crews: list) -> bool:
