@@ -246,9 +246,14 @@ def main() -> None:
 
     from integrations.exaktime.sandbox import data as et
     from integrations.procore.sandbox import data as pc
-    from linx.models import Connection, EntityMapping, EntityType, RunKind, RunTrigger
+    from linx.models import (
+        Connection,
+        ExportLedgerLine,
+        RunKind,
+        RunTrigger,
+    )
     from linx.sync.execute import execute, start
-    from linx.sync.exports import BULK
+    from linx.sync.export_send import BULK
 
     call_command("migrate", verbosity=0)
     connection = Connection.objects.create(
@@ -325,9 +330,9 @@ def main() -> None:
     # The raw limit: the same entry bodies (as the ledger recorded what was sent), in the
     # export's batches, with bare requests, to a Procore holding no entries again.
     bodies = [
-        line.data["fields"]
-        for line in EntityMapping.objects.filter(
-            connection=connection, entity_type=EntityType.TIME_ENTRY, procore_id__isnull=False
+        line.fields
+        for line in ExportLedgerLine.objects.filter(
+            connection=connection, procore_id__isnull=False
         ).order_by("pk")
     ]
     batches = [bodies[i : i + BULK] for i in range(0, len(bodies), BULK)]

@@ -87,9 +87,9 @@ def exit_code(run: SyncRun) -> int:
         return EXIT_ALREADY_RUNNING
     if run.status == RunStatus.PARTIAL:
         return EXIT_ROWS_FAILED
-    if run.status == RunStatus.FAILED and not run.message:
+    if run.status == RunStatus.FAILED and not run.failure_kind:
         return EXIT_ROWS_FAILED  # it finished; every row failed
-    return EXIT_COULD_NOT_RUN  # stopped early: the message says why
+    return EXIT_COULD_NOT_RUN  # stopped early: its failure kind and message say why
 
 
 def as_json(run: SyncRun) -> dict:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import zoneinfo
+from typing import Any
 
 from django.contrib.auth.models import AbstractUser, UserManager
 from django.core.exceptions import ValidationError
@@ -550,7 +551,6 @@ class EntityType(models.TextChoices):
     CUSTOM_FIELD = "custom_field", "Custom field"
     WORK_CLASSIFICATION = "work_classification", "Work classification"
     TIME_TYPE = "time_type", "Time type"
-    TIME_ENTRY = "time_entry", "Timecard entry"
     # A row of an export is about its source, an ExakTime time record.
     TIME_RECORD = "time_record", "Time record"
 
@@ -558,10 +558,9 @@ class EntityType(models.TextChoices):
 class EntityMapping(models.Model):
     """The link between one Procore record and one ExakTime record.
 
-    Matching is on these stored ids, never on names. ``exaktime_id`` is text because a
-    timecard entry's ExakTime side is a time record *and* an hour kind (its Procore
-    ``origin_id``, e.g. ``4711-ot1``); for every other type it is the ExakTime id.
-    Reference data with no ExakTime record (work classifications, time types) has none.
+    Matching is on these stored ids, never on names. ``exaktime_id`` is text (once it
+    also held the export ledger's ``origin_id``s, now ``ExportLedgerLine``s). Reference
+    data with no ExakTime record (work classifications, time types) has none.
     """
 
     connection = models.ForeignKey(Connection, on_delete=models.CASCADE, related_name="mappings")
@@ -619,6 +618,110 @@ class EntityMapping(models.Model):
     def __str__(self) -> str:
         return f"{self.get_entity_type_display()} {self.name or self.procore_id}"
 
+    # --- What ``data`` holds, by name: the facts imports and the pre-import keep ------
+
+    @property
+    def last_written(self) -> dict[str, Any]:
+        """The fields Linx last wrote to the ExakTime twin (labels as ExakTime has them)."""
+        return (self.data or {}).get("fields") or {}
+
+    @property
+    def identifier(self) -> str | None:
+        """A project's number, as last written to its ExakTime location."""
+        return self.last_written.get("identifier")
+
+    @property
+    def project_id(self) -> int | None:
+        """A sub-job's Procore project."""
+        return (self.data or {}).get("project")
+
+    @property
+    def work_classification_id(self) -> int | None:
+        """The classification an employee's hours are booked with."""
+        return (self.data or {}).get("work_classification_id")
+
+    @property
+    def full_code(self) -> str | None:
+        """A standard cost code's full code, how a project's own code is found."""
+        return (self.data or {}).get("full_code")
+
+    @property
+    def crew_ids(self) -> list[int]:
+        """The Procore crews an ExakTime employee group stands for (one, unless merged)."""
+        return (self.data or {}).get("crew_ids", [self.procore_id])
+
+    @property
+    def abbreviation(self) -> str | None:
+        """A time type's or work classification's abbreviation."""
+        return (self.data or {}).get("abbreviation")
+
+    @property
+    def is_global(self) -> bool:
+        """A time type every project has."""
+        return bool((self.data or {}).get("global"))
+
+    @property
+    def exaktime_missing_at(self) -> str | None:
+        """When "check in ExakTime" last found the twin gone (ISO time), if it did."""
+        return (self.data or {}).get("exaktime_missing_at")
+
+
+# --- The export ledger ----------------------------------------------------------------
+
+
+class EntryKind(models.TextChoices):
+    """The hour kinds of a time record; each with hours becomes its own timecard entry."""
+
+    REGULAR = "regular", "regular"
+    OT1 = "ot1", "OT1"
+    OT2 = "ot2", "OT2"
+
+
+class LineState(models.TextChoices):
+    # Pending: written before the create was sent, so its outcome may be unknown.
+    PENDING = "pending", "Pending"
+    DONE = "done", "Done"
+
+
+class ExportLedgerLine(models.Model):
+    """One Procore timecard entry Linx created, or is creating, for one hour kind of one
+    ExakTime time record: what makes the export exactly once (see ``linx.sync.ledger``).
+
+    ``origin_id`` (``<time record id>-<kind>``) is what the entry carries in Procore. A
+    pending line has no ``procore_id`` yet; ``work_date`` and ``party_id`` are where to
+    look the entry up, ``fields`` what was last sent.
+    """
+
+    connection = models.ForeignKey(
+        Connection, on_delete=models.CASCADE, related_name="export_lines"
+    )
+    origin_id = models.CharField(max_length=64)
+    time_record_id = models.BigIntegerField("ExakTime time record ID")
+    kind = models.CharField(max_length=16, choices=EntryKind)
+    procore_id = models.BigIntegerField("Procore timecard entry ID", null=True, blank=True)
+    state = models.CharField(max_length=16, choices=LineState, default=LineState.PENDING)
+    work_date = models.DateField(null=True, blank=True)
+    party_id = models.BigIntegerField("Procore worker ID", null=True, blank=True)
+    fields = models.JSONField(default=dict, blank=True, help_text="The entry as last sent.")
+    fingerprint = models.CharField(max_length=64, blank=True)
+    revision = models.BigIntegerField(
+        null=True, blank=True, help_text="ExakTime time record revision last exported."
+    )
+    synced_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["connection", "origin_id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["connection", "origin_id"], name="export_line_unique_origin"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"time record {self.time_record_id} {EntryKind(self.kind).label}"
+
 
 # --- Runs -----------------------------------------------------------------------------
 
@@ -637,6 +740,19 @@ class RunStatus(models.TextChoices):
     FAILED = "failed", "Failed"
     CANCELLED = "cancelled", "Cancelled"
     SKIPPED = "skipped", "Skipped"
+
+
+class FailureKind(models.TextChoices):
+    """Why a run stopped before going through every record (blank: it did not)."""
+
+    CONFIGURATION = "configuration", "Settings need a fix"
+    AUTHENTICATION = "authentication", "Sign-in refused"
+    UNAVAILABLE = "unavailable", "Service did not answer"
+    RATE_LIMITED = "rate_limited", "Rate limited"
+    DATA = "data", "Data refused"
+    STOPPED = "stopped", "Stopped"
+    CRASHED = "crashed", "Linx stopped unexpectedly"
+    OTHER = "other", "Stopped early"
 
 
 FINISHED_STATUSES = frozenset(
@@ -699,6 +815,12 @@ class SyncRun(models.Model):
         default=dict, blank=True, help_text='Per entity type: {"done": n, "total": n}.'
     )
     message = models.TextField(blank=True, help_text="Why the run failed or was skipped.")
+    failure_kind = models.CharField(
+        max_length=16,
+        choices=FailureKind,
+        blank=True,
+        help_text="Why it stopped before going through every record; blank when it did not.",
+    )
     cancel_requested = models.BooleanField(
         default=False, help_text="An operator asked it to stop; it stops at its next batch."
     )

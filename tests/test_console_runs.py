@@ -13,7 +13,16 @@ from django.contrib.auth.models import Group
 from django.test import Client
 from django.utils import timezone
 
-from linx.models import Outcome, RowResult, RunKind, RunStatus, RunTrigger, SyncRun, User
+from linx.models import (
+    FailureKind,
+    Outcome,
+    RowResult,
+    RunKind,
+    RunStatus,
+    RunTrigger,
+    SyncRun,
+    User,
+)
 from linx.sync.runs import claim, create_run
 
 LIST = "/admin/linx/syncrun/"
@@ -478,7 +487,8 @@ def test_re_run_is_not_offered_when_every_failed_row_needs_a_fix_first(operator,
     # One row a retry may help is enough; and a run that stopped early is resumed.
     row(fix_first, Outcome.FAILED, procore_id=4, message="ExakTime 503.", retryable=True)
     assert "Re-run failed rows</button>" in client.get(page_of(fix_first)).content.decode()
-    stopped = make_run(connection, **finished(status=RunStatus.FAILED, message="Stopped: SIGTERM."))
+    stopped = make_run(connection, **finished(status=RunStatus.FAILED, message="Stopped: SIGTERM.",
+                                              failure_kind=FailureKind.STOPPED))  # fmt: skip
     row(stopped, Outcome.FAILED, procore_id=5, message="No Employee ID.")
     assert "Re-run failed rows</button>" in client.get(page_of(stopped)).content.decode()
 

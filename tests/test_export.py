@@ -14,6 +14,7 @@ from integrations.procore.sandbox import data as pc
 from linx.models import (
     EntityMapping,
     EntityType,
+    ExportLedgerLine,
     OpenFailure,
     Outcome,
     RunKind,
@@ -247,7 +248,7 @@ def test_a_refused_bulk_batch_falls_back_so_only_bad_entries_fail(punch, linked,
     assert "Work classification" in run.rows.get(exaktime_id=str(bad["id"])).message
     assert run.rows.get(exaktime_id=str(good["id"])).outcome == Outcome.CREATED
     assert {e["origin_id"].split("-")[0] for e in entries(procore_sandbox)} == {str(good["id"])}
-    assert not EntityMapping.objects.filter(exaktime_id__startswith=f"{bad['id']}-").exists()
+    assert not ExportLedgerLine.objects.filter(origin_id__startswith=f"{bad['id']}-").exists()
 
 
 # --- custom fields -----------------------------------------------------------------------
@@ -383,7 +384,7 @@ def test_a_record_deleted_in_exaktime_deletes_its_entries(
     run = export(linked)
     assert run.rows.get().outcome == Outcome.DELETED
     assert entries(procore_sandbox) == []
-    assert not EntityMapping.objects.filter(entity_type=EntityType.TIME_ENTRY).exists()
+    assert not ExportLedgerLine.objects.all().exists()
 
 
 def test_a_connection_dropped_after_the_bulk_write_creates_no_duplicate(
@@ -420,9 +421,7 @@ def test_a_worker_killed_after_sending_leaves_pending_lines_the_next_run_settles
     with pytest.raises(KeyboardInterrupt):
         export(linked)
     monkeypatch.undo()
-    pending = EntityMapping.objects.filter(
-        entity_type=EntityType.TIME_ENTRY, procore_id__isnull=True
-    )
+    pending = ExportLedgerLine.objects.filter(procore_id__isnull=True)
     assert pending.count() == 3
 
     from linx.models import SyncRun
@@ -437,9 +436,9 @@ def test_a_worker_killed_after_sending_leaves_pending_lines_the_next_run_settles
 
 def test_pending_lines_whose_create_never_arrived_are_created_once(punch, linked, procore_sandbox):
     record = punch(ot1_hours=0, ot2_hours=0)
-    EntityMapping.objects.create(
-        connection=linked, entity_type=EntityType.TIME_ENTRY, exaktime_id=f"{record['id']}-regular",
-        data={"state": "pending", "date": DAY, "party_id": pc.WORKER_LINKED},
+    ExportLedgerLine.objects.create(
+        connection=linked, origin_id=f"{record['id']}-regular", time_record_id=record["id"],
+        kind="regular", work_date=DAY, party_id=pc.WORKER_LINKED,
     )  # fmt: skip
     run = export(linked)
     assert run.counts == {"created": 1}
@@ -451,7 +450,7 @@ def test_a_dry_run_shows_the_entries_and_sends_nothing(punch, linked, procore_sa
     dry = export(linked, dry_run=True)
     assert dry.counts == {"created": 1}
     assert procore_writes(procore_sandbox) == []
-    assert not EntityMapping.objects.filter(entity_type=EntityType.TIME_ENTRY).exists()
+    assert not ExportLedgerLine.objects.all().exists()
 
 
 def test_re_running_failed_rows_exports_only_those_records(punch, linked, procore_sandbox):
@@ -541,16 +540,14 @@ def test_a_5xx_on_a_create_is_checked_then_sent_again_in_the_same_run(
     assert [p["status"] for p in posts] == [500, 201]  # sent again only once confirmed absent
     readings = [r for r in sent(procore_sandbox, "GET", ENTRIES) if r["status"] == 200]
     assert len(readings) == 2  # absence seen twice before the second send
-    assert not EntityMapping.objects.filter(
-        entity_type=EntityType.TIME_ENTRY, procore_id__isnull=True
-    ).exists()
+    assert not ExportLedgerLine.objects.filter(procore_id__isnull=True).exists()
 
 
 def test_a_create_that_landed_although_its_answer_was_a_5xx_is_not_sent_again(
     punch, linked, procore_sandbox, monkeypatch
 ):
     """Procore answered 500 but stored the entries a moment later: the second look finds them."""
-    from linx.sync.exports import Exporter
+    from linx.sync.export_send import Sender
 
     punch()
     procore_sandbox.faults.set("status", status=500, method="POST", path=TIMESHEETS)
@@ -559,13 +556,11 @@ def test_a_create_that_landed_although_its_answer_was_a_5xx_is_not_sent_again(
     def meanwhile_they_land(exporter):
         if not landed:  # what the lost create would have stored, as Procore stores it
             exporter.procore.create_timecard_entries(
-                [line.data["fields"] for line in EntityMapping.objects.filter(
-                    entity_type=EntityType.TIME_ENTRY, procore_id__isnull=True
-                )]
+                [line.fields for line in ExportLedgerLine.objects.filter(procore_id__isnull=True)]
             )  # fmt: skip
             landed.append(True)
 
-    monkeypatch.setattr(Exporter, "pause", meanwhile_they_land)
+    monkeypatch.setattr(Sender, "pause", meanwhile_they_land)
     run = export(linked)
 
     assert run.status == RunStatus.SUCCEEDED and run.counts == {"created": 1}
@@ -630,7 +625,7 @@ def test_an_update_that_landed_although_its_answer_was_lost_is_not_sent_again(
 def test_a_delete_that_keeps_failing_is_checked_gone_or_deleted_again(
     punch, linked, procore_sandbox, exaktime_sandbox, monkeypatch
 ):
-    from linx.sync.exports import Exporter
+    from linx.sync.export_send import Sender
 
     first = punch(ot1_hours=0, ot2_hours=0)
     second = punch(ot1_hours=0, ot2_hours=0, work_date="2026-11-17")
@@ -644,20 +639,20 @@ def test_a_delete_that_keeps_failing_is_checked_gone_or_deleted_again(
     def pause(exporter):
         looked.append(True)
 
-    monkeypatch.setattr(Exporter, "pause", pause)
+    monkeypatch.setattr(Sender, "pause", pause)
     run = export(linked)
 
     # ... so Linx looks: the entry is still there, and it is deleted again.
     assert run.status == RunStatus.SUCCEEDED and run.counts == {"deleted": 2}
     assert entries(procore_sandbox) == []
     assert looked
-    assert not EntityMapping.objects.filter(entity_type=EntityType.TIME_ENTRY).exists()
+    assert not ExportLedgerLine.objects.all().exists()
 
 
 def test_a_delete_whose_entry_is_found_gone_is_done(
     punch, linked, procore_sandbox, exaktime_sandbox, monkeypatch
 ):
-    from linx.sync.exports import Exporter
+    from linx.sync.export_send import Sender
 
     record = punch(ot1_hours=0, ot2_hours=0)
     export(linked)
@@ -668,17 +663,17 @@ def test_a_delete_whose_entry_is_found_gone_is_done(
     def deleted_meanwhile(exporter):  # the failed delete had landed after all
         procore_sandbox.update("timecard_entry", entry["id"], deleted_at="2026-11-20T00:00:00Z")
 
-    monkeypatch.setattr(Exporter, "pause", deleted_meanwhile)
+    monkeypatch.setattr(Sender, "pause", deleted_meanwhile)
     run = export(linked)
 
     assert run.status == RunStatus.SUCCEEDED and run.counts == {"deleted": 1}
-    assert not EntityMapping.objects.filter(entity_type=EntityType.TIME_ENTRY).exists()
+    assert not ExportLedgerLine.objects.all().exists()
 
 
 def test_the_ledger_is_read_in_slices_for_big_weeks(punch, linked, procore_sandbox, monkeypatch):
-    from linx.sync import exports
+    from linx.sync import export_ledger
 
-    monkeypatch.setattr(exports, "LEDGER_SLICE", 2)  # SQLite caps the values of one IN (...)
+    monkeypatch.setattr(export_ledger, "LEDGER_SLICE", 2)  # SQLite caps the values of one IN (...)
     for day in (16, 17, 18):
         punch(work_date=f"2026-11-{day}")
     export(linked)
@@ -690,7 +685,7 @@ def test_an_entry_holds_an_update_only_when_every_sent_value_is_there():
     from decimal import Decimal
 
     from integrations.procore.records import TimecardEntry
-    from linx.sync.exports import holds
+    from linx.sync.export_send import holds
 
     entry = TimecardEntry.from_api({
         "id": 1, "project_id": 7, "party_id": 5, "date": DAY, "hours": "7.50",

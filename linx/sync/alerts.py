@@ -14,6 +14,7 @@ from django.core.mail import send_mail
 from django.utils import timezone
 
 from linx.models import RunSchedule, RunStatus, RunTrigger, SyncRun
+from linx.sync.parameters import RunParameters
 
 log = logging.getLogger(__name__)
 
@@ -23,9 +24,10 @@ FAILED = (RunStatus.FAILED, RunStatus.PARTIAL)
 
 def after_scheduled_run(run: SyncRun) -> bool:
     """Update the run's schedule after it finished; returns whether an email was sent."""
-    if run.trigger != RunTrigger.SCHEDULE or "schedule" not in run.parameters:
+    schedule_id = RunParameters.from_json(run.parameters).schedule
+    if run.trigger != RunTrigger.SCHEDULE or schedule_id is None:
         return False
-    schedule = RunSchedule.objects.filter(pk=run.parameters["schedule"]).first()
+    schedule = RunSchedule.objects.filter(pk=schedule_id).first()
     if schedule is None:
         return False
     if run.status not in FAILED:

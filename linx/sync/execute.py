@@ -22,6 +22,7 @@ from django.utils import timezone
 from linx.clients import exaktime_client, procore_client
 from linx.models import (
     Connection,
+    FailureKind,
     Outcome,
     RunKind,
     RunStatus,
@@ -33,6 +34,7 @@ from linx.service_urls import problem_with
 from linx.sync import failures
 from linx.sync.exports import Exporter
 from linx.sync.imports import ENTITIES, ENTITY_OF, INCREMENTAL, Importer
+from linx.sync.parameters import RunParameters
 from linx.sync.preimport import PreImporter
 from linx.sync.runs import (
     AlreadyRunning,
@@ -148,18 +150,19 @@ def import_now(run: SyncRun, recorder: RunRecorder, procore, exaktime) -> None:
     connection = run.connection
     ensure_preimport(run)
     since = incremental_plan(connection, run)
+    parameters = RunParameters.from_json(run.parameters)
     importer = Importer(
         connection,
         recorder,
         procore,
         exaktime,
         dry_run=run.dry_run,
-        only=_only(run.parameters.get("only")),
+        only=_only(parameters.only),
         since=since,
         failing=failures.retry_ids(connection),
     )
-    importer.run(run.parameters.get("entities") or ENTITIES)
-    if not run.dry_run and "only" not in run.parameters:
+    importer.run(parameters.entities or ENTITIES)
+    if not run.dry_run and parameters.only is None:
         commit_bookmarks(connection, run, importer.completed, since)
         read_whole = importer.completed - set(since)
         failures.close_unseen(run, [kind for kind, e in ENTITY_OF.items() if e in read_whole])
@@ -173,15 +176,14 @@ def incremental_plan(connection: Connection, run: SyncRun) -> dict[str, datetime
     real run would, and the plan is kept in the run's parameters (``since``): the apply
     of a preview, which copies them, reads exactly what the preview read.
     """
-    if run.parameters.get("full") or "only" in run.parameters:
+    parameters = RunParameters.from_json(run.parameters)
+    if parameters.full or parameters.only is not None:
         return {}
-    if "since" in run.parameters:
-        return {entity: _moment(at) for entity, at in run.parameters["since"].items()}
+    if parameters.since is not None:
+        return {entity: _moment(at) for entity, at in parameters.since.items()}
     plan = _plan_from_bookmarks(connection, run)
-    run.parameters = {
-        **run.parameters,
-        "since": {entity: at.isoformat() for entity, at in plan.items()},
-    }
+    parameters.since = {entity: at.isoformat() for entity, at in plan.items()}
+    run.parameters = parameters.to_json()
     SyncRun.objects.filter(pk=run.pk).update(parameters=run.parameters)
     return plan
 
@@ -256,7 +258,9 @@ def ensure_preimport(run: SyncRun) -> None:
     if pre.status not in (RunStatus.SUCCEEDED, RunStatus.PARTIAL):
         raise RunAborted(
             f"The pre-import this {run.get_kind_display().lower()} needs failed (run "
-            f"#{pre.pk}): {pre.message or 'see its rows'}"
+            f"#{pre.pk}): {pre.message or 'see its rows'}",
+            # Its own reason, or (every row failed) the data it was given.
+            kind=FailureKind(pre.failure_kind or FailureKind.DATA),
         )
 
 
@@ -280,7 +284,8 @@ def wait_for_other_preimport(run: SyncRun) -> SyncRun:
         if holder is None or holder.is_finished:
             if holder is None:
                 raise RunAborted(
-                    "The pre-import this run needs did not run. Re-run it.", retryable=True
+                    "The pre-import this run needs did not run. Re-run it.",
+                    kind=FailureKind.OTHER,
                 )
             return holder
         reap_dead_runs(run.connection_id, RunKind.PREIMPORT)
@@ -294,8 +299,8 @@ def _only(spec: dict | None) -> dict[str, set[int] | None] | None:
 
 
 def stopped_early(run: SyncRun) -> bool:
-    """Whether ``run`` ended before going through every record (its message says why)."""
-    return run.status in (RunStatus.FAILED, RunStatus.CANCELLED) and bool(run.message)
+    """Whether ``run`` ended before going through every record (its failure kind says why)."""
+    return run.status in (RunStatus.FAILED, RunStatus.CANCELLED) and bool(run.failure_kind)
 
 
 #: What the next run of each kind does with records whose rows said to fix them first.
@@ -336,12 +341,11 @@ def rerun_failed(run: SyncRun, *, trigger: RunTrigger, started_by: User | None =
     failed = run.rows.filter(outcome=Outcome.FAILED).values_list(
         "entity_type", "procore_id", "exaktime_id"
     )
-    parameters = dict(run.parameters)
+    parameters = RunParameters.from_json(run.parameters)
     if stopped_early(run) or not failed.exists():
-        parameters.pop("only", None)  # resume: the same run again
-        parameters.pop("only_time_records", None)
+        parameters.only = parameters.only_time_records = None  # resume: the same run again
     elif run.kind == RunKind.EXPORT:
-        parameters["only_time_records"] = sorted({int(x) for _, _, x in failed if x})
+        parameters.only_time_records = sorted({int(x) for _, _, x in failed if x})
     else:
         only: dict[str, list[int] | str] = defaultdict(list)
         for entity_type, procore_id, _ in failed:
@@ -349,9 +353,9 @@ def rerun_failed(run: SyncRun, *, trigger: RunTrigger, started_by: User | None =
                 only[entity_type] = "all"  # a whole list failed: read it all again
             else:
                 only[entity_type].append(procore_id)
-        parameters["only"] = dict(only)
+        parameters.only = dict(only)
         if run.kind == RunKind.IMPORT:
-            parameters["entities"] = sorted(
+            parameters.entities = sorted(
                 {ENTITY_OF[kind] for kind in only if kind in ENTITY_OF},
                 key=ENTITIES.index,
             )
@@ -361,7 +365,7 @@ def rerun_failed(run: SyncRun, *, trigger: RunTrigger, started_by: User | None =
         trigger=trigger,
         started_by=started_by,
         dry_run=run.dry_run,
-        parameters=parameters,
+        parameters=parameters.to_json(),
         rerun_of=run,
     )
 

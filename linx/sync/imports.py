@@ -42,15 +42,13 @@ from integrations.exaktime.errors import (
 )
 from integrations.procore.client import ProcoreClient
 from integrations.procore.errors import (
-    ProcoreAuthError,
     ProcoreError,
-    ProcoreRateLimited,
-    ProcoreUnavailable,
 )
 from integrations.procore.records import Project
-from linx.models import Connection, EntityMapping, EntityType, Outcome
+from linx.models import Connection, EntityMapping, EntityType, FailureKind, Outcome
 from linx.sync import rules
-from linx.sync.runs import Row, RunAborted, RunRecorder
+from linx.sync.classify import classify
+from linx.sync.runs import Row, RunAborted, RunRecorder, stop_unless_only_this_list
 
 log = logging.getLogger(__name__)
 
@@ -705,7 +703,7 @@ class Importer:
                 f"ExakTime failed {self._transient_failures} times in a row with errors that "
                 f"retrying did not fix (last: {error.message}). The run stopped; re-run it "
                 "when ExakTime answers again.",
-                retryable=True,
+                kind=FailureKind.UNAVAILABLE,
             )
 
     def _create(self, kind, target, procore_id, name, fields, fingerprint, data) -> int | None:
@@ -892,15 +890,8 @@ class Importer:
                 on_changed=lambda: self._list_changed(kind, what),
                 on_error=lambda error: self._list_cut_short(kind, what, error),
             )
-        except ProcoreAuthError as error:
-            raise RunAborted(error.message) from error
-        except (ProcoreUnavailable, ProcoreRateLimited) as error:
-            raise RunAborted(
-                f"Procore did not answer while Linx read {what}: {error.message} The run "
-                "stopped; re-run it later.",
-                retryable=True,
-            ) from error
         except ProcoreError as error:
+            stop_unless_only_this_list(error, what, then=" The run stopped; re-run it later.")
             self._part_failed(kind, what, error)
             return None
 
@@ -917,7 +908,7 @@ class Importer:
     def _list_cut_short(self, kind: str, what: str, error: ProcoreError) -> None:
         """A page after the first could not be read: what was read stands, the rest of
         the list fails as one row, and nothing is deactivated for not being in it."""
-        if isinstance(error, ProcoreAuthError):
+        if classify(error).stops_the_run:
             raise RunAborted(error.message) from error
         self._part_failed(kind, f"the rest of the {what}", error)
 

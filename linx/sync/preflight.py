@@ -21,9 +21,7 @@ from typing import Any
 
 from django.utils import timezone
 
-from integrations.errors import IntegrationError
 from integrations.exaktime.client import ExakTimeClient
-from integrations.exaktime.errors import STATUS_HINTS as EXAKTIME_HINTS
 from integrations.exaktime.errors import (
     ExakTimeAuthError,
     ExakTimeError,
@@ -41,6 +39,7 @@ from integrations.procore.errors import (
 from integrations.procore.records import Project
 from linx.clients import exaktime_client, procore_client, retry_policy
 from linx.models import Connection, EntityMapping, EntityType, ProcoreAuthMode
+from linx.sync.classify import classify
 from linx.sync.labels import exaktime_name
 from linx.sync.rules import HOUR_KINDS, KIND_NAMES
 
@@ -155,21 +154,6 @@ def _peek[T](records: Iterable[T], most: int = 1) -> list[T]:
     return list(islice(records, most))
 
 
-def _procore_words(error: IntegrationError) -> str:
-    """Procore's message without the generic hint the client appended to it."""
-    hint = hint_for(error.message, error.status)
-    return error.message.replace(hint, "").strip() if hint else error.message
-
-
-def _exaktime_words(error: IntegrationError) -> str:
-    hint = EXAKTIME_HINTS.get(error.status) if error.status else None
-    return error.message.replace(hint, "").strip() if hint else error.message
-
-
-def _unavailable(error: IntegrationError) -> bool:
-    return not error.permanent
-
-
 def _count(total: int | None, page: list, one: str, many: str) -> str:
     """ "25 active workers"; "at least 1 ..." when Procore sent no total."""
     if total is None:
@@ -245,12 +229,10 @@ class Preflight:
                 fix = SIGN_IN_CONNECT
             else:
                 fix = SIGN_IN_SECRETS
-            return Check("Procore", title, Status.FAILED, _procore_words(error), fix)
+            return Check("Procore", title, Status.FAILED, classify(error).words, fix)
         except ProcoreError as error:
-            fix = (
-                TRY_LATER if _unavailable(error) else (hint_for(error.message, error.status) or "")
-            )
-            return Check("Procore", title, Status.FAILED, _procore_words(error), fix)
+            fix = TRY_LATER if classify(error).retry_may_help else classify(error).hint
+            return Check("Procore", title, Status.FAILED, classify(error).words, fix)
         self.signed_in = True
         self.companies = companies
         how = "signed in with Connect to Procore" if code_flow else "signed in as the app"
@@ -424,11 +406,11 @@ class Preflight:
             self.employees = _peek(self.exaktime.list_employees(), 5)
         except ExakTimeAuthError as error:
             return Check(
-                "ExakTime", title, Status.FAILED, _exaktime_words(error), EXAKTIME_KEY_REFUSED
+                "ExakTime", title, Status.FAILED, classify(error).words, EXAKTIME_KEY_REFUSED
             )
         except ExakTimeError as error:
-            fix = TRY_LATER if _unavailable(error) else ""
-            return Check("ExakTime", title, Status.FAILED, _exaktime_words(error), fix)
+            fix = TRY_LATER if classify(error).retry_may_help else ""
+            return Check("ExakTime", title, Status.FAILED, classify(error).words, fix)
         self.key_ok = True
         return Check("ExakTime", title, Status.OK, "ExakTime answered a list of employees.")
 
@@ -482,11 +464,11 @@ class Preflight:
                 )
         except ExakTimePermissionError as error:
             return Check(
-                "ExakTime", title, Status.FAILED, _exaktime_words(error), EXAKTIME_READ_ONLY
+                "ExakTime", title, Status.FAILED, classify(error).words, EXAKTIME_READ_ONLY
             )
         except ExakTimeError as error:
-            fix = TRY_LATER if _unavailable(error) else ""
-            return Check("ExakTime", title, Status.FAILED, _exaktime_words(error), fix)
+            fix = TRY_LATER if classify(error).retry_may_help else ""
+            return Check("ExakTime", title, Status.FAILED, classify(error).words, fix)
         return Check(
             "ExakTime",
             title,
@@ -520,15 +502,17 @@ class _Attempt:
         if error is None or not isinstance(error, ProcoreError):
             return False
         message = error.message
-        if _unavailable(error):
+        failure = classify(error)
+        if failure.retry_may_help:
             fix = TRY_LATER
         elif "App is not connected" in message:
             fix = INSTALL_APP
         elif isinstance(error, ProcorePermissionError | ProcoreNotFound):
-            fix = hint_for(message) or self.on_denied or hint_for(message, error.status) or ""
+            # The check knows better than the status's generic advice what to allow.
+            fix = hint_for(message) or self.on_denied or failure.hint
         else:
-            fix = hint_for(message, error.status) or ""
-        self.result = Check(self.system, self.title, Status.FAILED, _procore_words(error), fix)
+            fix = failure.hint
+        self.result = Check(self.system, self.title, Status.FAILED, failure.words, fix)
         return True
 
 

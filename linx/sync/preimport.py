@@ -16,12 +16,7 @@ from django.utils import timezone
 
 from integrations.exaktime.client import ExakTimeClient
 from integrations.procore.client import ProcoreClient
-from integrations.procore.errors import (
-    ProcoreAuthError,
-    ProcoreError,
-    ProcoreRateLimited,
-    ProcoreUnavailable,
-)
+from integrations.procore.errors import ProcoreError
 from linx.models import (
     Connection,
     CustomField,
@@ -32,7 +27,7 @@ from linx.models import (
 )
 from linx.sync import rules
 from linx.sync.imports import Importer
-from linx.sync.runs import Row, RunAborted, RunRecorder
+from linx.sync.runs import Row, RunAborted, RunRecorder, stop_unless_only_this_list
 
 
 class PreImporter:
@@ -77,14 +72,11 @@ class PreImporter:
     def _read(self, what: str, fetch) -> list:
         try:
             return list(fetch())
-        except ProcoreAuthError as error:
-            raise RunAborted(error.message) from error
-        except (ProcoreUnavailable, ProcoreRateLimited) as error:
-            raise RunAborted(
-                f"Procore did not answer while Linx read {what}: {error.message}", retryable=True
-            ) from error
         except ProcoreError as error:
-            raise RunAborted(f"Linx could not read {what} from Procore: {error.message}") from error
+            failure = stop_unless_only_this_list(error, what)
+            raise RunAborted(
+                f"Linx could not read {what} from Procore: {failure.message}"
+            ) from error
 
     def reference(self, kind: str, records: Iterable, describe) -> None:
         """Reference records kept as mappings with no ExakTime side."""

@@ -30,10 +30,12 @@ from django.conf import settings
 from django.db import IntegrityError, close_old_connections, transaction
 from django.db.models.functions import Now
 
+from integrations.http import IntegrationError
 from linx import audit
 from linx.models import (
     AuditAction,
     Connection,
+    FailureKind,
     Outcome,
     RowResult,
     RunKind,
@@ -43,6 +45,7 @@ from linx.models import (
     User,
 )
 from linx.sync import failures
+from linx.sync.classify import Failure, classify
 
 log = logging.getLogger(__name__)
 
@@ -90,13 +93,41 @@ STOPPED_BY_SIGNAL = (
 class RunAborted(Exception):
     """The run cannot go on (configuration, authentication, unreachable service).
 
-    ``message`` is for the operator: what is wrong and what to do.
+    ``message`` is for the operator: what is wrong and what to do. ``kind`` is what the
+    run records as its failure kind; when not given it is the classified kind of the
+    error this one was raised from (``raise RunAborted(...) from error``), else a
+    configuration problem.
     """
 
-    def __init__(self, message: str, *, retryable: bool = False) -> None:
+    def __init__(self, message: str, *, kind: FailureKind | None = None) -> None:
         super().__init__(message)
         self.message = message
-        self.retryable = retryable
+        self._kind = kind
+
+    @property
+    def kind(self) -> FailureKind:
+        if self._kind is not None:
+            return self._kind
+        if self.__cause__ is not None:
+            return classify(self.__cause__).kind
+        return FailureKind.CONFIGURATION
+
+
+def stop_unless_only_this_list(error: IntegrationError, what: str, *, then: str = "") -> Failure:
+    """Reading a whole Procore list (``what``) failed: stop the run, or say why not.
+
+    Stops it (``RunAborted``) when nothing else can work either (the sign-in is refused)
+    or when Procore did not answer (``then`` says what happens next); returns the
+    failure when only this list is refused and an operator must fix it.
+    """
+    failure = classify(error)
+    if failure.stops_the_run:
+        raise RunAborted(failure.message) from error
+    if failure.retry_may_help:
+        raise RunAborted(
+            f"Procore did not answer while Linx read {what}: {failure.message}{then}"
+        ) from error
+    return failure
 
 
 def worker_name() -> str:
@@ -150,6 +181,7 @@ def reap_dead_runs(connection_id: int | None = None, kind: str | None = None) ->
                 f"(no sign of life since {run.heartbeat_at:%Y-%m-%d %H:%M:%S %Z}). The rows it "
                 "recorded are kept; re-run it to finish the job."
             ),
+            failure_kind=FailureKind.CRASHED,
         )
         if updated:
             log.warning("run %s of connection %s marked dead", run.pk, run.connection_id)
@@ -270,17 +302,17 @@ class RunRecorder:
             return False
         if isinstance(exc, RunStopped):
             # An orderly end, not an error: the run is closed as cancelled.
-            self.finish(RunStatus.CANCELLED, str(exc) or "Cancelled.")
+            self.finish(RunStatus.CANCELLED, str(exc) or "Cancelled.", FailureKind.STOPPED)
             return True
         if isinstance(exc, RunAborted):
-            self.finish(RunStatus.FAILED, exc.message)
+            self.finish(RunStatus.FAILED, exc.message, exc.kind)
         else:
             log.exception("run %s crashed", self.run.pk)
             self.finish(
                 RunStatus.FAILED,
-                f"Linx stopped on an unexpected error ({type(exc).__name__}). The rows "
-                "recorded so far are kept; re-run it. If it happens again, report it with "
-                f"run #{self.run.pk}.",
+                f"{classify(exc).message} The rows recorded so far are kept; re-run it. If it "
+                f"happens again, report it with run #{self.run.pk}.",
+                FailureKind.CRASHED,
             )
         return False
 
@@ -339,8 +371,16 @@ class RunRecorder:
         if SyncRun.objects.filter(pk=self.run.pk, cancel_requested=True).exists():
             raise RunStopped("Cancelled by an operator.")
 
-    def finish(self, status: RunStatus | None = None, message: str = "") -> SyncRun:
-        """Write what is left and close the run; the status follows the rows if not given."""
+    def finish(
+        self,
+        status: RunStatus | None = None,
+        message: str = "",
+        failure_kind: FailureKind | str = "",
+    ) -> SyncRun:
+        """Write what is left and close the run; the status follows the rows if not given.
+
+        ``failure_kind`` says why it stopped early; blank when it went through to the end.
+        """
         with transaction.atomic():
             self._write_rows()
             if status is None:  # it went through to the end
@@ -350,6 +390,7 @@ class RunRecorder:
                 counts=dict(self.counts),
                 progress=self.progress,
                 message=message,
+                failure_kind=failure_kind,
                 finished_at=Now(),
             )
         self.run.refresh_from_db()
@@ -392,7 +433,10 @@ class RunRecorder:
 def cancel(run: SyncRun, *, acting_user: User | None) -> bool:
     """Stop a queued run now, or ask a running one to stop at its next batch of rows."""
     stopped = SyncRun.objects.filter(pk=run.pk, status=RunStatus.QUEUED).update(
-        status=RunStatus.CANCELLED, message="Cancelled by an operator.", finished_at=Now()
+        status=RunStatus.CANCELLED,
+        message="Cancelled by an operator.",
+        failure_kind=FailureKind.STOPPED,
+        finished_at=Now(),
     )
     asked = SyncRun.objects.filter(pk=run.pk, status=RunStatus.RUNNING).update(
         cancel_requested=True

@@ -17,6 +17,7 @@ from croniter import croniter
 from django.utils import timezone
 
 from linx.models import RunKind, RunSchedule, RunStatus, RunTrigger, SyncRun
+from linx.sync.parameters import RunParameters
 from linx.sync.requests import request_runs
 from linx.sync.runs import create_run, skip
 
@@ -34,15 +35,15 @@ def next_time(schedule: RunSchedule, after: datetime) -> datetime:
 
 def parameters_for(schedule: RunSchedule, now: datetime) -> dict:
     """The run's parameters as of ``now`` (an export's dates are relative to today there)."""
-    parameters: dict = {"schedule": schedule.pk}
+    parameters = RunParameters(schedule=schedule.pk)
     if schedule.kind == RunKind.IMPORT and schedule.entities.strip():
-        parameters["entities"] = [e.strip() for e in schedule.entities.split(",") if e.strip()]
+        parameters.entities = [e.strip() for e in schedule.entities.split(",") if e.strip()]
     if schedule.kind == RunKind.EXPORT:
         today = now.astimezone(schedule.connection.zone).date()
-        parameters["from"] = (today - timedelta(days=schedule.days_back_from)).isoformat()
-        parameters["to"] = (today - timedelta(days=schedule.days_back_to)).isoformat()
-        parameters["approved_only"] = schedule.approved_only
-    return parameters
+        parameters.first_day = (today - timedelta(days=schedule.days_back_from)).isoformat()
+        parameters.last_day = (today - timedelta(days=schedule.days_back_to)).isoformat()
+        parameters.approved_only = schedule.approved_only
+    return parameters.to_json()
 
 
 def fire_due(now: datetime | None = None) -> list[SyncRun]:

@@ -113,7 +113,10 @@ def choose_company(request: HttpRequest, pk: int) -> HttpResponse:
         return redirect(_change_page(connection))
     if request.method == "POST":
         chosen = next((c for c in companies if str(c.id) == request.POST.get("company")), None)
-        links = EntityMapping.objects.filter(connection=connection).count()
+        links = (
+            EntityMapping.objects.filter(connection=connection).count()
+            + connection.export_lines.count()
+        )
         if chosen is None:
             messages.error(request, "Choose one of the companies listed.")
         elif links and chosen.id != connection.procore_company_id:

@@ -30,6 +30,7 @@ from linx.models import (
     CustomField,
     EntityMapping,
     EntityType,
+    ExportLedgerLine,
     Fieldset,
     Outcome,
     RunKind,
@@ -286,9 +287,7 @@ def test_bad_exaktime_input(
          "run": run.status},
     )  # fmt: skip
     made = entries(procore_sandbox, record["id"])
-    ledger = EntityMapping.objects.filter(
-        entity_type=EntityType.TIME_ENTRY, exaktime_id__startswith=f"{record['id']}-"
-    )
+    ledger = ExportLedgerLine.objects.filter(origin_id__startswith=f"{record['id']}-")
 
     if expected.outcome == "written":
         assert (row.outcome, row.message) == (Outcome.CREATED, "")

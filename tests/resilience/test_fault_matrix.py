@@ -69,6 +69,7 @@ from linx.models import (
     Connection,
     EntityMapping,
     EntityType,
+    ExportLedgerLine,
     Outcome,
     ProcoreAuthMode,
     RunKind,
@@ -414,13 +415,11 @@ def export_state(world: World) -> State:
     ever = Counter(e.get("origin_id") for e in entries if e.get("origin_id"))
     by_id = {e["id"]: e for e in live}
     links, broken = set(), 0
-    for line in EntityMapping.objects.filter(
-        connection=world.connection, entity_type=EntityType.TIME_ENTRY
-    ):
+    for line in ExportLedgerLine.objects.filter(connection=world.connection):
         entry = by_id.get(line.procore_id)
-        if entry is None or entry.get("origin_id") != line.exaktime_id:
+        if entry is None or entry.get("origin_id") != line.origin_id:
             broken += 1  # pending, or pointing at an entry that is gone or someone else's
-        links.add((line.exaktime_id,))
+        links.add((line.origin_id,))
     # An entry Linx made that its ledger does not know would be created again.
     orphans = {e["origin_id"] for e in live if e.get("origin_id")} - {link[0] for link in links}
     return State(dict(records), links, broken + len(orphans), dict(ever))

@@ -3,8 +3,8 @@
 from django.core.management.base import CommandError
 
 from linx.cli import RunCommand
-from linx.models import Outcome, RunStatus, RunTrigger, SyncRun
-from linx.sync.execute import rerun_failed
+from linx.models import Outcome, RunTrigger, SyncRun
+from linx.sync.execute import rerun_failed, stopped_early
 
 
 class Command(RunCommand):
@@ -21,8 +21,7 @@ class Command(RunCommand):
             raise CommandError(f"There is no run #{run_id}.") from None
         if not earlier.is_finished:
             raise CommandError(f"Run #{run_id} has not finished; re-run it when it has.")
-        stopped_early = earlier.status in (RunStatus.FAILED, RunStatus.CANCELLED)
-        if not stopped_early and not earlier.rows.filter(outcome=Outcome.FAILED).exists():
+        if not stopped_early(earlier) and not earlier.rows.filter(outcome=Outcome.FAILED).exists():
             raise CommandError(f"Run #{run_id} has no failed rows to re-run.")
         run = rerun_failed(earlier, trigger=RunTrigger.RERUN)
         self.report(run, options)

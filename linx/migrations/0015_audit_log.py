@@ -28,7 +28,7 @@ def grant(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('linx', '0013_encrypt_mfa_seeds'),
+        ('linx', '0014_export_ledger'),
     ]
 
     operations = [

@@ -1,0 +1,380 @@
+"""Planning an export: which timecard entries each ExakTime time record should have.
+
+Everything an entry needs (worker, project or sub-job, cost code, classification, time
+type, custom field values) is resolved against the connection's mappings and checked
+before anything is sent; a record that cannot be exported raises `Unexportable` with a
+message that names what to fix.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from decimal import Decimal
+from typing import Any
+
+from integrations.exaktime.client import ExakTimeClient
+from integrations.exaktime.errors import ExakTimeError
+from integrations.exaktime.records import TimeRecord
+from integrations.procore.client import ProcoreClient
+from integrations.procore.errors import (
+    ProcoreError,
+)
+from linx.models import (
+    Connection,
+    EntityMapping,
+    EntityType,
+    TimeEntryMode,
+)
+from linx.sync import rules
+from linx.sync.labels import exaktime_name
+from linx.sync.rules import HOUR_KINDS, HOURS_FIELD, KIND_NAMES, MAX_HOURS
+from linx.sync.runs import RunAborted, stop_unless_only_this_list
+
+RERUN = "then re-run the failed rows"
+
+
+def origin_id(record_id: int, kind: str) -> str:
+    """What ties a Procore entry to its source: `<time record id>-<kind>`."""
+    return f"{record_id}-{kind}"
+
+
+class Unexportable(Exception):
+    """A time record that cannot become entries; the message says what to fix."""
+
+
+@dataclass
+class Planned:
+    """One entry a time record should have in Procore."""
+
+    record: TimeRecord
+    kind: str
+    fields: dict[str, Any]
+
+    @property
+    def origin(self) -> str:
+        return origin_id(self.record.id, self.kind)
+
+    @property
+    def fingerprint(self) -> str:
+        return rules.fingerprint(self.fields)
+
+
+@dataclass
+class Plan:
+    """What a time record should have in Procore.
+
+    ``entries`` None: none any more (deleted in ExakTime). ``keep``: leave whatever was
+    exported before as it is (``reason`` says why, e.g. not approved, still clocked in).
+    """
+
+    entries: list[Planned] | None
+    keep: bool = False
+    reason: str = ""
+
+
+class Planner:
+    """Resolves and checks one export's time records against the connection's mappings,
+    reading Procore's cost codes and sub-jobs of a project once per run."""
+
+    def __init__(
+        self,
+        connection: Connection,
+        procore: ProcoreClient,
+        exaktime: ExakTimeClient,
+        *,
+        approved_only: bool,
+    ) -> None:
+        self.connection = connection
+        self.procore = procore
+        self.exaktime = exaktime
+        self.approved_only = approved_only
+        self.context = self.load_context()
+        self._project_codes: dict[int, dict[str, dict]] = {}
+        self._sub_jobs: dict[int, set[int]] = {}
+        self._described: dict[tuple[str, int], str] = {}
+
+    def load_context(self) -> dict[str, Any]:
+        """The mappings and reference data every record is resolved against."""
+        mappings = EntityMapping.objects.filter(connection=self.connection)
+
+        def by_exaktime(kind: str) -> dict[int, EntityMapping]:
+            return {
+                int(m.exaktime_id): m for m in mappings.filter(entity_type=kind) if m.exaktime_id
+            }
+
+        time_types = {
+            m.abbreviation: m.procore_id for m in mappings.filter(entity_type=EntityType.TIME_TYPE)
+        }
+        kinds = {}
+        for kind, attribute in HOUR_KINDS.items():
+            abbreviation = getattr(self.connection, attribute)
+            if abbreviation not in time_types:
+                raise RunAborted(
+                    f"Procore has no timecard time type {abbreviation!r} for {KIND_NAMES[kind]} "
+                    f"hours. Choose one Procore has (known: "
+                    f"{', '.join(sorted(a for a in time_types if a)) or 'none: run the pre-import'}"
+                    f") with `linx_connection set {self.connection.name} --time-type "
+                    f"{kind}=ABBR` or on the connection's page, then export again."
+                )
+            kinds[kind] = time_types[abbreviation]
+        custom_fields = {
+            str(f.exaktime_id): f
+            for f in self.connection.selected_custom_fields()
+            if f.exaktime_id is not None
+        }
+        projects = by_exaktime(EntityType.LOCATION)
+        return {
+            "employees": by_exaktime(EntityType.EMPLOYEE),
+            "projects": projects,
+            "projects_by_procore_id": {m.procore_id: m for m in projects.values()},
+            "sub_jobs": by_exaktime(EntityType.SUB_JOB),
+            "cost_codes": by_exaktime(EntityType.COST_CODE),
+            "time_types": kinds,
+            "custom_fields": custom_fields,
+        }
+
+    # --- planning ------------------------------------------------------------------
+
+    def plan(self, record: TimeRecord) -> Plan:
+        """The entries ``record`` should have in Procore, resolved and checked."""
+        if record.problems:
+            what = "A time record" if record.id is None else f"Time record {record.id}"
+            raise Unexportable(
+                f"{what} cannot be exported: {'; '.join(record.problems)}. Correct it in "
+                f"ExakTime, {RERUN}."
+            )
+        if record.is_deleted:
+            return Plan(None, reason="deleted in ExakTime and never exported")
+        if self.approved_only and not record.is_approved:
+            return Plan([], keep=True, reason="not approved in ExakTime (approved records only)")
+        if record.time_out is None:
+            return Plan([], keep=True, reason="still clocked in; exported once clocked out")
+        if record.time_in and record.time_out < record.time_in:
+            raise Unexportable(
+                f"Time record {record.id} clocks out ({record.time_out:%Y-%m-%d %H:%M}) before it "
+                f"clocks in ({record.time_in:%Y-%m-%d %H:%M}). Correct it in ExakTime, {RERUN}."
+            )
+        base = self.resolve(record)
+        if self.connection.time_entry_mode == TimeEntryMode.START_STOP:
+            return Plan([self._start_stop(record, base)])
+        return Plan(self._by_hours(record, base), reason="no hours to export")
+
+    def _start_stop(self, record: TimeRecord, base: dict[str, Any]) -> Planned:
+        """One regular entry with the record's clock-in and clock-out times."""
+        if record.time_in is None:
+            raise Unexportable(
+                f"Time record {record.id} has no clock-in time. Correct it in ExakTime, {RERUN}."
+            )
+        lunch = int(record.lunch_minutes or 0)
+        if lunch < 0:
+            raise Unexportable(
+                f"Time record {record.id} has a lunch of {lunch} minutes; a lunch cannot be "
+                f"negative. Correct it in ExakTime, {RERUN}."
+            )
+        worked = record.time_out - record.time_in - timedelta(minutes=lunch)
+        if worked > timedelta(hours=int(MAX_HOURS)):
+            raise Unexportable(
+                f"Time record {record.id} runs {worked.total_seconds() / 3600:g} hours, from "
+                f"{record.time_in:%Y-%m-%d %H:%M} to {record.time_out:%Y-%m-%d %H:%M}; a "
+                f"Procore timecard entry holds at most 24. Correct it in ExakTime, {RERUN}."
+            )
+        fields = {
+            **base,
+            "time_in": record.time_in.isoformat(),
+            "time_out": record.time_out.isoformat(),
+            "lunch_time": lunch,
+            "timecard_time_type_id": self.context["time_types"]["regular"],
+        }
+        return Planned(record, "regular", self._with_origin(fields, record, "regular"))
+
+    def _by_hours(self, record: TimeRecord, base: dict[str, Any]) -> list[Planned]:
+        """One entry of total hours per hour kind that has hours."""
+        hours_of = {kind: Decimal(getattr(record, a) or 0) for kind, a in HOURS_FIELD.items()}
+        if negative := [f"{h} {KIND_NAMES[k]} hours" for k, h in hours_of.items() if h < 0]:
+            # Never left out as if it were zero: the row says what ExakTime holds.
+            raise Unexportable(
+                f"Time record {record.id} has {' and '.join(negative)} on {record.work_date}; "
+                f"hours cannot be negative. Correct it in ExakTime, {RERUN}."
+            )
+        planned = []
+        for kind, hours in hours_of.items():
+            if hours <= 0:
+                continue
+            if hours > MAX_HOURS:
+                raise Unexportable(
+                    f"Time record {record.id} has {hours} {KIND_NAMES[kind]} hours on "
+                    f"{record.work_date}; a Procore timecard entry holds at most 24. Correct it "
+                    f"in ExakTime, {RERUN}."
+                )
+            fields = {
+                **base,
+                "hours": str(hours),
+                "timecard_time_type_id": self.context["time_types"][kind],
+            }
+            planned.append(Planned(record, kind, self._with_origin(fields, record, kind)))
+        total = sum(hours_of.values())
+        if total > MAX_HOURS:
+            split = ", ".join(f"{KIND_NAMES[k]} {h}" for k, h in hours_of.items())
+            raise Unexportable(
+                f"Time record {record.id} has {total} hours on {record.work_date} ({split}); "
+                f"one time record holds at most 24. Correct it in ExakTime, {RERUN}."
+            )
+        return planned
+
+    def _with_origin(self, fields: dict[str, Any], record: TimeRecord, kind: str) -> dict[str, Any]:
+        return {
+            **fields,
+            "origin_id": origin_id(record.id, kind),
+            "origin_data": str(record.revision),
+        }
+
+    def resolve(self, record: TimeRecord) -> dict[str, Any]:
+        """Project, sub-job, worker, cost code, classification and custom fields, checked."""
+        context = self.context
+        employee = context["employees"].get(record.employee_id)
+        if employee is None or employee.ignored:
+            raise Unexportable(
+                f"Time record {record.id}: ExakTime employee "
+                f"{self.describe('employee', record.employee_id)} is not linked to a Procore "
+                f"worker. Import employees (or link the employee on the Mappings page), {RERUN}."
+            )
+        location = context["sub_jobs"].get(record.job_id)
+        sub_job_id = None
+        if location is not None:
+            sub_job_id = location.procore_id
+            project_id = location.project_id
+        else:
+            location = context["projects"].get(record.job_id)
+            if location is None:
+                raise Unexportable(
+                    f"Time record {record.id}: ExakTime location "
+                    f"{self.describe('location', record.job_id)} is not linked to a Procore "
+                    f"project or sub-job. Import locations (or link it on the Mappings page), "
+                    f"{RERUN}."
+                )
+            project_id = location.procore_id
+        project_label = self._project_label(project_id)
+        if sub_job_id is not None and sub_job_id not in self.sub_jobs_of(project_id):
+            raise Unexportable(
+                f"Time record {record.id}: sub-job {location.name!r} is not set up (or not active) on "
+                f"Procore project {project_label}. Set it up under the project's Work Breakdown "
+                f"Structure, {RERUN}."
+            )
+        fields: dict[str, Any] = {
+            "project_id": project_id,
+            "party_id": employee.procore_id,
+            "date": record.work_date.isoformat(),
+            "description": f"ExakTime time record {record.id}",
+            "billable": False,
+        }
+        if sub_job_id is not None:
+            fields["sub_job_id"] = sub_job_id
+        if record.cost_code_id is not None:
+            fields["cost_code_id"] = self.project_cost_code(record, project_id, project_label)
+        classification = employee.work_classification_id
+        if classification:
+            fields["work_classification_id"] = classification
+        fields.update(self.custom_values(record))
+        return fields
+
+    def describe(self, noun: str, exaktime_id: int | None) -> str:
+        """An ExakTime record as a person knows it ("9001 Pat Doe (id 100002)"), read once."""
+        key = (noun, exaktime_id)
+        if key not in self._described:
+            try:
+                found = getattr(self.exaktime, f"get_{noun}")(exaktime_id)
+                label = " ".join(
+                    str(part) for part in (found.identifier, exaktime_name(found)) if part
+                )
+                self._described[key] = f"{label} (id {exaktime_id})"
+            except ExakTimeError:
+                self._described[key] = f"id {exaktime_id}"
+        return self._described[key]
+
+    def project_cost_code(self, record: TimeRecord, project_id: int, project_label: str) -> int:
+        mapping = self.context["cost_codes"].get(record.cost_code_id)
+        if mapping is None:
+            raise Unexportable(
+                f"Time record {record.id}: ExakTime cost code "
+                f"{self.describe('cost_code', record.cost_code_id)} is not linked to a Procore "
+                f"cost code. Import cost codes (or link it on the Mappings page), {RERUN}."
+            )
+        codes = self.codes_of(project_id)
+        found = codes["by_standard"].get(mapping.procore_id)
+        if found is None:
+            found = codes["by_full_code"].get(mapping.full_code)
+        if found is None:
+            label = mapping.full_code or mapping.name
+            raise Unexportable(
+                f"Cost code {label} is not set up on Procore project {project_label}. Add it to "
+                f"the project's budget codes, {RERUN}."
+            )
+        return found
+
+    def custom_values(self, record: TimeRecord) -> dict[str, Any]:
+        """The selected custom fields' values in Procore's types (checked, never altered)."""
+        values = {}
+        for exaktime_id, value in (record.custom_fields or {}).items():
+            definition = self.context["custom_fields"].get(str(exaktime_id))
+            if definition is None or value in (None, ""):
+                continue
+            try:
+                converted = rules.custom_value(definition.data_type, value, definition.options)
+            except rules.Refused as refused:
+                raise Unexportable(
+                    f"Time record {record.id}: custom field {definition.label!r} "
+                    f"{refused.problem}. {refused.fix} {RERUN}."
+                ) from None
+            values[f"custom_field_{definition.procore_id}"] = converted
+        return values
+
+    # --- Procore reference, cached per run -----------------------------------------
+
+    def codes_of(self, project_id: int) -> dict[str, dict]:
+        if project_id not in self._project_codes:
+            by_standard, by_full = {}, {}
+            for code in self._procore_list(
+                f"the cost codes of project {project_id}",
+                lambda: self.procore.project_cost_codes(project_id),
+            ):
+                if code.is_deleted:
+                    continue  # a deleted code counts as not set up
+                if code.standard_cost_code_id is not None:
+                    by_standard[code.standard_cost_code_id] = code.id
+                by_full.setdefault(code.full_code, code.id)
+            self._project_codes[project_id] = {"by_standard": by_standard, "by_full_code": by_full}
+        return self._project_codes[project_id]
+
+    def sub_jobs_of(self, project_id: int) -> set[int]:
+        if project_id not in self._sub_jobs:
+            self._sub_jobs[project_id] = {
+                s.id
+                for s in self._procore_list(
+                    f"the sub-jobs of project {project_id}",
+                    lambda: self.procore.sub_jobs(project_id),
+                )
+                if s.active
+            }
+        return self._sub_jobs[project_id]
+
+    def _procore_list(self, what: str, fetch) -> list:
+        try:
+            return list(fetch())
+        except ProcoreError as error:
+            # Stops the run unless only this list is refused; then only its records fail.
+            failure = stop_unless_only_this_list(
+                error, what, then=" Nothing more was sent; re-run the export later."
+            )
+            raise Unexportable(
+                f"Linx could not read {what} from Procore: {failure.message}"
+            ) from error
+
+    def _project_label(self, project_id: int) -> str:
+        mapping = self.context["projects_by_procore_id"].get(project_id)
+        if mapping is None:
+            return str(project_id)
+        number = mapping.identifier
+        return f"{number} {mapping.name!r}" if number else repr(mapping.name)
+
+    # --- applying ------------------------------------------------------------------

@@ -1,0 +1,69 @@
+"""The export ledger's own table, and the migration that moved it out of the mappings."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from django.apps import apps
+
+from linx.models import EntityMapping, EntityType, ExportLedgerLine, LineState
+
+MIGRATION = __import__("linx.migrations.0014_export_ledger", fromlist=["to_ledger"])
+TIME_ENTRY = "time_entry"  # the mappings' type for ledger lines before the migration
+FIELDS = {"project_id": 1, "party_id": 7, "date": "2026-11-18", "hours": "8"}
+
+
+def old_style_lines(connection) -> None:
+    """Two lines as the exporter kept them before: one done, one whose create is unknown."""
+    EntityMapping.objects.create(
+        connection=connection,
+        entity_type=TIME_ENTRY,
+        exaktime_id="4711-regular",
+        procore_id=9001,
+        name="time record 4711 regular",
+        fingerprint="f" * 64,
+        revision=3,
+        data={"state": "done", "date": "2026-11-18", "party_id": 7, "fields": FIELDS},
+    )
+    EntityMapping.objects.create(
+        connection=connection,
+        entity_type=TIME_ENTRY,
+        exaktime_id="4711-ot1",
+        name="time record 4711 OT1",
+        fingerprint="e" * 64,
+        revision=3,
+        data={"state": "pending", "date": "2026-11-18", "party_id": 7, "fields": FIELDS},
+    )
+
+
+def test_the_migration_moves_every_line_pending_ones_included(connection):
+    old_style_lines(connection)
+    employee = EntityMapping.objects.create(
+        connection=connection, entity_type=EntityType.EMPLOYEE, procore_id=7, exaktime_id="100"
+    )
+
+    MIGRATION.to_ledger(apps, None)
+
+    assert list(EntityMapping.objects.all()) == [employee]  # other mappings stay
+    done, pending = ExportLedgerLine.objects.order_by("-procore_id")
+    assert (done.origin_id, done.time_record_id, done.kind) == ("4711-regular", 4711, "regular")
+    assert (done.procore_id, done.state) == (9001, LineState.DONE)
+    assert (done.work_date, done.party_id, done.fields) == (date(2026, 11, 18), 7, FIELDS)
+    assert (done.fingerprint, done.revision) == ("f" * 64, 3)
+    assert (pending.origin_id, pending.kind) == ("4711-ot1", "ot1")
+    assert (pending.procore_id, pending.state) == (None, LineState.PENDING)
+    assert (pending.work_date, pending.party_id) == (date(2026, 11, 18), 7)
+
+
+def test_the_migration_moves_them_back_on_the_way_down(connection):
+    old_style_lines(connection)
+    before = sorted(
+        EntityMapping.objects.values_list("exaktime_id", "procore_id", "fingerprint", "data")
+    )
+
+    MIGRATION.to_ledger(apps, None)
+    MIGRATION.to_mappings(apps, None)
+
+    assert not ExportLedgerLine.objects.exists()
+    after = EntityMapping.objects.filter(entity_type=TIME_ENTRY)
+    assert sorted(after.values_list("exaktime_id", "procore_id", "fingerprint", "data")) == before
