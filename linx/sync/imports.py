@@ -135,9 +135,7 @@ class Importer:
             workers = self.lists.changed_or_failing(kind, workers, since, failing)
         else:
             workers = self.lists.counted(kind, workers)
-        for worker in workers:
-            if not self.only.wants(kind, worker.id):
-                continue
+        for worker in self.only.among(kind, workers):
             verdict = self._employee(worker, context)
             if verdict is not None:
                 (seen if verdict else gone).add(worker.id)
@@ -417,13 +415,13 @@ class Importer:
                 kind,
                 self.recorder.progress.get(kind, {}).get("total", 0) + len(codes) - len(divisions),
             )
-            for code in codes:
-                if code.problems and self.only.wants(kind, code.id):
+            for code in self.only.among(kind, codes):
+                if code.problems:
                     # Checked before `is_division`: an unreadable parent is not "none".
                     seen.add(code.id)
                     self._unreadable(kind, code.id, rules.cost_code_name(code), code.problems)
                     continue
-                if code.is_division or not self.only.wants(kind, code.id):
+                if code.is_division:
                     continue  # divisions themselves are not imported
                 name = rules.cost_code_name(code)
                 if code.parent_id not in divisions:

@@ -17,7 +17,7 @@ write through here.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -48,7 +48,10 @@ def _limits_key(entity_type: str) -> str:
 class Only:
     """The records a re-run is for (entity type → Procore ids, None: all of that type).
 
-    A run that is not a re-run (``ids`` None) is for every record.
+    A run that is not a re-run (``ids`` None) is for every record. Records enter an
+    import through `among`; only families asked for as one (a project with its sub-jobs,
+    category and group; a crew group with the employees in it) ask `wants` themselves,
+    because a re-run of one of them redoes the others.
     """
 
     ids: Mapping[str, set[int] | None] | None = None
@@ -60,6 +63,10 @@ class Only:
     def covers(self, kind: str) -> bool:
         """Whether the run is for any record of ``kind``."""
         return self.ids is None or kind in self.ids
+
+    def among[T](self, kind: str, records: Iterable[T]) -> Iterator[T]:
+        """The records of a list the run is for, as they are read."""
+        return (record for record in records if self.wants(kind, record.id))
 
     def wants(self, kind: str, procore_id: int | None) -> bool:
         """Whether the run is for this record."""
