@@ -268,8 +268,8 @@ def rerun_failed(run: SyncRun, *, trigger: RunTrigger, started_by: User | None =
     """A new run of the same kind for ``run``'s failed rows, and only those.
 
     A run that stopped early (cancelled, SIGTERM, Procore unreachable, a worker killed:
-    its message says why) is run again whole instead: the rows it already did come out
-    unchanged at no cost, and the ones it never reached get done.
+    its failure kind and message say why) is run again whole instead: the rows it
+    already did come out unchanged at no cost, and the ones it never reached get done.
     """
     failed = run.rows.filter(outcome=Outcome.FAILED).values_list(
         "entity_type", "procore_id", "exaktime_id"
