@@ -10,8 +10,17 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from integrations.exaktime.errors import ExakTimeAuthError, ExakTimeUnavailable
+from integrations.exaktime.errors import (
+    STATUS_HINTS,
+    ExakTimeAuthError,
+    ExakTimeConflict,
+    ExakTimeUnavailable,
+    exaktime_says,
+)
+from integrations.procore.errors import ProcoreError, hint_for, procore_says
 from linx.models import EntityMapping, EntityType, FailureKind, Outcome, RunKind, RunTrigger
+from linx.sync.imports import ENTITY_OF
+from linx.sync.procore_lists import ListReader
 from linx.sync.runs import RunAborted, RunRecorder, claim, create_run
 from linx.sync.twins import Only, Twin, TwinWriter
 
@@ -78,9 +87,9 @@ def writing(connection):
     client = FakeExakTime()
     recorder = RunRecorder(run)
 
-    def rows():
+    def rows(*fields):
         recorder.flush()
-        return [(r.outcome, r.message) for r in run.rows.order_by("id")]
+        return list(run.rows.order_by("id").values_list(*(fields or ("outcome", "message"))))
 
     def writer(**options) -> TwinWriter:
         return TwinWriter(connection, recorder, client, **options)
@@ -170,3 +179,29 @@ def test_a_rerun_deactivates_only_the_records_it_is_for(writing, connection):
     assert Only({EntityType.EMPLOYEE: None}).wants(EntityType.EMPLOYEE, 7)
     assert not Only({EntityType.EMPLOYEE: {8}}).wants(EntityType.CREW, 8)
     assert Only().wants(EntityType.CREW, 8) and not Only().is_rerun
+
+
+def test_a_failed_row_keeps_the_hint_as_its_own_field_and_its_message_unchanged(writing):
+    writer, client, rows = writing
+    client.failure = ExakTimeConflict(exaktime_says("identifier taken", 409), status=409)
+    writer().write(employee())
+    ((message, hint),) = rows("message", "hint")
+    assert hint == STATUS_HINTS[409]
+    assert message == (
+        f"Employee 'Ana Ruiz': ExakTime says: identifier taken (409). {STATUS_HINTS[409]}"
+    )
+
+
+def test_a_refused_procore_list_fails_as_one_row_with_its_hint(writing):
+    writer, _, rows = writing
+    twins = writer()
+    lists = ListReader(twins.recorder, twins.row, ENTITY_OF)
+
+    def refuse():
+        raise ProcoreError(procore_says("Sub Jobs are not enabled", 400), status=400)
+
+    assert lists.read(EntityType.SUB_JOB, "sub-jobs of project 1", refuse) is None
+    ((outcome, hint, retryable),) = rows("outcome", "hint", "retryable")
+    assert outcome == Outcome.FAILED and not retryable
+    assert hint == hint_for("Sub Jobs are not enabled")
+    assert EntityType.SUB_JOB in lists.refused and "locations" in lists.part_failures

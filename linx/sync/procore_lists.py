@@ -125,6 +125,7 @@ class ListReader:
             message=f"Linx could not read {what} from Procore: {failure.message} Then re-run "
             "the failed rows.",
             retryable=failure.retry_may_help,
+            hint=failure.hint,
         )
 
 

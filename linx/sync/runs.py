@@ -256,6 +256,7 @@ class Row:
     changes: dict = field(default_factory=dict)
     message: str = ""
     retryable: bool = False
+    hint: str = ""  # what to do about a failure (the message ends with it too)
 
 
 class RunRecorder:
@@ -349,6 +350,7 @@ class RunRecorder:
                 changes=row.changes,
                 message=row.message,
                 retryable=row.retryable,
+                hint=row.hint,
             )
         )
         if len(self._rows) >= self.batch:

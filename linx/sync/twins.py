@@ -185,11 +185,13 @@ class TwinWriter:
                 f"{NOUNS[twin.kind].lower()} {twin.name!r}; re-running the failed rows links "
                 "it if it did, or creates it if not."
             )
-        self._failed(twin, mapped_id, message, retryable=failure.retry_may_help)
+        self._failed(twin, mapped_id, message, retryable=failure.retry_may_help, hint=failure.hint)
         if not failure.outcome_unknown:
             self._note_failure(failure)
 
-    def _failed(self, twin: Twin, exaktime_id: str, message: str, *, retryable=False) -> None:
+    def _failed(
+        self, twin: Twin, exaktime_id: str, message: str, *, retryable=False, hint=""
+    ) -> None:
         self.row(
             twin.kind,
             Outcome.FAILED,
@@ -198,6 +200,7 @@ class TwinWriter:
             twin.name,
             message=message,
             retryable=retryable,
+            hint=hint,
         )
 
     def _problems(self, twin: Twin) -> list[str]:
@@ -335,6 +338,7 @@ class TwinWriter:
                 message=f"Could not deactivate {NOUNS[kind].lower()} {mapping.name!r}: "
                 f"{failure.message}",
                 retryable=failure.retry_may_help,
+                hint=failure.hint,
             )
 
     def _deactivate(self, kind: str, mapping: EntityMapping, wanted: dict, delete_group: bool):
@@ -478,6 +482,7 @@ class TwinWriter:
         changes=None,
         message="",
         retryable=False,
+        hint="",
     ) -> None:
         if outcome != Outcome.FAILED:
             self._transient_failures = 0
@@ -493,6 +498,7 @@ class TwinWriter:
                 changes or {},
                 message,
                 retryable,
+                hint,
             )
         )
 
