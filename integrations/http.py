@@ -1,31 +1,30 @@
-"""The one HTTP layer both clients use: session, timeouts, retries, pacing, redaction.
+"""The transport both clients use: one session, timeouts, retries and rate-limit pacing.
 
 A client owns one `HttpClient` (one `requests.Session`, so connections are pooled).
 `HttpClient.request` sends a call, waits out rate limits, retries transient failures
 and returns the final response; turning a 4xx/5xx body into a typed error is the
-client's job, because each service words its errors differently.
+client's job, because each service words its errors differently. Redaction, the
+shared errors and the readers of values on the wire live in their own modules.
 """
 
 from __future__ import annotations
 
 import email.utils
-import html
 import logging
 import random
-import re
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from datetime import UTC, date, datetime
-from decimal import Decimal, InvalidOperation
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, Self, TypedDict
 from urllib.parse import urlsplit
 
 import requests
 from urllib3.exceptions import ConnectTimeoutError, MaxRetryError
 
 from integrations.addresses import RefusedAddress, guarded_session
+from integrations.errors import IntegrationError, OutcomeUnknown
+from integrations.redaction import redact, summarize_text
 from linx import __version__
 
 logger = logging.getLogger(__name__)
@@ -35,138 +34,6 @@ USER_AGENT = f"Linx/{__version__} (+python-requests)"
 DEFAULT_TIMEOUT: tuple[float, float] = (5.0, 60.0)
 #: Methods whose repetition cannot do a thing twice.
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
-
-
-# Redaction ---------------------------------------------------------------------------
-
-REDACTED = "[redacted]"
-#: Mapping keys (headers, form fields, JSON keys) whose values are never shown.
-SECRET_KEYS = frozenset(
-    {
-        "authorization",
-        "client_secret",
-        "access_token",
-        "refresh_token",
-        "id_token",
-        "token",
-        "code",
-        "password",
-        "api_key",
-        "ocp-apim-subscription-key",
-    }
-)
-_SECRET_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
-    (re.compile(r"(?i)\b(bearer|basic)\s+[^\s\"',;]+"), rf"\1 {REDACTED}"),
-    # key=value in a query string or form body ("code" only here: in prose it is a word).
-    (
-        re.compile(
-            r"(?i)(?<![\w-])(client_secret|access_token|refresh_token|id_token|token|code"
-            r"|password|api_key|subscription-key)=([^&\s\"']+)"
-        ),
-        rf"\1={REDACTED}",
-    ),
-    # "key": "value" in JSON, key: value in a header dump.
-    (
-        re.compile(
-            r"(?i)([\"']?\b(?:client_secret|access_token|refresh_token|id_token|password|api_key"
-            r"|ocp-apim-subscription-key|authorization)[\"']?\s*[:=]\s*[\"']?)([^\"'\s,;}&]+)"
-        ),
-        rf"\1{REDACTED}",
-    ),
-)
-#: Shorter "secrets" would blank out ordinary words of a message.
-_MIN_LITERAL_SECRET = 6
-
-
-def redact(value: Any, secrets: tuple[str, ...] | list[str] = ()) -> Any:
-    """Return `value` with secrets replaced: mappings by key, text by pattern and literal."""
-    if isinstance(value, Mapping):
-        return {
-            k: REDACTED
-            if isinstance(k, str) and k.lower() in SECRET_KEYS and v
-            else redact(v, secrets)
-            for k, v in value.items()
-        }
-    if isinstance(value, list | tuple):
-        return type(value)(redact(v, secrets) for v in value)
-    if isinstance(value, bytes):
-        value = value.decode("utf-8", "replace")
-    if not isinstance(value, str):
-        return value
-    for secret in secrets:
-        if secret and len(secret) >= _MIN_LITERAL_SECRET:
-            value = value.replace(secret, REDACTED)
-    for pattern, replacement in _SECRET_PATTERNS:
-        value = pattern.sub(replacement, value)
-    return value
-
-
-def _plain(markup: str) -> str:
-    return " ".join(html.unescape(re.sub(r"(?s)<[^>]*>", " ", markup)).split())
-
-
-def summarize_text(body: str | bytes, limit: int = 300) -> str:
-    """A plain-text or HTML error body as one short line a person can read."""
-    if isinstance(body, bytes):
-        body = body.decode("utf-8", "replace")
-    body = re.sub(r"(?is)<(script|style)\b.*?</\1\s*>", " ", body)
-    text = _plain(body)
-    # An error page's <title> mostly repeats its heading ("502 Bad Gateway" twice): keep
-    # it only when it says something the rest of the page does not.
-    if title := re.search(r"(?is)<title\b[^>]*>(.*?)</title\s*>", body):
-        rest = _plain(body[: title.start()] + " " + body[title.end() :])
-        if _plain(title.group(1)) in rest:
-            text = rest
-    if len(text) > limit:
-        text = text[: limit - 1].rstrip() + "…"
-    return text
-
-
-# Errors ------------------------------------------------------------------------------
-
-
-class IntegrationError(Exception):
-    """A call to an outside system failed; `permanent` says whether retrying can help."""
-
-    service: str = "integration"
-    permanent: bool = False
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        status: int | None = None,
-        permanent: bool | None = None,
-        service: str | None = None,
-    ) -> None:
-        message = redact(str(message))
-        super().__init__(message)
-        self.message = message
-        self.status = status
-        if permanent is not None:
-            self.permanent = permanent
-        if service is not None:
-            self.service = service
-
-    def __str__(self) -> str:
-        return self.message
-
-    def __repr__(self) -> str:
-        return (
-            f"{type(self).__name__}(service={self.service!r}, status={self.status!r}, "
-            f"permanent={self.permanent!r}, message={redact(self.message)!r})"
-        )
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        # Keyword-only attributes survive pickling (task queues pickle exceptions).
-        return (type(self), (self.message,), self.__dict__)
-
-
-class OutcomeUnknown(IntegrationError):
-    """A write may or may not have happened: reconcile before sending it again."""
-
-    permanent = False
-
 
 # Retry policy ------------------------------------------------------------------------
 
@@ -293,6 +160,40 @@ class _Budget:
     reset_at: float  # on our clock
 
 
+@dataclass(frozen=True)
+class _Call:
+    """One call as `HttpClient.request` was asked to make it."""
+
+    method: str
+    url: str
+    host: str
+    path: str
+    #: Whether sending it twice cannot do a thing twice.
+    repeatable: bool
+    #: What `requests` sends besides method and URL (params, body, headers, timeout).
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class _Tries:
+    """What one call has spent so far: transient retries, their backoff, rate-limit waits."""
+
+    retries: int = 0
+    waited: float = 0.0
+    rate_waits: int = 0
+
+
+class HttpOptions(TypedDict, total=False):
+    """What a service's client passes through to its `HttpClient` (tests fake the clock)."""
+
+    timeout: tuple[float, float]
+    retry: RetryPolicy | None
+    sleep: Callable[[float], None]
+    clock: Callable[[], float]
+    rng: random.Random | None
+    session: requests.Session | None
+
+
 # The HTTP client ---------------------------------------------------------------------
 
 
@@ -372,121 +273,151 @@ class HttpClient:
         reached the server (never re-sent). `idempotent` overrides the method's rule.
         """
         method = method.upper()
-        repeatable = method in IDEMPOTENT_METHODS if idempotent is None else idempotent
         parts = urlsplit(url)
-        host, path = parts.netloc, parts.path or "/"
-        policy = self.retry
-        retries = 0
-        waited = 0.0
-        rate_waits = 0
+        call = _Call(
+            method=method,
+            url=url,
+            host=parts.netloc,
+            path=parts.path or "/",
+            repeatable=method in IDEMPOTENT_METHODS if idempotent is None else idempotent,
+            options={
+                "params": params,
+                "json": json,
+                "data": data,
+                "headers": headers,
+                "timeout": timeout or self.timeout,
+            },
+        )
+        tries = _Tries()
         while True:
-            self._pace(host)
-            started = time.perf_counter()
+            self._pace(call.host)
             try:
-                response = self.session.request(
-                    method,
-                    url,
-                    params=params,
-                    json=json,
-                    data=data,
-                    headers=headers,
-                    timeout=timeout or self.timeout,
-                    # A redirect could carry our API key or company header to another host.
-                    allow_redirects=False,
-                )
+                response = self._send(call)
             except requests.RequestException as exc:
-                elapsed = (time.perf_counter() - started) * 1000
-                logger.debug("%s %s %s %dms", method, path, type(exc).__name__, elapsed)
-                reason = self._describe(exc)
-                if refused := _refused_address(exc):
-                    raise self._unavailable(
-                        f"Cannot call {self.service}: {refused}. Check the URL on the connection.",
-                        permanent=True,
-                    ) from exc
-                if isinstance(exc, _UNUSABLE_REQUEST):
-                    raise self._unavailable(
-                        f"Cannot call {self.service}: {reason}. Check the URL on the connection.",
-                        permanent=True,
-                    ) from exc
-                if not repeatable and _may_have_been_sent(exc):
-                    raise self._outcome_unknown(
-                        f"{self.service} may or may not have carried out {method} {path}: "
-                        f"the connection was lost after the request was sent ({reason}). "
-                        "Linx checks what is there before sending it again."
-                    ) from exc
-                delay = self._next_backoff(retries, waited)
-                if delay is None:
-                    raise self._unavailable(
-                        f"{self.service} did not answer {method} {path} after "
-                        f"{retries + 1} tries ({reason})."
-                    ) from exc
-                logger.info(
-                    "%s %s %s: %s, retry %d in %.1fs",
-                    self.service,
-                    method,
-                    path,
-                    reason,
-                    retries + 1,
-                    delay,
-                )
-                self.sleep(delay)
-                retries += 1
-                waited += delay
+                self._retry_after_failure(call, tries, exc)
                 continue
-
-            elapsed = (time.perf_counter() - started) * 1000
-            status = response.status_code
-            logger.debug("%s %s %s %dms", method, path, status, elapsed)
-            self._observe(host, response)
-
-            if status == 429 or (status == 503 and response.headers.get("Retry-After")):
-                wait = retry_after_seconds(response, self.clock())
-                if status == 429:
-                    logger.warning(
-                        "%s %s %s: rate limited (429), asked to wait %s s",
-                        self.service,
-                        method,
-                        path,
-                        "?" if wait is None else f"{wait:.1f}",
-                    )
-                if wait is not None:
-                    if wait > policy.max_rate_limit_wait or rate_waits >= (
-                        policy.max_rate_limit_retries
-                    ):
-                        return response
-                    # A reset already past (clock skew) still deserves a short pause.
-                    wait = max(wait, policy.base_delay)
-                    # This wait is the server's word; pacing must not add its own on top.
-                    with self._lock:
-                        self._budgets.pop(host, None)
-                    self.sleep(wait)
-                    rate_waits += 1
+            wait = self._asked_wait(call, response)
+            if wait is not None:
+                if self._wait_out(call.host, tries, wait):
                     continue
-            if status in policy.retry_statuses or status in (429, 503):
-                if not repeatable and status in policy.write_unknown_statuses:
-                    raise self._outcome_unknown(
-                        f"{self.service} answered {method} {path} with {status}: it may or "
-                        "may not have carried it out. Linx checks what is there before "
-                        "sending it again.",
-                        status=status,
-                    )
-                delay = self._next_backoff(retries, waited)
-                if delay is None:
-                    return response
-                logger.info(
-                    "%s %s %s: %s, retry %d in %.1fs",
-                    self.service,
-                    method,
-                    path,
-                    status,
-                    retries + 1,
-                    delay,
-                )
-                self.sleep(delay)
-                retries += 1
-                waited += delay
-                continue
-            return response
+                return response
+            if not self._is_transient(response.status_code):
+                return response
+            self._refuse_unknown_write(call, response.status_code)
+            if not self._back_off(call, tries, response.status_code):
+                return response
+
+    def _send(self, call: _Call) -> requests.Response:
+        """One attempt, timed for the debug log, with what its answer says of rate limits."""
+        started = time.perf_counter()
+        try:
+            response = self.session.request(
+                call.method,
+                call.url,
+                **call.options,
+                # A redirect could carry our API key or company header to another host.
+                allow_redirects=False,
+            )
+        except requests.RequestException as exc:
+            elapsed = (time.perf_counter() - started) * 1000
+            logger.debug("%s %s %s %dms", call.method, call.path, type(exc).__name__, elapsed)
+            raise
+        elapsed = (time.perf_counter() - started) * 1000
+        logger.debug("%s %s %s %dms", call.method, call.path, response.status_code, elapsed)
+        self._observe(call.host, response)
+        return response
+
+    def _retry_after_failure(
+        self, call: _Call, tries: _Tries, exc: requests.RequestException
+    ) -> None:
+        """Back off after a failed attempt, or raise when retrying cannot help or is unsafe."""
+        reason = self._describe(exc)
+        if refused := _refused_address(exc):
+            raise self._unavailable(
+                f"Cannot call {self.service}: {refused}. Check the URL on the connection.",
+                permanent=True,
+            ) from exc
+        if isinstance(exc, _UNUSABLE_REQUEST):
+            raise self._unavailable(
+                f"Cannot call {self.service}: {reason}. Check the URL on the connection.",
+                permanent=True,
+            ) from exc
+        if not call.repeatable and _may_have_been_sent(exc):
+            raise self._outcome_unknown(
+                f"{self.service} may or may not have carried out {call.method} {call.path}: "
+                f"the connection was lost after the request was sent ({reason}). "
+                "Linx checks what is there before sending it again."
+            ) from exc
+        if not self._back_off(call, tries, reason):
+            raise self._unavailable(
+                f"{self.service} did not answer {call.method} {call.path} after "
+                f"{tries.retries + 1} tries ({reason})."
+            ) from exc
+
+    def _asked_wait(self, call: _Call, response: requests.Response) -> float | None:
+        """How long a 429 (or a 503 with Retry-After) asks to wait; None when it names none.
+
+        A 429 naming no wait is then retried like any other transient failure.
+        """
+        status = response.status_code
+        if not (status == 429 or (status == 503 and response.headers.get("Retry-After"))):
+            return None
+        wait = retry_after_seconds(response, self.clock())
+        if status == 429:
+            logger.warning(
+                "%s %s %s: rate limited (429), asked to wait %s s",
+                self.service,
+                call.method,
+                call.path,
+                "?" if wait is None else f"{wait:.1f}",
+            )
+        return wait
+
+    def _wait_out(self, host: str, tries: _Tries, wait: float) -> bool:
+        """Sleep the wait a rate limit asked for; False when it is too long or one too many."""
+        policy = self.retry
+        if wait > policy.max_rate_limit_wait or tries.rate_waits >= policy.max_rate_limit_retries:
+            return False
+        # A reset already past (clock skew) still deserves a short pause.
+        wait = max(wait, policy.base_delay)
+        # This wait is the server's word; pacing must not add its own on top.
+        with self._lock:
+            self._budgets.pop(host, None)
+        self.sleep(wait)
+        tries.rate_waits += 1
+        return True
+
+    def _is_transient(self, status: int) -> bool:
+        return status in self.retry.retry_statuses or status in (429, 503)
+
+    def _refuse_unknown_write(self, call: _Call, status: int) -> None:
+        """A write answered with a 5xx may have been carried out: never repeat it blindly."""
+        if not call.repeatable and status in self.retry.write_unknown_statuses:
+            raise self._outcome_unknown(
+                f"{self.service} answered {call.method} {call.path} with {status}: it may or "
+                "may not have carried it out. Linx checks what is there before "
+                "sending it again.",
+                status=status,
+            )
+
+    def _back_off(self, call: _Call, tries: _Tries, reason: object) -> bool:
+        """Sleep before the next try of a transient failure; False when the policy is spent."""
+        delay = self._next_backoff(tries.retries, tries.waited)
+        if delay is None:
+            return False
+        logger.info(
+            "%s %s %s: %s, retry %d in %.1fs",
+            self.service,
+            call.method,
+            call.path,
+            reason,
+            tries.retries + 1,
+            delay,
+        )
+        self.sleep(delay)
+        tries.retries += 1
+        tries.waited += delay
+        return True
 
     def _next_backoff(self, retries: int, waited: float) -> float | None:
         policy = self.retry
@@ -547,304 +478,28 @@ class HttpClient:
             self.sleep(wait)
 
 
-# Values on the wire ------------------------------------------------------------------
-# Both services send JSON whose types drift (ids as strings, numbers as text), so the
-# records of both read their fields through these.
+class ServiceClient:
+    """What the Procore and ExakTime clients share: one `HttpClient`, closed with them."""
 
+    http: HttpClient
 
-def as_int(value: Any) -> int | None:
-    """An id or count as int (ids can exceed 32 bits); None when absent or blank."""
-    if value is None or value == "" or isinstance(value, bool):
-        return None
-    if isinstance(value, Mapping):
-        return as_int(value.get("id"))
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        try:
-            return int(Decimal(str(value)))
-        except (InvalidOperation, ValueError):
-            return None
+    def close(self) -> None:
+        self.http.close()
 
+    def __enter__(self) -> Self:
+        return self
 
-def as_str(value: Any) -> str:
-    """Text, with None as the empty string."""
-    return "" if value is None else str(value)
-
-
-def as_opt_str(value: Any) -> str | None:
-    return None if value is None or value == "" else str(value)
-
-
-def as_bool(value: Any, default: bool = False) -> bool:
-    if value is None:
-        return default
-    if isinstance(value, str):
-        return value.strip().lower() in {"true", "1", "yes", "y", "t"}
-    return bool(value)
-
-
-def as_float(value: Any) -> float | None:
-    if value is None or value == "":
-        return None
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return None
-
-
-def as_decimal(value: Any) -> Decimal | None:
-    if value is None or value == "":
-        return None
-    try:
-        return Decimal(str(value))
-    except InvalidOperation:
-        return None
-
-
-def as_datetime(value: Any) -> datetime | None:
-    """An ISO 8601 time as an aware datetime (a naive one is taken as UTC)."""
-    if value is None or value == "":
-        return None
-    if isinstance(value, datetime):
-        parsed = value
-    else:
-        try:
-            parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-        except ValueError:
-            return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-
-
-def as_date(value: Any) -> date | None:
-    """A `YYYY-MM-DD` date (a full timestamp keeps its date part)."""
-    if value is None or value == "":
-        return None
-    if isinstance(value, datetime):
-        return value.date()
-    if isinstance(value, date):
-        return value
-    text = str(value)
-    try:
-        return date.fromisoformat(text[:10])
-    except ValueError:
-        return None
-
-
-_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
-_WHOLE = re.compile(r"[+-]?\d+")
-_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
-_TRUE = frozenset({"true", "1", "yes", "y", "t"})
-_FALSE = frozenset({"false", "0", "no", "n", "f"})
-
-
-def parse_iso_date(text: str) -> date | None:
-    """`YYYY-MM-DD`, or the date an ISO 8601 timestamp is written on; None otherwise.
-
-    Stricter than `date.fromisoformat`, which also takes `20261118` or week dates, and
-    than slicing, which would take `2026-11-18junk`.
-    """
-    try:
-        if _ISO_DATE.fullmatch(text):
-            return date.fromisoformat(text)
-        if len(text) > 10 and _ISO_DATE.fullmatch(text[:10]) and text[10] in "T ":
-            return datetime.fromisoformat(text.replace("Z", "+00:00")).date()
-    except ValueError:
-        pass
-    return None
-
-
-class Reader:
-    """Reads one JSON object's fields strictly, noting each value it cannot read.
-
-    The `as_*` readers above turn a value of the wrong type into None (or into other
-    text) without a word; a record read that way carries a value its source never had.
-    A `Reader` never does: a value present but unreadable is read as absent *and* noted in
-    `problems`, in words that name the field and the value ("Procore's latitude 'north'
-    is not a number"), so that the record can fail on its own row with that message.
-    """
-
-    def __init__(self, data: Mapping[str, Any], source: str) -> None:
-        self.data = data
-        self.source = source
-        self.problems: list[str] = []
-
-    def _bad(self, key: str, value: Any, wanted: str) -> None:
-        shown = repr(value)
-        if len(shown) > 80:
-            shown = shown[:79] + "…"
-        self.problems.append(f"{self.source}'s {key} {shown} is not {wanted}")
-
-    def _absent(self, key: str, value: Any, required: bool) -> bool:
-        if value is None or value == "":
-            if required:
-                self.problems.append(f"it has no {key} in {self.source}")
-            return True
-        return False
-
-    def text(self, key: str) -> str | None:
-        """Text as sent; a whole number is taken as its digits (ids often come as numbers).
-
-        Text holding a null character or half of a UTF-16 pair (JSON can carry both) is
-        unreadable: PostgreSQL stores neither, and the second is not even valid UTF-8.
-        """
-        value = self.data.get(key)
-        if isinstance(value, str) and _UNSTORABLE.search(value):
-            if "\x00" in value:
-                self._bad(key, value, "text without a null character")
-            else:
-                self._bad(key, value, "valid Unicode text (it holds half of a character pair)")
-            return None
-        if value is None or isinstance(value, str):
-            return value
-        if isinstance(value, int) and not isinstance(value, bool):
-            return str(value)
-        self._bad(key, value, "text")
-        return None
-
-    def id(self, key: str = "id", *, required: bool = False) -> int | None:
-        value = self.data.get(key)
-        if self._absent(key, value, required):
-            return None
-        number = _whole(value)
-        if number is None:
-            self._bad(key, value, "an id")
-        return number
-
-    def count(self, key: str) -> int | None:
-        """A whole number of something (minutes, ...)."""
-        value = self.data.get(key)
-        if value is None or value == "":
-            return None
-        number = _whole(value)
-        if number is None:
-            self._bad(key, value, "a whole number")
-        return number
-
-    def ref(self, key: str) -> int | None:
-        """`<key>_id`, or the id of a nested `<key>` object (either may be sent)."""
-        if self.data.get(f"{key}_id") not in (None, ""):
-            return self.id(f"{key}_id")
-        value = self.data.get(key)
-        if isinstance(value, Mapping):
-            value = value.get("id")
-        if value is None or value == "":
-            return None
-        number = _whole(value)
-        if number is None:
-            self._bad(key, self.data.get(key), "an id")
-        return number
-
-    def ids(self, key: str) -> tuple[int, ...] | None:
-        """A list of ids (or of objects with one); None when the key is absent."""
-        values = self.data.get(key)
-        if values is None:
-            return None
-        if not isinstance(values, list | tuple):
-            self._bad(key, values, "a list of ids")
-            return ()
-        out = []
-        for item in values:
-            number = _whole(item.get("id") if isinstance(item, Mapping) else item)
-            if number is None:
-                self._bad(key, item, "an id")
-            else:
-                out.append(number)
-        return tuple(out)
-
-    def number(self, key: str) -> float | None:
-        value = self.data.get(key)
-        if value is None or value == "":
-            return None
-        amount = self.decimal(key)
-        return None if amount is None else float(amount)
-
-    def decimal(self, key: str) -> Decimal | None:
-        value = self.data.get(key)
-        if value is None or value == "":
-            return None
-        amount = None
-        if isinstance(value, int | float | str) and not isinstance(value, bool):
-            try:
-                amount = Decimal(str(value).strip())
-            except InvalidOperation:
-                amount = None
-        if amount is None or not amount.is_finite():
-            self._bad(key, value, "a number")
-            return None
-        return amount
-
-    def flag(self, key: str, default: bool) -> bool:
-        value = self.data.get(key)
-        if value is None:
-            return default
-        if isinstance(value, bool):
-            return value
-        if isinstance(value, int) and value in (0, 1):
-            return bool(value)
-        if isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
-            return value.strip().lower() in _TRUE
-        self._bad(key, value, "true or false")
-        return default
-
-    def date(self, key: str, *, required: bool = False) -> date | None:
-        value = self.data.get(key)
-        if self._absent(key, value, required):
-            return None
-        parsed = parse_iso_date(value) if isinstance(value, str) else None
-        if parsed is None:
-            self._bad(key, value, "a date (YYYY-MM-DD)")
-        return parsed
-
-    def moment(self, key: str, *, offset: bool = False) -> datetime | None:
-        """An ISO 8601 time; without `offset` a time with none is taken as UTC."""
-        value = self.data.get(key)
-        if value is None or value == "":
-            return None
-        try:
-            parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-        except (AttributeError, TypeError, ValueError):
-            self._bad(key, value, "an ISO 8601 time")
-            return None
-        if parsed.tzinfo is None:
-            if offset:
-                self._bad(key, value, "a time with a UTC offset")
-                return None
-            parsed = parsed.replace(tzinfo=UTC)
-        return parsed
-
-
-def _whole(value: Any) -> int | None:
-    """A whole number (an id) from an int or its digits; None for anything else."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    if isinstance(value, str) and _WHOLE.fullmatch(value.strip()):
-        return int(value)
-    return None
-
-
-def iso_utc(moment: datetime) -> str:
-    """A datetime as `YYYY-MM-DDTHH:MM:SSZ` (naive taken as UTC)."""
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
 
 
 __all__ = [
     "DEFAULT_TIMEOUT",
     "IDEMPOTENT_METHODS",
-    "REDACTED",
     "USER_AGENT",
     "HttpClient",
-    "IntegrationError",
-    "OutcomeUnknown",
-    "Reader",
+    "HttpOptions",
     "RetryPolicy",
-    "redact",
+    "ServiceClient",
     "retry_after_seconds",
-    "summarize_text",
 ]

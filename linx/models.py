@@ -231,6 +231,10 @@ class Connection(models.Model):
         super().save(*args, **kwargs)
         self.cleared_secrets = tuple(f for f in cleared if f != "procore_token_expires_at")
         self._entered_secrets = set()
+        if event := getattr(self, "_move_event", None):
+            # Recorded once the save went through, so a refused save leaves no trace.
+            event.save()
+            self._move_event = None
 
     def clean(self) -> None:
         try:
@@ -286,14 +290,35 @@ class Connection(models.Model):
         return tuple(cleared)
 
     def _audit_move(self, moved: list[str], stored: dict, cleared: list[str]) -> None:
-        # URLs carry no credentials (validate_service_url), so they may be logged.
+        # URLs carry no credentials (validate_service_url), so they may be logged; the
+        # secrets are named, never shown.
+        who = self.changed_by or "a direct save of the model"
         audit_log.warning(
             "Connection %s: %s changed by %s; cleared %s.",
             self.name,
             ", ".join(f"{f} {stored[f]} -> {getattr(self, f)}" for f in moved),
-            self.changed_by or "a direct save of the model",
+            who,
             ", ".join(cleared) or "nothing (new secrets were entered)",
         )
+        self._move_event = AuditEvent(
+            actor_name=who,
+            connection=self,
+            action=AuditAction.SECRETS_CLEARED,
+            target=f"Connection {self.name}",
+            details={
+                "moved": {f: [stored[f], getattr(self, f)] for f in moved},
+                "cleared": list(cleared),
+            },
+        )
+
+    def forget_procore_token(self) -> None:
+        """Drop the Procore sign-in token (saved with the connection).
+
+        A token belongs to the app and login host that issued it: changing either makes
+        it useless, and the next run signs in again.
+        """
+        self.procore_access_token = self.procore_refresh_token = ""
+        self.procore_token_expires_at = None
 
     def cleared_secrets_message(self) -> str:
         """What the last save cleared, and what to do about it; empty when nothing was."""
@@ -894,3 +919,44 @@ class OpenFailure(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_entity_type_display()} {self.name or self.source_id}: failing"
+
+
+# --- Audit trail ----------------------------------------------------------------------
+
+
+class AuditAction(models.TextChoices):
+    LINK = "link", "Linked"
+    UNLINK = "unlink", "Unlinked"
+    IGNORE = "ignore", "Ignored on import"
+    UNIGNORE = "unignore", "No longer ignored"
+    CANCEL = "cancel", "Run cancelled"
+    SECRETS_CLEARED = "secrets_cleared", "Service moved: secrets cleared"
+
+
+class AuditEvent(models.Model):
+    """One change of state a person (or Linx itself) made, whoever called the action.
+
+    Written by the actions themselves (`linx.audit.record`), so the admin, a command and
+    a task leave the same trail. ``details`` holds ids and names, never a secret.
+    """
+
+    at = models.DateTimeField(default=timezone.now, db_index=True)
+    actor = models.ForeignKey(
+        User, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    actor_name = models.CharField(
+        "who", max_length=255, help_text="As it was at the time: kept if the user is deleted."
+    )
+    connection = models.ForeignKey(
+        Connection, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    action = models.CharField(max_length=32, choices=AuditAction)
+    target = models.CharField(max_length=300, help_text="What was acted on, for people.")
+    details = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["-at", "-pk"]
+        indexes = [models.Index(fields=["connection", "-at"])]
+
+    def __str__(self) -> str:
+        return f"{self.actor_name}: {self.get_action_display()} {self.target}"

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 
 import pytest
+from django.utils import timezone
 
 from linx.models import Connection
 
@@ -134,3 +136,38 @@ def test_a_refused_change_keeps_saying_what_is_stored_and_asks_for_the_new_secre
     assert readonly_status(page, "Procore client secret") == "set"  # the stored one
     connection.refresh_from_db()
     assert connection.procore_client_secret == "procore-secret-value-acme"
+
+
+def test_a_new_client_id_forgets_the_procore_token_and_keeps_other_settings(
+    admin_client, connection
+):
+    connection.procore_access_token = "live-access-token-123"
+    connection.procore_refresh_token = "live-refresh-token-456"
+    connection.procore_token_expires_at = timezone.now() + timedelta(hours=1)
+    connection.save()
+    admin_client.post(change_url(connection), form_data(connection, procore_client_id="new-app"))
+    stored = Connection.objects.get(pk=connection.pk)
+    assert stored.procore_client_id == "new-app"
+    assert stored.procore_access_token == stored.procore_refresh_token == ""
+    assert stored.procore_token_expires_at is None
+    assert stored.procore_client_secret == "procore-secret-value-acme"  # not a moved service
+
+
+def test_a_change_that_leaves_signing_in_alone_keeps_the_procore_token(admin_client, connection):
+    connection.procore_access_token = "live-access-token-123"
+    connection.save()
+    admin_client.post(change_url(connection), form_data(connection, is_active=""))
+    stored = Connection.objects.get(pk=connection.pk)
+    assert not stored.is_active
+    assert stored.procore_access_token == "live-access-token-123"
+
+
+def test_a_new_client_secret_forgets_the_procore_token(admin_client, connection):
+    connection.procore_access_token = "live-access-token-123"
+    connection.save()
+    admin_client.post(
+        change_url(connection), form_data(connection, procore_client_secret="another-secret")
+    )
+    stored = Connection.objects.get(pk=connection.pk)
+    assert stored.procore_client_secret == "another-secret"
+    assert stored.procore_access_token == ""

@@ -155,7 +155,7 @@ def test_crashes_cancels_and_dead_workers_each_record_their_kind(connection):
     assert crashed.failure_kind == FailureKind.CRASHED
 
     queued = create_run(connection, RunKind.EXPORT, trigger=RunTrigger.COMMAND)
-    cancel(queued)
+    cancel(queued, acting_user=None)
     queued.refresh_from_db()
     assert queued.failure_kind == FailureKind.STOPPED
 

@@ -413,3 +413,16 @@ def test_the_custom_field_list_leads_to_the_page_where_fields_are_chosen(
 ):
     html = staff_client.get("/admin/linx/customfield/").content.decode()
     assert custom_fields(connection) in html
+
+
+def test_a_fieldset_or_field_of_another_connection_is_refused_and_nothing_changes(
+    staff_client, connection, preimported
+):
+    choose(staff_client, connection, preimported["fieldset"], preimported["Equipment"])
+    other = Connection.objects.create(name="other-company", procore_company_id=99)
+    foreign = Fieldset.objects.create(connection=other, procore_id=300, name="Theirs")
+    html = choose(staff_client, connection, foreign).content.decode()
+    assert "Select a valid choice" in html and "Nothing was saved" in html
+    # Before, an unknown fieldset read as "none" and silently dropped the choice in use.
+    assert connection.selected_fieldset() == preimported["fieldset"]
+    assert [f.label for f in connection.selected_custom_fields()] == ["Equipment"]

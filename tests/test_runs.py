@@ -123,7 +123,7 @@ def test_an_unexpected_error_fails_the_run_with_its_number(connection):
 
 def test_cancelling_a_queued_run_stops_it_at_once(connection):
     run = new_run(connection)
-    assert cancel(run)
+    assert cancel(run, acting_user=None)
     run.refresh_from_db()
     assert run.status == RunStatus.CANCELLED
     assert run.finished_at is not None
@@ -133,7 +133,7 @@ def test_cancelling_a_running_run_stops_it_at_its_next_batch(connection):
     run = claim(new_run(connection))
     with RunRecorder(run, batch=1) as recorder:
         recorder.record(Row("employee", Outcome.CREATED, procore_id=1))
-        cancel(run)
+        cancel(run, acting_user=None)
         run.refresh_from_db()
         assert run.status == RunStatus.RUNNING  # it holds the connection until it stops
         recorder.record(Row("employee", Outcome.CREATED, procore_id=2))

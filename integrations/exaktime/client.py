@@ -8,13 +8,9 @@ reads, merges and writes in one go.
 
 from __future__ import annotations
 
-import random
-import time
 from collections.abc import Callable, Iterator, Mapping
 from datetime import date, datetime
-from typing import Any, Self, TypeVar
-
-import requests
+from typing import Any, TypeVar, Unpack
 
 from integrations.exaktime.errors import (
     ExakTimeError,
@@ -33,7 +29,8 @@ from integrations.exaktime.records import (
     TimeRecord,
     wire_value,
 )
-from integrations.http import DEFAULT_TIMEOUT, HttpClient, RetryPolicy, as_int, iso_utc
+from integrations.http import HttpClient, HttpOptions, ServiceClient
+from integrations.values import Reader, iso_utc
 
 R = TypeVar("R")
 
@@ -51,32 +48,21 @@ PAGE_SIZE = 100
 Body = Mapping[str, Any]
 
 
-class ExakTimeClient:
+class ExakTimeClient(ServiceClient):
     """One ExakTime account, reached with one API key."""
 
     def __init__(
         self,
         api_url: str,
         api_key: str,
-        *,
-        timeout: tuple[float, float] = DEFAULT_TIMEOUT,
-        retry: RetryPolicy | None = None,
-        sleep: Callable[[float], None] = time.sleep,
-        clock: Callable[[], float] = time.time,
-        rng: random.Random | None = None,
-        session: requests.Session | None = None,
+        **http_options: Unpack[HttpOptions],
     ) -> None:
         self.api_url = api_url.rstrip("/")
         self.http = HttpClient(
             "ExakTime",
-            timeout=timeout,
-            retry=retry,
-            sleep=sleep,
-            clock=clock,
-            rng=rng,
-            session=session,
             unavailable=ExakTimeUnavailable,
             outcome_unknown=ExakTimeOutcomeUnknown,
+            **http_options,
         )
         self.http.add_secret(api_key)
         # Sent only to our own host: the HTTP layer never follows redirects.
@@ -84,15 +70,6 @@ class ExakTimeClient:
 
     def __repr__(self) -> str:
         return f"ExakTimeClient(api_url={self.api_url!r})"
-
-    def close(self) -> None:
-        self.http.close()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
 
     # Transport ----------------------------------------------------------------------
 
@@ -159,11 +136,12 @@ class ExakTimeClient:
             for item in items:
                 read += 1
                 yield parse(item)
-            total = as_int(body.get("total_count"))
+            page_of = Reader(body, "ExakTime")
+            total = page_of.count("total_count")
             if page == 1:
                 first_total = total
             # The server may grant a smaller page than asked: count with what it used.
-            size = as_int(body.get("page_size")) or PAGE_SIZE
+            size = page_of.count("page_size") or PAGE_SIZE
             last = not items or total is None or page * size >= total
             if on_changed is not None and (
                 total != first_total or (last and first_total is not None and read != first_total)

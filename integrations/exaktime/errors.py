@@ -13,13 +13,17 @@ from typing import Any
 
 import requests
 
-from integrations.http import (
+from integrations.errors import (
+    MAX_MESSAGE,
     IntegrationError,
     OutcomeUnknown,
-    redact,
-    retry_after_seconds,
-    summarize_text,
+    TryLater,
+    body_or_text,
+    service_says,
+    shortened,
 )
+from integrations.http import retry_after_seconds
+from integrations.redaction import redact
 
 #: What to do, by status, after ExakTime's own words.
 STATUS_HINTS: dict[int, str] = {
@@ -27,8 +31,6 @@ STATUS_HINTS: dict[int, str] = {
     403: "The ExakTime API key is read-only; Linx needs a read-write key.",
     409: "Another ExakTime record already uses this ID (or name); change one of them.",
 }
-
-_MAX_MESSAGE = 500
 
 
 class ExakTimeError(IntegrationError):
@@ -72,24 +74,12 @@ class ExakTimeValidationError(_WithFields):
     """422 (or 400): ExakTime rejected the data; `field_errors` names the fields."""
 
 
-class ExakTimeRateLimited(ExakTimeError):
+class ExakTimeRateLimited(TryLater, ExakTimeError):
     """429 that outlasted Linx's patience; `retry_after` says when to come back."""
 
-    permanent = False
 
-    def __init__(self, message: str, *, retry_after: float | None = None, **kwargs: Any) -> None:
-        super().__init__(message, **kwargs)
-        self.retry_after = retry_after
-
-
-class ExakTimeUnavailable(ExakTimeError):
+class ExakTimeUnavailable(TryLater, ExakTimeError):
     """ExakTime is down, overloaded or unreachable; the system will retry later."""
-
-    permanent = False
-
-    def __init__(self, message: str, *, retry_after: float | None = None, **kwargs: Any) -> None:
-        super().__init__(message, **kwargs)
-        self.retry_after = retry_after
 
 
 class ExakTimeOutcomeUnknown(OutcomeUnknown, ExakTimeError):
@@ -120,17 +110,15 @@ def _texts(value: Any) -> tuple[str, ...]:
 
 def parse_error_body(response: requests.Response) -> ErrorDetails:
     """ExakTime's error envelope, or whatever else came back, as the most specific text."""
-    try:
-        body = response.json()
-    except ValueError:
-        text = summarize_text(response.content or b"")
-        return ErrorDetails(text or response.reason or "no details given")
+    body, text = body_or_text(response)
+    if text:
+        return ErrorDetails(text)
     error = body.get("error") if isinstance(body, Mapping) else None
     if not isinstance(error, Mapping):
         # Outside the contract's envelope: take the likeliest field, else everything.
         loose = error or (body.get("message") if isinstance(body, Mapping) else None) or body
         text = "; ".join(_texts(loose))
-        return ErrorDetails(text[:_MAX_MESSAGE] or response.reason or "no details given")
+        return ErrorDetails(text[:MAX_MESSAGE] or response.reason or "no details given")
     code = error.get("code")
     details = error.get("details")
     fields: dict[str, tuple[str, ...]] = {}
@@ -143,18 +131,15 @@ def parse_error_body(response: requests.Response) -> ErrorDetails:
     specific = "; ".join(f"{k}: {'; '.join(v)}" for k, v in fields.items())
     if specific and specific not in message:
         message = f"{message.rstrip('.')}: {specific}" if message else specific
-    message = message or response.reason or "no details given"
-    if len(message) > _MAX_MESSAGE:
-        message = message[: _MAX_MESSAGE - 1] + "…"
+    message = shortened(message, response.reason)
     return ErrorDetails(message, str(code) if code else None, fields)
 
 
 def exaktime_says(message: str, status: int | None) -> str:
     """`ExakTime says: <message> (<status>). <hint>`"""
-    text = message.strip().rstrip(".")
-    sentence = f"ExakTime says: {text} ({status})." if status else f"ExakTime says: {text}."
-    hint = STATUS_HINTS.get(status) if status is not None else None
-    return f"{sentence} {hint}" if hint else sentence
+    return service_says(
+        "ExakTime", message, status, STATUS_HINTS.get(status) if status is not None else None
+    )
 
 
 def error_from_response(

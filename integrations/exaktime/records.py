@@ -1,6 +1,8 @@
 """ExakTime's records as typed values (contracts/exaktime.md).
 
-`from_api` reads one JSON object, tolerating missing optional keys. The writable
+`from_api` reads one JSON object, tolerating missing optional keys; a value it cannot
+read is read as absent (only `TimeRecord`, which an export writes from, keeps the
+reader's problems to fail its row with). The writable
 records also have `to_api()`: the whole object without its `id`, which is what a create
 (POST) and an update (PUT, whole object) send. A new record has `id=None`.
 """
@@ -13,16 +15,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, Literal, Self
 
-from integrations.http import (
-    Reader,
-    as_bool,
-    as_date,
-    as_datetime,
-    as_float,
-    as_int,
-    as_opt_str,
-    as_str,
-)
+from integrations.values import Reader, whole
 
 GroupType = Literal["employee", "location", "cost_code"]
 FieldType = Literal["text", "date", "checkbox", "select"]
@@ -39,8 +32,31 @@ def wire_value(value: Any) -> Any:
     return value
 
 
+def _reader(data: Mapping[str, Any]) -> Reader:
+    return Reader(data if isinstance(data, Mapping) else {}, "ExakTime")
+
+
+@dataclass(frozen=True, kw_only=True)
+class _Contact:
+    """The address and phone an employee and a location both carry."""
+
+    address1: str | None = None
+    city: str | None = None
+    state: str | None = None
+    zip: str | None = None
+    phone: str | None = None
+
+
 class _Writable:
-    """`to_api()` for the records Linx creates and updates."""
+    """The records Linx creates and updates: their fields are ExakTime's keys.
+
+    So `from_api` reads each field under its own name by its type, and `to_api` writes
+    each one back.
+    """
+
+    @classmethod
+    def from_api(cls, data: Mapping[str, Any]) -> Self:
+        return cls(**_reader(data).fields_of(cls))
 
     def to_api(self) -> dict[str, Any]:
         """The whole object as ExakTime takes it in a POST or PUT body (no `id`)."""
@@ -48,75 +64,29 @@ class _Writable:
 
 
 @dataclass(frozen=True, kw_only=True)
-class Employee(_Writable):
+class Employee(_Writable, _Contact):
     id: int | None = None
     identifier: str
     first_name: str
     last_name: str
     email: str | None = None
-    address1: str | None = None
-    city: str | None = None
-    state: str | None = None
-    zip: str | None = None
-    phone: str | None = None
     work_classification: str | None = None
     is_active: bool = True
 
-    @classmethod
-    def from_api(cls, data: Mapping[str, Any]) -> Self:
-        return cls(
-            id=as_int(data.get("id")),
-            identifier=as_str(data.get("identifier")),
-            first_name=as_str(data.get("first_name")),
-            last_name=as_str(data.get("last_name")),
-            email=as_opt_str(data.get("email")),
-            address1=as_opt_str(data.get("address1")),
-            city=as_opt_str(data.get("city")),
-            state=as_opt_str(data.get("state")),
-            zip=as_opt_str(data.get("zip")),
-            phone=as_opt_str(data.get("phone")),
-            work_classification=as_opt_str(data.get("work_classification")),
-            is_active=as_bool(data.get("is_active"), True),
-        )
-
 
 @dataclass(frozen=True, kw_only=True)
-class Location(_Writable):
+class Location(_Writable, _Contact):
     """A job (`/v1/Time/Jobs`): a project, or a sub-job through `parent_job_id`."""
 
     id: int | None = None
     identifier: str
     name: str
-    address1: str | None = None
-    city: str | None = None
-    state: str | None = None
-    zip: str | None = None
-    phone: str | None = None
     start_date: date | None = None
     latitude: float | None = None
     longitude: float | None = None
     is_active: bool = True
     parent_job_id: int | None = None
     category_id: int | None = None
-
-    @classmethod
-    def from_api(cls, data: Mapping[str, Any]) -> Self:
-        return cls(
-            id=as_int(data.get("id")),
-            identifier=as_str(data.get("identifier")),
-            name=as_str(data.get("name")),
-            address1=as_opt_str(data.get("address1")),
-            city=as_opt_str(data.get("city")),
-            state=as_opt_str(data.get("state")),
-            zip=as_opt_str(data.get("zip")),
-            phone=as_opt_str(data.get("phone")),
-            start_date=as_date(data.get("start_date")),
-            latitude=as_float(data.get("latitude")),
-            longitude=as_float(data.get("longitude")),
-            is_active=as_bool(data.get("is_active"), True),
-            parent_job_id=as_int(data.get("parent_job_id")),
-            category_id=as_int(data.get("category_id")),
-        )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -125,15 +95,6 @@ class CostCode(_Writable):
     identifier: str
     name: str
     is_active: bool = True
-
-    @classmethod
-    def from_api(cls, data: Mapping[str, Any]) -> Self:
-        return cls(
-            id=as_int(data.get("id")),
-            identifier=as_str(data.get("identifier")),
-            name=as_str(data.get("name")),
-            is_active=as_bool(data.get("is_active"), True),
-        )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -146,26 +107,11 @@ class Group(_Writable):
     member_ids: tuple[int, ...] = ()
     show_in_mobile: bool = True
 
-    @classmethod
-    def from_api(cls, data: Mapping[str, Any]) -> Self:
-        members = (as_int(m) for m in data.get("member_ids") or ())
-        return cls(
-            id=as_int(data.get("id")),
-            name=as_str(data.get("name")),
-            group_type=as_str(data.get("group_type")),
-            member_ids=tuple(m for m in members if m is not None),
-            show_in_mobile=as_bool(data.get("show_in_mobile"), True),
-        )
-
 
 @dataclass(frozen=True, kw_only=True)
 class LocationCategory(_Writable):
     id: int | None = None
     name: str
-
-    @classmethod
-    def from_api(cls, data: Mapping[str, Any]) -> Self:
-        return cls(id=as_int(data.get("id")), name=as_str(data.get("name")))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -177,17 +123,6 @@ class CustomField(_Writable):
     options: tuple[str, ...] = ()
     is_active: bool = True
 
-    @classmethod
-    def from_api(cls, data: Mapping[str, Any]) -> Self:
-        return cls(
-            id=as_int(data.get("id")),
-            name=as_str(data.get("name")),
-            field_type=as_str(data.get("field_type")),
-            max_length=as_int(data.get("max_length")),
-            options=tuple(as_str(o) for o in data.get("options") or ()),
-            is_active=as_bool(data.get("is_active"), True),
-        )
-
 
 def _custom_values(value: Any) -> dict[int | str, Any]:
     """`{"<custom field id>": value}` keyed by int id where the key is one."""
@@ -195,7 +130,7 @@ def _custom_values(value: Any) -> dict[int | str, Any]:
         return {}
     out: dict[int | str, Any] = {}
     for key, item in value.items():
-        number = as_int(key)
+        number = whole(key)
         out[number if number is not None else str(key)] = item
     return out
 
@@ -234,7 +169,7 @@ class TimeRecord:
 
     @classmethod
     def from_api(cls, data: Mapping[str, Any]) -> Self:
-        read = Reader(data if isinstance(data, Mapping) else {}, "ExakTime")
+        read = _reader(data)
         return cls(
             id=read.id("id", required=True),
             employee_id=read.id("employee_id", required=True),
@@ -249,8 +184,8 @@ class TimeRecord:
             ot2_hours=read.decimal("ot2_hours") or Decimal(0),
             is_approved=read.flag("is_approved", False),
             custom_fields=_custom_values(data.get("custom_fields")),
-            modified_at=as_datetime(data.get("modified_at")),
+            modified_at=read.moment("modified_at"),
             is_deleted=read.flag("is_deleted", False),
-            revision=as_int(data.get("revision")) or 0,
+            revision=read.count("revision") or 0,
             problems=tuple(read.problems),
         )

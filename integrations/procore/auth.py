@@ -17,13 +17,15 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, Protocol
 from urllib.parse import urlencode
 
-from integrations.http import REDACTED, HttpClient, as_datetime, as_float
+from integrations.http import HttpClient
 from integrations.procore.errors import (
     REFRESH_REFUSED,
     ProcoreAuthError,
     ProcoreUnavailable,
     error_from_response,
 )
+from integrations.redaction import REDACTED
+from integrations.values import Reader
 
 AuthMode = Literal["client_credentials", "authorization_code"]
 AUTH_MODES: tuple[str, ...] = ("client_credentials", "authorization_code")
@@ -58,7 +60,7 @@ class Token:
         access = data.get("access_token")
         if not access or not isinstance(access, str):
             raise ProcoreAuthError("Procore's token answer has no access token.")
-        seconds = as_float(data.get("expires_in"))
+        seconds = Reader(data, "Procore").number("expires_in")
         lifetime = DEFAULT_LIFETIME if seconds is None else timedelta(seconds=seconds)
         # Our clock, not created_at: expiry is checked against our clock.
         refresh = data.get("refresh_token") or None
@@ -75,7 +77,7 @@ class Token:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Token:
         """The inverse of `as_dict`."""
-        expires_at = as_datetime(data.get("expires_at"))
+        expires_at = Reader(data, "the stored token").moment("expires_at")
         if expires_at is None:
             raise ValueError("stored token has no readable expires_at")
         return cls(

@@ -6,22 +6,14 @@ company) and follow Procore's `Link rel="next"` until it is gone.
 
 from __future__ import annotations
 
-import random
-import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta
-from typing import Any, Literal, Self, TypeVar
+from typing import Any, Literal, TypeVar, Unpack
 from urllib.parse import urljoin, urlsplit
 
 import requests
 
-from integrations.http import (
-    DEFAULT_TIMEOUT,
-    HttpClient,
-    RetryPolicy,
-    as_int,
-    iso_utc,
-)
+from integrations.http import HttpClient, HttpOptions, ServiceClient
 from integrations.procore.auth import AuthMode, ProcoreAuth, Token, TokenStore
 from integrations.procore.errors import (
     RECONNECT,
@@ -47,6 +39,7 @@ from integrations.procore.records import (
     WorkClassification,
     Worker,
 )
+from integrations.values import iso_utc, whole
 
 R = TypeVar("R")
 
@@ -77,57 +70,6 @@ PROJECT_STATUSES = ("Active", "Inactive", "All")
 UPDATED_WINDOW_SLACK = timedelta(days=1)
 
 
-def parse_link_header(value: str | None) -> dict[str, str]:
-    """RFC 8288 `Link` header → {rel: url}; quoted params and multi-value rels handled."""
-    links: dict[str, str] = {}
-    if not value:
-        return links
-    i, n = 0, len(value)
-    while i < n:
-        start = value.find("<", i)
-        if start < 0:
-            break
-        end = value.find(">", start)
-        if end < 0:
-            break
-        url = value[start + 1 : end].strip()
-        i = end + 1
-        params: dict[str, str] = {}
-        # Parameters run until a comma outside quotes.
-        while i < n and value[i] != ",":
-            if value[i] != ";":
-                i += 1
-                continue
-            i += 1
-            eq = i
-            while eq < n and value[eq] not in "=;,":
-                eq += 1
-            name = value[i:eq].strip().lower()
-            i = eq
-            param = ""
-            if i < n and value[i] == "=":
-                i += 1
-                while i < n and value[i] == " ":
-                    i += 1
-                if i < n and value[i] == '"':
-                    close = i + 1
-                    while close < n and value[close] != '"':
-                        close += 2 if value[close] == "\\" else 1
-                    param = value[i + 1 : close].replace('\\"', '"')
-                    i = close + 1
-                else:
-                    stop = i
-                    while stop < n and value[stop] not in ";,":
-                        stop += 1
-                    param = value[i:stop].strip()
-                    i = stop
-            params.setdefault(name, param)
-        for rel in params.get("rel", "").lower().split():
-            links.setdefault(rel, url)
-        i += 1
-    return links
-
-
 def _updated_filter(since: datetime, until: datetime) -> str:
     return f"{iso_utc(since)}...{iso_utc(until)}"
 
@@ -154,7 +96,7 @@ class Listing(Iterator[R]):
         return next(self._records)
 
 
-class ProcoreClient:
+class ProcoreClient(ServiceClient):
     """One Procore company, reached with one connection's credentials."""
 
     def __init__(
@@ -166,41 +108,21 @@ class ProcoreClient:
         company_id: int | None,
         token_store: TokenStore,
         auth_mode: AuthMode = "client_credentials",
-        *,
-        timeout: tuple[float, float] = DEFAULT_TIMEOUT,
-        retry: RetryPolicy | None = None,
-        sleep: Callable[[float], None] = time.sleep,
-        clock: Callable[[], float] = time.time,
-        rng: random.Random | None = None,
-        session: requests.Session | None = None,
+        **http_options: Unpack[HttpOptions],
     ) -> None:
         self.api_url = api_url.rstrip("/")
         self.company_id = company_id
         self.token_store = token_store
         self.http = HttpClient(
             "Procore",
-            timeout=timeout,
-            retry=retry,
-            sleep=sleep,
-            clock=clock,
-            rng=rng,
-            session=session,
             unavailable=ProcoreUnavailable,
             outcome_unknown=ProcoreOutcomeUnknown,
+            **http_options,
         )
         self.auth = ProcoreAuth(login_url, client_id, client_secret, http=self.http, mode=auth_mode)
 
     def __repr__(self) -> str:
         return f"ProcoreClient(api_url={self.api_url!r}, company_id={self.company_id!r})"
-
-    def close(self) -> None:
-        self.http.close()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
 
     # Transport ----------------------------------------------------------------------
 
@@ -305,7 +227,7 @@ class ProcoreClient:
         while url is not None:
             response = self._call("GET", url, params=query)
             page = self._json(response)
-            total = as_int(response.headers.get("Total"))
+            total = whole(response.headers.get("Total"))
             if not seen:
                 expected = total
             elif total != expected:
@@ -320,7 +242,8 @@ class ProcoreClient:
                 read += 1
                 yield parse(item)
             seen.add(response.url or url)
-            following = parse_link_header(response.headers.get("Link")).get("next")
+            # requests reads the RFC 8288 `Link` header: {rel: {"url": ...}}.
+            following = response.links.get("next", {}).get("url")
             if not following:
                 if expected is not None and read != expected:
                     listing.changed = True  # some were missed, or read twice

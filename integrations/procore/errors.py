@@ -14,13 +14,16 @@ from typing import Any
 
 import requests
 
-from integrations.http import (
+from integrations.errors import (
     IntegrationError,
     OutcomeUnknown,
-    redact,
-    retry_after_seconds,
-    summarize_text,
+    TryLater,
+    body_or_text,
+    service_says,
+    shortened,
 )
+from integrations.http import retry_after_seconds
+from integrations.redaction import redact, summarize_text
 
 RECONNECT = "Reconnect to Procore from the connection's page."
 
@@ -99,24 +102,12 @@ class ProcoreValidationError(ProcoreError):
         self.index_errors = dict(index_errors or {})
 
 
-class ProcoreRateLimited(ProcoreError):
+class ProcoreRateLimited(TryLater, ProcoreError):
     """429 that outlasted Linx's patience; `retry_after` says when to come back."""
 
-    permanent = False
 
-    def __init__(self, message: str, *, retry_after: float | None = None, **kwargs: Any) -> None:
-        super().__init__(message, **kwargs)
-        self.retry_after = retry_after
-
-
-class ProcoreUnavailable(ProcoreError):
+class ProcoreUnavailable(TryLater, ProcoreError):
     """Procore is down, overloaded or unreachable; the system will retry later."""
-
-    permanent = False
-
-    def __init__(self, message: str, *, retry_after: float | None = None, **kwargs: Any) -> None:
-        super().__init__(message, **kwargs)
-        self.retry_after = retry_after
 
 
 class ProcoreOutcomeUnknown(OutcomeUnknown, ProcoreError):
@@ -136,7 +127,6 @@ class ErrorDetails:
 
 
 _MAX_LISTED = 5
-_MAX_MESSAGE = 500
 
 
 def _texts(value: Any) -> tuple[str, ...]:
@@ -180,11 +170,9 @@ def _index_errors(errors: list[Any]) -> tuple[str, dict[int, tuple[str, ...]]]:
 
 def parse_error_body(response: requests.Response) -> ErrorDetails:
     """Read any of Procore's error body shapes into the most specific message."""
-    try:
-        body = response.json()
-    except ValueError:
-        text = summarize_text(response.content or b"")
-        return ErrorDetails(text or response.reason or "no details given")
+    body, text = body_or_text(response)
+    if text:
+        return ErrorDetails(text)
     field_errors: dict[str, tuple[str, ...]] = {}
     index_errors: dict[int, tuple[str, ...]] = {}
     specific = ""
@@ -216,9 +204,7 @@ def parse_error_body(response: requests.Response) -> ErrorDetails:
         message = f"{general.rstrip('.')}: {specific}"
     else:
         message = specific or general or summarize_text(response.content or b"")
-    message = message or response.reason or "no details given"
-    if len(message) > _MAX_MESSAGE:
-        message = message[: _MAX_MESSAGE - 1] + "…"
+    message = shortened(message, response.reason)
     return ErrorDetails(message, field_errors, index_errors)
 
 
@@ -233,10 +219,7 @@ def hint_for(message: str, status: int | None = None) -> str | None:
 
 def procore_says(message: str, status: int | None) -> str:
     """`Procore says: <message> (<status>). <hint>`"""
-    text = message.strip().rstrip(".")
-    sentence = f"Procore says: {text} ({status})." if status else f"Procore says: {text}."
-    hint = hint_for(message, status)
-    return f"{sentence} {hint}" if hint else sentence
+    return service_says("Procore", message, status, hint_for(message, status))
 
 
 def error_from_response(

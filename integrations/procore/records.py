@@ -19,59 +19,90 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, Self
 
-from integrations.http import (
-    Reader,
-    as_bool,
-    as_date,
-    as_datetime,
-    as_decimal,
-    as_int,
-    as_opt_str,
-    as_str,
-)
+from integrations.values import Reader, whole
 
+#: The fields of `_Address`, as Procore's keys.
+_ADDRESS = ("address", "city", "state_code", "zip")
 #: Custom field data types Linx can carry between the two systems.
 SUPPORTED_CUSTOM_FIELD_TYPES = frozenset({"string", "date", "boolean", "lov_entry"})
-
-
-def _id(data: Mapping[str, Any], key: str = "id") -> int:
-    value = as_int(data.get(key))
-    if value is None:
-        raise ValueError(f"Procore record without {key!r}: keys {sorted(data)}")
-    return value
-
-
-def _ref(data: Mapping[str, Any], key: str) -> int | None:
-    """`<key>_id`, or the id of a nested `<key>` object (Procore sends either)."""
-    flat = as_int(data.get(f"{key}_id"))
-    return flat if flat is not None else as_int(data.get(key))
 
 
 def _reader(data: Mapping[str, Any]) -> Reader:
     return Reader(data if isinstance(data, Mapping) else {}, "Procore")
 
 
-def _ids(values: Any) -> tuple[int, ...]:
-    return tuple(i for i in (as_int(v) for v in values or ()) if i is not None)
+class _Listed:
+    """Records whose fields mirror Procore's keys (`_KEYS` names those that do not),
+    read leniently: a value Linx cannot read is read as absent, but not a missing id."""
+
+    _KEYS: dict[str, str] = {}
+
+    @classmethod
+    def from_api(cls, data: Mapping[str, Any]) -> Self:
+        read = _reader(data)
+        return cls(**{**read.fields_of(cls, **cls._KEYS), "id": _id(read)})
+
+
+def _id(read: Reader) -> int:
+    """The id of a record read leniently, which is of no use without one."""
+    value = read.id()
+    if value is None:
+        raise ValueError(f"Procore record without 'id': keys {sorted(read.data)}")
+    return value
 
 
 @dataclass(frozen=True, kw_only=True)
-class Company:
+class _Address:
+    """The postal address a worker and a project both carry, all optional."""
+
+    address: str | None = None
+    city: str | None = None
+    state_code: str | None = None
+    zip: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Company(_Listed):
     id: int
     name: str
     is_active: bool = True
 
-    @classmethod
-    def from_api(cls, data: Mapping[str, Any]) -> Self:
-        return cls(
-            id=_id(data),
-            name=as_str(data.get("name")),
-            is_active=as_bool(data.get("is_active"), True),
-        )
+
+@dataclass(frozen=True, kw_only=True)
+class StandardCostCodeList(_Listed):
+    id: int
+    name: str
 
 
 @dataclass(frozen=True, kw_only=True)
-class Worker:
+class WorkClassification(_Listed):
+    id: int
+    name: str
+    abbreviation: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class TimecardTimeType(_Listed):
+    id: int
+    time_type: str
+    abbreviated_time_type: str
+    global_: bool = False
+
+    _KEYS = {"global_": "global"}
+
+
+@dataclass(frozen=True, kw_only=True)
+class Fieldset(_Listed):
+    id: int
+    name: str
+    type: str
+    field_ids: tuple[int, ...] = ()
+
+    _KEYS = {"field_ids": "fields"}
+
+
+@dataclass(frozen=True, kw_only=True)
+class Worker(_Address):
     """A company user (a person in Procore's Directory)."""
 
     id: int | None  # None only with a problem saying why
@@ -79,10 +110,6 @@ class Worker:
     first_name: str
     last_name: str
     email_address: str | None = None
-    address: str | None = None
-    city: str | None = None
-    state_code: str | None = None
-    zip: str | None = None
     mobile_phone: str | None = None
     work_classification_id: int | None = None
     is_active: bool = True
@@ -98,29 +125,20 @@ class Worker:
             employee_id=read.text("employee_id") or None,
             first_name=read.text("first_name") or "",
             last_name=read.text("last_name") or "",
-            email_address=read.text("email_address") or None,
-            address=read.text("address") or None,
-            city=read.text("city") or None,
-            state_code=read.text("state_code") or None,
-            zip=read.text("zip") or None,
-            mobile_phone=read.text("mobile_phone") or None,
+            **read.optional_texts("email_address", "mobile_phone", *_ADDRESS),
             work_classification_id=read.ref("work_classification"),
             is_active=read.flag("is_active", is_active),
             is_employee=read.flag("is_employee", False),
-            updated_at=as_datetime(data.get("updated_at")),
+            updated_at=read.moment("updated_at"),
             problems=tuple(read.problems),
         )
 
 
 @dataclass(frozen=True, kw_only=True)
-class Project:
+class Project(_Address):
     id: int | None  # None only with a problem saying why
     project_number: str | None
     name: str
-    address: str | None = None
-    city: str | None = None
-    state_code: str | None = None
-    zip: str | None = None
     phone: str | None = None
     start_date: date | None = None
     latitude: float | None = None
@@ -136,16 +154,12 @@ class Project:
             id=read.id("id", required=True),
             project_number=read.text("project_number") or None,
             name=read.text("name") or "",
-            address=read.text("address") or None,
-            city=read.text("city") or None,
-            state_code=read.text("state_code") or None,
-            zip=read.text("zip") or None,
-            phone=read.text("phone") or None,
+            **read.optional_texts("phone", *_ADDRESS),
             start_date=read.date("start_date"),
             latitude=read.number("latitude"),
             longitude=read.number("longitude"),
             active=read.flag("active", True),
-            updated_at=as_datetime(data.get("updated_at")),
+            updated_at=read.moment("updated_at"),
             problems=tuple(read.problems),
         )
 
@@ -169,19 +183,9 @@ class SubJob:
             code=read.text("code") or "",
             name=read.text("name") or "",
             active=read.flag("active", True),
-            updated_at=as_datetime(data.get("updated_at")),
+            updated_at=read.moment("updated_at"),
             problems=tuple(read.problems),
         )
-
-
-@dataclass(frozen=True, kw_only=True)
-class StandardCostCodeList:
-    id: int
-    name: str
-
-    @classmethod
-    def from_api(cls, data: Mapping[str, Any]) -> Self:
-        return cls(id=_id(data), name=as_str(data.get("name")))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -238,15 +242,17 @@ class ProjectCostCode:
 
     @classmethod
     def from_api(cls, data: Mapping[str, Any], *, project_id: int | None = None) -> Self:
+        read = _reader(data)
+        code = read.text("code") or ""
         return cls(
-            id=_id(data),
-            project_id=_ref(data, "project") or project_id,
-            code=as_str(data.get("code")),
-            full_code=as_str(data.get("full_code") or data.get("code")),
-            name=as_str(data.get("name")),
-            parent_id=_ref(data, "parent"),
-            standard_cost_code_id=as_int(data.get("standard_cost_code_id")),
-            deleted_at=as_datetime(data.get("deleted_at")),
+            id=_id(read),
+            project_id=read.ref("project") or project_id,
+            code=code,
+            full_code=read.text("full_code") or code,
+            name=read.text("name") or "",
+            parent_id=read.ref("parent"),
+            standard_cost_code_id=read.id("standard_cost_code_id"),
+            deleted_at=read.moment("deleted_at"),
         )
 
 
@@ -270,57 +276,8 @@ class Crew:
             project_id=read.ref("project") or project_id,
             name=read.text("name") or "",
             employee_ids=members or (),
-            updated_at=as_datetime(data.get("updated_at")),
+            updated_at=read.moment("updated_at"),
             problems=tuple(read.problems),
-        )
-
-
-@dataclass(frozen=True, kw_only=True)
-class WorkClassification:
-    id: int
-    name: str
-    abbreviation: str | None = None
-
-    @classmethod
-    def from_api(cls, data: Mapping[str, Any]) -> Self:
-        return cls(
-            id=_id(data),
-            name=as_str(data.get("name")),
-            abbreviation=as_opt_str(data.get("abbreviation")),
-        )
-
-
-@dataclass(frozen=True, kw_only=True)
-class TimecardTimeType:
-    id: int
-    time_type: str
-    abbreviated_time_type: str
-    global_: bool = False
-
-    @classmethod
-    def from_api(cls, data: Mapping[str, Any]) -> Self:
-        return cls(
-            id=_id(data),
-            time_type=as_str(data.get("time_type")),
-            abbreviated_time_type=as_str(data.get("abbreviated_time_type")),
-            global_=as_bool(data.get("global")),
-        )
-
-
-@dataclass(frozen=True, kw_only=True)
-class Fieldset:
-    id: int
-    name: str
-    type: str
-    field_ids: tuple[int, ...] = ()
-
-    @classmethod
-    def from_api(cls, data: Mapping[str, Any]) -> Self:
-        return cls(
-            id=_id(data),
-            name=as_str(data.get("name")),
-            type=as_str(data.get("type")),
-            field_ids=_ids(data.get("fields")),
         )
 
 
@@ -346,16 +303,18 @@ class CustomFieldDefinition:
 
     @classmethod
     def from_api(cls, data: Mapping[str, Any]) -> Self:
+        read = _reader(data)
+        entries = (_reader(entry) for entry in data.get("custom_field_lov_entries") or ())
         options = tuple(
-            LovEntry(id=_id(entry), label=as_str(entry.get("label")))
-            for entry in data.get("custom_field_lov_entries") or ()
-            if isinstance(entry, Mapping) and as_int(entry.get("id")) is not None
+            LovEntry(id=entry.id(), label=entry.text("label") or "")
+            for entry in entries
+            if entry.id() is not None
         )
         return cls(
-            id=_id(data),
-            label=as_str(data.get("label")),
-            data_type=as_str(data.get("data_type")),
-            active=as_bool(data.get("active"), True),
+            id=_id(read),
+            label=read.text("label") or "",
+            data_type=read.text("data_type") or "",
+            active=read.flag("active", True),
             options=options,
         )
 
@@ -368,7 +327,7 @@ def _custom_field_values(data: Mapping[str, Any]) -> dict[int, Any]:
     sources.append((k, v) for k, v in data.items() if k.startswith("custom_field_"))
     for items in sources:
         for key, value in items:
-            definition_id = as_int(str(key).removeprefix("custom_field_"))
+            definition_id = whole(str(key).removeprefix("custom_field_"))
             if definition_id is None:
                 continue
             # Procore answers {"custom_field_12": {"data_type": .., "value": ..}}.
@@ -397,21 +356,20 @@ class TimecardEntry:
 
     @classmethod
     def from_api(cls, data: Mapping[str, Any]) -> Self:
+        read = _reader(data)
         return cls(
-            id=_id(data),
-            project_id=_ref(data, "project"),
-            party_id=_ref(data, "party"),
-            date=as_date(data.get("date")),
-            hours=as_decimal(data.get("hours")),
-            time_in=as_datetime(data.get("time_in")),
-            time_out=as_datetime(data.get("time_out")),
-            lunch_time=as_int(data.get("lunch_time")),
-            cost_code_id=_ref(data, "cost_code"),
-            sub_job_id=_ref(data, "sub_job"),
-            timecard_time_type_id=_ref(data, "timecard_time_type"),
-            work_classification_id=_ref(data, "work_classification"),
-            description=as_opt_str(data.get("description")),
-            origin_id=as_opt_str(data.get("origin_id")),
-            origin_data=as_opt_str(data.get("origin_data")),
+            id=_id(read),
+            project_id=read.ref("project"),
+            party_id=read.ref("party"),
+            date=read.date("date"),
+            hours=read.decimal("hours"),
+            time_in=read.moment("time_in"),
+            time_out=read.moment("time_out"),
+            lunch_time=read.count("lunch_time"),
+            cost_code_id=read.ref("cost_code"),
+            sub_job_id=read.ref("sub_job"),
+            timecard_time_type_id=read.ref("timecard_time_type"),
+            work_classification_id=read.ref("work_classification"),
+            **read.optional_texts("description", "origin_id", "origin_data"),
             custom_fields=_custom_field_values(data),
         )

@@ -14,9 +14,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.contrib.admin.utils import flatten_fieldsets
-from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import transaction
-from django.http import HttpResponseRedirect
+from django.core.exceptions import PermissionDenied
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -25,12 +23,11 @@ from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_POST
 
+from linx.admin.custom_fields import PREIMPORT_REMINDER, custom_fields_page
 from linx.admin.dashboard import failures_outstanding, last_run, token_health, when, with_health
 from linx.admin.secrets import WriteOnlySecretsForm, secret_status
 from linx.models import (
     Connection,
-    CustomField,
-    CustomFieldType,
     EntityMapping,
     EntityType,
     RunKind,
@@ -39,6 +36,7 @@ from linx.models import (
 from linx.sync.imports import ENTITIES
 from linx.sync.preflight import Status, run_preflight
 from linx.sync.queueing import queue_runs
+from linx.sync.rules import HOUR_KINDS
 from linx.views import procore_connect
 
 ENTITY_LABELS = {
@@ -48,10 +46,7 @@ ENTITY_LABELS = {
     "crews": "Crews (as employee groups)",
 }
 SECRET_FIELDS = ("procore_client_secret", "exaktime_api_key")
-TIME_TYPE_FIELDS = ("time_type_regular", "time_type_ot1", "time_type_ot2")
-PREIMPORT_REMINDER = (
-    "Every time a custom field is created or changed in Procore, re-run the pre-import."
-)
+TIME_TYPE_FIELDS = tuple(HOUR_KINDS.values())
 
 
 class ExportForm(forms.Form):
@@ -113,41 +108,6 @@ def time_type_choices(connection: Connection) -> list[tuple[str, str]]:
     return sorted(choices.items())
 
 
-def custom_field_rows(fieldsets, fields, selected_fieldset, can_change: bool) -> list[dict]:
-    """The custom fields page's rows: each field as it is in the database, and why it
-    cannot be chosen when it cannot."""
-    checked = {str(f.pk) for f in fields if f.selected}
-    names_by_id = {}
-    for fieldset in fieldsets:
-        for field_id in fieldset.field_ids:
-            names_by_id.setdefault(field_id, []).append(fieldset)
-    rows = []
-    for field in fields:
-        reason = ""
-        if not field.supported:
-            reason = (
-                f"Type {field.data_type!r} cannot be carried: Linx carries plain text, "
-                "date, checkbox and single select fields."
-            )
-        elif field.gone_from_procore:
-            reason = "Gone from Procore at the last pre-import."
-        rows.append(
-            {
-                "field": field,
-                "type": CustomFieldType(field.data_type).label
-                if field.supported
-                else field.data_type,
-                "fieldsets": names_by_id.get(field.procore_id, []),
-                "in_selected": selected_fieldset is not None
-                and field.procore_id in selected_fieldset.field_ids,
-                "checked": str(field.pk) in checked,
-                "disabled": bool(reason) or not can_change,
-                "reason": reason,
-            }
-        )
-    return rows
-
-
 class ConnectionForm(WriteOnlySecretsForm):
     secret_fields = SECRET_FIELDS
 
@@ -187,6 +147,17 @@ class ConnectionForm(WriteOnlySecretsForm):
             if self.data.get(self.add_prefix(name)) and not cleaned.get(f"clear_{name}"):
                 self.instance.enter_secret(name, cleaned[name])
         return cleaned
+
+    def signs_in_anew(self) -> bool:
+        """Whether this change gives Procore another app or login host (after `is_valid`).
+
+        A token belongs to the app and login host that issued it. A secret box left blank
+        keeps the stored secret, so only a secret that really differs counts.
+        """
+        stored = self.stored_secrets.get("procore_client_secret")
+        if stored is not None and stored != self.instance.procore_client_secret:
+            return True
+        return bool({"procore_client_id", "procore_login_url"} & set(self.changed_data))
 
     def _keep_settings_not_sent(self) -> None:
         """A setting missing from the request altogether keeps its stored value.
@@ -345,11 +316,8 @@ class ConnectionAdmin(admin.ModelAdmin):
         return fieldsets
 
     def save_model(self, request, obj, form, change):
-        # A token belongs to the app and login host that issued it.
-        signing_in = {"procore_client_id", "procore_client_secret", "procore_login_url"}
-        if change and signing_in & set(form.changed_data):
-            obj.procore_access_token = obj.procore_refresh_token = ""
-            obj.procore_token_expires_at = None
+        if change and form.signs_in_anew():
+            obj.forget_procore_token()
         obj.changed_by = f"{request.user} in the admin"
         super().save_model(request, obj, form, change)
         if message := obj.cleared_secrets_message():
@@ -411,74 +379,7 @@ class ConnectionAdmin(admin.ModelAdmin):
 
     def custom_fields_view(self, request, pk: int):
         """Choose the one timesheet fieldset and up to five custom fields Linx carries."""
-        connection = get_object_or_404(Connection, pk=pk)
-        if not self.has_view_permission(request, connection):
-            raise PermissionDenied
-        can_change = self.has_change_permission(request, connection)
-        fieldsets = list(connection.fieldsets.order_by("name"))
-        fields = list(connection.custom_fields.order_by("label"))
-        error = None
-        if request.method == "POST":
-            if not can_change:
-                raise PermissionDenied
-            chosen_fieldset = next(
-                (f for f in fieldsets if str(f.pk) == request.POST.get("fieldset")), None
-            )
-            wanted = set(request.POST.getlist("fields"))
-            chosen = sorted(
-                (f for f in fields if str(f.pk) in wanted),
-                key=lambda f: (f.selected_slot or CustomField.MAX_SELECTED + 1, f.label),
-            )
-            try:
-                with transaction.atomic():
-                    connection.select_fieldset(chosen_fieldset)
-                    connection.select_custom_fields(chosen)
-            except ValidationError as refusal:
-                error = (
-                    " ".join(refusal.messages)
-                    + " Nothing was saved: the page shows the choice still in use."
-                )
-                # The refused choice was rolled back in the database, but not in the
-                # objects it was tried on: read again what is really in use.
-                fieldsets = list(connection.fieldsets.order_by("name"))
-                fields = list(connection.custom_fields.order_by("label"))
-            else:
-                self.log_change(
-                    request,
-                    connection,
-                    f"Custom fields: fieldset {chosen_fieldset or 'none'}, fields "
-                    f"{', '.join(f.label for f in chosen) or 'none'}.",
-                )
-                self.message_user(
-                    request,
-                    f"Saved: {len(chosen)} custom field(s) from "
-                    f"{chosen_fieldset.name if chosen_fieldset else 'no fieldset'}. "
-                    "The next pre-import creates them in ExakTime.",
-                    messages.SUCCESS,
-                )
-                return HttpResponseRedirect(request.path)
-        selected_fieldset = next((f for f in fieldsets if f.selected), None)
-        rows = custom_field_rows(fieldsets, fields, selected_fieldset, can_change)
-        return TemplateResponse(
-            request,
-            "admin/linx/connection/custom_fields.html",
-            {
-                **self.admin_site.each_context(request),
-                "title": f"Custom fields of {connection.name}",
-                "opts": self.model._meta,
-                "original": connection,
-                "fieldsets": fieldsets,
-                "selected_fieldset": selected_fieldset,
-                "rows": rows,
-                "error": error,
-                "can_change": can_change,
-                "can_run": self.has_run_permission(request),
-                "max_selected": CustomField.MAX_SELECTED,
-                "reminder": PREIMPORT_REMINDER,
-                "preimported_at": connection.preimported_at,
-                "action_checkbox_name": ACTION_CHECKBOX_NAME,
-            },
-        )
+        return custom_fields_page(self, request, pk)
 
     # List columns --------------------------------------------------------------------
 

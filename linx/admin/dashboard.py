@@ -37,6 +37,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.timesince import timesince, timeuntil
 
+from linx.admin.badges import badge
 from linx.models import (
     SECRET_NAMES,
     Connection,
@@ -74,15 +75,6 @@ TONES = {
 HEALTH_KINDS = (RunKind.IMPORT, RunKind.EXPORT, RunKind.PREIMPORT)
 #: Runs that went through or were stopped by an error (not cancelled, not skipped).
 DECIDED_STATUSES = (RunStatus.SUCCEEDED, RunStatus.PARTIAL, RunStatus.FAILED)
-
-
-def badge(label: str, tone: str, title: str = "") -> SafeString:
-    """A status pill; `tone` is ok, warn, bad, info or quiet (see console_styles.html)."""
-    if title:
-        return format_html(
-            '<span class="linx-badge linx-badge--{}" title="{}">{}</span>', tone, title, label
-        )
-    return format_html('<span class="linx-badge linx-badge--{}">{}</span>', tone, label)
 
 
 def run_badge(status: str) -> SafeString:
@@ -227,9 +219,15 @@ def missing_secrets(connection: Connection) -> SafeString:
     """A red badge for each secret a run needs that is not set; empty when all are."""
     return format_html_join(
         " ",
-        '<span class="linx-badge linx-badge--bad" title="{}">no {}</span>',
+        "{}",
         (
-            ("Every run fails until it is entered on the connection's page.", label)
+            (
+                badge(
+                    f"no {label}",
+                    "bad",
+                    "Every run fails until it is entered on the connection's page.",
+                ),
+            )
             for name, label in SECRET_NAMES.items()
             if not _stored(connection, name, SECRET_ANNOTATIONS[name])
         ),
@@ -365,20 +363,8 @@ def build_chart(days: list[date], per_day: dict[date, tuple[int, int]]) -> Chart
     return chart
 
 
-def dashboard(user) -> list[dict]:
-    """Per connection: health, last runs and the 30-day chart. Three queries in all."""
-    if not (user.has_perm("linx.view_connection") and user.has_perm("linx.view_syncrun")):
-        return []
-    connections = list(
-        with_health(Connection.objects.order_by("-is_active", "name"))[:DASHBOARD_CONNECTIONS]
-    )
-    if not connections:
-        return []
-    today = timezone.localdate()
-    days = [today - timedelta(days=n) for n in range(CHART_DAYS - 1, -1, -1)]
-    since = timezone.make_aware(datetime.combine(days[0], datetime.min.time()))
-    ids = [c.pk for c in connections]
-
+def _recent_runs(ids: list[int], since: datetime) -> dict[int, list[SyncRun]]:
+    """Each connection's last `LAST_RUNS` runs since `since`, newest first (one query)."""
     recent = (
         SyncRun.objects.filter(connection_id__in=ids, created_at__gte=since)
         .annotate(
@@ -395,7 +381,11 @@ def dashboard(user) -> list[dict]:
     runs: dict[int, list[SyncRun]] = {}
     for run in recent:
         runs.setdefault(run.connection_id, []).append(run)
+    return runs
 
+
+def _per_day(ids: list[int], since: datetime) -> dict[int, dict[date, tuple[int, int]]]:
+    """(synced, failed) rows per connection and day of real runs since `since` (one query)."""
     synced = sum((Coalesce(_int(outcome), 0) for outcome in SYNCED_OUTCOMES), Value(0))
     totals = (
         SyncRun.objects.filter(connection_id__in=ids, created_at__gte=since, dry_run=False)
@@ -410,7 +400,23 @@ def dashboard(user) -> list[dict]:
             row["synced"] or 0,
             row["failed"] or 0,
         )
+    return per_day
 
+
+def dashboard(user) -> list[dict]:
+    """Per connection: health, last runs and the 30-day chart. Three queries in all."""
+    if not (user.has_perm("linx.view_connection") and user.has_perm("linx.view_syncrun")):
+        return []
+    connections = list(
+        with_health(Connection.objects.order_by("-is_active", "name"))[:DASHBOARD_CONNECTIONS]
+    )
+    if not connections:
+        return []
+    today = timezone.localdate()
+    days = [today - timedelta(days=n) for n in range(CHART_DAYS - 1, -1, -1)]
+    since = timezone.make_aware(datetime.combine(days[0], datetime.min.time()))
+    ids = [c.pk for c in connections]
+    runs, per_day = _recent_runs(ids, since), _per_day(ids, since)
     return [
         {
             "connection": connection,

@@ -12,6 +12,7 @@ from django.contrib import admin
 from django.utils.html import format_html
 
 from linx.admin import run_views
+from linx.admin.badges import fix_or_retry
 from linx.admin.runs import ConnectionFilter, ReadOnlyAdmin
 from linx.models import OpenFailure
 
@@ -47,11 +48,7 @@ class OpenFailureAdmin(ReadOnlyAdmin):
 
     @admin.display(description="Needs")
     def fix_or_retry(self, failure: OpenFailure):
-        if failure.retryable:
-            return format_html(
-                '<span class="linx-flag linx-flag--retry">{}</span>', "Retry may help"
-            )
-        return format_html('<span class="linx-flag linx-flag--fix">{}</span>', "Fix needed")
+        return fix_or_retry(failure.retryable)
 
     @admin.display(description="Last failed in", ordering="last_run")
     def last_run_shown(self, failure: OpenFailure):

@@ -20,10 +20,11 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 
 from integrations.exaktime.errors import ExakTimeError
-from linx.admin.dashboard import badge
+from linx.admin.badges import badge
 from linx.clients import exaktime_client
 from linx.models import Connection, EntityMapping, EntityType
 from linx.sync import mappings as operations
+from linx.sync.labels import exaktime_name
 from linx.sync.mappings import LINKABLE, MappingStatus
 from linx.sync.preflight import PREFLIGHT_TIMEOUT, preflight_retry
 
@@ -213,20 +214,17 @@ class EntityMappingAdmin(admin.ModelAdmin):
             exaktime_id = form.cleaned_data["exaktime_id"]
             try:
                 with _exaktime(mapping.connection) as client:
-                    record = operations.link(mapping, exaktime_id, exaktime=client)
+                    record = operations.link(
+                        mapping, exaktime_id, exaktime=client, acting_user=request.user
+                    )
             except ValidationError as refusal:
                 form.add_error("exaktime_id", refusal.messages)
             else:
                 self.log_change(request, mapping, f"Linked to ExakTime {exaktime_id}.")
-                shown = (
-                    getattr(record, "name", None)
-                    or (
-                        f"{getattr(record, 'first_name', '')} {getattr(record, 'last_name', '')}"
-                    ).strip()
-                )
                 self.message_user(
                     request,
-                    f"{mapping} is linked to ExakTime {exaktime_id} ({shown}). The next import "
+                    f"{mapping} is linked to ExakTime {exaktime_id} ({exaktime_name(record)}). "
+                    "The next import "
                     "writes Procore's values over what differs.",
                     messages.SUCCESS,
                 )
@@ -291,40 +289,34 @@ class EntityMappingAdmin(admin.ModelAdmin):
 
     # Actions -------------------------------------------------------------------------
 
+    def _act(self, request, queryset, chosen, operation, logged: str, told: str) -> None:
+        """Run `operation` as this person, note it in each record's history, and say
+        what it did (`told` has a ``{count}``)."""
+        chosen = list(chosen)  # read before the change: the records it will change
+        count = operation(queryset, acting_user=request.user)
+        self._log(request, chosen, logged)
+        self.message_user(
+            request, told.format(count=count), messages.SUCCESS if count else messages.WARNING
+        )
+
     @admin.action(description="Unlink", permissions=["change"])
     def unlink_mappings(self, request, queryset):
-        chosen = list(queryset.filter(exaktime_id__isnull=False, entity_type__in=LINKABLE))
-        count = operations.unlink(queryset)
-        self._log(request, chosen, "Unlinked.")
-        self.message_user(
-            request,
-            f"Unlinked {count} record(s); ExakTime was not changed. The next import links each "
+        chosen = queryset.filter(exaktime_id__isnull=False, entity_type__in=LINKABLE)
+        self._act(request, queryset, chosen, operations.unlink, "Unlinked.",
+            "Unlinked {count} record(s); ExakTime was not changed. The next import links each "
             "to the ExakTime record with the same ID, or creates one; ignore a record to keep "
-            "it apart.",
-            messages.SUCCESS if count else messages.WARNING,
-        )
+            "it apart.")  # fmt: skip
 
     @admin.action(description="Ignore on import", permissions=["change"])
     def ignore_mappings(self, request, queryset):
-        chosen = list(queryset.filter(ignored=False, entity_type__in=LINKABLE))
-        count = operations.ignore(queryset, acting_user=request.user)
-        self._log(request, chosen, "Ignored on import.")
-        self.message_user(
-            request,
-            f"Ignored {count} record(s): every import skips them, saying you ignored them.",
-            messages.SUCCESS if count else messages.WARNING,
-        )
+        chosen = queryset.filter(ignored=False, entity_type__in=LINKABLE)
+        self._act(request, queryset, chosen, operations.ignore, "Ignored on import.",
+            "Ignored {count} record(s): every import skips them, saying you ignored them.")  # fmt: skip
 
     @admin.action(description="Un-ignore (import again)", permissions=["change"])
     def unignore_mappings(self, request, queryset):
-        chosen = list(queryset.filter(ignored=True))
-        count = operations.unignore(queryset)
-        self._log(request, chosen, "No longer ignored.")
-        self.message_user(
-            request,
-            f"{count} record(s) are imported again from the next import.",
-            messages.SUCCESS if count else messages.WARNING,
-        )
+        self._act(request, queryset, queryset.filter(ignored=True), operations.unignore,
+            "No longer ignored.", "{count} record(s) are imported again from the next import.")  # fmt: skip
 
     @admin.action(
         description=f"Check the linked records still exist in ExakTime (up to {operations.MAX_CHECKED})",

@@ -29,6 +29,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 from django.views.decorators.http import require_POST
 
+from linx.admin.badges import badge, fix_or_retry
 from linx.encryption import EncryptedTextField
 from linx.models import (
     Connection,
@@ -42,6 +43,7 @@ from linx.models import (
 from linx.sync.execute import why_not_rerun
 from linx.sync.queueing import apply_preview as request_apply
 from linx.sync.queueing import queue_reruns
+from linx.sync.rules import HOUR_HEADINGS
 from linx.sync.runs import cancel, reap_dead_runs
 
 ROWS_PER_PAGE = 100
@@ -75,8 +77,6 @@ TRIGGER_WORDS = {
     RunTrigger.SCHEDULE: "schedule",
     RunTrigger.AUTOMATIC: "automatic",
 }
-#: An export's row groups its changes per hour kind.
-CHANGE_GROUPS = {"regular": "Regular hours", "ot1": "OT1 hours", "ot2": "OT2 hours"}
 ENTITY_LABELS = dict(EntityType.choices)
 OUTCOME_ORDER = list(Outcome.values)
 ENTITY_ORDER = list(EntityType.values)
@@ -91,13 +91,6 @@ VALUE_MAX = 300  # characters of one before/after value shown on a page
 # --- How a run and its rows are shown (also used by the runs list) ----------------------
 
 
-def badge(label: str, tone: str, **data: Any) -> SafeString:
-    attributes = format_html_join("", ' data-linx-{}="{}"', data.items())
-    return format_html(
-        '<span class="linx-badge linx-badge--{}"{}>{}</span>', tone, attributes, label
-    )
-
-
 def status_badge(run: SyncRun) -> SafeString:
     return badge(run.get_status_display(), STATUS_TONE.get(run.status, "quiet"), badge="status")
 
@@ -110,15 +103,7 @@ def failure_label(row: RowResult) -> SafeString:
     """Red "Fix needed" (an operator must act) or amber "Retry may help" (a passing fault)."""
     if row.outcome != Outcome.FAILED:
         return SafeString("")
-    if row.retryable:
-        return format_html(
-            '<span class="linx-flag linx-flag--retry" title="{}">Retry may help</span>',
-            "A passing fault (timeout, rate limit, service down): re-running may succeed.",
-        )
-    return format_html(
-        '<span class="linx-flag linx-flag--fix" title="{}">Fix needed</span>',
-        "Re-running alone will fail again: fix what the message says first.",
-    )
+    return fix_or_retry(row.retryable)
 
 
 def counts_in_order(counts: dict | None) -> list[tuple[str, int]]:
@@ -280,7 +265,7 @@ def change_groups(changes: dict | None) -> list[ChangeGroup]:
         elif isinstance(value, dict):
             groups.append(
                 ChangeGroup(
-                    CHANGE_GROUPS.get(key, key),
+                    HOUR_HEADINGS.get(key, key),  # an export's changes, per hour kind
                     [
                         Change(f, _shown(v[0]), _shown(v[1]))
                         if _is_pair(v)
@@ -305,17 +290,11 @@ def describe_parameters(run: SyncRun) -> list[tuple[str, str]]:
     if "approved_only" in params:
         lines.append(("Approved only", "yes" if params.pop("approved_only") else "no"))
     if "only" in params:
-        only = params.pop("only") or {}
-        lines.append(
-            (
-                "Only these records",
-                "; ".join(
-                    f"{ENTITY_LABELS.get(entity, entity)}: "
-                    + ("all" if ids == "all" else f"{len(ids):,}")
-                    for entity, ids in sorted(only.items())
-                ),
-            )
-        )
+        only = sorted((params.pop("only") or {}).items())
+        lines.append(("Only these records", "; ".join(
+            f"{ENTITY_LABELS.get(entity, entity)}: " + ("all" if ids == "all" else f"{len(ids):,}")
+            for entity, ids in only
+        )))  # fmt: skip
     if "only_time_records" in params:
         lines.append(("Only these time records", f"{len(params.pop('only_time_records')):,}"))
     if "employees" in params:
@@ -324,17 +303,10 @@ def describe_parameters(run: SyncRun) -> list[tuple[str, str]]:
         lines.append(("Full pass", "yes" if params.pop("full") else "no"))
     if "since" in params:
         # The import's plan, kept so applying a preview reads what the preview read.
-        since = params.pop("since") or {}
-        lines.append(
-            (
-                "Read changed since",
-                "; ".join(
-                    f"{entity.replace('_', ' ')}: {at[:19].replace('T', ' ')} UTC"
-                    for entity, at in sorted(since.items())
-                )
-                or "nothing: every record read",
-            )
-        )
+        since = sorted((params.pop("since") or {}).items())
+        lines.append(("Read changed since", "; ".join(
+            f"{entity.replace('_', ' ')}: {at[:19].replace('T', ' ')} UTC" for entity, at in since
+        ) or "nothing: every record read"))  # fmt: skip
     for key, value in sorted(params.items()):
         lines.append((key.replace("_", " ").capitalize(), _shown(value) or "—"))
     return lines
@@ -582,13 +554,12 @@ def cancel_run(request: HttpRequest, model_admin, run_id) -> HttpResponse:
     """Cancel a queued run, or ask a running one to stop at its next batch of rows."""
     _check_can_run(model_admin, request)
     run = get_run(model_admin, request, run_id)
-    if cancel(run):
-        messages.success(
-            request,
-            f"Asked run #{run.pk} to stop; a running run stops at its next batch of rows.",
-        )
-    else:
-        messages.warning(request, f"Run #{run.pk} was not queued or running: nothing to cancel.")
+    _tell(
+        request,
+        cancel(run, acting_user=request.user),
+        done=f"Asked run #{run.pk} to stop; a running run stops at its next batch of rows.",
+        not_done=f"Run #{run.pk} was not queued or running: nothing to cancel.",
+    )
     return redirect(run_url(run.pk))
 
 
@@ -603,16 +574,20 @@ def apply_preview(request: HttpRequest, model_admin, run_id) -> HttpResponse:
         )
         return redirect(run_url(run.pk))
     new, queued = request_apply(run, started_by=request.user)
-    if queued:
-        messages.success(
-            request,
-            f"Queued {new.get_kind_display().lower()} #{new.pk} for real, as previewed by "
-            f"#{run.pk}.",
-        )
-    else:
-        messages.warning(
-            request,
-            f"Preview #{run.pk} was already applied: run #{new.pk} "
-            f"({new.get_status_display().lower()}) does it. Nothing more was queued.",
-        )
+    _tell(
+        request,
+        queued,
+        done=f"Queued {new.get_kind_display().lower()} #{new.pk} for real, as previewed by "
+        f"#{run.pk}.",
+        not_done=f"Preview #{run.pk} was already applied: run #{new.pk} "
+        f"({new.get_status_display().lower()}) does it. Nothing more was queued.",
+    )
     return redirect(run_url(new.pk))
+
+
+def _tell(request: HttpRequest, happened: bool, *, done: str, not_done: str) -> None:
+    """Say what a button did, in green, or why it did nothing, in amber."""
+    if happened:
+        messages.success(request, done)
+    else:
+        messages.warning(request, not_done)

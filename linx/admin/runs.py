@@ -184,7 +184,7 @@ class SyncRunAdmin(ReadOnlyAdmin):
 
     @admin.action(description="Cancel", permissions=["rerun"])
     def cancel_runs(self, request, queryset):
-        stopped = [run.pk for run in queryset if cancel(run)]
+        stopped = [run.pk for run in queryset if cancel(run, acting_user=request.user)]
         self.message_user(
             request,
             f"Asked {len(stopped)} run(s) to stop; a running one stops at its next batch of rows."
@@ -197,33 +197,18 @@ class SyncRunAdmin(ReadOnlyAdmin):
         return request.user.has_perm("linx.run_sync")
 
 
+#: What a row is: shown in the list and on its page.
+ROW_COLUMNS = ["run_link", "entity_type", "outcome_shown", "procore_id", "exaktime_id", "name"]
+
+
 @admin.register(RowResult)
 class RowResultAdmin(ReadOnlyAdmin):
-    list_display = [
-        "id",
-        "run_link",
-        "entity_type",
-        "outcome_shown",
-        "procore_id",
-        "exaktime_id",
-        "name",
-        "failure",
-    ]
+    list_display = ["id", *ROW_COLUMNS, "failure"]
     list_filter = ["outcome", "entity_type", "retryable"]
     search_fields = ["name", "=procore_id", "=exaktime_id"]
     list_select_related = ["run", "run__connection"]
     show_full_result_count = False
-    fields = [
-        "run_link",
-        "entity_type",
-        "outcome_shown",
-        "procore_id",
-        "exaktime_id",
-        "name",
-        "message_shown",
-        "changes_shown",
-        "created_at",
-    ]
+    fields = [*ROW_COLUMNS, "message_shown", "changes_shown", "created_at"]
     readonly_fields = fields
 
     class Media:

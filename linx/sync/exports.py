@@ -25,7 +25,6 @@ in all; then the row fails as one a re-run can fix.
 from __future__ import annotations
 
 import logging
-import re
 import time
 from collections import defaultdict
 from collections.abc import Iterable
@@ -41,7 +40,6 @@ from django.utils import timezone
 from integrations.exaktime.client import ExakTimeClient
 from integrations.exaktime.errors import ExakTimeAuthError, ExakTimeError
 from integrations.exaktime.records import TimeRecord
-from integrations.http import parse_iso_date
 from integrations.procore.client import ProcoreClient
 from integrations.procore.errors import (
     ProcoreAuthError,
@@ -53,9 +51,9 @@ from integrations.procore.errors import (
     ProcoreValidationError,
 )
 from integrations.procore.records import TimecardEntry
+from integrations.values import parse_iso_date
 from linx.models import (
     Connection,
-    CustomFieldType,
     EntityMapping,
     EntityType,
     Outcome,
@@ -63,17 +61,12 @@ from linx.models import (
     TimeEntryMode,
 )
 from linx.sync import rules
-from linx.sync.preimport import HOUR_KINDS
+from linx.sync.labels import exaktime_name
+from linx.sync.rules import HOUR_KINDS, HOURS_FIELD, KIND_NAMES, MAX_HOURS
 from linx.sync.runs import Row, RunAborted, RunRecorder
 
 log = logging.getLogger(__name__)
 
-HOURS_FIELD = {"regular": "regular_hours", "ot1": "ot1_hours", "ot2": "ot2_hours"}
-KIND_NAMES = {"regular": "regular", "ot1": "OT1", "ot2": "OT2"}
-MAX_HOURS = Decimal(24)
-MAX_TEXT = 255
-#: Half of a UTF-16 pair: JSON can carry one, Procore and PostgreSQL's jsonb cannot.
-LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 BULK = 100  # the contract's largest bulk create
 LEDGER_SLICE = 2000  # origin ids per query when reading the ledger
 RERUN = "then re-run the failed rows"
@@ -529,13 +522,7 @@ class Exporter:
             try:
                 found = getattr(self.exaktime, f"get_{noun}")(exaktime_id)
                 label = " ".join(
-                    str(part)
-                    for part in (
-                        found.identifier,
-                        getattr(found, "name", None)
-                        or f"{getattr(found, 'first_name', '')} {getattr(found, 'last_name', '')}".strip(),
-                    )
-                    if part
+                    str(part) for part in (found.identifier, exaktime_name(found)) if part
                 )
                 self._described[key] = f"{label} (id {exaktime_id})"
             except ExakTimeError:
@@ -569,55 +556,14 @@ class Exporter:
             definition = self.context["custom_fields"].get(str(exaktime_id))
             if definition is None or value in (None, ""):
                 continue
-            key = f"custom_field_{definition.procore_id}"
-            label = definition.label
-            if definition.data_type == CustomFieldType.TEXT:
-                if isinstance(value, bool) or not isinstance(value, str | int):
-                    raise Unexportable(
-                        f"Time record {record.id}: custom field {label!r} holds {value!r}, which is "
-                        f"not text. Correct it in ExakTime, {RERUN}."
-                    )
-                text = str(value)
-                if "\x00" in text or LONE_SURROGATE.search(text):
-                    why = "contains a null character" if "\x00" in text else "is not valid Unicode"
-                    raise Unexportable(
-                        f"Time record {record.id}: custom field {label!r} holds {text!r}, which "
-                        f"{why}. Correct it in ExakTime, {RERUN}."
-                    )
-                if len(text) > MAX_TEXT:
-                    raise Unexportable(
-                        f"Time record {record.id}: custom field {label!r} holds {len(text)} "
-                        f"characters; Procore takes at most {MAX_TEXT}. Shorten it in ExakTime, {RERUN}."
-                    )
-                values[key] = text
-            elif definition.data_type == CustomFieldType.DATE:
-                day = parse_iso_date(value) if isinstance(value, str) else None
-                if day is None:
-                    raise Unexportable(
-                        f"Time record {record.id}: custom field {label!r} holds {value!r}, which is "
-                        f"not a date. Correct it in ExakTime, {RERUN}."
-                    )
-                values[key] = day.isoformat()
-            elif definition.data_type == CustomFieldType.CHECKBOX:
-                if isinstance(value, bool):
-                    values[key] = value
-                elif str(value).lower() in {"true", "false"}:
-                    values[key] = str(value).lower() == "true"
-                else:
-                    raise Unexportable(
-                        f"Time record {record.id}: custom field {label!r} holds {value!r}, which is "
-                        f"not a checkbox value (true or false). Correct it in ExakTime, {RERUN}."
-                    )
-            elif definition.data_type == CustomFieldType.SELECT:
-                options = {o["label"]: o["id"] for o in definition.options}
-                if value not in options:
-                    raise Unexportable(
-                        f"Time record {record.id}: custom field {label!r} holds {value!r}, which is "
-                        f"not one of its Procore options ({', '.join(options) or 'none'}). Add the "
-                        f"option in Procore and re-run the pre-import, or correct the record; "
-                        f"{RERUN}."
-                    )
-                values[key] = options[value]
+            try:
+                converted = rules.custom_value(definition.data_type, value, definition.options)
+            except rules.Refused as refused:
+                raise Unexportable(
+                    f"Time record {record.id}: custom field {definition.label!r} "
+                    f"{refused.problem}. {refused.fix} {RERUN}."
+                ) from None
+            values[f"custom_field_{definition.procore_id}"] = converted
         return values
 
     # --- Procore reference, cached per run -----------------------------------------

@@ -371,8 +371,8 @@ class Importer:
                 EntityType.LOCATION_CATEGORY,
                 project.id,
                 project.name,
-                {"name": project.name},
-                {"name": "project name"},
+                rules.apply(rules.PROJECT_CATEGORY, project, {}),
+                rules.labels(rules.PROJECT_CATEGORY),
             )
         )
 
@@ -383,13 +383,8 @@ class Importer:
                 EntityType.LOCATION_GROUP,
                 project.id,
                 project.name,
-                {
-                    "name": project.name,
-                    "group_type": "location",
-                    "member_ids": sorted(members),
-                    "show_in_mobile": True,
-                },
-                {"name": "project name"},
+                rules.apply(rules.PROJECT_GROUP, project, {"member_ids": members}),
+                rules.labels(rules.PROJECT_GROUP),
             )
         )
 
@@ -410,7 +405,7 @@ class Importer:
             if codes is None:
                 continue
             codes = list(codes)
-            divisions = {c.id: c for c in codes if c.is_division}
+            divisions = rules.divisions(codes)
             self.recorder.expect(
                 kind,
                 self.recorder.progress.get(kind, {}).get("total", 0) + len(codes) - len(divisions),
@@ -424,7 +419,7 @@ class Importer:
                 if code.is_division:
                     continue  # divisions themselves are not imported
                 name = rules.cost_code_name(code)
-                if code.parent_id not in divisions:
+                if not rules.under_division(code, divisions):
                     self.twins.row(
                         kind,
                         Outcome.FAILED,
@@ -482,16 +477,11 @@ class Importer:
             members = sorted(
                 {employees[e] for c in crews for e in c.employee_ids if e in employees}
             )
-            fields = {
-                "name": name,
-                "group_type": "employee",
-                "member_ids": members,
-                "show_in_mobile": True,
-            }
+            fields = rules.apply(rules.CREW, crews[0], {"member_ids": members})
             data = {"crew_ids": crew_ids}
             with self.twins.recording_failures_only(not asked):
                 self.twins.write(
-                    Twin(kind, procore_id, name, fields, {"name": "crew name"}, data=data)
+                    Twin(kind, procore_id, name, fields, rules.labels(rules.CREW), data=data)
                 )
         self.deactivate_missing(kind, seen, delete_group=True)
 

@@ -30,7 +30,8 @@ from django.utils import timezone
 
 from integrations.exaktime.client import ExakTimeClient
 from integrations.exaktime.errors import ExakTimeError, ExakTimeNotFound
-from linx.models import Connection, EntityMapping, EntityType, User
+from linx import audit
+from linx.models import AuditAction, Connection, EntityMapping, EntityType, User
 from linx.sync import failures
 from linx.sync.imports import ENTITY_OF
 from linx.sync.targets import NOUNS, TARGETS
@@ -79,7 +80,18 @@ def _forget_twin(data: dict) -> dict:
     return {k: v for k, v in data.items() if k not in ("fields", MISSING_KEY)}
 
 
-def link(mapping: EntityMapping, exaktime_id: int, *, exaktime: ExakTimeClient):
+def _target(mapping: EntityMapping) -> str:
+    """The mapping as the audit trail names it: kind, name and Procore id."""
+    return f"{mapping} (Procore {mapping.procore_id})"
+
+
+def link(
+    mapping: EntityMapping,
+    exaktime_id: int,
+    *,
+    exaktime: ExakTimeClient,
+    acting_user: User | None,
+):
     """Make ExakTime record `exaktime_id` the twin of this mapping's Procore record.
 
     The record is looked up in ExakTime first, so a mistyped id is refused rather than
@@ -91,6 +103,33 @@ def link(mapping: EntityMapping, exaktime_id: int, *, exaktime: ExakTimeClient):
             f"{mapping} cannot be linked: only Procore employees, projects, sub-jobs, cost "
             "codes and crews are."
         )
+    noun = NOUNS[mapping.entity_type].lower()
+    _check_free(mapping, exaktime_id, noun)
+    record = _twin_in_exaktime(mapping, exaktime_id, exaktime, noun)
+    try:
+        with transaction.atomic():
+            EntityMapping.objects.filter(pk=mapping.pk).update(
+                exaktime_id=str(exaktime_id),
+                fingerprint="",
+                data=_forget_twin(mapping.data),
+                updated_at=timezone.now(),
+            )
+            audit.record(
+                AuditAction.LINK,
+                acting_user=acting_user,
+                connection=mapping.connection_id,
+                target=_target(mapping),
+                details={"exaktime_id": str(exaktime_id), "was": mapping.exaktime_id},
+            )
+    except IntegrityError:
+        raise ValidationError(
+            f"ExakTime {noun} {exaktime_id} was just linked to another Procore record."
+        ) from None
+    return record
+
+
+def _check_free(mapping: EntityMapping, exaktime_id: int, noun: str) -> None:
+    """Refuse an ExakTime record another Procore record of the connection is linked to."""
     holder = (
         EntityMapping.objects.filter(
             connection_id=mapping.connection_id,
@@ -100,12 +139,15 @@ def link(mapping: EntityMapping, exaktime_id: int, *, exaktime: ExakTimeClient):
         .exclude(pk=mapping.pk)
         .first()
     )
-    noun = NOUNS[mapping.entity_type].lower()
     if holder is not None:
         raise ValidationError(
             f"ExakTime {noun} {exaktime_id} is already linked to Procore record "
             f"{holder.name or holder.procore_id!r} ({holder.procore_id}). Unlink that one first."
         )
+
+
+def _twin_in_exaktime(mapping: EntityMapping, exaktime_id: int, exaktime, noun: str):
+    """The ExakTime record `exaktime_id`, refused if missing or of another kind."""
     target = TARGETS[mapping.entity_type]
     try:
         record = target.get(exaktime, exaktime_id)
@@ -117,28 +159,16 @@ def link(mapping: EntityMapping, exaktime_id: int, *, exaktime: ExakTimeClient):
         raise ValidationError(
             f"ExakTime record {exaktime_id} is a {record.group_type} group, not a {noun}."
         )
-    try:
-        with transaction.atomic():
-            EntityMapping.objects.filter(pk=mapping.pk).update(
-                exaktime_id=str(exaktime_id),
-                fingerprint="",
-                data=_forget_twin(mapping.data),
-                updated_at=timezone.now(),
-            )
-    except IntegrityError:
-        raise ValidationError(
-            f"ExakTime {noun} {exaktime_id} was just linked to another Procore record."
-        ) from None
     return record
 
 
-def unlink(mappings: QuerySet[EntityMapping]) -> int:
+def unlink(mappings: QuerySet[EntityMapping], *, acting_user: User | None) -> int:
     """Forget the ExakTime twins; the Procore records stay listed, unlinked.
 
     Nothing changes in ExakTime. The next import links each record again to the ExakTime
     record with the same ID, or creates one; ignore a record to keep it apart.
     """
-    count = 0
+    events = []
     with transaction.atomic():
         for mapping in mappings.filter(
             entity_type__in=LINKABLE, procore_id__isnull=False, exaktime_id__isnull=False
@@ -149,31 +179,61 @@ def unlink(mappings: QuerySet[EntityMapping]) -> int:
                 data=_forget_twin(mapping.data),
                 updated_at=timezone.now(),
             )
-            count += 1
-    return count
+            events.append(
+                audit.event(
+                    AuditAction.UNLINK,
+                    acting_user=acting_user,
+                    connection=mapping.connection_id,
+                    target=_target(mapping),
+                    details={"was": mapping.exaktime_id},
+                )
+            )
+        audit.record_all(events)
+    return len(events)
+
+
+def _audit_each(action: AuditAction, mappings: list[EntityMapping], acting_user) -> None:
+    audit.record_all(
+        audit.event(
+            action,
+            acting_user=acting_user,
+            connection=mapping.connection_id,
+            target=_target(mapping),
+        )
+        for mapping in mappings
+    )
 
 
 @transaction.atomic
-def ignore(mappings: QuerySet[EntityMapping], *, acting_user: User) -> int:
+def ignore(mappings: QuerySet[EntityMapping], *, acting_user: User | None) -> int:
     """Set Procore records aside: every later import skips them, saying who did it.
 
     An ignored record is no longer failing: its open failure is closed.
     """
-    chosen = mappings.filter(entity_type__in=LINKABLE, procore_id__isnull=False, ignored=False)
+    chosen = list(
+        mappings.filter(entity_type__in=LINKABLE, procore_id__isnull=False, ignored=False)
+    )
     records: dict[tuple[int, str], list[int]] = defaultdict(list)
-    for connection_id, entity_type, procore_id in chosen.values_list(
-        "connection_id", "entity_type", "procore_id"
-    ):
-        records[connection_id, entity_type].append(procore_id)
-    ignored = chosen.update(ignored=True, ignored_by=acting_user, ignored_at=timezone.now())
+    for mapping in chosen:
+        records[mapping.connection_id, mapping.entity_type].append(mapping.procore_id)
+    ignored = EntityMapping.objects.filter(pk__in=[m.pk for m in chosen], ignored=False).update(
+        ignored=True, ignored_by=acting_user, ignored_at=timezone.now()
+    )
     for (connection_id, entity_type), procore_ids in records.items():
         failures.close_ignored(connection_id, entity_type, procore_ids)
+    _audit_each(AuditAction.IGNORE, chosen, acting_user)
     return ignored
 
 
-def unignore(mappings: QuerySet[EntityMapping]) -> int:
+@transaction.atomic
+def unignore(mappings: QuerySet[EntityMapping], *, acting_user: User | None) -> int:
     """Bring ignored records back into imports."""
-    return mappings.filter(ignored=True).update(ignored=False, ignored_by=None, ignored_at=None)
+    chosen = list(mappings.filter(ignored=True))
+    count = EntityMapping.objects.filter(pk__in=[m.pk for m in chosen], ignored=True).update(
+        ignored=False, ignored_by=None, ignored_at=None
+    )
+    _audit_each(AuditAction.UNIGNORE, chosen, acting_user)
+    return count
 
 
 def ignore_procore_record(
@@ -182,7 +242,7 @@ def ignore_procore_record(
     procore_id: int,
     *,
     name: str = "",
-    acting_user: User,
+    acting_user: User | None,
 ) -> tuple[EntityMapping, bool]:
     """Ignore a Procore record, with or without a mapping yet; returns (mapping, created).
 
@@ -205,6 +265,7 @@ def ignore_procore_record(
                 timezone.now(),
             )
             mapping.save(update_fields=["ignored", "ignored_by", "ignored_at", "updated_at"])
+            _audit_each(AuditAction.IGNORE, [mapping], acting_user)
         failures.close_ignored(connection.pk, entity_type, [procore_id])
     return mapping, created
 

@@ -40,6 +40,8 @@ from integrations.procore.records import Project
 from linx.clients import exaktime_client, procore_client, retry_policy
 from linx.models import Connection, EntityMapping, EntityType, ProcoreAuthMode
 from linx.sync.classify import classify
+from linx.sync.labels import exaktime_name
+from linx.sync.rules import HOUR_KINDS, KIND_NAMES
 
 #: A preflight runs while a person waits: one quick retry, never minutes of backoff.
 PREFLIGHT_TIMEOUT = (5.0, 20.0)
@@ -380,9 +382,8 @@ class Preflight:
         with self._procore(title, on_denied=TIMECARD_TOOL) as attempt:
             known = {t.abbreviated_time_type for t in self.procore.timecard_time_types()}
             wanted = {
-                "regular hours": self.connection.time_type_regular,
-                "OT1 hours": self.connection.time_type_ot1,
-                "OT2 hours": self.connection.time_type_ot2,
+                f"{KIND_NAMES[kind]} hours": getattr(self.connection, setting)
+                for kind, setting in HOUR_KINDS.items()
             }
             missing = [f"{v!r} ({k})" for k, v in wanted.items() if v not in known]
             if missing:
@@ -454,9 +455,7 @@ class Preflight:
                     record = getattr(self.exaktime, f"change_{noun}")(record_id, {})
                 except ExakTimeNotFound:
                     continue  # a stale link: try the next candidate
-                name = getattr(record, "name", None) or (
-                    f"{getattr(record, 'first_name', '')} {getattr(record, 'last_name', '')}".strip()
-                )
+                name = exaktime_name(record)
                 return Check(
                     "ExakTime",
                     title,

@@ -10,7 +10,6 @@ from the operator's selection.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
@@ -21,7 +20,6 @@ from integrations.procore.errors import ProcoreError
 from linx.models import (
     Connection,
     CustomField,
-    CustomFieldType,
     EntityMapping,
     EntityType,
     Fieldset,
@@ -30,26 +28,6 @@ from linx.models import (
 from linx.sync import rules
 from linx.sync.runs import Row, RunAborted, RunRecorder, stop_unless_only_this_list
 from linx.sync.twins import Twin, TwinWriter
-
-#: Procore custom field type → the ExakTime custom field Linx creates for it.
-EXAKTIME_FIELD_TYPES = {
-    CustomFieldType.TEXT: {"field_type": "text", "max_length": 255},
-    CustomFieldType.DATE: {"field_type": "date"},
-    CustomFieldType.CHECKBOX: {"field_type": "checkbox"},
-    CustomFieldType.SELECT: {"field_type": "select"},
-}
-
-#: Export books each ExakTime hour kind as the time type with this abbreviation.
-HOUR_KINDS = {"regular": "time_type_regular", "ot1": "time_type_ot1", "ot2": "time_type_ot2"}
-
-
-def exaktime_custom_field(field: CustomField) -> dict[str, Any]:
-    """The ExakTime custom field for a selected Procore one (named by its label)."""
-    fields: dict[str, Any] = {"name": field.label, **EXAKTIME_FIELD_TYPES[field.data_type]}
-    if field.data_type == CustomFieldType.SELECT:
-        fields["options"] = [option["label"] for option in field.options]
-    fields["is_active"] = field.active and not field.gone_from_procore
-    return fields
 
 
 class PreImporter:
@@ -179,7 +157,7 @@ class PreImporter:
                     EntityType.CUSTOM_FIELD,
                     field.procore_id,
                     field.label,
-                    exaktime_custom_field(field),
+                    rules.exaktime_custom_field(field),
                     {"name": "custom field label"},
                 )
             )

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any
 
-from integrations.http import IntegrationError
+from integrations.errors import IntegrationError
 from integrations.procore.errors import ProcoreError
 from linx.models import EntityType, Outcome
 from linx.sync.classify import classify

@@ -1,9 +1,27 @@
-"""The seed product's mapping tables, as data: Procore record → ExakTime fields.
+"""The seed product's mapping tables, as data: every rule of what Linx writes where.
 
-One place holds each rule: which Procore attribute fills which ExakTime field, and
-what ExakTime accepts (lengths, required fields, coordinate ranges). `check` turns a
-broken limit into a message naming the field, the value and the limit; values are
-never truncated or altered to fit.
+Index (each name is defined in this module; search for it):
+
+  Import, Procore record → ExakTime fields (a tuple of `Field` lines, run by `apply`):
+    EMPLOYEE          employee ← active Procore worker
+    LOCATION          location ← active Procore project
+    SUB_JOB           location ← sub-job: `<project name>.<name>`, `<number>.<code>`
+    COST_CODE         cost code ← company cost code; `under_division` is the division rule
+    CREW              employee group ← crews of one name, holding their employees
+    PROJECT_GROUP     location group ← project, holding its sub-job locations
+    PROJECT_CATEGORY  location category ← project, given to its sub-jobs
+    LIMITS            what ExakTime accepts (lengths, required, ranges); `check` applies them
+  Pre-import, Procore custom field → ExakTime custom field:
+    EXAKTIME_FIELD_TYPES, exaktime_custom_field
+    MAX_TEXT          a plain text custom field's length (255), in ExakTime and Procore
+  Export, ExakTime time record → Procore timecard entries:
+    HOURS             the hour kinds (regular, OT1, OT2): hours attribute, name, time type;
+                      HOUR_KINDS, HOURS_FIELD, KIND_NAMES, HOUR_HEADINGS look them up by key
+    MAX_HOURS         what one time record and one timecard entry hold (24)
+    CUSTOM_VALUES     a custom value → Procore's type, or `Refused`; run by `custom_value`
+
+`check` and `custom_value` turn a broken rule into a message naming the field, the
+value and the limit; values are never truncated or altered to fit.
 """
 
 from __future__ import annotations
@@ -11,12 +29,15 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
+from decimal import Decimal
 from typing import Any
 
 from integrations.procore.records import Project, StandardCostCode, SubJob, Worker
+from integrations.values import parse_iso_date
+from linx.models import CustomField, CustomFieldType
 
 
 @dataclass(frozen=True)
@@ -90,6 +111,47 @@ COST_CODE = (
     Field("name", "name", "cost code name"),
     Field("is_active", "active", "active"),
 )
+
+
+def divisions(codes: Iterable[StandardCostCode]) -> dict[int, StandardCostCode]:
+    """The divisions among one cost code list's codes, by id (a division has no parent)."""
+    return {code.id: code for code in codes if code.is_division}
+
+
+def under_division(code: StandardCostCode, divisions: Mapping[int, StandardCostCode]) -> bool:
+    """The seed's division rule: only a cost code that belongs to a division of its list
+    is imported; the divisions themselves never are."""
+    return code.parent_id in divisions
+
+
+def _always(value: Any) -> Callable[[Any, Mapping[str, Any]], Any]:
+    """A field every record of a table gets the same value in."""
+    return lambda record, context: value
+
+
+def _members(record: Any, context: Mapping[str, Any]) -> list[int]:
+    return sorted(context["member_ids"])
+
+
+#: Employee group ← the crews of one name on any project (the first of them), holding
+#: their employees' ExakTime ids (``context["member_ids"]``).
+CREW = (
+    Field("name", "name", "crew name"),
+    Field("group_type", _always("employee"), "group type"),
+    Field("member_ids", _members, "members"),
+    Field("show_in_mobile", _always(True), "shown in the mobile app"),
+)
+
+#: Location group ← project, holding its sub-job locations (``context["member_ids"]``).
+PROJECT_GROUP = (
+    Field("name", "name", "project name"),
+    Field("group_type", _always("location"), "group type"),
+    Field("member_ids", _members, "members"),
+    Field("show_in_mobile", _always(True), "shown in the mobile app"),
+)
+
+#: Location category ← project; its sub-job locations are given it.
+PROJECT_CATEGORY = (Field("name", "name", "project name"),)
 
 
 @dataclass(frozen=True)
@@ -177,6 +239,131 @@ def check(entity_type: str, fields: Mapping[str, Any], names: Mapping[str, str])
                 problems.append(f"its {label} {value} is outside {low:g} to {high:g}")
     return problems
 
+
+# --- pre-import: custom fields ---------------------------------------------------------
+
+#: Characters a plain text custom field holds at most ("Plain Text (short) 255 characters"),
+#: in ExakTime and in Procore.
+MAX_TEXT = 255
+
+#: Procore custom field type → the ExakTime custom field Linx creates for it.
+EXAKTIME_FIELD_TYPES = {
+    CustomFieldType.TEXT: {"field_type": "text", "max_length": MAX_TEXT},
+    CustomFieldType.DATE: {"field_type": "date"},
+    CustomFieldType.CHECKBOX: {"field_type": "checkbox"},
+    CustomFieldType.SELECT: {"field_type": "select"},
+}
+
+
+def exaktime_custom_field(field: CustomField) -> dict[str, Any]:
+    """The ExakTime custom field for a selected Procore one (named by its label)."""
+    fields: dict[str, Any] = {"name": field.label, **EXAKTIME_FIELD_TYPES[field.data_type]}
+    if field.data_type == CustomFieldType.SELECT:
+        fields["options"] = [option["label"] for option in field.options]
+    fields["is_active"] = field.active and not field.gone_from_procore
+    return fields
+
+
+# --- export: hour kinds, limits, custom values -----------------------------------------
+
+
+@dataclass(frozen=True)
+class HourKind:
+    """One kind of hours on an ExakTime time record; each becomes its own Procore entry."""
+
+    key: str  # in origin ids: `<time record id>-<key>`
+    hours: str  # the ExakTime time record attribute holding its hours
+    name: str  # in messages: "3 OT1 hours"
+    time_type: str  # the connection's setting: the Procore time type it is booked as
+
+    @property
+    def heading(self) -> str:
+        return f"{self.name[:1].upper()}{self.name[1:]} hours"
+
+
+HOURS = (
+    HourKind("regular", "regular_hours", "regular", "time_type_regular"),
+    HourKind("ot1", "ot1_hours", "OT1", "time_type_ot1"),
+    HourKind("ot2", "ot2_hours", "OT2", "time_type_ot2"),
+)
+#: The same kinds by key, in the order above.
+HOUR_KINDS = {kind.key: kind.time_type for kind in HOURS}
+HOURS_FIELD = {kind.key: kind.hours for kind in HOURS}
+KIND_NAMES = {kind.key: kind.name for kind in HOURS}
+HOUR_HEADINGS = {kind.key: kind.heading for kind in HOURS}
+
+#: Hours one time record, and so one Procore timecard entry, holds at most.
+MAX_HOURS = Decimal(24)
+
+
+class Refused(ValueError):
+    """A custom value Procore's type cannot take. ``problem`` reads after "custom field
+    'Label' "; ``fix`` says what to do and leads into the caller's "then re-run ..."."""
+
+    def __init__(self, problem: str, fix: str = "Correct it in ExakTime,") -> None:
+        super().__init__(f"{problem}. {fix}")
+        self.problem = problem
+        self.fix = fix
+
+
+def _text(value: Any, options: Sequence[Mapping[str, Any]]) -> str:
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        raise Refused(f"holds {value!r}, which is not text")
+    text = str(value)
+    if "\x00" in text or _SURROGATE.search(text):
+        why = "contains a null character" if "\x00" in text else "is not valid Unicode"
+        raise Refused(f"holds {text!r}, which {why}")
+    if len(text) > MAX_TEXT:
+        raise Refused(
+            f"holds {len(text)} characters; Procore takes at most {MAX_TEXT}",
+            "Shorten it in ExakTime,",
+        )
+    return text
+
+
+def _date(value: Any, options: Sequence[Mapping[str, Any]]) -> str:
+    day = parse_iso_date(value) if isinstance(value, str) else None
+    if day is None:
+        raise Refused(f"holds {value!r}, which is not a date")
+    return day.isoformat()
+
+
+def _checkbox(value: Any, options: Sequence[Mapping[str, Any]]) -> bool:
+    if isinstance(value, bool):
+        return value
+    if str(value).lower() in {"true", "false"}:
+        return str(value).lower() == "true"
+    raise Refused(f"holds {value!r}, which is not a checkbox value (true or false)")
+
+
+def _select(value: Any, options: Sequence[Mapping[str, Any]]) -> Any:
+    """A select value is sent as the id of the Procore option with that label."""
+    ids = {option["label"]: option["id"] for option in options}
+    # A label is text: a list or mapping from ExakTime is refused, not looked up (unhashable).
+    if not isinstance(value, str) or value not in ids:
+        raise Refused(
+            f"holds {value!r}, which is not one of its Procore options "
+            f"({', '.join(ids) or 'none'})",
+            "Add the option in Procore and re-run the pre-import, or correct the record;",
+        )
+    return ids[value]
+
+
+#: Procore custom field type → how a time record's value becomes that type.
+CUSTOM_VALUES: dict[str, Callable[[Any, Sequence[Mapping[str, Any]]], Any]] = {
+    CustomFieldType.TEXT: _text,
+    CustomFieldType.DATE: _date,
+    CustomFieldType.CHECKBOX: _checkbox,
+    CustomFieldType.SELECT: _select,
+}
+
+
+def custom_value(data_type: str, value: Any, options: Sequence[Mapping[str, Any]] = ()) -> Any:
+    """``value`` in Procore's ``data_type`` (checked, never altered); `Refused` if it is not."""
+    return CUSTOM_VALUES[data_type](value, options)
+
+
+# --- labels, fingerprints, changes -----------------------------------------------------
 
 #: A lone UTF-16 surrogate: JSON can carry one ("\\ud83d"), UTF-8 and databases cannot.
 _SURROGATE = re.compile("[\ud800-\udfff]")

@@ -30,8 +30,10 @@ from django.conf import settings
 from django.db import IntegrityError, close_old_connections, transaction
 from django.db.models.functions import Now
 
-from integrations.http import IntegrationError
+from integrations.errors import IntegrationError
+from linx import audit
 from linx.models import (
+    AuditAction,
     Connection,
     FailureKind,
     Outcome,
@@ -429,7 +431,8 @@ class RunRecorder:
         return RunStatus.FAILED
 
 
-def cancel(run: SyncRun) -> bool:
+@transaction.atomic
+def cancel(run: SyncRun, *, acting_user: User | None) -> bool:
     """Stop a queued run now, or ask a running one to stop at its next batch of rows."""
     stopped = SyncRun.objects.filter(pk=run.pk, status=RunStatus.QUEUED).update(
         status=RunStatus.CANCELLED,
@@ -440,4 +443,12 @@ def cancel(run: SyncRun) -> bool:
     asked = SyncRun.objects.filter(pk=run.pk, status=RunStatus.RUNNING).update(
         cancel_requested=True
     )
+    if stopped or asked:
+        audit.record(
+            AuditAction.CANCEL,
+            acting_user=acting_user,
+            connection=run.connection_id,
+            target=f"{run.get_kind_display()} run #{run.pk}",
+            details={"run": run.pk, "was": "queued" if stopped else "running"},
+        )
     return bool(stopped or asked)

@@ -14,7 +14,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from integrations.addresses import AddressPolicy, guarded_session, non_public_kind
-from integrations.http import HttpClient, IntegrationError, RetryPolicy
+from integrations.errors import IntegrationError
+from integrations.http import HttpClient, RetryPolicy
 
 REAL_GETADDRINFO = socket.getaddrinfo
 

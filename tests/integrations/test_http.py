@@ -16,15 +16,9 @@ import responses
 from responses.registries import OrderedRegistry
 from urllib3.exceptions import MaxRetryError, NewConnectionError, ProtocolError
 
-from integrations.http import (
-    USER_AGENT,
-    HttpClient,
-    IntegrationError,
-    OutcomeUnknown,
-    RetryPolicy,
-    redact,
-    summarize_text,
-)
+from integrations.errors import IntegrationError, OutcomeUnknown
+from integrations.http import USER_AGENT, HttpClient, RetryPolicy
+from integrations.redaction import redact, summarize_text
 from linx import __version__
 
 URL = "https://api.example.test/rest/v1.0/things"

@@ -24,7 +24,7 @@ from integrations.procore import (
     ProcoreValidationError,
     Token,
 )
-from integrations.procore.client import PER_PAGE, parse_link_header
+from integrations.procore.client import PER_PAGE
 from integrations.procore.records import (
     Project,
     StandardCostCode,
@@ -160,25 +160,24 @@ def test_a_next_link_to_another_host_is_refused_so_the_token_stays_home(client):
     assert len(responses.calls) == 1
 
 
-@pytest.mark.parametrize(
-    ("header", "expected"),
-    [
-        ('<https://a.test/x?page=2>; rel="next"', {"next": "https://a.test/x?page=2"}),
-        (
-            '<https://a.test/x?page=1>; rel="first", <https://a.test/x?page=3>; rel="prev next"',
-            {
-                "first": "https://a.test/x?page=1",
-                "prev": "https://a.test/x?page=3",
-                "next": "https://a.test/x?page=3",
-            },
-        ),
-        ('<https://a.test/x?a=1,2>; title="a, b; c"; rel=next', {"next": "https://a.test/x?a=1,2"}),
-        ('<https://a.test/last>; rel="last"', {"last": "https://a.test/last"}),
-        ("", {}),
-    ],
-)
-def test_link_headers_are_parsed_properly(header, expected):
-    assert parse_link_header(header) == expected
+@responses.activate(registry=OrderedRegistry)
+def test_the_next_link_is_found_among_the_others_and_a_last_page_ends_the_list(client):
+    classes = f"{API}/rest/v1.0/companies/{CID}/work_classifications"
+    responses.get(
+        classes,
+        json=[{"id": 1, "name": "Carpenter"}],
+        headers={
+            "Link": f'<{classes}?page=1>; rel="first", <{classes}?page=3>; rel=last, '
+            f'<{classes}?page=2>; rel="next"'
+        },
+    )
+    responses.get(
+        classes,
+        json=[{"id": 2, "name": "Mason"}],
+        headers={"Link": f'<{classes}?page=1>; rel="first", <{classes}?page=2>; rel="last"'},
+    )
+    assert [c.name for c in client.work_classifications()] == ["Carpenter", "Mason"]
+    assert [query(call)["page"] for call in responses.calls] == [["1"], ["2"]]
 
 
 # Pacing through the client -----------------------------------------------------------

@@ -20,7 +20,7 @@ from linx.models import (
     EntityType,
     TimeEntryMode,
 )
-from linx.sync.preimport import HOUR_KINDS
+from linx.sync.rules import HOUR_KINDS
 
 #: Command-line flag → Connection field, for the plain values.
 VALUES = {

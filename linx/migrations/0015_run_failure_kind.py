@@ -16,7 +16,7 @@ def mark_earlier_stops(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-    dependencies = [("linx", "0013_encrypt_mfa_seeds")]
+    dependencies = [("linx", "0014_audit_log")]
 
     operations = [
         migrations.AddField(
