@@ -252,8 +252,9 @@ def main() -> None:
         RunKind,
         RunTrigger,
     )
-    from linx.sync.execute import execute, start
+    from linx.sync.execute import execute
     from linx.sync.export_send import BULK
+    from linx.sync.runs import create_run
 
     call_command("migrate", verbosity=0)
     connection = Connection.objects.create(
@@ -269,9 +270,9 @@ def main() -> None:
     )
     print("Pre-import and import of employees, locations and cost codes ...", flush=True)
     began = time.perf_counter()
-    execute(start(connection, RunKind.PREIMPORT, trigger=RunTrigger.COMMAND))
+    execute(create_run(connection, RunKind.PREIMPORT, trigger=RunTrigger.COMMAND))
     execute(
-        start(
+        create_run(
             connection,
             RunKind.IMPORT,
             trigger=RunTrigger.COMMAND,
@@ -294,7 +295,7 @@ def main() -> None:
         exaktime.clear_log()
         began = time.perf_counter()
         run = execute(
-            start(
+            create_run(
                 connection,
                 RunKind.EXPORT,
                 trigger=RunTrigger.COMMAND,

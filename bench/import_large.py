@@ -113,7 +113,8 @@ def main() -> None:
     from integrations.exaktime.sandbox import data as et
     from integrations.procore.sandbox import data as pc
     from linx.models import Connection, RunKind, RunTrigger
-    from linx.sync.execute import execute, start
+    from linx.sync.execute import execute
+    from linx.sync.runs import create_run
 
     call_command("migrate", verbosity=0)
     connection = Connection.objects.create(
@@ -130,7 +131,7 @@ def main() -> None:
         projects_as_groups=True,
         projects_as_categories=True,
     )
-    execute(start(connection, RunKind.PREIMPORT, trigger=RunTrigger.COMMAND))
+    execute(create_run(connection, RunKind.PREIMPORT, trigger=RunTrigger.COMMAND))
 
     results = {}
     for label in ("full import", "no-change import"):
@@ -139,7 +140,9 @@ def main() -> None:
         rss_before = peak_rss_mb()
         began = time.perf_counter()
         run = execute(
-            start(connection, RunKind.IMPORT, trigger=RunTrigger.COMMAND, parameters={"full": True})
+            create_run(
+                connection, RunKind.IMPORT, trigger=RunTrigger.COMMAND, parameters={"full": True}
+            )
         )
         seconds = time.perf_counter() - began
         procore_log, exaktime_log = log(procore_url), log(exaktime_url)

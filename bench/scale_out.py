@@ -226,11 +226,11 @@ def phase(connections, kind, stack_cpu, parameters=None) -> dict:
     from django.utils import timezone
 
     from linx.models import RunTrigger, SyncRun
-    from linx.sync.requests import request_runs
+    from linx.sync.queueing import queue_runs
 
     ticks, cpu = cpu_ticks(), stack_cpu()
     began = timezone.now()
-    requested = request_runs(connections, kind, trigger=RunTrigger.COMMAND, parameters=parameters)
+    requested = queue_runs(connections, kind, trigger=RunTrigger.COMMAND, parameters=parameters)
     wait_finished(began)
     runs = SyncRun.objects.filter(created_at__gte=began)
     ended = runs.aggregate(Max("finished_at"))["finished_at__max"]

@@ -16,7 +16,8 @@ from django.core.management.base import BaseCommand, CommandError
 
 from linx.models import Connection, Outcome, RowResult, RunStatus, SyncRun
 from linx.sync import failures
-from linx.sync.execute import enqueue, execute
+from linx.sync.execute import execute
+from linx.sync.queueing import enqueue
 from linx.sync.runs import AlreadyRunning, RunRecorder, RunRefused, stop_requested
 
 EXIT_SUCCEEDED = 0

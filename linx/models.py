@@ -898,6 +898,11 @@ class RowResult(models.Model):
         help_text="Failed for a passing reason (timeout, rate limit): a re-run may succeed. "
         "Otherwise an operator must fix something first.",
     )
+    hint = models.TextField(
+        blank=True,
+        db_default="",  # rows are also written by plain INSERTs (bulk loads)
+        help_text="What to do about the failure, when Linx knows (the message ends with it).",
+    )
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:

@@ -6,7 +6,8 @@ import logging
 
 from linx.models import SyncRun
 from linx.sync.alerts import after_scheduled_run
-from linx.sync.execute import execute, requeue_lost_runs
+from linx.sync.execute import execute
+from linx.sync.queueing import requeue_lost_runs
 from linx.sync.runs import RunRefused, reap_dead_runs
 from linx.sync.schedules import fire_due
 

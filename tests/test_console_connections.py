@@ -27,7 +27,8 @@ from linx.models import (
     SyncRun,
     User,
 )
-from linx.sync.execute import execute, start
+from linx.sync.execute import execute
+from linx.sync.runs import create_run
 
 LIST = "/admin/linx/connection/"
 
@@ -401,7 +402,7 @@ def test_an_operator_sees_the_fields_but_cannot_choose(member_client, connection
 
 
 def test_the_real_pre_import_feeds_the_page(staff_client, sandbox_connection):
-    execute(start(sandbox_connection, RunKind.PREIMPORT, trigger="command"))
+    execute(create_run(sandbox_connection, RunKind.PREIMPORT, trigger="command"))
     html = staff_client.get(custom_fields(sandbox_connection)).content.decode()
     assert "Daily Timesheet Fields" in html and "Crew Timesheet Extras" in html
     assert "Mileage" in html

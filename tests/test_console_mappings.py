@@ -12,8 +12,9 @@ from django.test.utils import CaptureQueriesContext
 from integrations.exaktime.sandbox import data as et
 from integrations.procore.sandbox import data as pc
 from linx.models import EntityMapping, EntityType, RunKind, RunTrigger, User
-from linx.sync.execute import execute, start
+from linx.sync.execute import execute
 from linx.sync.mappings import MappingStatus, with_status
+from linx.sync.runs import create_run
 
 LIST = "/admin/linx/entitymapping/"
 EMPLOYEE = EntityType.EMPLOYEE
@@ -92,13 +93,13 @@ def test_the_list_shows_status_and_ids_and_filters_by_status(staff_client, conne
 
 
 def test_an_import_gives_synced_and_orphaned_statuses(sandbox_connection, procore_sandbox):
-    execute(start(sandbox_connection, RunKind.IMPORT, trigger=RunTrigger.COMMAND))
+    execute(create_run(sandbox_connection, RunKind.IMPORT, trigger=RunTrigger.COMMAND))
     linked = EntityMapping.objects.get(entity_type=EMPLOYEE, procore_id=pc.WORKER_LINKED)
     assert status_of(linked) == MappingStatus.SYNCED
 
     procore_sandbox.update("user", pc.WORKER_LINKED, is_active=False)
     execute(
-        start(
+        create_run(
             sandbox_connection,
             RunKind.IMPORT,
             trigger=RunTrigger.COMMAND,
@@ -191,7 +192,7 @@ def test_a_procore_record_never_imported_can_be_ignored_and_imports_skip_it(
     assert (record.exaktime_id, record.ignored) == (None, True)
     assert record.ignored_by.email == "ops@example.com"
 
-    run = execute(start(sandbox_connection, RunKind.IMPORT, trigger=RunTrigger.COMMAND))
+    run = execute(create_run(sandbox_connection, RunKind.IMPORT, trigger=RunTrigger.COMMAND))
     row = run.rows.get(procore_id=pc.WORKER_LONG_NAME)
     assert row.outcome == "skipped"
     assert row.message.startswith("skipped: ignored by ops@example.com")

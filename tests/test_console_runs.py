@@ -558,7 +558,7 @@ def test_applying_a_preview_twice_queues_one_run_and_both_pages_link(
 def test_a_preview_is_applied_once_by_the_database_not_by_a_look_first(connection):
     from django.db import IntegrityError, transaction
 
-    from linx.sync.requests import apply_preview
+    from linx.sync.queueing import apply_preview
 
     preview = make_run(connection, dry_run=True, **finished(status=RunStatus.SUCCEEDED))
     first, queued = apply_preview(preview)

@@ -22,7 +22,8 @@ from linx.models import (
     RunTrigger,
     TimeEntryMode,
 )
-from linx.sync.execute import execute, rerun_failed, start
+from linx.sync.execute import execute, rerun_failed
+from linx.sync.runs import create_run
 
 DAY = "2026-11-18"
 
@@ -31,7 +32,7 @@ def export(connection, **parameters):
     dry_run = parameters.pop("dry_run", False)
     parameters = {"from": "2026-11-16", "to": "2026-11-22", **parameters}
     return execute(
-        start(
+        create_run(
             connection,
             RunKind.EXPORT,
             trigger=RunTrigger.COMMAND,
@@ -48,7 +49,7 @@ def exaktime_id(kind, procore_id) -> int:
 @pytest.fixture
 def linked(sandbox_connection, exaktime_sandbox):
     """Employees, locations and cost codes imported: the mappings an export stands on."""
-    execute(start(sandbox_connection, RunKind.IMPORT, trigger=RunTrigger.COMMAND,
+    execute(create_run(sandbox_connection, RunKind.IMPORT, trigger=RunTrigger.COMMAND,
                   parameters={"entities": ["employees", "locations", "cost_codes"]}))  # fmt: skip
     return sandbox_connection
 
@@ -264,7 +265,7 @@ def weather(linked, exaktime_sandbox):
     linked.select_custom_fields(
         list(CustomField.objects.filter(procore_id__in=chosen).order_by("procore_id"))
     )
-    execute(start(linked, RunKind.PREIMPORT, trigger=RunTrigger.COMMAND))
+    execute(create_run(linked, RunKind.PREIMPORT, trigger=RunTrigger.COMMAND))
     return {f.procore_id: f for f in CustomField.objects.filter(selected_slot__isnull=False)}
 
 

@@ -8,7 +8,7 @@ from django.apps import apps
 
 from linx.models import EntityMapping, EntityType, ExportLedgerLine, LineState
 
-MIGRATION = __import__("linx.migrations.0014_export_ledger", fromlist=["to_ledger"])
+MIGRATION = __import__("linx.migrations.0015_export_ledger", fromlist=["to_ledger"])
 TIME_ENTRY = "time_entry"  # the mappings' type for ledger lines before the migration
 FIELDS = {"project_id": 1, "party_id": 7, "date": "2026-11-18", "hours": "8"}
 

@@ -17,14 +17,15 @@ from linx.models import (
     RunStatus,
     RunTrigger,
 )
-from linx.sync.execute import execute, rerun_failed, start
+from linx.sync.execute import execute, rerun_failed
 from linx.sync.mappings import ignore_procore_record
+from linx.sync.runs import create_run
 
 
 def run_import(connection, **parameters):
     dry_run = parameters.pop("dry_run", False)
     return execute(
-        start(
+        create_run(
             connection,
             RunKind.IMPORT,
             trigger=RunTrigger.COMMAND,

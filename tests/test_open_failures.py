@@ -28,7 +28,7 @@ from linx.models import (
     RunTrigger,
     SyncRun,
 )
-from linx.sync.execute import execute, start
+from linx.sync.execute import execute
 from linx.sync.mappings import ignore, ignore_procore_record
 from linx.sync.runs import Row, RunRecorder, claim, create_run
 
@@ -41,7 +41,7 @@ TOO_LONG = "L" * 60  # ExakTime keeps at most 50 characters of a last name
 def run_import(connection, **parameters):
     dry_run = parameters.pop("dry_run", False)
     return execute(
-        start(
+        create_run(
             connection,
             RunKind.IMPORT,
             trigger=RunTrigger.COMMAND,

@@ -8,8 +8,9 @@ from django.contrib.auth.models import Permission
 from integrations.exaktime.sandbox import data as et
 from integrations.procore.sandbox import data as pc
 from linx.models import Connection, CustomField, Fieldset, ProcoreAuthMode, User
-from linx.sync.execute import execute, start
+from linx.sync.execute import execute
 from linx.sync.preflight import Status, run_preflight
+from linx.sync.runs import create_run
 
 SIGN_IN = "Linx can sign in to Procore"
 COMPANY = "The company is reachable (the Linx app is installed)"
@@ -149,7 +150,7 @@ def test_an_empty_exaktime_account_says_write_access_was_not_verified(sandbox_co
 
 
 def test_chosen_custom_fields_need_their_fieldset_in_procore(sandbox_connection, procore_sandbox):
-    execute(start(sandbox_connection, "preimport", trigger="command"))
+    execute(create_run(sandbox_connection, "preimport", trigger="command"))
     sandbox_connection.select_fieldset(Fieldset.objects.get(procore_id=pc.FIELDSET_TIMESHEET))
     sandbox_connection.select_custom_fields(
         list(CustomField.objects.filter(procore_id__in=[pc.CF_EQUIPMENT, pc.CF_WEATHER]))

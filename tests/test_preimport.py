@@ -18,11 +18,12 @@ from linx.models import (
     RunTrigger,
     SyncRun,
 )
-from linx.sync.execute import execute, start
+from linx.sync.execute import execute
+from linx.sync.runs import create_run
 
 
 def preimport(connection):
-    return execute(start(connection, RunKind.PREIMPORT, trigger=RunTrigger.COMMAND))
+    return execute(create_run(connection, RunKind.PREIMPORT, trigger=RunTrigger.COMMAND))
 
 
 def test_reference_data_is_stored(sandbox_connection):
@@ -123,14 +124,14 @@ def test_a_field_gone_from_procore_is_shown_as_gone_not_dropped(
 
 
 def test_import_runs_the_pre_import_first_when_it_never_ran_or_is_stale(sandbox_connection):
-    execute(start(sandbox_connection, RunKind.IMPORT, trigger=RunTrigger.COMMAND,
+    execute(create_run(sandbox_connection, RunKind.IMPORT, trigger=RunTrigger.COMMAND,
                   parameters={"entities": ["cost_codes"]}))  # fmt: skip
     automatic = SyncRun.objects.filter(kind=RunKind.PREIMPORT)
     assert automatic.count() == 1
     assert automatic.get().trigger == RunTrigger.AUTOMATIC
 
     # Fresh: not again.
-    execute(start(sandbox_connection, RunKind.IMPORT, trigger=RunTrigger.COMMAND,
+    execute(create_run(sandbox_connection, RunKind.IMPORT, trigger=RunTrigger.COMMAND,
                   parameters={"entities": ["cost_codes"]}))  # fmt: skip
     assert automatic.count() == 1
 
@@ -138,6 +139,6 @@ def test_import_runs_the_pre_import_first_when_it_never_ran_or_is_stale(sandbox_
     Connection.objects.filter(pk=sandbox_connection.pk).update(
         preimported_at=timezone.now() - timedelta(days=2)
     )
-    execute(start(sandbox_connection, RunKind.IMPORT, trigger=RunTrigger.COMMAND,
+    execute(create_run(sandbox_connection, RunKind.IMPORT, trigger=RunTrigger.COMMAND,
                   parameters={"entities": ["cost_codes"]}))  # fmt: skip
     assert automatic.count() == 2

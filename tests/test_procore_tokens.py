@@ -17,7 +17,8 @@ from integrations.procore.auth import Token
 from integrations.procore.errors import ProcoreAuthError
 from linx.clients import TOKEN_LEASE, ConnectionTokenStore, procore_client
 from linx.models import Connection, ProcoreAuthMode, RunKind, RunStatus, RunTrigger
-from linx.sync.execute import execute, start
+from linx.sync.execute import execute
+from linx.sync.runs import create_run
 
 LOGIN = "https://login-sandbox.procore.com"
 
@@ -203,7 +204,7 @@ def test_a_hanging_token_endpoint_holds_up_no_other_connections_run(
     try:
         assert _HangingTokenEndpoint.arrived.wait(10), "the token request never arrived"
         began = time.monotonic()
-        run = execute(start(sandbox_connection, RunKind.PREIMPORT, trigger=RunTrigger.COMMAND))
+        run = execute(create_run(sandbox_connection, RunKind.PREIMPORT, trigger=RunTrigger.COMMAND))
         took = time.monotonic() - began
     finally:
         _HangingTokenEndpoint.release.set()

@@ -167,7 +167,7 @@ def test_looking_at_the_runs_marks_dead_ones_failed(staff_client, connection):
 def test_runs_lost_from_the_queue_are_queued_again_once_per_interval(
     connection, settings, django_capture_on_commit_callbacks
 ):
-    from linx.sync.execute import requeue_lost_runs
+    from linx.sync.queueing import requeue_lost_runs
 
     lost = new_run(connection)
     fresh = new_run(connection, RunKind.EXPORT)
@@ -241,7 +241,7 @@ def test_started_and_finished_are_the_databases_time(connection, clock_ahead):
 def test_a_worker_whose_clock_runs_ahead_does_not_queue_a_fresh_run_again(
     connection, clock_ahead, settings, django_capture_on_commit_callbacks
 ):
-    from linx.sync.execute import requeue_lost_runs
+    from linx.sync.queueing import requeue_lost_runs
 
     settings.LINX_REQUEUE_AFTER = 300  # less than the worker's clock is ahead
     new_run(connection)  # queued just now, by a process with the right time

@@ -331,7 +331,7 @@ def test_two_qcluster_processes_share_the_runs_and_survive_a_killed_one(
     from django_q.brokers import get_broker
 
     from linx.sync.execute import execute, rerun_failed
-    from linx.sync.requests import request_runs
+    from linx.sync.queueing import queue_runs
 
     began = time.monotonic()
     broker = get_broker()
@@ -413,7 +413,7 @@ def test_two_qcluster_processes_share_the_runs_and_survive_a_killed_one(
         added = add_procore_workers(procore_sandbox)
         exaktime_sandbox.faults.set("slow", seconds=0.1, method="POST", count=None)
         t0 = time.monotonic()
-        third = request_runs(connections, RunKind.IMPORT, trigger=RunTrigger.ADMIN)
+        third = queue_runs(connections, RunKind.IMPORT, trigger=RunTrigger.ADMIN)
         third_ids = [r.pk for r in third]
 
         def running_on_a():
@@ -457,7 +457,7 @@ def test_two_qcluster_processes_share_the_runs_and_survive_a_killed_one(
         # operator (or a sweep the engine lacks, see the issue) would; B does them.
         for run in lost:
             assert run.started_at is None and run.worker == ""
-        from linx.sync.execute import enqueue
+        from linx.sync.queueing import enqueue
 
         for run in lost:
             enqueue(run)
@@ -479,7 +479,7 @@ def test_two_qcluster_processes_share_the_runs_and_survive_a_killed_one(
         while timezone.now() < silent_until:
             watch.check_alive()
             time.sleep(0.5)
-        (probe,) = request_runs([connections[0]], RunKind.PREIMPORT, trigger=RunTrigger.ADMIN)
+        (probe,) = queue_runs([connections[0]], RunKind.PREIMPORT, trigger=RunTrigger.ADMIN)
         watch.until(all_finished([probe.pk]), "B's next task")
         for run in victims:
             run.refresh_from_db()
@@ -539,12 +539,12 @@ def wait_for_their_sessions_to_end(timeout: float = 10) -> None:
 @transaction.atomic
 def ask(requests: list[tuple[Connection, RunKind]]) -> list[SyncRun]:
     """Request these runs, queued in this order (one transaction: queued as it commits)."""
-    from linx.sync.requests import request_runs
+    from linx.sync.queueing import queue_runs
 
     return [
         run
         for connection, kind in requests
-        for run in request_runs(
+        for run in queue_runs(
             [connection],
             kind,
             trigger=RunTrigger.ADMIN,
@@ -691,13 +691,13 @@ def test_an_import_beside_another_workers_first_preimport_waits_for_its_data(
     import threading
 
     from linx.clients import exaktime_client, procore_client
-    from linx.sync.execute import execute, start
+    from linx.sync.execute import execute
     from linx.sync.preimport import PreImporter
-    from linx.sync.runs import RunRecorder, claim
+    from linx.sync.runs import RunRecorder, claim, create_run
 
     connection = sandbox_connection
     # The other worker has just claimed the connection's first pre-import ...
-    theirs = claim(start(connection, RunKind.PREIMPORT, trigger=RunTrigger.AUTOMATIC))
+    theirs = claim(create_run(connection, RunKind.PREIMPORT, trigger=RunTrigger.AUTOMATIC))
 
     def other_worker() -> None:  # ... and finishes it a moment later.
         try:
@@ -713,7 +713,7 @@ def test_an_import_beside_another_workers_first_preimport_waits_for_its_data(
     thread.start()
     try:
         run = execute(
-            start(
+            create_run(
                 connection,
                 RunKind.IMPORT,
                 trigger=RunTrigger.ADMIN,

@@ -20,7 +20,8 @@ from django.db import connection as db
 
 from integrations.procore.sandbox import data as pc
 from linx.models import Connection, RowResult, RunKind, RunTrigger, SyncRun
-from linx.sync.execute import execute, start
+from linx.sync.execute import execute
+from linx.sync.runs import create_run
 
 
 def secrets_of(connection: Connection) -> dict[str, str]:
@@ -67,7 +68,7 @@ def test_no_secret_appears_anywhere(
     seen: list[str] = []
 
     # Runs, with a token that expires mid-run and writes that fail.
-    execute(start(sandbox_connection, RunKind.PREIMPORT, trigger=RunTrigger.COMMAND))
+    execute(create_run(sandbox_connection, RunKind.PREIMPORT, trigger=RunTrigger.COMMAND))
     procore_sandbox.faults.set("expire_tokens")
     seen.append(run_command("linx_import", "sandbox", "--json"))
     exaktime_sandbox.generate_time_records(date(2026, 11, 16))
@@ -92,7 +93,7 @@ def test_no_secret_appears_anywhere(
     Connection.objects.filter(pk=sandbox_connection.pk).update(
         procore_client_secret="wrong-" + pc.CLIENT_SECRET, procore_access_token=""
     )
-    failed = execute(start(Connection.objects.get(pk=sandbox_connection.pk), RunKind.IMPORT,
+    failed = execute(create_run(Connection.objects.get(pk=sandbox_connection.pk), RunKind.IMPORT,
                            trigger=RunTrigger.COMMAND))  # fmt: skip
     seen.append(failed.message)
 

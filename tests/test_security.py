@@ -6,7 +6,8 @@ import pytest
 from django.core.exceptions import ValidationError
 
 from linx.models import Connection, RunKind, RunStatus, RunTrigger
-from linx.sync.execute import execute, start
+from linx.sync.execute import execute
+from linx.sync.runs import create_run
 
 
 def connection_to(**urls) -> Connection:
@@ -107,7 +108,7 @@ def test_a_run_is_refused_when_a_name_resolves_into_the_private_network(
     Connection.objects.filter(pk=sandbox_connection.pk).update(
         procore_login_url="https://api.procore.com"
     )
-    run = execute(start(Connection.objects.get(pk=sandbox_connection.pk), RunKind.PREIMPORT,
+    run = execute(create_run(Connection.objects.get(pk=sandbox_connection.pk), RunKind.PREIMPORT,
                         trigger=RunTrigger.COMMAND))  # fmt: skip
     assert run.status == RunStatus.FAILED
     assert "link-local address" in run.message
@@ -125,7 +126,7 @@ def test_a_run_refuses_to_send_secrets_to_an_unsafe_url_saved_behind_the_forms(
         procore_login_url=procore_sandbox.url.replace("127.0.0.1", "10.1.2.3")
     )
     procore_sandbox.clear_requests()
-    run = execute(start(Connection.objects.get(pk=sandbox_connection.pk), RunKind.PREIMPORT,
+    run = execute(create_run(Connection.objects.get(pk=sandbox_connection.pk), RunKind.PREIMPORT,
                         trigger=RunTrigger.COMMAND))  # fmt: skip
     assert run.status == RunStatus.FAILED
     assert "Procore login URL is refused" in run.message
@@ -141,7 +142,7 @@ def test_names_from_procore_are_escaped_in_the_admin(
     script = "<script>alert(1)</script>"
     procore_sandbox.update("user", pc.WORKER_NO_CLASSIFICATION + 1, last_name=script)
     procore_sandbox.update("project", pc.PROJECT_HARBOR, name=f"Harbor {script}")
-    execute(start(sandbox_connection, RunKind.IMPORT, trigger=RunTrigger.COMMAND))
+    execute(create_run(sandbox_connection, RunKind.IMPORT, trigger=RunTrigger.COMMAND))
     run = SyncRun.objects.filter(kind=RunKind.IMPORT).get()
 
     pages = [

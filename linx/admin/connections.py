@@ -35,7 +35,7 @@ from linx.models import (
 )
 from linx.sync.imports import ENTITIES
 from linx.sync.preflight import Status, run_preflight
-from linx.sync.requests import request_runs
+from linx.sync.queueing import queue_runs
 from linx.sync.rules import HOUR_KINDS
 from linx.views import procore_connect
 
@@ -459,21 +459,21 @@ class ConnectionAdmin(admin.ModelAdmin):
 
     @admin.action(description="Pre-import reference data and custom fields", permissions=["run"])
     def preimport(self, request, queryset):
-        runs = request_runs(
+        runs = queue_runs(
             queryset, RunKind.PREIMPORT, trigger=RunTrigger.ADMIN, started_by=request.user
         )
         self._queued(request, runs, "a pre-import")
 
     @admin.action(description="Import everything from Procore", permissions=["run"])
     def import_everything(self, request, queryset):
-        runs = request_runs(
+        runs = queue_runs(
             queryset, RunKind.IMPORT, trigger=RunTrigger.ADMIN, started_by=request.user
         )
         self._queued(request, runs, "an import")
 
     @admin.action(description="Dry run an import (preview, writes nothing)", permissions=["run"])
     def dry_run_import(self, request, queryset):
-        runs = request_runs(
+        runs = queue_runs(
             queryset,
             RunKind.IMPORT,
             trigger=RunTrigger.ADMIN,
@@ -497,7 +497,7 @@ class ConnectionAdmin(admin.ModelAdmin):
             )
         if form.is_bound and form.is_valid():
             data = form.cleaned_data
-            runs = request_runs(
+            runs = queue_runs(
                 queryset,
                 RunKind.EXPORT,
                 trigger=RunTrigger.ADMIN,
@@ -535,7 +535,7 @@ class ConnectionAdmin(admin.ModelAdmin):
     def import_chosen(self, request, queryset):
         form = ImportChoiceForm(request.POST if "apply" in request.POST else None)
         if form.is_valid():
-            runs = request_runs(
+            runs = queue_runs(
                 queryset,
                 RunKind.IMPORT,
                 trigger=RunTrigger.ADMIN,

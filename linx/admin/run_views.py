@@ -41,8 +41,8 @@ from linx.models import (
     SyncRun,
 )
 from linx.sync.execute import why_not_rerun
-from linx.sync.requests import apply_preview as request_apply
-from linx.sync.requests import request_reruns
+from linx.sync.queueing import apply_preview as request_apply
+from linx.sync.queueing import queue_reruns
 from linx.sync.rules import HOUR_HEADINGS
 from linx.sync.runs import cancel, reap_dead_runs
 
@@ -539,7 +539,7 @@ def rerun(request: HttpRequest, model_admin, run_id) -> HttpResponse:
     """Queue a re-run of the run's failed rows, then show the new run."""
     _check_can_run(model_admin, request)
     run = get_run(model_admin, request, run_id)
-    queued, left_out = request_reruns([run], started_by=request.user)
+    queued, left_out = queue_reruns([run], started_by=request.user)
     if not queued:
         (_, reason), *_ = left_out
         messages.warning(request, f"Nothing to re-run yet: {reason}")

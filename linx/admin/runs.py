@@ -16,7 +16,7 @@ from django.utils.html import format_html
 from linx.admin import run_views
 from linx.models import Connection, Outcome, RowResult, SyncRun
 from linx.sync.execute import RETRIED_ONCE_FIXED
-from linx.sync.requests import request_reruns
+from linx.sync.queueing import queue_reruns
 from linx.sync.runs import cancel, reap_dead_runs
 
 CONSOLE_MEDIA = {"css": {"all": ["linx/console.css"]}, "js": ["linx/run_progress.js"]}
@@ -168,7 +168,7 @@ class SyncRunAdmin(ReadOnlyAdmin):
 
     @admin.action(description="Re-run failed rows", permissions=["rerun"])
     def rerun_failed_rows(self, request, queryset):
-        queued, left_out = request_reruns(queryset, started_by=request.user)
+        queued, left_out = queue_reruns(queryset, started_by=request.user)
         if queued:
             self.message_user(
                 request,

@@ -1,4 +1,5 @@
-"""A run records why it stopped early (``failure_kind``) instead of leaving it to ``message``.
+"""A run records why it stopped early (``failure_kind``) instead of leaving it to ``message``;
+a failed row keeps the hint (what to do) as its own field too.
 
 Runs that stopped early before this field existed are known only by their message:
 they get ``other``, so re-runs resume them and the CLI reports them as before.
@@ -35,6 +36,15 @@ class Migration(migrations.Migration):
                 ],
                 help_text="Why it stopped before going through every record; blank when it did not.",
                 max_length=16,
+            ),
+        ),
+        migrations.AddField(
+            model_name="rowresult",
+            name="hint",
+            field=models.TextField(
+                blank=True,
+                db_default="",
+                help_text="What to do about the failure, when Linx knows (the message ends with it).",
             ),
         ),
         migrations.RunPython(mark_earlier_stops, migrations.RunPython.noop),

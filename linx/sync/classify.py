@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from integrations.errors import IntegrationError, OutcomeUnknown
 from integrations.exaktime.errors import (
     STATUS_HINTS as EXAKTIME_HINTS,
 )
@@ -23,7 +24,6 @@ from integrations.exaktime.errors import (
     ExakTimePermissionError,
     ExakTimeValidationError,
 )
-from integrations.http import IntegrationError, OutcomeUnknown
 from integrations.procore.errors import (
     ProcoreAuthError,
     ProcoreNotFound,

@@ -1,8 +1,9 @@
 """Doing a run: claim it, open the clients, run the pre-import, import or export, finish.
 
-Every entry point (admin actions, the task queue, the command line, schedules) comes
-through `start` (record a run) and `execute` (do it here and now), so they share one set
-of rules: no overlap, a fresh pre-import first, and a finished run whatever happens.
+Every entry point (admin actions, the task queue, the command line, schedules) records
+a run with `runs.create_run` and does it with `execute` (here and now, or in a queue
+worker after `queueing.enqueue`), so they share one set of rules: no overlap, a fresh
+pre-import first, and a finished run whatever happens.
 """
 
 from __future__ import annotations
@@ -13,10 +14,6 @@ from collections import defaultdict
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
-from django.conf import settings
-from django.db import transaction
-from django.db.models import Q
-from django.db.models.functions import Now
 from django.utils import timezone
 
 from linx.clients import exaktime_client, procore_client
@@ -51,69 +48,6 @@ log = logging.getLogger(__name__)
 #: Changes made within this long before an import's bookmark are read again, so a
 #: record saved in Procore while the previous import was reading is not missed.
 LOOKBACK = timedelta(minutes=15)
-
-
-def start(
-    connection: Connection,
-    kind: RunKind,
-    *,
-    trigger: RunTrigger,
-    started_by: User | None = None,
-    dry_run: bool = False,
-    parameters: dict | None = None,
-    rerun_of: SyncRun | None = None,
-    applied_from: SyncRun | None = None,
-) -> SyncRun:
-    """Record a queued run (the caller executes it or hands it to the queue)."""
-    return create_run(
-        connection,
-        kind,
-        trigger=trigger,
-        started_by=started_by,
-        dry_run=dry_run,
-        parameters=parameters,
-        rerun_of=rerun_of,
-        applied_from=applied_from,
-    )
-
-
-def enqueue(run: SyncRun) -> SyncRun:
-    """Hand ``run`` to the task queue once the transaction that made it commits."""
-    from django_q.tasks import async_task
-
-    transaction.on_commit(
-        lambda: async_task(
-            "linx.tasks.execute_run",
-            run.pk,
-            task_name=f"{run.kind} #{run.pk} {run.connection.name}",
-            group=f"linx-{run.kind}",
-        )
-    )
-    return run
-
-
-def requeue_lost_runs() -> list[int]:
-    """Hand runs back to the queue that have waited in it too long (LINX_REQUEUE_AFTER).
-
-    A worker takes a few tasks from Redis ahead of running them; if it is killed, those
-    tasks are gone and their runs would stay queued for ever. Queueing a run twice is
-    harmless (only one claim can win), so a run queued, or re-queued, longer ago than the
-    setting is queued again. ``heartbeat_at`` of a queued run holds when it was last
-    re-queued.
-    """
-    cutoff = Now() - timedelta(seconds=settings.LINX_REQUEUE_AFTER)  # the database's clock
-    lost = SyncRun.objects.filter(status=RunStatus.QUEUED).filter(
-        Q(heartbeat_at__lt=cutoff) | Q(heartbeat_at__isnull=True, created_at__lt=cutoff)
-    )
-    requeued = []
-    for run in lost.select_related("connection"):
-        if SyncRun.objects.filter(pk=run.pk, status=RunStatus.QUEUED).update(heartbeat_at=Now()):
-            with transaction.atomic():
-                enqueue(run)
-            requeued.append(run.pk)
-    if requeued:
-        log.warning("re-queued runs lost from the queue: %s", requeued)
-    return requeued
 
 
 def execute(run: SyncRun, *, on_progress: Callable[[RunRecorder], None] | None = None) -> SyncRun:
@@ -245,7 +179,7 @@ def ensure_preimport(run: SyncRun) -> None:
     fresh_since = timezone.now() - connection.preimport_max_age
     if connection.preimported_at and connection.preimported_at >= fresh_since:
         return
-    pre = start(
+    pre = create_run(
         connection, RunKind.PREIMPORT, trigger=RunTrigger.AUTOMATIC, started_by=run.started_by
     )
     try:
@@ -335,8 +269,8 @@ def rerun_failed(run: SyncRun, *, trigger: RunTrigger, started_by: User | None =
     """A new run of the same kind for ``run``'s failed rows, and only those.
 
     A run that stopped early (cancelled, SIGTERM, Procore unreachable, a worker killed:
-    its message says why) is run again whole instead: the rows it already did come out
-    unchanged at no cost, and the ones it never reached get done.
+    its failure kind and message say why) is run again whole instead: the rows it
+    already did come out unchanged at no cost, and the ones it never reached get done.
     """
     failed = run.rows.filter(outcome=Outcome.FAILED).values_list(
         "entity_type", "procore_id", "exaktime_id"
@@ -359,7 +293,7 @@ def rerun_failed(run: SyncRun, *, trigger: RunTrigger, started_by: User | None =
                 {ENTITY_OF[kind] for kind in only if kind in ENTITY_OF},
                 key=ENTITIES.index,
             )
-    return start(
+    return create_run(
         run.connection,
         run.kind,
         trigger=trigger,
@@ -373,9 +307,7 @@ def rerun_failed(run: SyncRun, *, trigger: RunTrigger, started_by: User | None =
 __all__ = [
     "AlreadyRunning",
     "RunRefused",
-    "enqueue",
     "execute",
     "rerun_failed",
-    "start",
     "why_not_rerun",
 ]

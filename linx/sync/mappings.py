@@ -33,7 +33,8 @@ from integrations.exaktime.errors import ExakTimeError, ExakTimeNotFound
 from linx import audit
 from linx.models import AuditAction, Connection, EntityMapping, EntityType, User
 from linx.sync import failures
-from linx.sync.imports import ENTITY_OF, NOUNS, TARGETS
+from linx.sync.imports import ENTITY_OF
+from linx.sync.targets import NOUNS, TARGETS
 
 #: The entity types an import links, and so the ones an operator may link, unlink and ignore.
 LINKABLE = tuple(ENTITY_OF)

@@ -26,8 +26,8 @@ from linx.models import (
     Outcome,
 )
 from linx.sync import rules
-from linx.sync.imports import Importer
 from linx.sync.runs import Row, RunAborted, RunRecorder, stop_unless_only_this_list
+from linx.sync.twins import Twin, TwinWriter
 
 
 class PreImporter:
@@ -150,16 +150,16 @@ class PreImporter:
 
     def exaktime_custom_fields(self) -> None:
         """Create or update each selected custom field in ExakTime."""
-        importer = Importer(
-            self.connection, self.recorder, self.procore, self.exaktime, dry_run=self.dry_run
-        )
+        twins = TwinWriter(self.connection, self.recorder, self.exaktime, dry_run=self.dry_run)
         for field in self.connection.selected_custom_fields():
-            mapped = importer.upsert(
-                EntityType.CUSTOM_FIELD,
-                field.procore_id,
-                field.label,
-                rules.exaktime_custom_field(field),
-                {"name": "custom field label"},
+            mapped = twins.write(
+                Twin(
+                    EntityType.CUSTOM_FIELD,
+                    field.procore_id,
+                    field.label,
+                    rules.exaktime_custom_field(field),
+                    {"name": "custom field label"},
+                )
             )
             if mapped and field.exaktime_id != mapped and not self.dry_run:
                 CustomField.objects.filter(pk=field.pk).update(exaktime_id=mapped)

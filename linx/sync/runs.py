@@ -30,7 +30,7 @@ from django.conf import settings
 from django.db import IntegrityError, close_old_connections, transaction
 from django.db.models.functions import Now
 
-from integrations.http import IntegrationError
+from integrations.errors import IntegrationError
 from linx import audit
 from linx.models import (
     AuditAction,
@@ -258,6 +258,7 @@ class Row:
     changes: dict = field(default_factory=dict)
     message: str = ""
     retryable: bool = False
+    hint: str = ""  # what to do about a failure (the message ends with it too)
 
 
 class RunRecorder:
@@ -351,6 +352,7 @@ class RunRecorder:
                 changes=row.changes,
                 message=row.message,
                 retryable=row.retryable,
+                hint=row.hint,
             )
         )
         if len(self._rows) >= self.batch:

@@ -18,7 +18,7 @@ from django.utils import timezone
 
 from linx.models import RunKind, RunSchedule, RunStatus, RunTrigger, SyncRun
 from linx.sync.parameters import RunParameters
-from linx.sync.requests import request_runs
+from linx.sync.queueing import queue_runs
 from linx.sync.runs import create_run, skip
 
 log = logging.getLogger(__name__)
@@ -94,7 +94,7 @@ def fire(schedule: RunSchedule, now: datetime) -> SyncRun:
         )
         log.info("schedule %s skipped: run %s still %s", schedule.pk, busy.pk, busy.status)
         return run
-    (run,) = request_runs(
+    (run,) = queue_runs(
         [schedule.connection], schedule.kind, trigger=RunTrigger.SCHEDULE, parameters=parameters
     )
     return run

@@ -10,7 +10,8 @@ from playwright.sync_api import expect
 
 from integrations.exaktime.sandbox import data as et
 from linx.models import RunKind, RunTrigger, SyncRun
-from linx.sync.execute import execute, start
+from linx.sync.execute import execute
+from linx.sync.runs import create_run
 from tests.browser.conftest import run_action, screenshot
 
 pytestmark = pytest.mark.browser
@@ -23,7 +24,7 @@ def test_export_a_week_of_time_to_procore(
 ):
     page, (user, _) = admin_page, administrator
     connection = sandbox_connection
-    execute(start(connection, RunKind.IMPORT, trigger=RunTrigger.COMMAND))  # links records
+    execute(create_run(connection, RunKind.IMPORT, trigger=RunTrigger.COMMAND))  # links records
     monday = et.last_week()
     sunday = monday + timedelta(days=6)
     assert exaktime_sandbox.generate_time_records(monday) > 0

@@ -16,7 +16,8 @@ from playwright.sync_api import expect
 
 from integrations.procore.sandbox import data as pc
 from linx.models import Outcome, RunKind, RunStatus, RunTrigger, SyncRun
-from linx.sync.execute import execute, start
+from linx.sync.execute import execute
+from linx.sync.runs import create_run
 from tests.browser.conftest import run_action, screenshot
 
 pytestmark = pytest.mark.browser
@@ -139,7 +140,7 @@ def test_the_progress_bar_moves_while_an_import_runs(
 
 def finished_import(connection, user) -> SyncRun:
     """An import as the admin would have queued it, already done: some rows failed."""
-    run = execute(start(connection, RunKind.IMPORT, trigger=RunTrigger.ADMIN, started_by=user))
+    run = execute(create_run(connection, RunKind.IMPORT, trigger=RunTrigger.ADMIN, started_by=user))
     assert run.status == RunStatus.PARTIAL
     return run
 

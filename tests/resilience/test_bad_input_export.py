@@ -38,7 +38,8 @@ from linx.models import (
     RunTrigger,
     TimeEntryMode,
 )
-from linx.sync.execute import execute, start
+from linx.sync.execute import execute
+from linx.sync.runs import create_run
 
 DAY = "2026-11-18"
 NEIGHBOUR_DAY = "2026-11-17"
@@ -198,7 +199,7 @@ def linked(sandbox_connection):
     """Alex Rivera, project PJA and concrete labor imported: what the punches stand on."""
     only = {EntityType.EMPLOYEE: [pc.WORKER_LINKED], EntityType.LOCATION: [pc.PROJECT_PJA],
             EntityType.COST_CODE: [pc.STANDARD_CONCRETE_LABOR]}  # fmt: skip
-    execute(start(sandbox_connection, RunKind.IMPORT, trigger=RunTrigger.COMMAND,
+    execute(create_run(sandbox_connection, RunKind.IMPORT, trigger=RunTrigger.COMMAND,
                   parameters={"entities": ["employees", "locations", "cost_codes"],
                               "only": only}))  # fmt: skip
     return sandbox_connection
@@ -209,7 +210,7 @@ def select_custom_fields(connection) -> dict[int, CustomField]:
     connection.select_custom_fields(
         list(CustomField.objects.filter(procore_id__in=CUSTOM.values()).order_by("procore_id"))
     )
-    execute(start(connection, RunKind.PREIMPORT, trigger=RunTrigger.COMMAND))
+    execute(create_run(connection, RunKind.PREIMPORT, trigger=RunTrigger.COMMAND))
     return {f.procore_id: f for f in CustomField.objects.filter(selected_slot__isnull=False)}
 
 
@@ -272,7 +273,7 @@ def test_bad_exaktime_input(
     neighbour = punch(exaktime_sandbox, linked, {"work_date": NEIGHBOUR_DAY})
     record = punch(exaktime_sandbox, linked, fields, custom_fields)
 
-    run = execute(start(linked, RunKind.EXPORT, trigger=RunTrigger.COMMAND,
+    run = execute(create_run(linked, RunKind.EXPORT, trigger=RunTrigger.COMMAND,
                         parameters={**RANGE, **parameters}))  # fmt: skip
 
     # Never a crashed run, and the good record beside the bad one goes through.

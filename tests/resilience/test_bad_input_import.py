@@ -35,7 +35,8 @@ from linx.models import (
     RunStatus,
     RunTrigger,
 )
-from linx.sync.execute import execute, start
+from linx.sync.execute import execute
+from linx.sync.runs import create_run
 
 # --- what a case expects ---------------------------------------------------------------
 
@@ -304,7 +305,7 @@ CASES = [
 
 
 def run_import(connection: Connection, entity: str):
-    run = start(connection, RunKind.IMPORT, trigger=RunTrigger.COMMAND,
+    run = create_run(connection, RunKind.IMPORT, trigger=RunTrigger.COMMAND,
                 parameters={"entities": [entity]})  # fmt: skip
     return execute(run)
 

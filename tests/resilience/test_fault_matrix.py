@@ -77,8 +77,8 @@ from linx.models import (
     RunTrigger,
     SyncRun,
 )
-from linx.sync.execute import execute, rerun_failed, start
-from linx.sync.runs import reap_dead_runs
+from linx.sync.execute import execute, rerun_failed
+from linx.sync.runs import create_run, reap_dead_runs
 
 FULL = os.environ.get("LINX_FULL_FAULT_MATRIX", "").strip() not in ("", "0")
 
@@ -308,7 +308,7 @@ class World:
         if side == "export":
             parameters = {**EXPORT_RANGE, **parameters}
         return execute(
-            start(self.connection, kind, trigger=RunTrigger.COMMAND, parameters=parameters)
+            create_run(self.connection, kind, trigger=RunTrigger.COMMAND, parameters=parameters)
         )
 
     def prepare(self, side: str) -> None:

@@ -6,7 +6,7 @@ from django.core.management.base import CommandError
 
 from linx.cli import RunCommand, connection_named
 from linx.models import RunKind, RunTrigger
-from linx.sync.execute import start
+from linx.sync.runs import create_run
 
 
 def day(value: str) -> date:
@@ -58,7 +58,7 @@ class Command(RunCommand):
                 raise CommandError(
                     "--employees takes ExakTime employee ids, e.g. 100001,100002."
                 ) from None
-        run = start(
+        run = create_run(
             connection,
             RunKind.EXPORT,
             trigger=RunTrigger.COMMAND,

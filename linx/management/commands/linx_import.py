@@ -4,8 +4,8 @@ from django.core.management.base import CommandError
 
 from linx.cli import RunCommand, connection_named
 from linx.models import RunKind, RunTrigger
-from linx.sync.execute import start
 from linx.sync.imports import ENTITIES
+from linx.sync.runs import create_run
 
 
 class Command(RunCommand):
@@ -41,7 +41,7 @@ class Command(RunCommand):
                 f"--entities: unknown {', '.join(unknown) or '(none given)'}; choose from "
                 f"{','.join(ENTITIES)}."
             )
-        run = start(
+        run = create_run(
             connection,
             RunKind.IMPORT,
             trigger=RunTrigger.COMMAND,

@@ -2,7 +2,7 @@
 
 from linx.cli import RunCommand, connection_named
 from linx.models import RunKind, RunTrigger
-from linx.sync.execute import start
+from linx.sync.runs import create_run
 
 
 class Command(RunCommand):
@@ -19,5 +19,5 @@ class Command(RunCommand):
 
     def handle(self, *args, name, dry_run, **options):
         connection = connection_named(name)
-        run = start(connection, RunKind.PREIMPORT, trigger=RunTrigger.COMMAND, dry_run=dry_run)
+        run = create_run(connection, RunKind.PREIMPORT, trigger=RunTrigger.COMMAND, dry_run=dry_run)
         self.report(run, options)

@@ -95,8 +95,6 @@ def to_mappings(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("linx", "0013_encrypt_mfa_seeds"),
-        # Only so both of issue 13's migrations can stand together until they are re-chained.
         ("linx", "0014_run_failure_kind"),
     ]
 

@@ -28,7 +28,7 @@ def grant(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('linx', '0014_export_ledger'),
+        ('linx', '0015_export_ledger'),
     ]
 
     operations = [

@@ -1,21 +1,71 @@
-"""Asking for runs on behalf of a person or a schedule: record them and queue them.
+"""Handing runs to the task queue: for a person, a schedule, a re-run or a lost task.
 
-The admin's actions and the schedules call these; the work happens in a queue worker.
+A run is recorded with ``runs.create_run`` and then either done here and now with
+``execute.execute`` (the commands, without ``--enqueue``) or queued with ``enqueue``
+(everything else); a queue worker then executes it. The admin's actions and the
+schedules call the ``queue_*`` helpers below.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
+from datetime import timedelta
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models import Q
+from django.db.models.functions import Now
 
-from linx.models import Connection, RunKind, RunTrigger, SyncRun, User
-from linx.sync.execute import enqueue, rerun_failed, start, why_not_rerun
+from linx.models import Connection, RunKind, RunStatus, RunTrigger, SyncRun, User
+from linx.sync.execute import rerun_failed, why_not_rerun
 from linx.sync.imports import ENTITIES
+from linx.sync.runs import create_run
+
+log = logging.getLogger(__name__)
+
+
+def enqueue(run: SyncRun) -> SyncRun:
+    """Hand ``run`` to the task queue once the transaction that made it commits."""
+    from django_q.tasks import async_task
+
+    transaction.on_commit(
+        lambda: async_task(
+            "linx.tasks.execute_run",
+            run.pk,
+            task_name=f"{run.kind} #{run.pk} {run.connection.name}",
+            group=f"linx-{run.kind}",
+        )
+    )
+    return run
+
+
+def requeue_lost_runs() -> list[int]:
+    """Hand runs back to the queue that have waited in it too long (LINX_REQUEUE_AFTER).
+
+    A worker takes a few tasks from Redis ahead of running them; if it is killed, those
+    tasks are gone and their runs would stay queued for ever. Queueing a run twice is
+    harmless (only one claim can win), so a run queued, or re-queued, longer ago than the
+    setting is queued again. ``heartbeat_at`` of a queued run holds when it was last
+    re-queued.
+    """
+    cutoff = Now() - timedelta(seconds=settings.LINX_REQUEUE_AFTER)  # the database's clock
+    lost = SyncRun.objects.filter(status=RunStatus.QUEUED).filter(
+        Q(heartbeat_at__lt=cutoff) | Q(heartbeat_at__isnull=True, created_at__lt=cutoff)
+    )
+    requeued = []
+    for run in lost.select_related("connection"):
+        if SyncRun.objects.filter(pk=run.pk, status=RunStatus.QUEUED).update(heartbeat_at=Now()):
+            with transaction.atomic():
+                enqueue(run)
+            requeued.append(run.pk)
+    if requeued:
+        log.warning("re-queued runs lost from the queue: %s", requeued)
+    return requeued
 
 
 @transaction.atomic
-def request_runs(
+def queue_runs(
     connections: Iterable[Connection],
     kind: RunKind,
     *,
@@ -29,7 +79,7 @@ def request_runs(
         parameters = {"entities": list(ENTITIES), **(parameters or {})}
     return [
         enqueue(
-            start(
+            create_run(
                 connection,
                 kind,
                 trigger=trigger,
@@ -43,7 +93,7 @@ def request_runs(
 
 
 @transaction.atomic
-def request_reruns(
+def queue_reruns(
     runs: Iterable[SyncRun], *, started_by: User | None = None
 ) -> tuple[list[SyncRun], list[tuple[SyncRun, str]]]:
     """Queue a re-run of each run's failed rows where one can help.
@@ -73,7 +123,7 @@ def apply_preview(preview: SyncRun, *, started_by: User | None = None) -> tuple[
         parameters = {"entities": list(ENTITIES), **parameters}
     try:
         with transaction.atomic():
-            run = start(
+            run = create_run(
                 preview.connection,
                 RunKind(preview.kind),
                 trigger=RunTrigger.ADMIN,
