@@ -112,6 +112,18 @@ class Store:
         with self._lock:
             return self._db.execute(sql, tuple(params)).fetchall()
 
+    def snapshot(self) -> sqlite3.Connection:
+        """Every table copied into memory, for `restore`."""
+        copy = sqlite3.connect(":memory:", check_same_thread=False)
+        with self._lock:
+            self._db.backup(copy)
+        return copy
+
+    def restore(self, snapshot: sqlite3.Connection) -> None:
+        """Every table back as it was when `snapshot` was taken (a page copy: no SQL replayed)."""
+        with self._lock:
+            snapshot.backup(self._db)
+
     def wipe(self) -> None:
         """Empty every table (a reset)."""
         with self.transaction():
@@ -616,10 +628,23 @@ class SandboxServer:
         """Forget everything (records, tokens, faults, log) and generate the data afresh."""
         settings = {**self.store.kv_get("generated", {}), **options}
         self.store.wipe()
+        self._forget_traffic()
+        self.generate(**settings)
+
+    def snapshot(self) -> sqlite3.Connection:
+        """The data as it is now (records, tokens, settings), to `restore` later."""
+        return self.store.snapshot()
+
+    def restore(self, snapshot: sqlite3.Connection) -> None:
+        """Back to a `snapshot`'s data, with no faults, rate-limit use or log: a reset that
+        copies data generated once instead of generating it again (the test suite's)."""
+        self.store.restore(snapshot)
+        self._forget_traffic()
+
+    def _forget_traffic(self) -> None:
         self.faults.clear()
         self.limiter.reset()
         self.clear_requests()
-        self.generate(**settings)
 
     def generate(self, **options: Any) -> None:
         raise NotImplementedError
