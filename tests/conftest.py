@@ -22,13 +22,19 @@ SANDBOX_PATHS = ("sandbox", "resilience", "test_demo.py", "test_scale_out.py", "
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark each test from the fixtures it uses (with theirs) and where it lives."""
     for item in items:
         fixtures = set(getattr(item, "fixturenames", ()))
-        where = Path(str(item.path)).resolve().relative_to(TESTS).parts
-        if fixtures & SANDBOX_FIXTURES or where[0] in SANDBOX_PATHS:
+        if fixtures & SANDBOX_FIXTURES or _top(item) in SANDBOX_PATHS:
             item.add_marker(pytest.mark.sandbox)
         if "browser" in fixtures:
             item.add_marker(pytest.mark.browser)
+
+
+def _top(item: pytest.Item) -> str:
+    """The folder (or file) directly under tests/ that holds the test."""
+    path = Path(item.path).resolve()
+    return path.relative_to(TESTS).parts[0] if path.is_relative_to(TESTS) else ""
 
 
 @pytest.fixture(autouse=True)
