@@ -2,17 +2,21 @@
 # environment in .venv, rebuilt when pyproject.toml changes), then does its job:
 #   make demo    run Linx on the bundled sandboxes and open the admin
 #   make test    run the whole test suite
+#   make test-fast  run the tests that need neither the sandboxes nor a browser (under a minute)
 PYTHON ?= $(shell command -v python3.12 || command -v python3)
 VENV := .venv
 INSTALLED := $(VENV)/.installed
 
-.PHONY: demo test chromium lint format clean
+.PHONY: demo test test-fast chromium lint format clean
 
 demo: $(INSTALLED)
 	$(VENV)/bin/python -m linx.demo
 
 test: $(INSTALLED) chromium
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
+
+test-fast: $(INSTALLED)
+	$(VENV)/bin/python -m pytest -m "not sandbox and not browser" $(PYTEST_ARGS)
 
 # The browser tests (tests/browser) drive Debian's chromium. As root with apt-get it is
 # installed when missing; otherwise those tests skip and say how to install it.

@@ -1,12 +1,40 @@
-"""Fixtures shared by the whole suite."""
+"""Fixtures shared by the whole suite, and the markers that split it.
+
+`sandbox` and `browser` are given here, not by hand, from what a test uses, so a new test
+cannot forget them: `make test-fast` (`-m "not sandbox and not browser"`) runs the rest.
+"""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import pytest
 
 from linx.models import Connection, User
 
 pytest_plugins = ["tests.sandboxes"]
+
+TESTS = Path(__file__).resolve().parent
+# Every sandbox fixture (procore_sandbox, sandbox_connection, ...) stands on one of these.
+SANDBOX_FIXTURES = frozenset({"_procore_sandbox_server", "_exaktime_sandbox_server"})
+# Tests that start sandbox servers, or Linx processes that talk to them, by themselves.
+SANDBOX_PATHS = ("sandbox", "resilience", "test_demo.py", "test_scale_out.py", "test_sigterm.py")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark each test from the fixtures it uses (with theirs) and where it lives."""
+    for item in items:
+        fixtures = set(getattr(item, "fixturenames", ()))
+        if fixtures & SANDBOX_FIXTURES or _top(item) in SANDBOX_PATHS:
+            item.add_marker(pytest.mark.sandbox)
+        if "browser" in fixtures:
+            item.add_marker(pytest.mark.browser)
+
+
+def _top(item: pytest.Item) -> str:
+    """The folder (or file) directly under tests/ that holds the test."""
+    path = Path(item.path).resolve()
+    return path.relative_to(TESTS).parts[0] if path.is_relative_to(TESTS) else ""
 
 
 @pytest.fixture(autouse=True)

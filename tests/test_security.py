@@ -72,7 +72,7 @@ def test_custom_hosts_are_an_explicit_setting_and_never_open_private_addresses(d
     connection_to(exaktime_api_url="https://eu.timeclock.example.org").full_clean()
     settings.LINX_SERVICE_HOSTS = ["*"]
     connection_to(exaktime_api_url="https://169.254.169.254.nip.io").full_clean()  # by name:
-    # checked when connecting (tests/integrations/test_addresses.py); literals never pass.
+    # checked when connecting (tests/clients/test_addresses.py); literals never pass.
     with pytest.raises(ValidationError, match="shared"):
         connection_to(exaktime_api_url="https://100.64.0.1").full_clean()
 

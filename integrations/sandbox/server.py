@@ -6,6 +6,7 @@ import contextlib
 import logging
 import re
 import socket
+import sqlite3
 import threading
 import time
 from collections import deque
@@ -143,10 +144,23 @@ class SandboxServer:
         """Forget everything (records, tokens, faults, log) and generate the data afresh."""
         settings = {**self.store.kv_get("generated", {}), **options}
         self.store.wipe()
+        self._forget_traffic()
+        self.generate(**settings)
+
+    def snapshot(self) -> sqlite3.Connection:
+        """The data as it is now (records, tokens, settings), to `restore` later."""
+        return self.store.snapshot()
+
+    def restore(self, snapshot: sqlite3.Connection) -> None:
+        """Back to a `snapshot`'s data, with no faults, rate-limit use or log: a reset that
+        copies data generated once instead of generating it again (the test suite's)."""
+        self.store.restore(snapshot)
+        self._forget_traffic()
+
+    def _forget_traffic(self) -> None:
         self.faults.clear()
         self.limiter.reset()
         self.clear_requests()
-        self.generate(**settings)
 
     def generate(self, **options: Any) -> None:
         raise NotImplementedError

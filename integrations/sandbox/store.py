@@ -90,6 +90,18 @@ class Store:
         with self._lock:
             return self._db.execute(sql, tuple(params)).fetchall()
 
+    def snapshot(self) -> sqlite3.Connection:
+        """Every table copied into memory, for `restore`."""
+        copy = sqlite3.connect(":memory:", check_same_thread=False)
+        with self._lock:
+            self._db.backup(copy)
+        return copy
+
+    def restore(self, snapshot: sqlite3.Connection) -> None:
+        """Every table back as it was when `snapshot` was taken (a page copy: no SQL replayed)."""
+        with self._lock:
+            snapshot.backup(self._db)
+
     def wipe(self) -> None:
         """Empty every table (a reset)."""
         with self.transaction():

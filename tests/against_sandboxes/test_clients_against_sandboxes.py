@@ -16,7 +16,7 @@ from integrations.procore.sandbox import ProcoreSandbox
 from integrations.procore.sandbox import data as procore_data
 from linx import clients
 from linx.models import Connection
-from tests.integration.conftest import calls
+from tests.against_sandboxes.conftest import calls
 
 CID = procore_data.COMPANY_ID
 PAGE_CAP = 4

@@ -15,7 +15,7 @@ from integrations.exaktime.errors import ExakTimeOutcomeUnknown
 from integrations.http import RetryPolicy
 from integrations.procore.errors import ProcoreOutcomeUnknown
 from integrations.procore.sandbox import data as procore_data
-from tests.integration.conftest import (
+from tests.against_sandboxes.conftest import (
     calls,
     exaktime_client,
     procore_client,

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 
 from integrations.procore.sandbox import data as procore_data
-from tests.integration.conftest import Waits, exaktime_client, procore_client, statuses
+from tests.against_sandboxes.conftest import Waits, exaktime_client, procore_client, statuses
 
 USERS = f"/rest/v1.3/companies/{procore_data.COMPANY_ID}/users"
 EMPLOYEES = "/v1/Common/Persons/Employees"

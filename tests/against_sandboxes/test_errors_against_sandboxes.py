@@ -24,7 +24,7 @@ from integrations.procore.errors import (
     ProcoreValidationError,
 )
 from integrations.procore.sandbox import data as procore_data
-from tests.integration.conftest import calls, exaktime_client, procore_client, statuses
+from tests.against_sandboxes.conftest import calls, exaktime_client, procore_client, statuses
 
 CID = procore_data.COMPANY_ID
 USERS = f"/rest/v1.3/companies/{CID}/users"

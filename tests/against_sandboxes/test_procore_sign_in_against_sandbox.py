@@ -18,7 +18,7 @@ from integrations.procore.errors import ProcoreAuthError
 from integrations.procore.sandbox import data as procore_data
 from linx import clients
 from linx.models import Connection
-from tests.integration.conftest import calls, procore_client, statuses
+from tests.against_sandboxes.conftest import calls, procore_client, statuses
 
 CID = procore_data.COMPANY_ID
 USERS = f"/rest/v1.3/companies/{CID}/users"

@@ -1,0 +1,1 @@
+"""The real clients against the real sandbox servers over loopback."""
