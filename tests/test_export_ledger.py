@@ -45,7 +45,7 @@ def test_the_migration_moves_every_line_pending_ones_included(connection):
     MIGRATION.to_ledger(apps, None)
 
     assert list(EntityMapping.objects.all()) == [employee]  # other mappings stay
-    done, pending = ExportLedgerLine.objects.order_by("-procore_id")
+    pending, done = ExportLedgerLine.objects.order_by("origin_id")  # "…-ot1" < "…-regular"
     assert (done.origin_id, done.time_record_id, done.kind) == ("4711-regular", 4711, "regular")
     assert (done.procore_id, done.state) == (9001, LineState.DONE)
     assert (done.work_date, done.party_id, done.fields) == (date(2026, 11, 18), 7, FIELDS)
