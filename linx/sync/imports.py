@@ -28,7 +28,7 @@ from integrations.procore.records import Project
 from linx.models import Connection, EntityMapping, EntityType, Outcome
 from linx.sync import rules
 from linx.sync.procore_lists import ListReader
-from linx.sync.runs import RunAborted, RunRecorder
+from linx.sync.runs import RunAborted, RunRecorder, RunWork
 from linx.sync.targets import NOUNS
 from linx.sync.twins import RERUN_HINT, Only, Twin, TwinWriter
 
@@ -55,7 +55,7 @@ ENTITY_OF = {
 ALL_PROJECTS: frozenset[int] = frozenset({-1})
 
 
-class Importer:
+class Importer(RunWork):
     """One import run's work for one connection (see the module docstring)."""
 
     def __init__(
@@ -70,10 +70,7 @@ class Importer:
         since: Mapping[str, datetime] | None = None,
         failing: Mapping[str, set[int]] | None = None,
     ) -> None:
-        self.connection = connection
-        self.recorder = recorder
-        self.procore = procore
-        self.dry_run = dry_run
+        super().__init__(connection, recorder, procore, exaktime, dry_run=dry_run)
         self.only = Only(only)  # a re-run: the records it is for, nothing else
         # Incremental entities: read only what changed since then; only what that read
         # shows inactive (and the inactive workers) is deactivated.
