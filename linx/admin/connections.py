@@ -99,10 +99,10 @@ def time_type_choices(connection: Connection) -> list[tuple[str, str]]:
     if connection.pk is None:
         return []
     choices = {}
-    for name, data in EntityMapping.objects.filter(
+    for mapping in EntityMapping.objects.filter(
         connection=connection, entity_type=EntityType.TIME_TYPE
-    ).values_list("name", "data"):
-        abbreviation = (data or {}).get("abbreviation")
+    ).only("name", "data"):
+        name, abbreviation = mapping.name, mapping.abbreviation
         if abbreviation:
             choices[abbreviation] = f"{abbreviation}: {name}"
     return sorted(choices.items())

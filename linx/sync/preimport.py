@@ -35,14 +35,14 @@ class PreImporter(RunWork):
         self.reference(
             EntityType.WORK_CLASSIFICATION,
             self._read("work classifications", self.procore.work_classifications),
-            lambda wc: (wc.name, {"abbreviation": wc.abbreviation}),
+            lambda wc: (wc.name, EntityMapping.data_of(abbreviation=wc.abbreviation)),
         )
         self.reference(
             EntityType.TIME_TYPE,
             self._read("timecard time types", self.procore.timecard_time_types),
             lambda tt: (
                 tt.time_type,
-                {"abbreviation": tt.abbreviated_time_type, "global": tt.global_},
+                EntityMapping.data_of(abbreviation=tt.abbreviated_time_type, is_global=tt.global_),
             ),
         )
         self.fieldsets(self._read("timesheet fieldsets", self.procore.fieldsets))
