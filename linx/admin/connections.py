@@ -34,6 +34,7 @@ from linx.models import (
     RunTrigger,
 )
 from linx.sync.imports import ENTITIES
+from linx.sync.parameters import RunParameters
 from linx.sync.preflight import Status, run_preflight
 from linx.sync.queueing import queue_runs
 from linx.sync.rules import HOUR_KINDS
@@ -503,11 +504,11 @@ class ConnectionAdmin(admin.ModelAdmin):
                 trigger=RunTrigger.ADMIN,
                 started_by=request.user,
                 dry_run=data["dry_run"],
-                parameters={
-                    "from": data["first_day"].isoformat(),
-                    "to": data["last_day"].isoformat(),
-                    "approved_only": data["approved_only"],
-                },
+                parameters=RunParameters(
+                    first_day=data["first_day"].isoformat(),
+                    last_day=data["last_day"].isoformat(),
+                    approved_only=data["approved_only"],
+                ).to_json(),
             )
             self._queued(
                 request, runs, "a preview of the export" if data["dry_run"] else "an export"
@@ -541,9 +542,9 @@ class ConnectionAdmin(admin.ModelAdmin):
                 trigger=RunTrigger.ADMIN,
                 started_by=request.user,
                 dry_run=form.cleaned_data["dry_run"],
-                parameters={
-                    "entities": [e for e in ENTITIES if e in form.cleaned_data["entities"]]
-                },
+                parameters=RunParameters(
+                    entities=[e for e in ENTITIES if e in form.cleaned_data["entities"]]
+                ).to_json(),
             )
             self._queued(
                 request, runs, "a dry-run import" if form.cleaned_data["dry_run"] else "an import"
