@@ -218,6 +218,19 @@ def banner(web: str, procore: str, exaktime: str, state: Path, password: str) ->
 """
 
 
+def free_ports() -> dict[Port, int]:
+    """Each demo port's number, refused when two are the same or one is taken."""
+    ports = {port: port.value() for port in PORTS}
+    if len(set(ports.values())) < len(ports):
+        raise DemoError(
+            "Two of the demo's ports are the same: "
+            + ", ".join(f"{port.variable}={number}" for port, number in ports.items())
+        )
+    for port, number in ports.items():
+        check_free(port, number)
+    return ports
+
+
 def main() -> int:
     stopping = False
 
@@ -231,14 +244,7 @@ def main() -> int:
     state = data_dir()
     children: Children | None = None
     try:
-        ports = {port: port.value() for port in PORTS}
-        if len(set(ports.values())) < len(ports):
-            raise DemoError(
-                "Two of the demo's ports are the same: "
-                + ", ".join(f"{port.variable}={number}" for port, number in ports.items())
-            )
-        for port, number in ports.items():
-            check_free(port, number)
+        ports = free_ports()
         web, procore, exaktime = (f"http://{HOST}:{ports[port]}" for port in PORTS)
         env = demo_environment(state)
 

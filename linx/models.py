@@ -620,10 +620,39 @@ class EntityMapping(models.Model):
 
     # --- What ``data`` holds, by name: the facts imports and the pre-import keep ------
 
+    #: Each fact's property name → its key in the stored ``data`` JSON.
+    DATA_KEYS = {
+        "last_written": "fields",
+        "project_id": "project",
+        "work_classification_id": "work_classification_id",
+        "full_code": "full_code",
+        "crew_ids": "crew_ids",
+        "abbreviation": "abbreviation",
+        "is_global": "global",
+        "exaktime_missing_at": "exaktime_missing_at",
+    }
+
+    @classmethod
+    def data_of(cls, **facts: Any) -> dict[str, Any]:
+        """``data`` as stored for these facts, given by their property names."""
+        unknown = facts.keys() - cls.DATA_KEYS.keys()
+        if unknown:
+            raise TypeError(f"EntityMapping keeps no fact named {', '.join(sorted(unknown))}.")
+        return {cls.DATA_KEYS[name]: value for name, value in facts.items()}
+
+    def updated_data(self, **facts: Any) -> dict[str, Any]:
+        """This mapping's ``data`` with these facts set (a copy: the caller saves it)."""
+        return {**(self.data or {}), **self.data_of(**facts)}
+
+    def data_without(self, *names: str) -> dict[str, Any]:
+        """This mapping's ``data`` without these facts (a copy: the caller saves it)."""
+        keys = {self.DATA_KEYS[name] for name in names}
+        return {k: v for k, v in (self.data or {}).items() if k not in keys}
+
     @property
     def last_written(self) -> dict[str, Any]:
         """The fields Linx last wrote to the ExakTime twin (labels as ExakTime has them)."""
-        return (self.data or {}).get("fields") or {}
+        return (self.data or {}).get(self.DATA_KEYS["last_written"]) or {}
 
     @property
     def identifier(self) -> str | None:
@@ -633,37 +662,37 @@ class EntityMapping(models.Model):
     @property
     def project_id(self) -> int | None:
         """A sub-job's Procore project."""
-        return (self.data or {}).get("project")
+        return (self.data or {}).get(self.DATA_KEYS["project_id"])
 
     @property
     def work_classification_id(self) -> int | None:
         """The classification an employee's hours are booked with."""
-        return (self.data or {}).get("work_classification_id")
+        return (self.data or {}).get(self.DATA_KEYS["work_classification_id"])
 
     @property
     def full_code(self) -> str | None:
         """A standard cost code's full code, how a project's own code is found."""
-        return (self.data or {}).get("full_code")
+        return (self.data or {}).get(self.DATA_KEYS["full_code"])
 
     @property
     def crew_ids(self) -> list[int]:
         """The Procore crews an ExakTime employee group stands for (one, unless merged)."""
-        return (self.data or {}).get("crew_ids", [self.procore_id])
+        return (self.data or {}).get(self.DATA_KEYS["crew_ids"], [self.procore_id])
 
     @property
     def abbreviation(self) -> str | None:
         """A time type's or work classification's abbreviation."""
-        return (self.data or {}).get("abbreviation")
+        return (self.data or {}).get(self.DATA_KEYS["abbreviation"])
 
     @property
     def is_global(self) -> bool:
         """A time type every project has."""
-        return bool((self.data or {}).get("global"))
+        return bool((self.data or {}).get(self.DATA_KEYS["is_global"]))
 
     @property
     def exaktime_missing_at(self) -> str | None:
         """When "check in ExakTime" last found the twin gone (ISO time), if it did."""
-        return (self.data or {}).get("exaktime_missing_at")
+        return (self.data or {}).get(self.DATA_KEYS["exaktime_missing_at"])
 
 
 # --- The export ledger ----------------------------------------------------------------

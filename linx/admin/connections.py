@@ -34,6 +34,7 @@ from linx.models import (
     RunTrigger,
 )
 from linx.sync.imports import ENTITIES
+from linx.sync.parameters import RunParameters
 from linx.sync.preflight import Status, run_preflight
 from linx.sync.queueing import queue_runs
 from linx.sync.rules import HOUR_KINDS
@@ -99,10 +100,10 @@ def time_type_choices(connection: Connection) -> list[tuple[str, str]]:
     if connection.pk is None:
         return []
     choices = {}
-    for name, data in EntityMapping.objects.filter(
+    for mapping in EntityMapping.objects.filter(
         connection=connection, entity_type=EntityType.TIME_TYPE
-    ).values_list("name", "data"):
-        abbreviation = (data or {}).get("abbreviation")
+    ).only("name", "data"):
+        name, abbreviation = mapping.name, mapping.abbreviation
         if abbreviation:
             choices[abbreviation] = f"{abbreviation}: {name}"
     return sorted(choices.items())
@@ -503,11 +504,11 @@ class ConnectionAdmin(admin.ModelAdmin):
                 trigger=RunTrigger.ADMIN,
                 started_by=request.user,
                 dry_run=data["dry_run"],
-                parameters={
-                    "from": data["first_day"].isoformat(),
-                    "to": data["last_day"].isoformat(),
-                    "approved_only": data["approved_only"],
-                },
+                parameters=RunParameters(
+                    first_day=data["first_day"].isoformat(),
+                    last_day=data["last_day"].isoformat(),
+                    approved_only=data["approved_only"],
+                ).to_json(),
             )
             self._queued(
                 request, runs, "a preview of the export" if data["dry_run"] else "an export"
@@ -541,9 +542,9 @@ class ConnectionAdmin(admin.ModelAdmin):
                 trigger=RunTrigger.ADMIN,
                 started_by=request.user,
                 dry_run=form.cleaned_data["dry_run"],
-                parameters={
-                    "entities": [e for e in ENTITIES if e in form.cleaned_data["entities"]]
-                },
+                parameters=RunParameters(
+                    entities=[e for e in ENTITIES if e in form.cleaned_data["entities"]]
+                ).to_json(),
             )
             self._queued(
                 request, runs, "a dry-run import" if form.cleaned_data["dry_run"] else "an import"

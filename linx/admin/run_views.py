@@ -41,6 +41,7 @@ from linx.models import (
     SyncRun,
 )
 from linx.sync.execute import why_not_rerun
+from linx.sync.parameters import RunParameters
 from linx.sync.queueing import apply_preview as request_apply
 from linx.sync.queueing import queue_reruns
 from linx.sync.rules import HOUR_HEADINGS
@@ -281,33 +282,34 @@ def change_groups(changes: dict | None) -> list[ChangeGroup]:
 
 def describe_parameters(run: SyncRun) -> list[tuple[str, str]]:
     """The run's parameters as (label, value) lines a person can read."""
-    params = dict(run.parameters or {})
+    params = RunParameters.from_json(run.parameters)
     lines = []
-    if "entities" in params:
-        lines.append(("Entities", ", ".join(e.replace("_", " ") for e in params.pop("entities"))))
-    if "from" in params or "to" in params:
-        lines.append(("Work dates", f"{params.pop('from', '…')} → {params.pop('to', '…')}"))
-    if "approved_only" in params:
-        lines.append(("Approved only", "yes" if params.pop("approved_only") else "no"))
-    if "only" in params:
-        only = sorted((params.pop("only") or {}).items())
+    if params.entities is not None:
+        lines.append(("Entities", ", ".join(e.replace("_", " ") for e in params.entities)))
+    if params.first_day is not None or params.last_day is not None:
+        lines.append(("Work dates", f"{params.first_day or '…'} → {params.last_day or '…'}"))
+    if params.approved_only is not None:
+        lines.append(("Approved only", "yes" if params.approved_only else "no"))
+    if params.only is not None:
         lines.append(("Only these records", "; ".join(
             f"{ENTITY_LABELS.get(entity, entity)}: " + ("all" if ids == "all" else f"{len(ids):,}")
-            for entity, ids in only
+            for entity, ids in sorted(params.only.items())
         )))  # fmt: skip
-    if "only_time_records" in params:
-        lines.append(("Only these time records", f"{len(params.pop('only_time_records')):,}"))
-    if "employees" in params:
-        lines.append(("Employees", f"{len(params.pop('employees') or []):,}"))
-    if "full" in params:
-        lines.append(("Full pass", "yes" if params.pop("full") else "no"))
-    if "since" in params:
+    if params.only_time_records is not None:
+        lines.append(("Only these time records", f"{len(params.only_time_records):,}"))
+    if params.employees is not None:
+        lines.append(("Employees", f"{len(params.employees):,}"))
+    if params.full is not None:
+        lines.append(("Full pass", "yes" if params.full else "no"))
+    if params.since is not None:
         # The import's plan, kept so applying a preview reads what the preview read.
-        since = sorted((params.pop("since") or {}).items())
         lines.append(("Read changed since", "; ".join(
-            f"{entity.replace('_', ' ')}: {at[:19].replace('T', ' ')} UTC" for entity, at in since
+            f"{entity.replace('_', ' ')}: {at[:19].replace('T', ' ')} UTC"
+            for entity, at in sorted(params.since.items())
         ) or "nothing: every record read"))  # fmt: skip
-    for key, value in sorted(params.items()):
+    if params.schedule is not None:
+        lines.append(("Schedule", _shown(params.schedule) or "—"))
+    for key, value in sorted(params.extra.items()):  # what this version does not know
         lines.append((key.replace("_", " ").capitalize(), _shown(value) or "—"))
     return lines
 

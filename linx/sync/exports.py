@@ -29,10 +29,10 @@ from linx.sync.export_plan import Plan, Planned, Planner, Unexportable, origin_i
 from linx.sync.export_send import RecordResult, Sender
 from linx.sync.parameters import RunParameters
 from linx.sync.rules import HOURS_FIELD
-from linx.sync.runs import Row, RunAborted, RunRecorder
+from linx.sync.runs import Row, RunAborted, RunRecorder, RunWork
 
 
-class Exporter:
+class Exporter(RunWork):
     """One export run's work for one connection (see the module docstring)."""
 
     def __init__(
@@ -44,11 +44,7 @@ class Exporter:
         *,
         run: SyncRun,
     ) -> None:
-        self.connection = connection
-        self.recorder = recorder
-        self.procore = procore
-        self.exaktime = exaktime
-        self.dry_run = run.dry_run
+        super().__init__(connection, recorder, procore, exaktime, dry_run=run.dry_run)
         parameters = RunParameters.from_json(run.parameters)
         try:
             self.start_date = date.fromisoformat(parameters.first_day)

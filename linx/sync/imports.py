@@ -28,7 +28,7 @@ from integrations.procore.records import Project
 from linx.models import Connection, EntityMapping, EntityType, Outcome
 from linx.sync import rules
 from linx.sync.procore_lists import ListReader
-from linx.sync.runs import RunAborted, RunRecorder
+from linx.sync.runs import RunAborted, RunRecorder, RunWork
 from linx.sync.targets import NOUNS
 from linx.sync.twins import RERUN_HINT, Only, Twin, TwinWriter
 
@@ -55,7 +55,7 @@ ENTITY_OF = {
 ALL_PROJECTS: frozenset[int] = frozenset({-1})
 
 
-class Importer:
+class Importer(RunWork):
     """One import run's work for one connection (see the module docstring)."""
 
     def __init__(
@@ -70,10 +70,7 @@ class Importer:
         since: Mapping[str, datetime] | None = None,
         failing: Mapping[str, set[int]] | None = None,
     ) -> None:
-        self.connection = connection
-        self.recorder = recorder
-        self.procore = procore
-        self.dry_run = dry_run
+        super().__init__(connection, recorder, procore, exaktime, dry_run=dry_run)
         self.only = Only(only)  # a re-run: the records it is for, nothing else
         # Incremental entities: read only what changed since then; only what that read
         # shows inactive (and the inactive workers) is deactivated.
@@ -179,7 +176,7 @@ class Importer:
             return None
         fields = rules.apply(rules.EMPLOYEE, worker, context)
         # Export books the worker's hours with this classification.
-        facts = {"work_classification_id": worker.work_classification_id}
+        facts = EntityMapping.data_of(work_classification_id=worker.work_classification_id)
         self.twins.write(
             Twin(kind, worker.id, name, fields, rules.labels(rules.EMPLOYEE), data=facts)
         )
@@ -302,7 +299,7 @@ class Importer:
             projects |= self.failing.get(kind, set())
         for sub_job_id in self.failing.get(EntityType.SUB_JOB, set()):
             mapping = self.twins.mappings_of(EntityType.SUB_JOB).get(sub_job_id)
-            project = (mapping.data or {}).get("project") if mapping else None
+            project = mapping.project_id if mapping else None
             if project is None:
                 return ALL_PROJECTS
             projects.add(project)
@@ -352,7 +349,10 @@ class Importer:
             fields["parent_job_id"] = location_id
             if self.connection.projects_as_categories:
                 fields["category_id"] = category_id
-            labels, facts = rules.labels(rules.SUB_JOB), {"project": project.id}
+            labels, facts = (
+                rules.labels(rules.SUB_JOB),
+                EntityMapping.data_of(project_id=project.id),
+            )
             mapped = self.twins.write(Twin(kind, sub_job.id, name, fields, labels, facts))
             if mapped:
                 members.append(mapped)
@@ -437,7 +437,8 @@ class Importer:
                 seen.add(code.id)
                 fields = rules.apply(rules.COST_CODE, code, {})
                 # Export finds the project's cost code by this when it is not linked by id.
-                labels, facts = rules.labels(rules.COST_CODE), {"full_code": code.full_code}
+                facts = EntityMapping.data_of(full_code=code.full_code)
+                labels = rules.labels(rules.COST_CODE)
                 self.twins.write(Twin(kind, code.id, name, fields, labels, facts))
         self.deactivate_missing(kind, seen)
 
@@ -456,7 +457,7 @@ class Importer:
         by_crew_id = {
             crew_id: mapping
             for mapping in self.twins.mappings_of(kind).values()
-            for crew_id in mapping.data.get("crew_ids", [mapping.procore_id])
+            for crew_id in mapping.crew_ids
         }
         if self.only.covers(kind):
             self.recorder.expect(kind, len(by_name) + len(unreadable))
@@ -478,7 +479,7 @@ class Importer:
                 {employees[e] for c in crews for e in c.employee_ids if e in employees}
             )
             fields = rules.apply(rules.CREW, crews[0], {"member_ids": members})
-            data = {"crew_ids": crew_ids}
+            data = EntityMapping.data_of(crew_ids=crew_ids)
             with self.twins.recording_failures_only(not asked):
                 self.twins.write(
                     Twin(kind, procore_id, name, fields, rules.labels(rules.CREW), data=data)
@@ -565,5 +566,5 @@ class Importer:
         return {
             procore_id
             for procore_id, mapping in self.twins.mappings_of(EntityType.SUB_JOB).items()
-            if (mapping.data or {}).get("project") == project_id
+            if mapping.project_id == project_id
         }

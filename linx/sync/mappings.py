@@ -42,7 +42,7 @@ LINKABLE = tuple(ENTITY_OF)
 REFERENCE = (EntityType.WORK_CLASSIFICATION, EntityType.TIME_TYPE)
 #: The most twins one "check in ExakTime" asks about (one request each, while a person waits).
 MAX_CHECKED = 100
-MISSING_KEY = "exaktime_missing_at"
+MISSING_KEY = EntityMapping.DATA_KEYS["exaktime_missing_at"]
 
 
 class MappingStatus(models.TextChoices):
@@ -65,7 +65,10 @@ def status_expression() -> Case:
         When(procore_id__isnull=True, then=Value(MappingStatus.NOT_IN_PROCORE)),
         When(exaktime_id__isnull=True, then=Value(MappingStatus.NOT_IN_EXAKTIME)),
         When(data__has_key=MISSING_KEY, then=Value(MappingStatus.GONE_FROM_EXAKTIME)),
-        When(data__fields__is_active=False, then=Value(MappingStatus.GONE_FROM_PROCORE)),
+        When(
+            **{f"data__{EntityMapping.DATA_KEYS['last_written']}__is_active": False},
+            then=Value(MappingStatus.GONE_FROM_PROCORE),
+        ),
         default=Value(MappingStatus.SYNCED),
         output_field=models.CharField(),
     )
@@ -75,9 +78,9 @@ def with_status(mappings: QuerySet[EntityMapping]) -> QuerySet[EntityMapping]:
     return mappings.annotate(status=status_expression())
 
 
-def _forget_twin(data: dict) -> dict:
+def _forget_twin(mapping: EntityMapping) -> dict:
     """Mapping facts minus what Linx last wrote to a twin and any "gone" mark."""
-    return {k: v for k, v in data.items() if k not in ("fields", MISSING_KEY)}
+    return mapping.data_without("last_written", "exaktime_missing_at")
 
 
 def _target(mapping: EntityMapping) -> str:
@@ -111,7 +114,7 @@ def link(
             EntityMapping.objects.filter(pk=mapping.pk).update(
                 exaktime_id=str(exaktime_id),
                 fingerprint="",
-                data=_forget_twin(mapping.data),
+                data=_forget_twin(mapping),
                 updated_at=timezone.now(),
             )
             audit.record(
@@ -176,7 +179,7 @@ def unlink(mappings: QuerySet[EntityMapping], *, acting_user: User | None) -> in
             EntityMapping.objects.filter(pk=mapping.pk).update(
                 exaktime_id=None,
                 fingerprint="",
-                data=_forget_twin(mapping.data),
+                data=_forget_twin(mapping),
                 updated_at=timezone.now(),
             )
             events.append(
@@ -285,10 +288,10 @@ def check_in_exaktime(
         try:
             TARGETS[mapping.entity_type].get(exaktime, int(mapping.exaktime_id))
         except ExakTimeNotFound:
-            data = {**mapping.data, MISSING_KEY: now}
+            data = mapping.updated_data(exaktime_missing_at=now)
             missing += 1
         else:
-            data = {k: v for k, v in mapping.data.items() if k != MISSING_KEY}
+            data = mapping.data_without("exaktime_missing_at")
             found += 1
         if data != mapping.data:
             EntityMapping.objects.filter(pk=mapping.pk).update(data=data)

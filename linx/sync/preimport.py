@@ -14,8 +14,6 @@ from collections.abc import Iterable
 from django.db import transaction
 from django.utils import timezone
 
-from integrations.exaktime.client import ExakTimeClient
-from integrations.procore.client import ProcoreClient
 from integrations.procore.errors import ProcoreError
 from linx.models import (
     Connection,
@@ -26,38 +24,25 @@ from linx.models import (
     Outcome,
 )
 from linx.sync import rules
-from linx.sync.runs import Row, RunAborted, RunRecorder, stop_unless_only_this_list
+from linx.sync.runs import Row, RunAborted, RunWork, stop_unless_only_this_list
 from linx.sync.twins import Twin, TwinWriter
 
 
-class PreImporter:
-    def __init__(
-        self,
-        connection: Connection,
-        recorder: RunRecorder,
-        procore: ProcoreClient,
-        exaktime: ExakTimeClient,
-        *,
-        dry_run: bool = False,
-    ) -> None:
-        self.connection = connection
-        self.recorder = recorder
-        self.procore = procore
-        self.exaktime = exaktime
-        self.dry_run = dry_run
+class PreImporter(RunWork):
+    """One pre-import run's work for one connection (see the module docstring)."""
 
     def run(self) -> None:
         self.reference(
             EntityType.WORK_CLASSIFICATION,
             self._read("work classifications", self.procore.work_classifications),
-            lambda wc: (wc.name, {"abbreviation": wc.abbreviation}),
+            lambda wc: (wc.name, EntityMapping.data_of(abbreviation=wc.abbreviation)),
         )
         self.reference(
             EntityType.TIME_TYPE,
             self._read("timecard time types", self.procore.timecard_time_types),
             lambda tt: (
                 tt.time_type,
-                {"abbreviation": tt.abbreviated_time_type, "global": tt.global_},
+                EntityMapping.data_of(abbreviation=tt.abbreviated_time_type, is_global=tt.global_),
             ),
         )
         self.fieldsets(self._read("timesheet fieldsets", self.procore.fieldsets))

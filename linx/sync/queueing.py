@@ -20,6 +20,7 @@ from django.db.models.functions import Now
 from linx.models import Connection, RunKind, RunStatus, RunTrigger, SyncRun, User
 from linx.sync.execute import rerun_failed, why_not_rerun
 from linx.sync.imports import ENTITIES
+from linx.sync.parameters import RunParameters
 from linx.sync.runs import create_run
 
 log = logging.getLogger(__name__)
@@ -65,6 +66,14 @@ def requeue_lost_runs() -> list[int]:
 
 
 @transaction.atomic
+def _every_entity_unless_chosen(parameters: dict | None) -> dict:
+    """An import's parameters, naming every entity when none were chosen."""
+    chosen = RunParameters.from_json(parameters)
+    if chosen.entities is None:
+        chosen.entities = list(ENTITIES)
+    return chosen.to_json()
+
+
 def queue_runs(
     connections: Iterable[Connection],
     kind: RunKind,
@@ -76,7 +85,7 @@ def queue_runs(
 ) -> list[SyncRun]:
     """Queue one run of ``kind`` per connection; returns the queued runs."""
     if kind == RunKind.IMPORT:
-        parameters = {"entities": list(ENTITIES), **(parameters or {})}
+        parameters = _every_entity_unless_chosen(parameters)
     return [
         enqueue(
             create_run(
@@ -120,7 +129,7 @@ def apply_preview(preview: SyncRun, *, started_by: User | None = None) -> tuple[
     """
     parameters = dict(preview.parameters or {})
     if preview.kind == RunKind.IMPORT:
-        parameters = {"entities": list(ENTITIES), **parameters}
+        parameters = _every_entity_unless_chosen(parameters)
     try:
         with transaction.atomic():
             run = create_run(

@@ -25,6 +25,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.db import IntegrityError, close_old_connections, transaction
@@ -46,6 +47,10 @@ from linx.models import (
 )
 from linx.sync import failures
 from linx.sync.classify import Failure, classify
+
+if TYPE_CHECKING:
+    from integrations.exaktime.client import ExakTimeClient
+    from integrations.procore.client import ProcoreClient
 
 log = logging.getLogger(__name__)
 
@@ -429,6 +434,26 @@ class RunRecorder:
         if sum(self.counts.values()) > failed:
             return RunStatus.PARTIAL
         return RunStatus.FAILED
+
+
+class RunWork:
+    """What every kind of run's work holds: its connection, where its rows go, the two
+    services' clients, and whether it only shows what it would do (a dry run)."""
+
+    def __init__(
+        self,
+        connection: Connection,
+        recorder: RunRecorder,
+        procore: ProcoreClient,
+        exaktime: ExakTimeClient,
+        *,
+        dry_run: bool = False,
+    ) -> None:
+        self.connection = connection
+        self.recorder = recorder
+        self.procore = procore
+        self.exaktime = exaktime
+        self.dry_run = dry_run
 
 
 @transaction.atomic

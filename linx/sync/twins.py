@@ -307,7 +307,7 @@ class TwinWriter:
         procore_id = mapping.procore_id
         if mapping.ignored or not mapping.exaktime_id or not self.only.wants(kind, procore_id):
             return
-        last = dict(mapping.data.get("fields") or {})
+        last = dict(mapping.last_written)
         wanted = {**last, "member_ids": []} if delete_group else {**last, "is_active": False}
         if last and rules.fingerprint(wanted) == mapping.fingerprint:
             return  # already deactivated: nothing to do, nothing to report
@@ -398,7 +398,10 @@ class TwinWriter:
                 "exaktime_id": str(exaktime_id),
                 "name": rules.safe_label(twin.name)[:255],
                 "fingerprint": twin.fingerprint,
-                "data": {**(twin.data or {}), "fields": rules.json_ready(twin.fields)},
+                "data": {
+                    **(twin.data or {}),
+                    **EntityMapping.data_of(last_written=rules.json_ready(twin.fields)),
+                },
                 "synced_at": timezone.now(),
             },
         )
@@ -439,7 +442,7 @@ class TwinWriter:
                 if (other.plural, other.group_type) != key[:2]:
                     continue
                 for procore_id, mapping in self.mappings_of(kind).items():
-                    stored = ((mapping.data or {}).get("fields") or {}).get(unique)
+                    stored = mapping.last_written.get(unique)
                     if isinstance(stored, str | int) and not self.only.wants(kind, procore_id):
                         held.setdefault(stored, (procore_id, mapping.name))
             self._held[key] = held

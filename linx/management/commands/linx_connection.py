@@ -151,10 +151,10 @@ class Command(BaseCommand):
                 f"{', '.join(HOUR_KINDS)} (e.g. regular=REG)."
             )
         known = {
-            (data or {}).get("abbreviation")
-            for data in EntityMapping.objects.filter(
+            mapping.abbreviation
+            for mapping in EntityMapping.objects.filter(
                 connection=connection, entity_type=EntityType.TIME_TYPE
-            ).values_list("data", flat=True)
+            ).only("data")
         }
         if known and abbreviation not in known:
             raise CommandError(

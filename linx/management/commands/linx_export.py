@@ -6,6 +6,7 @@ from django.core.management.base import CommandError
 
 from linx.cli import RunCommand, connection_named
 from linx.models import RunKind, RunTrigger
+from linx.sync.parameters import RunParameters
 from linx.sync.runs import create_run
 
 
@@ -48,12 +49,12 @@ class Command(RunCommand):
         first, last = day(first_day), day(last_day)
         if last < first:
             raise CommandError(f"--to {last} is before --from {first}.")
-        parameters = {"from": first.isoformat(), "to": last.isoformat()}
+        parameters = RunParameters(first_day=first.isoformat(), last_day=last.isoformat())
         if approved_only:
-            parameters["approved_only"] = True
+            parameters.approved_only = True
         if employees:
             try:
-                parameters["employees"] = [int(e) for e in employees.split(",") if e.strip()]
+                parameters.employees = [int(e) for e in employees.split(",") if e.strip()]
             except ValueError:
                 raise CommandError(
                     "--employees takes ExakTime employee ids, e.g. 100001,100002."
@@ -63,6 +64,6 @@ class Command(RunCommand):
             RunKind.EXPORT,
             trigger=RunTrigger.COMMAND,
             dry_run=dry_run,
-            parameters=parameters,
+            parameters=parameters.to_json(),
         )
         self.report(run, options)

@@ -5,6 +5,7 @@ from django.core.management.base import CommandError
 from linx.cli import RunCommand, connection_named
 from linx.models import RunKind, RunTrigger
 from linx.sync.imports import ENTITIES
+from linx.sync.parameters import RunParameters
 from linx.sync.runs import create_run
 
 
@@ -46,6 +47,8 @@ class Command(RunCommand):
             RunKind.IMPORT,
             trigger=RunTrigger.COMMAND,
             dry_run=dry_run,
-            parameters={"entities": [e for e in ENTITIES if e in chosen], "full": full},
+            parameters=RunParameters(
+                entities=[e for e in ENTITIES if e in chosen], full=full
+            ).to_json(),
         )
         self.report(run, options)
