@@ -110,7 +110,7 @@ class Webhooks:
         copies = 2 if self._random.random() < faults["duplicate"] else 1
         for _ in range(copies):
             if self._random.random() < faults["drop"]:
-                self._record(hook_id, event, None, 0)  # Procore gave up on it
+                self._note_delivery(hook_id, event, None, 0)  # Procore gave up on it
                 continue
             wait = faults["delay"] + self._random.random() * faults["reorder"]
             self._schedule(time.monotonic() + wait, {"hook": hook_id, "event": event, "try": 0})
@@ -145,12 +145,12 @@ class Webhooks:
             ).status_code
         except requests.RequestException:
             status = None
-        self._record(hook["id"], job["event"], status, job["try"])
+        self._note_delivery(hook["id"], job["event"], status, job["try"])
         if not (status and 200 <= status < 300) and job["try"] < self.delivery_retries:
             gap = self.delivery_retry_base * 2 ** job["try"]
             self._schedule(time.monotonic() + gap, {**job, "try": job["try"] + 1})
 
-    def _record(self, hook_id: int, event: dict, status: int | None, tries: int) -> None:
+    def _note_delivery(self, hook_id: int, event: dict, status: int | None, tries: int) -> None:
         with self.store.transaction():
             deliveries = self.store.kv_get("webhook_deliveries", {})
             mine = deliveries.setdefault(str(hook_id), [])
