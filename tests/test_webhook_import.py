@@ -140,9 +140,7 @@ def test_a_project_rename_updates_its_location_and_reads_its_sub_jobs(
 
     row = run.rows.get(procore_id=pc.PROJECT_ELM, entity_type=EntityType.LOCATION)
     assert row.outcome == Outcome.UPDATED
-    mapping = EntityMapping.objects.get(
-        entity_type=EntityType.LOCATION, procore_id=pc.PROJECT_ELM
-    )
+    mapping = EntityMapping.objects.get(entity_type=EntityType.LOCATION, procore_id=pc.PROJECT_ELM)
     assert "renamed" in exaktime_sandbox.get("job", int(mapping.exaktime_id))["name"]
 
 
