@@ -149,14 +149,15 @@ def check(connection: Connection) -> list[str]:
     with procore_client(connection) as procore:
         if connection.webhook_secret:
             procore.http.add_secret(connection.webhook_secret)
-        drift = _drift(connection, procore)
+        drift = drift_of(connection, procore)
     Connection.objects.filter(pk=connection.pk).update(
         webhook_problem="; ".join(drift), webhook_checked_at=Now()
     )
     return drift
 
 
-def _drift(connection: Connection, procore) -> list[str]:
+def drift_of(connection: Connection, procore) -> list[str]:
+    """What differs from what it should be, read with an open Procore client."""
     hooks = procore.hooks(NAMESPACE)
     if not connection.webhooks_enabled:
         stray = [h for h in hooks if h.id == connection.webhook_hook_id]
