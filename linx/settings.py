@@ -160,6 +160,8 @@ LINX_PUBLIC_URL = env.url("LINX_PUBLIC_URL", schemes=("https", "http"))
 LINX_WEBHOOK_MAX_BYTES = env.integer("LINX_WEBHOOK_MAX_BYTES", 16384, minimum=1024)
 LINX_WEBHOOK_COALESCE_SECONDS = env.integer("LINX_WEBHOOK_COALESCE_SECONDS", 5, minimum=0)
 LINX_WEBHOOK_QUIET_MINUTES = env.integer("LINX_WEBHOOK_QUIET_MINUTES", 60, minimum=1)
+# How often each connection's hook is checked against Procore (drift, a gap).
+LINX_WEBHOOK_CHECK_MINUTES = env.integer("LINX_WEBHOOK_CHECK_MINUTES", 15, minimum=1)
 # /health/queue/ answers 503 when a run has waited in the queue longer than this.
 LINX_QUEUE_STALE_SECONDS = env.integer("LINX_QUEUE_STALE_SECONDS", 600, minimum=10)
 # After a write whose outcome is unknown (a 5xx, a lost answer), an export looks in

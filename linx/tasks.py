@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 
 from linx.models import SyncRun
-from linx.sync import webhooks
+from linx.sync import webhook_hooks, webhooks
 from linx.sync.alerts import after_scheduled_run
 from linx.sync.execute import execute
 from linx.sync.queueing import requeue_lost_runs
@@ -48,4 +48,11 @@ def fire_due_schedules() -> int:
     reap_dead_runs()
     requeue_lost_runs()
     webhooks.apply_waiting()
+    webhook_hooks.queue_due_checks()
     return len(fire_due())
+
+
+def check_webhooks(connection_id: int) -> str:
+    """Check a connection's Procore hook (drift, a gap); e-mail when a problem appears."""
+    drift = webhook_hooks.check_and_alert(connection_id)
+    return "; ".join(drift) or "in step"

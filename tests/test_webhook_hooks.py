@@ -172,3 +172,30 @@ def test_the_sandbox_delivers_to_linx_and_the_change_is_stored_once(
     deliveries = procore_sandbox.store.kv_get("webhook_deliveries", {})
     statuses = [d["response_status"] for ds in deliveries.values() for d in ds]
     assert statuses == [202, 202]
+
+
+def test_a_hook_gone_is_shown_by_linx_status_the_dashboard_and_one_email(
+    sandbox_connection, procore_sandbox, capsys, public, staff_client, mailoutbox, monkeypatch
+):
+    Connection.objects.filter(pk=sandbox_connection.pk).update(alert_emails="ops@example.com")
+    webhooks(capsys, "--install")
+    procore_sandbox.store.kv_set("webhook_hooks", {})  # the hook is gone
+    queued: list[int] = []
+    monkeypatch.setattr(
+        "django_q.tasks.async_task", lambda name, connection_id, **kw: queued.append(connection_id)
+    )
+    Connection.objects.filter(pk=sandbox_connection.pk).update(webhook_checked_at=None)
+
+    assert webhook_hooks.queue_due_checks() == 1
+    assert webhook_hooks.queue_due_checks() == 0  # claimed: checked once per period
+    assert queued == [sandbox_connection.pk]
+    webhook_hooks.check_and_alert(sandbox_connection.pk)
+    webhook_hooks.check_and_alert(sandbox_connection.pk)  # still gone: no second e-mail
+
+    assert len(mailoutbox) == 1
+    assert "gone from Procore" in mailoutbox[0].body
+    assert "--install" in mailoutbox[0].body
+    code, out, _ = run_command(capsys, "linx_status", "sandbox")
+    assert code == 1 and "near-real-time import (Procore webhooks): the hook is gone" in out
+    dashboard = staff_client.get("/admin/").content.decode()
+    assert "Near-real-time" in dashboard and "the hook is gone from Procore" in dashboard

@@ -14,10 +14,12 @@ import secrets
 from urllib.parse import urlsplit
 
 from django.conf import settings
+from django.db.models import Q
 from django.db.models.functions import Now
 from django.urls import reverse
 from django.utils import timezone
 
+from integrations.errors import IntegrationError
 from integrations.procore.hooks import Hook
 from linx.clients import procore_client
 from linx.models import Connection
@@ -177,6 +179,42 @@ def drift_of(connection: Connection, procore) -> list[str]:
     drift += [f"unexpected trigger {r} {e}" for r, e in sorted(have - wanted)]
     if gap := _gap(connection, procore, hook.id):
         drift.append(gap)
+    return drift
+
+
+def queue_due_checks() -> int:
+    """Every minute (the tick): queue a check of each hook not checked for
+    LINX_WEBHOOK_CHECK_MINUTES, claimed with a compare-and-set so one worker does it."""
+    from django_q.tasks import async_task
+
+    stale = timezone.now() - timezone.timedelta(minutes=settings.LINX_WEBHOOK_CHECK_MINUTES)
+    due = Connection.objects.filter(is_active=True, webhooks_enabled=True).filter(
+        Q(webhook_checked_at__isnull=True) | Q(webhook_checked_at__lt=stale)
+    )
+    queued = 0
+    for connection in due.only("pk", "webhook_checked_at"):
+        claimed = Connection.objects.filter(
+            pk=connection.pk, webhook_checked_at=connection.webhook_checked_at
+        ).update(webhook_checked_at=Now())
+        if claimed:
+            async_task("linx.tasks.check_webhooks", connection.pk, group="linx-webhooks")
+            queued += 1
+    return queued
+
+
+def check_and_alert(connection_id: int) -> list[str]:
+    """Check one connection's hook; e-mail its contacts when a problem newly appears."""
+    from linx.sync.alerts import webhook_alert
+
+    connection = Connection.objects.get(pk=connection_id)
+    before = connection.webhook_problem
+    try:
+        drift = check(connection)
+    except (IntegrationError, WebhookSetupError) as error:
+        drift = [f"Linx could not check the hook: {error}"]
+        Connection.objects.filter(pk=connection.pk).update(webhook_problem=drift[0])
+    if drift and not before:
+        webhook_alert(connection, "; ".join(drift))
     return drift
 
 
