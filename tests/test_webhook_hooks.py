@@ -199,3 +199,32 @@ def test_a_hook_gone_is_shown_by_linx_status_the_dashboard_and_one_email(
     assert code == 1 and "near-real-time import (Procore webhooks): the hook is gone" in out
     dashboard = staff_client.get("/admin/").content.decode()
     assert "Near-real-time" in dashboard and "the hook is gone from Procore" in dashboard
+
+
+def test_linx_sandbox_changes_a_worker_and_the_sandbox_delivers_it(
+    sandbox_connection, procore_sandbox, capsys, public
+):
+    webhooks(capsys, "--install")
+    worker = procore_sandbox.records("user", is_active=True)[0]["id"]
+    url = ("--procore-url", procore_sandbox.url)
+
+    code, out, _ = run_command(capsys, "linx_sandbox", *url, "--rename-worker", f"{worker}=Okafor")
+    assert code == 0 and "Okafor" in out
+    run_command(capsys, "linx_sandbox", *url, "--deactivate-worker", str(worker))
+    code, out, _ = run_command(capsys, "linx_sandbox", *url, "--add-worker", "Ada Quinn")
+    assert code == 0 and "Ada Quinn (active)" in out
+
+    assert procore_sandbox.get("user", worker)["last_name"] == "Okafor"
+    assert procore_sandbox.get("user", worker)["is_active"] is False
+    deadline = time.monotonic() + 5
+    seen: set = set()
+    while time.monotonic() < deadline and len(seen) < 3:
+        deliveries = procore_sandbox.store.kv_get("webhook_deliveries", {})
+        seen = {d["event_id"] for ds in deliveries.values() for d in ds}
+        time.sleep(0.05)
+    assert len(seen) == 3  # one event per change (each delivery failed: nobody listens)
+
+
+def test_linx_sandbox_says_what_to_fix(db, capsys):
+    with pytest.raises(CommandError, match="ID=LAST_NAME"):
+        run_command(capsys, "linx_sandbox", "--rename-worker", "Okafor")
