@@ -233,3 +233,22 @@ def test_a_run_that_stops_early_gives_its_notices_back(imported, procore_sandbox
     again = webhooks.apply_events(imported.pk, wait=False)
     assert again.status == RunStatus.SUCCEEDED
     assert not webhooks.waiting(imported.pk).exists()
+
+
+def test_notices_of_a_run_whose_worker_was_killed_wait_again(imported, procore_sandbox, queued):
+    from django.utils import timezone
+
+    tell(imported, "Company Users", WORKER)
+    killed = create_run(imported, RunKind.IMPORT, trigger=RunTrigger.WEBHOOK)
+    WebhookEvent.objects.update(run=killed)  # taken, then the worker died mid-run
+    SyncRun.objects.filter(pk=killed.pk).update(
+        status=RunStatus.FAILED, finished_at=timezone.now() - timezone.timedelta(minutes=5)
+    )
+    assert not webhooks.waiting(imported.pk).exists()
+
+    queued.clear()
+    type(imported).objects.filter(pk=imported.pk).update(webhook_apply_queued_at=None)
+    webhooks.apply_waiting()
+
+    assert webhooks.waiting(imported.pk).count() == 1
+    assert queued == [imported.pk]

@@ -186,6 +186,11 @@ def apply_waiting() -> int:
     """Every minute: apply notices nobody is applying (a queue that was down, a
     worker killed, an import that held the connection); returns how many connections."""
     stale = Now() - timedelta(seconds=max(coalesce_seconds() * 2, 30))
+    # A run that finished without settling its notices was cut short (its worker was
+    # killed and the run reaped): they wait again.
+    WebhookEvent.objects.filter(
+        applied_at__isnull=True, run__isnull=False, run__finished_at__lt=stale
+    ).update(run=None)
     connections = (
         Connection.objects.filter(
             webhook_events__run__isnull=True, webhook_events__applied_at__isnull=True
