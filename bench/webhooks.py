@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import socket
+import sqlite3
 import statistics
 import subprocess
 import sys
@@ -175,22 +176,33 @@ def main() -> int:
         children.stop()
 
 
+def mapped(env, entity_type: str) -> dict[int, int]:
+    """ExakTime id -> Procore id of the records Linx has written, from its database."""
+    with sqlite3.connect(Path(env["LINX_DATA_DIR"]) / "linx.sqlite3") as db:
+        rows = db.execute(
+            "SELECT exaktime_id, procore_id FROM linx_entitymapping WHERE entity_type = ? "
+            "AND exaktime_id IS NOT NULL",
+            (entity_type,),
+        ).fetchall()
+    return {int(e): p for e, p in rows}
+
+
+def linx_ids(env, entity_type: str) -> set[int]:
+    return set(mapped(env, entity_type).values())
+
+
 def run_phases(env, procore: str, exaktime: str) -> int:
     def mappings() -> dict:  # ExakTime employee id -> Procore worker id
-        import sqlite3
+        return mapped(env, "employee")
 
-        with sqlite3.connect(Path(env["LINX_DATA_DIR"]) / "linx.sqlite3") as db:
-            rows = db.execute(
-                "SELECT exaktime_id, procore_id FROM linx_entitymapping WHERE entity_type = "
-                "'employee' AND exaktime_id IS NOT NULL"
-            ).fetchall()
-        return {int(e): p for e, p in rows}
-
-    users = records(procore, "user", scope=pc.COMPANY_ID)
-    workers = [u["id"] for u in users if u.get("is_active") and u.get("is_employee")
-               and u.get("employee_id")]  # fmt: skip
+    # Only records the first import wrote (the generated company has records that fail on
+    # purpose: a name too long, no employee id): a change to them cannot reach ExakTime.
+    imported = linx_ids(env, "employee")
+    workers = [u["id"] for u in records(procore, "user", scope=pc.COMPANY_ID)
+               if u.get("is_active") and u["id"] in imported]  # fmt: skip
+    locations = linx_ids(env, "location")
     projects = [p["id"] for p in records(procore, "project", scope=pc.COMPANY_ID)
-                if p.get("active")]  # fmt: skip
+                if p.get("active") and p["id"] in locations]  # fmt: skip
     print(f"Coalescing delay: {env['LINX_WEBHOOK_COALESCE_SECONDS']} s; "
           f"{CHANGES} changes over {SPREAD:.0f} s; one qcluster.")  # fmt: skip
     results = {"clean": phase(1, env, procore, exaktime, workers, projects, mappings)}
