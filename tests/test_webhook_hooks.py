@@ -153,8 +153,12 @@ def test_a_gap_is_noticed_when_deliveries_fail_and_no_notice_arrives(
 
 @pytest.mark.django_db(transaction=True)
 def test_the_sandbox_delivers_to_linx_and_the_change_is_stored_once(
-    sandbox_connection, procore_sandbox, capsys, live_server, settings
+    sandbox_connection, procore_sandbox, capsys, live_server, settings, monkeypatch
 ):
+    queued: list[int] = []  # the apply is not run here (tests/test_webhook_import.py does)
+    monkeypatch.setattr(
+        "django_q.tasks.async_task", lambda name, connection_id, **kw: queued.append(connection_id)
+    )
     settings.LINX_PUBLIC_URL = live_server.url
     settings.LINX_WEBHOOK_COALESCE_SECONDS = 0
     webhooks(capsys, "--install")
@@ -172,6 +176,7 @@ def test_the_sandbox_delivers_to_linx_and_the_change_is_stored_once(
     deliveries = procore_sandbox.store.kv_get("webhook_deliveries", {})
     statuses = [d["response_status"] for ds in deliveries.values() for d in ds]
     assert statuses == [202, 202]
+    assert queued == [sandbox_connection.pk]  # one apply for the two deliveries
 
 
 def test_a_hook_gone_is_shown_by_linx_status_the_dashboard_and_one_email(
