@@ -54,6 +54,9 @@ def test_install_creates_one_hook_with_its_triggers_and_turns_it_on(
     for resource in ("Company Users", "Projects", "Sub Jobs", "Crews"):
         assert {(resource, e) for e in ("create", "update", "delete")} <= triggers
     assert connection.webhook_secret not in json.dumps(result)
+    _, shown, _ = run_command(capsys, "linx_connection", "show", "sandbox", "--json")
+    assert json.loads(shown)["webhooks_enabled"] is True
+    assert connection.webhook_secret not in shown
 
 
 def test_install_again_repairs_in_place_and_rotates_the_secret(

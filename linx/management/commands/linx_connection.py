@@ -289,4 +289,6 @@ def describe(connection: Connection) -> dict:
         "preimported_at": (
             connection.preimported_at.isoformat() if connection.preimported_at else None
         ),
+        "webhooks_enabled": connection.webhooks_enabled,
+        "webhook_problem": connection.webhook_problem or None,
     }
