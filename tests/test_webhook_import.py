@@ -252,3 +252,22 @@ def test_notices_of_a_run_whose_worker_was_killed_wait_again(imported, procore_s
 
     assert webhooks.waiting(imported.pk).count() == 1
     assert queued == [imported.pk]
+
+
+def test_a_webhook_run_is_re_run_like_any_import(imported, procore_sandbox, exaktime_sandbox):
+    from linx.sync.execute import rerun_failed
+
+    broken = pc.WORKER_NO_EMPLOYEE_ID
+    procore_sandbox.update("user", broken, first_name="Still")
+    tell(imported, "Company Users", broken)
+    run = webhooks.apply_events(imported.pk, wait=False)
+    assert run.status == RunStatus.FAILED  # its only row failed: no Employee ID
+    assert "no Employee ID" in run.rows.get(procore_id=broken).message
+    assert not webhooks.waiting(imported.pk).exists()  # applied: the row says what to fix
+
+    procore_sandbox.update("user", broken, employee_id="4242")
+    again = execute(rerun_failed(run, trigger=RunTrigger.RERUN))
+
+    assert again.rerun_of == run
+    assert again.rows.get(procore_id=broken).outcome == Outcome.CREATED
+    assert employee(exaktime_sandbox, broken)["first_name"] == "Still"
