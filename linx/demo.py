@@ -110,8 +110,9 @@ def check_free(port: Port, number: int) -> None:
             ) from None
 
 
-def manage(env: dict[str, str], *args: str) -> None:
-    """A management command, run to completion; its output only shows when it fails."""
+def manage(env: dict[str, str], *args: str, ok: tuple[int, ...] = (0,)) -> None:
+    """A management command, run to completion; its output only shows when it fails
+    (exits with a status not in ``ok``)."""
     done = subprocess.run(
         [sys.executable, "manage.py", *args],
         cwd=ROOT,
@@ -120,7 +121,7 @@ def manage(env: dict[str, str], *args: str) -> None:
         text=True,
         check=False,
     )
-    if done.returncode:
+    if done.returncode not in ok:
         sys.stderr.write(done.stdout + done.stderr)
         raise DemoError(f"`manage.py {' '.join(args)}` failed (exit status {done.returncode}).")
 
@@ -202,6 +203,18 @@ def wait_until_answering(children: Children, urls: dict[str, str], stopping) -> 
         time.sleep(0.2)
 
 
+#: The worker the banner's command renames (an active employee of the generated company).
+DEMO_WORKER = procore_data.WORKER_NO_CLASSIFICATION + 1
+
+
+def switch_on_webhooks(env: dict[str, str]) -> None:
+    """Import once (so workers have their ExakTime twins), then switch near-real-time
+    import on: from now on a change in the Procore sandbox reaches ExakTime in seconds."""
+    print("Linx demo: importing once and switching on near-real-time import ...", flush=True)
+    manage(env, "linx_import", "demo", ok=(0, 1))  # the generated company has bad rows
+    manage(env, "linx_connection", "webhooks", "demo", "--install")
+
+
 def banner(web: str, procore: str, exaktime: str, state: Path, password: str) -> str:
     return f"""
   Linx is running: {web}/admin/
@@ -213,6 +226,10 @@ def banner(web: str, procore: str, exaktime: str, state: Path, password: str) ->
     ExakTime sandbox  {exaktime}   API key {exaktime_data.API_KEY}
   What each holds and what it was asked: {procore}/_sandbox/state, {exaktime}/_sandbox/requests
   Their state is kept in {state / "sandbox"}.
+
+  Near-real-time import is on: rename a worker in the Procore sandbox,
+    .venv/bin/python manage.py linx_sandbox --procore-url {procore} --rename-worker {DEMO_WORKER}=Renamed
+  and within seconds ExakTime's employee shows it ({exaktime}/_sandbox/records/employee).
 
   Press Ctrl-C to stop.
 """
@@ -247,6 +264,7 @@ def main() -> int:
         ports = free_ports()
         web, procore, exaktime = (f"http://{HOST}:{ports[port]}" for port in PORTS)
         env = demo_environment(state)
+        env["LINX_PUBLIC_URL"] = web  # where the Procore sandbox delivers its notices
 
         print(f"Linx demo: preparing the database in {state} ...", flush=True)
         manage(env, "migrate", "--no-input")
@@ -272,6 +290,8 @@ def main() -> int:
             },
             lambda: stopping,
         )
+        if not stopping:
+            switch_on_webhooks(env)
         if not stopping:
             print(banner(web, procore, exaktime, state, env["LINX_STAFF_PASSWORD"]), flush=True)
         while not stopping and not (problem := children.exited()):

@@ -206,6 +206,28 @@ class Connection(models.Model):
         help_text="Comma-separated. Told when a scheduled run fails, and again while it keeps failing.",
     )
 
+    # Near-real-time import: Procore tells Linx what changed (see linx/sync/webhooks.py)
+    webhooks_enabled = models.BooleanField(
+        "near-real-time import (Procore webhooks)",
+        default=False,
+        help_text="Procore tells Linx when a worker or project changes, and Linx imports it "
+        "within seconds. Scheduled imports keep running: they catch what a notice missed. "
+        "Switch on with the connection's webhooks action or `linx_connection webhooks "
+        "NAME --install`.",
+    )
+    #: The random part of the address Procore delivers to: it names no connection.
+    webhook_path_id = models.CharField(max_length=64, blank=True, editable=False)
+    #: What Procore sends in the Authorization header; rotated by every install.
+    webhook_secret = EncryptedTextField("webhook secret", editable=False)
+    webhook_hook_id = models.BigIntegerField(null=True, blank=True, editable=False)
+    webhook_last_event_at = models.DateTimeField(null=True, blank=True, editable=False)
+    #: When an apply of waiting events was handed to the queue (one at a time, so a
+    #: burst of notices becomes one run); cleared when that apply takes the events.
+    webhook_apply_queued_at = models.DateTimeField(null=True, blank=True, editable=False)
+    #: What the last check of the hook found wrong ("" when healthy), and when.
+    webhook_problem = models.TextField(blank=True, editable=False)
+    webhook_checked_at = models.DateTimeField(null=True, blank=True, editable=False)
+
     preimported_at = models.DateTimeField(null=True, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -801,6 +823,7 @@ class RunTrigger(models.TextChoices):
     SCHEDULE = "schedule", "Schedule"
     RERUN = "rerun", "Re-run of failed rows"
     AUTOMATIC = "automatic", "Automatic (before import or export)"
+    WEBHOOK = "webhook", "Procore webhook (near-real-time import)"
 
 
 class Outcome(models.TextChoices):
@@ -1092,3 +1115,38 @@ class AuditEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.actor_name}: {self.get_action_display()} {self.target}"
+
+
+class WebhookEvent(models.Model):
+    """One change notice Procore delivered, stored once (its id is unique per connection).
+
+    It waits (``run`` empty) until an import run takes it; a run that stops early gives
+    its events back, so none is dropped. ``applied_at`` is set once its run finished.
+    """
+
+    connection = models.ForeignKey(
+        Connection, on_delete=models.CASCADE, related_name="webhook_events"
+    )
+    event_id = models.CharField("Procore event ID", max_length=64)
+    resource_name = models.CharField(max_length=64)
+    resource_id = models.BigIntegerField("Procore record ID")
+    event_type = models.CharField(max_length=16)
+    project_id = models.BigIntegerField("Procore project ID", null=True, blank=True)
+    happened_at = models.CharField("Procore's timestamp", max_length=64, blank=True)
+    received_at = models.DateTimeField(default=timezone.now)
+    run = models.ForeignKey(
+        SyncRun, on_delete=models.SET_NULL, null=True, blank=True, related_name="webhook_events"
+    )
+    applied_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["received_at", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["connection", "event_id"], name="one_webhook_event_per_id"
+            ),
+        ]
+        indexes = [models.Index(fields=["connection", "applied_at", "run"])]
+
+    def __str__(self) -> str:
+        return f"{self.resource_name} {self.resource_id} {self.event_type} ({self.event_id})"

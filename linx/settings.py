@@ -152,6 +152,16 @@ LINX_RUN_DEAD_AFTER = env.integer("LINX_RUN_DEAD_AFTER", 300, minimum=5)
 # A run still queued this long after it was (re-)queued was lost with a killed worker and
 # is queued again (twice is harmless: only one claim can win).
 LINX_REQUEUE_AFTER = env.integer("LINX_REQUEUE_AFTER", 900, minimum=60)
+# Near-real-time import (Procore webhooks): the base URL Procore delivers to (https, or
+# http on loopback), the largest notice accepted, how long an apply waits so a burst of
+# notices becomes one run, and how long without a notice (while Procore reports failed
+# deliveries) counts as a gap.
+LINX_PUBLIC_URL = env.url("LINX_PUBLIC_URL", schemes=("https", "http"))
+LINX_WEBHOOK_MAX_BYTES = env.integer("LINX_WEBHOOK_MAX_BYTES", 16384, minimum=1024)
+LINX_WEBHOOK_COALESCE_SECONDS = env.integer("LINX_WEBHOOK_COALESCE_SECONDS", 5, minimum=0)
+LINX_WEBHOOK_QUIET_MINUTES = env.integer("LINX_WEBHOOK_QUIET_MINUTES", 60, minimum=1)
+# How often each connection's hook is checked against Procore (drift, a gap).
+LINX_WEBHOOK_CHECK_MINUTES = env.integer("LINX_WEBHOOK_CHECK_MINUTES", 15, minimum=1)
 # /health/queue/ answers 503 when a run has waited in the queue longer than this.
 LINX_QUEUE_STALE_SECONDS = env.integer("LINX_QUEUE_STALE_SECONDS", 600, minimum=10)
 # After a write whose outcome is unknown (a 5xx, a lost answer), an export looks in

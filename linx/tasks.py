@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 from linx.models import SyncRun
+from linx.sync import webhook_hooks, webhooks
 from linx.sync.alerts import after_scheduled_run
 from linx.sync.execute import execute
 from linx.sync.queueing import requeue_lost_runs
@@ -27,7 +28,15 @@ def execute_run(run_id: int) -> str:
         log.info("run %s not started: %s", run_id, refused.message)
         return refused.run.status
     after_scheduled_run(run)
+    webhooks.after_run(run)
     return run.status
+
+
+def apply_webhook_events(connection_id: int) -> str:
+    """Apply a connection's waiting Procore notices as one import run, after the
+    coalescing delay; returns the run's status (or why there was none)."""
+    run = webhooks.apply_events(connection_id)
+    return run.status if run else "nothing to apply"
 
 
 def fire_due_schedules() -> int:
@@ -38,4 +47,12 @@ def fire_due_schedules() -> int:
     """
     reap_dead_runs()
     requeue_lost_runs()
+    webhooks.apply_waiting()
+    webhook_hooks.queue_due_checks()
     return len(fire_due())
+
+
+def check_webhooks(connection_id: int) -> str:
+    """Check a connection's Procore hook (drift, a gap); e-mail when a problem appears."""
+    drift = webhook_hooks.check_and_alert(connection_id)
+    return "; ".join(drift) or "in step"

@@ -3,7 +3,7 @@ from django.contrib import admin
 from django.urls import include, path
 from django.views.generic import RedirectView
 
-from linx.views import health, procore_connect
+from linx.views import health, procore_connect, webhooks
 
 # The admin's own login form would bypass allauth's rate limits and second factor.
 admin.site.login = secure_admin_login(admin.site.login)
@@ -26,5 +26,7 @@ urlpatterns = [
         procore_connect.callback,
         name="procore_connect_callback",
     ),
+    # Procore's change notices; the path's random part names no connection.
+    path("hooks/procore/<str:path_id>/", webhooks.procore, name="procore_webhook"),
     path("admin/", admin.site.urls),
 ]

@@ -111,3 +111,33 @@ def test_export_time_refuses_a_backwards_range(staff_client, connection):
                first_day="2026-11-22", last_day="2026-11-16")  # fmt: skip
     assert b"The range ends before it starts" in page.content
     assert not SyncRun.objects.exists()
+
+
+def test_near_real_time_import_is_switched_on_checked_and_off_from_the_admin(
+    staff_client, sandbox_connection, procore_sandbox, settings
+):
+    from linx.models import Connection
+
+    settings.LINX_PUBLIC_URL = "http://127.0.0.1:9"
+    page = act(staff_client, CHANGELIST, "webhooks_on", [sandbox_connection.pk])
+    assert "near-real-time import is on" in page.content.decode()
+    connection = Connection.objects.get(pk=sandbox_connection.pk)
+    assert connection.webhooks_enabled and connection.webhook_hook_id
+    change = staff_client.get(f"{CHANGELIST}{connection.pk}/change/").content.decode()
+    assert "Near-real-time import" in change and "last notice" in change
+    assert connection.webhook_secret not in change
+
+    procore_sandbox.store.kv_set("webhook_hooks", {})
+    page = act(staff_client, CHANGELIST, "webhooks_check", [connection.pk])
+    assert "the hook is gone from Procore" in page.content.decode()
+
+    page = act(staff_client, CHANGELIST, "webhooks_off", [connection.pk])
+    assert not Connection.objects.get(pk=connection.pk).webhooks_enabled
+
+
+def test_switching_on_without_a_public_url_says_what_to_set(staff_client, connection, settings):
+    settings.LINX_PUBLIC_URL = None
+    page = act(staff_client, CHANGELIST, "webhooks_on", [connection.pk])
+    assert "LINX_PUBLIC_URL is not set" in page.content.decode()
+    connection.refresh_from_db()
+    assert not connection.webhooks_enabled

@@ -133,7 +133,7 @@ def test_the_demo_runs_everything_against_the_sandboxes_and_ctrl_c_stops_it(tmp_
     output = Output(demo)
     started: set[int] = set()
     try:
-        output.wait_for(r"Press Ctrl-C to stop", timeout=30)
+        output.wait_for(r"Press Ctrl-C to stop", timeout=60)
         admin = output.wait_for(r"Linx is running: (\S+)", timeout=0).group(1)
         password = output.wait_for(r"with password (\S+)", timeout=0).group(1)
         started = descendants(demo.pid)
@@ -180,6 +180,21 @@ def test_the_demo_runs_everything_against_the_sandboxes_and_ctrl_c_stops_it(tmp_
         with ProcoreClient(procore, procore, procore_data.CLIENT_ID, procore_data.CLIENT_SECRET,
                            procore_data.COMPANY_ID, MemoryTokenStore()) as client:  # fmt: skip
             assert len(list(client.workers())) > 10
+
+        # Near-real-time import is on: the banner's command renames a worker in the Procore
+        # sandbox, which delivers the change; the queue worker writes it to ExakTime.
+        command = output.wait_for(r"manage\.py (linx_sandbox .*)", timeout=0).group(1).split()
+        subprocess.run([sys.executable, "manage.py", *command], env=env, check=True,
+                       cwd=ROOT, capture_output=True)  # fmt: skip
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            employees = requests.get(f"{exaktime}/_sandbox/records/employee",
+                                     params={"per_page": 1000}, timeout=10).json()["records"]  # fmt: skip
+            if any(e.get("last_name") == "Renamed" for e in employees):
+                break
+            time.sleep(0.5)
+        else:
+            raise AssertionError("the rename did not reach ExakTime within 30 s")
 
         assert len(started) >= 3, "the sandboxes, the web server and the queue worker"
         demo.send_signal(signal.SIGINT)

@@ -156,3 +156,14 @@ def test_with_a_second_factor_the_connect_flow_is_reached(staff_client, connecti
     response = staff_client.post(reverse("procore_connect_start", args=[connection.pk]))
     assert response.status_code == 302
     assert response.url.startswith(connection.procore_login_url)
+
+
+def test_procores_webhook_is_open_only_because_it_checks_its_own_secret(password_only_staff):
+    """Procore, not a person, calls it: no session or second factor applies, so a call
+    without the connection's secret is refused whoever is signed in."""
+    assert "procore_webhook" in MFA_OPEN_VIEWS
+    paths = [path for name, path in every_view() if name == "procore_webhook"]
+    assert paths, "the webhook view must be reached by the walk"
+    for path in paths:
+        assert password_only_staff.post(path, "{}", "application/json").status_code == 401
+        assert password_only_staff.get(path).status_code == 405

@@ -23,6 +23,7 @@ TIMECARDS = "The Timecard tool is reachable"
 TIME_TYPES = "Export's time types exist in Procore"
 KEY = "The ExakTime API key works"
 WRITE = "The ExakTime API key may write"
+WEBHOOKS = "Procore's change notices reach Linx (near-real-time import)"
 
 
 def checklist(connection):
@@ -39,10 +40,11 @@ def test_every_check_is_green_for_the_sandbox_connection(sandbox_connection, exa
     checks = checklist(sandbox_connection)
     assert list(checks) == [
         SIGN_IN, COMPANY, WORKERS, PROJECTS, COST_CODES, SUB_JOBS, FIELDSET, TIMECARDS,
-        TIME_TYPES, KEY, WRITE,
+        TIME_TYPES, WEBHOOKS, KEY, WRITE,
     ]  # fmt: skip
-    assert {t for t, c in checks.items() if c.status != Status.OK} == {FIELDSET}
+    assert {t for t, c in checks.items() if c.status != Status.OK} == {FIELDSET, WEBHOOKS}
     assert checks[FIELDSET].status == Status.SKIPPED  # no custom fields chosen
+    assert checks[WEBHOOKS].status == Status.SKIPPED  # near-real-time import is off
     assert "active workers" in checks[WORKERS].detail
     # Write access is proven by writing a record back exactly as it was.
     assert "back unchanged" in checks[WRITE].detail
@@ -220,3 +222,19 @@ def test_a_viewer_cannot_test_a_connection(viewer_client, sandbox_connection, pr
     response = viewer_client.post(f"/admin/linx/connection/{sandbox_connection.pk}/test/")
     assert response.status_code == 403
     assert procore_sandbox.requests() == []
+
+
+def test_near_real_time_import_is_checked_against_procores_hook(
+    sandbox_connection, procore_sandbox, settings
+):
+    from linx.sync import webhook_hooks
+
+    settings.LINX_PUBLIC_URL = "http://127.0.0.1:9"
+    webhook_hooks.install(sandbox_connection)
+    sandbox_connection.refresh_from_db()
+    assert checklist(sandbox_connection)[WEBHOOKS].status == Status.OK
+
+    procore_sandbox.store.kv_set("webhook_hooks", {})  # someone deleted the hook
+    check = checklist(sandbox_connection)[WEBHOOKS]
+    assert check.status == Status.FAILED
+    assert "gone from Procore" in check.detail and "--install" in check.fix

@@ -31,6 +31,7 @@ def secrets_of(connection: Connection) -> dict[str, str]:
         "ExakTime API key": fresh.exaktime_api_key,
         "access token": fresh.procore_access_token,
         "refresh token": fresh.procore_refresh_token,
+        "webhook secret": fresh.webhook_secret,
     }
     return {name: value for name, value in found.items() if value}
 
@@ -62,10 +63,20 @@ def run_command(*args) -> str:
 
 
 def test_no_secret_appears_anywhere(
-    sandbox_connection, staff_client, procore_sandbox, exaktime_sandbox, caplog
+    sandbox_connection, staff_client, procore_sandbox, exaktime_sandbox, caplog, settings
 ):
     caplog.set_level(logging.DEBUG)
     seen: list[str] = []
+
+    # Near-real-time import: the hook's secret is made, sent to Procore and checked.
+    settings.LINX_PUBLIC_URL = "http://127.0.0.1:9"
+    seen.append(run_command("linx_connection", "webhooks", "sandbox", "--install", "--json"))
+    seen.append(run_command("linx_connection", "webhooks", "sandbox", "--check", "--json"))
+    hook_path = Connection.objects.get(pk=sandbox_connection.pk).webhook_path_id
+    refused = staff_client.post(
+        f"/hooks/procore/{hook_path}/", "{}", "application/json", HTTP_AUTHORIZATION="Bearer x"
+    )
+    seen.append(refused.content.decode())
 
     # Runs, with a token that expires mid-run and writes that fail.
     execute(create_run(sandbox_connection, RunKind.PREIMPORT, trigger=RunTrigger.COMMAND))
@@ -83,7 +94,7 @@ def test_no_secret_appears_anywhere(
     seen.append(run_command("linx_connection", "list", "--json"))
     seen.append(run_command("linx_status", "--json"))
     secrets = {**secrets_of(sandbox_connection), "client secret": pc.CLIENT_SECRET}
-    assert {"access token", "ExakTime API key"} <= set(secrets)
+    assert {"access token", "ExakTime API key", "webhook secret"} <= set(secrets)
     # The staff member's own second factor: the authenticator app's seed.
     totp = Authenticator.objects.get(type=Authenticator.Type.TOTP)
     secrets["TOTP seed"] = mfa_decrypt(totp.data["secret"])

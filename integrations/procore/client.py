@@ -24,6 +24,7 @@ from integrations.procore.errors import (
     error_from_response,
     procore_says,
 )
+from integrations.procore.hooks import HookCalls
 from integrations.procore.records import (
     Company,
     Crew,
@@ -96,7 +97,7 @@ class Listing(Iterator[R]):
         return next(self._records)
 
 
-class ProcoreClient(ServiceClient):
+class ProcoreClient(HookCalls, ServiceClient):
     """One Procore company, reached with one connection's credentials."""
 
     def __init__(
@@ -324,6 +325,22 @@ class ProcoreClient(ServiceClient):
             lambda data: StandardCostCode.from_api(data, list_id=list_id),
             {"company_id": self._cid(), "standard_cost_code_list_id": list_id, "view": "extended"},
         )
+
+    # Single-record reads (webhook-driven imports): None when Procore says 404, gone.
+
+    def _one(self, path: str, params: Mapping[str, Any] | None = None) -> Any:
+        response = self._call("GET", self._url(path), params=params, accept=(404,))
+        return None if response.status_code == 404 else self._json(response)
+
+    def worker(self, worker_id: int) -> Worker | None:
+        """One company user, active or inactive; None when gone."""
+        data = self._one(f"/rest/v1.3/companies/{self._cid()}/users/{worker_id}")
+        return None if data is None else Worker.from_api(data, is_active=True)
+
+    def project(self, project_id: int) -> Project | None:
+        """One project of any status; None when gone."""
+        data = self._one(f"/rest/v1.1/projects/{project_id}", {"company_id": self._cid()})
+        return None if data is None else Project.from_api(data)
 
     def project_cost_codes(self, project_id: int) -> Listing[ProjectCostCode]:
         """The cost codes set up on a project (deleted ones too, marked)."""

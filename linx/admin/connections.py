@@ -26,6 +26,7 @@ from django.views.decorators.http import require_POST
 from linx.admin.custom_fields import PREIMPORT_REMINDER, custom_fields_page
 from linx.admin.dashboard import failures_outstanding, last_run, token_health, when, with_health
 from linx.admin.secrets import WriteOnlySecretsForm, secret_status
+from linx.admin.webhooks import webhook_status, webhooks_check, webhooks_off, webhooks_on
 from linx.models import (
     Connection,
     EntityMapping,
@@ -204,6 +205,8 @@ class ConnectionAdmin(admin.ModelAdmin):
         "preimported_at",
         "created_at",
         "updated_at",
+        "webhooks_enabled",  # switched by the near-real-time actions, which install the hook
+        webhook_status,
     ]
     fieldsets = [
         (
@@ -255,8 +258,18 @@ class ConnectionAdmin(admin.ModelAdmin):
             },
         ),
         ("Incremental import", {"fields": ["full_import_every"], "classes": ["collapse"]}),
+        ("Near-real-time import", {"fields": ["webhooks_enabled", webhook_status]}),
     ]
-    actions = ["preimport", "import_everything", "import_chosen", "dry_run_import", "export_time"]
+    actions = [
+        "preimport",
+        "import_everything",
+        "import_chosen",
+        "dry_run_import",
+        "export_time",
+        webhooks_on,
+        webhooks_off,
+        webhooks_check,
+    ]
 
     # Pages ---------------------------------------------------------------------------
 

@@ -403,6 +403,13 @@ def _per_day(ids: list[int], since: datetime) -> dict[int, dict[date, tuple[int,
     return per_day
 
 
+def webhook_status(connection: Connection) -> SafeString:
+    """Near-real-time import: a gap or drift the last check found, or when the last notice came."""
+    if connection.webhook_problem:
+        return format_html('<span class="linx-bad">{}</span>', connection.webhook_problem)
+    return format_html("last notice {}", when(connection.webhook_last_event_at))
+
+
 def dashboard(user) -> list[dict]:
     """Per connection: health, last runs and the 30-day chart. Three queries in all."""
     if not (user.has_perm("linx.view_connection") and user.has_perm("linx.view_syncrun")):
@@ -425,6 +432,7 @@ def dashboard(user) -> list[dict]:
             "failures": failures_outstanding(connection),
             "token": token_health(connection),
             "missing_secrets": missing_secrets(connection),
+            "webhooks": webhook_status(connection),
             "runs": [
                 {
                     "run": run,

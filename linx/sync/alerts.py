@@ -64,3 +64,21 @@ def alert(run: SyncRun, failures: int) -> tuple[str, str, None]:
         "Linx tells you again in a day if it keeps failing, and stops once a run succeeds.\n"
     )
     return subject, body, None
+
+
+def webhook_alert(connection, problem: str) -> bool:
+    """Tell a connection's contacts that its near-real-time import has a gap or drift."""
+    addresses = connection.alert_addresses()
+    if not addresses:
+        return False
+    subject = f"[Linx] Near-real-time import of {connection.name} needs attention"
+    body = (
+        f"Procore's change notices for {connection.name} are not arriving as they should: "
+        f"{problem}.\n\nScheduled imports still bring every change, only later. Switch "
+        "near-real-time import on again from the connection's page (it repairs the hook), "
+        "or run `manage.py linx_connection webhooks "
+        f"{connection.name} --install`.\n"
+    )
+    send_mail(subject, body, None, recipient_list=addresses)
+    log.info("webhook alert sent for connection %s", connection.pk)
+    return True

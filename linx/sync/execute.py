@@ -42,6 +42,7 @@ from linx.sync.runs import (
     create_run,
     reap_dead_runs,
 )
+from linx.sync.webhook_import import WebhookImport
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +84,9 @@ def import_now(run: SyncRun, recorder: RunRecorder, procore, exaktime) -> None:
     """An import: the pre-import if stale, the plan, the records, then the bookmarks."""
     connection = run.connection
     ensure_preimport(run)
+    if run.trigger == RunTrigger.WEBHOOK:
+        webhook_import_now(run, recorder, procore, exaktime)
+        return
     since = incremental_plan(connection, run)
     parameters = RunParameters.from_json(run.parameters)
     importer = Importer(
@@ -100,6 +104,13 @@ def import_now(run: SyncRun, recorder: RunRecorder, procore, exaktime) -> None:
         commit_bookmarks(connection, run, importer.completed, since)
         read_whole = importer.completed - set(since)
         failures.close_unseen(run, [kind for kind, e in ENTITY_OF.items() if e in read_whole])
+
+
+def webhook_import_now(run: SyncRun, recorder: RunRecorder, procore, exaktime) -> None:
+    """The records Procore's waiting notices name, each read once (no bookmark moves:
+    scheduled imports still read everything that changed)."""
+    importer = Importer(run.connection, recorder, procore, exaktime, dry_run=run.dry_run)
+    WebhookImport(importer, run.webhook_events.all()).run()
 
 
 def incremental_plan(connection: Connection, run: SyncRun) -> dict[str, datetime]:

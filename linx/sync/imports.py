@@ -133,7 +133,7 @@ class Importer(RunWork):
         else:
             workers = self.lists.counted(kind, workers)
         for worker in self.only.among(kind, workers):
-            verdict = self._employee(worker, context)
+            verdict = self.import_worker(worker, context)
             if verdict is not None:
                 (seen if verdict else gone).add(worker.id)
         if since is None:  # only a full list shows who is gone
@@ -141,7 +141,7 @@ class Importer(RunWork):
         else:  # who changed shows who stopped being an employee; who left is listed apart
             self.deactivate_listed(kind, sorted(gone | self._inactive_workers()))
 
-    def _employee(self, worker, context: dict) -> bool | None:
+    def import_worker(self, worker, context: dict) -> bool | None:
         """Import one worker: True when seen (its twin stays active), False when no
         longer to be an active employee (its twin is deactivated), else None."""
         kind = EntityType.EMPLOYEE
@@ -149,7 +149,7 @@ class Importer(RunWork):
         if self.twins.skipped_as_ignored(kind, worker.id, name):
             return True  # ignored is not gone: its twin is left as it is
         if worker.problems:
-            self._unreadable(kind, worker.id, name, worker.problems)
+            self.unreadable(kind, worker.id, name, worker.problems)
             return True  # unreadable is not gone: its twin stays as it is
         if not worker.is_employee:
             self.twins.row(
@@ -224,13 +224,13 @@ class Importer(RunWork):
             if project.problems:
                 # Unreadable is not gone: neither it nor its sub-jobs are deactivated.
                 seen.add(project.id)
-                seen_sub_jobs |= self._sub_jobs_mapped_to(project.id)
+                seen_sub_jobs |= self.sub_jobs_mapped_to(project.id)
                 if self.only.wants(kind, project.id):
-                    self._unreadable(kind, project.id, project.name, project.problems)
+                    self.unreadable(kind, project.id, project.name, project.problems)
                 continue
             if not project.active:
                 if since is not None:  # a full read deactivates it as not seen, below
-                    self._deactivate_project(project.id)
+                    self.deactivate_project(project.id)
                 continue
             seen.add(project.id)
             location_id = None
@@ -247,7 +247,7 @@ class Importer(RunWork):
                 if since is not None and not self.only.is_rerun:
                     # A changed project's sub-jobs were read whole: one not among them
                     # is gone. (An unchanged project's wait for the next full pass.)
-                    mapped = self._sub_jobs_mapped_to(project.id)
+                    mapped = self.sub_jobs_mapped_to(project.id)
                     self.deactivate_missing(EntityType.SUB_JOB, found, among=mapped)
         if since is None:
             self.deactivate_missing(kind, seen)
@@ -281,11 +281,11 @@ class Importer(RunWork):
         )
         return None if listing is None else list(listing)
 
-    def _deactivate_project(self, project_id: int) -> None:
+    def deactivate_project(self, project_id: int) -> None:
         """A project Procore shows as inactive: its location and its sub-jobs' go too."""
         self.deactivate_listed(EntityType.LOCATION, [project_id])
         if self.connection.import_sub_jobs:
-            mapped = sorted(self._sub_jobs_mapped_to(project_id))
+            mapped = sorted(self.sub_jobs_mapped_to(project_id))
             self.deactivate_listed(EntityType.SUB_JOB, mapped)
 
     def _failing_projects(self) -> set[int]:
@@ -337,7 +337,7 @@ class Importer(RunWork):
             name = rules.sub_job_name(project, sub_job)
             if sub_job.problems:
                 if self.only.wants(kind, sub_job.id):
-                    self._unreadable(kind, sub_job.id, name, sub_job.problems)
+                    self.unreadable(kind, sub_job.id, name, sub_job.problems)
                 if mapped := self.twins.mapped_id(kind, sub_job.id):
                     members.append(mapped)
                 continue
@@ -414,7 +414,7 @@ class Importer(RunWork):
                 if code.problems:
                     # Checked before `is_division`: an unreadable parent is not "none".
                     seen.add(code.id)
-                    self._unreadable(kind, code.id, rules.cost_code_name(code), code.problems)
+                    self.unreadable(kind, code.id, rules.cost_code_name(code), code.problems)
                     continue
                 if code.is_division:
                     continue  # divisions themselves are not imported
@@ -466,7 +466,7 @@ class Importer(RunWork):
             if crew.id in by_crew_id:  # unreadable is not gone: its group stays as it is
                 seen.add(by_crew_id[crew.id].procore_id)
             if self.only.wants(kind, crew.id):
-                self._unreadable(kind, crew.id, crew.name, crew.problems)
+                self.unreadable(kind, crew.id, crew.name, crew.problems)
         for name, crews in sorted(by_name.items()):
             crew_ids = sorted(c.id for c in crews)
             existing = next((by_crew_id[c] for c in crew_ids if c in by_crew_id), None)
@@ -550,7 +550,7 @@ class Importer(RunWork):
 
     # --- helpers -------------------------------------------------------------------
 
-    def _unreadable(self, kind: str, procore_id, name: str, problems) -> None:
+    def unreadable(self, kind: str, procore_id, name: str, problems) -> None:
         """A record Linx could not read as Procore sent it fails alone, naming why."""
         self.twins.row(
             kind,
@@ -562,7 +562,7 @@ class Importer(RunWork):
             f"Correct it in Procore, {RERUN_HINT}.",
         )
 
-    def _sub_jobs_mapped_to(self, project_id: int | None) -> set[int]:
+    def sub_jobs_mapped_to(self, project_id: int | None) -> set[int]:
         return {
             procore_id
             for procore_id, mapping in self.twins.mappings_of(EntityType.SUB_JOB).items()

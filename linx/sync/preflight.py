@@ -39,9 +39,11 @@ from integrations.procore.errors import (
 from integrations.procore.records import Project
 from linx.clients import exaktime_client, procore_client, retry_policy
 from linx.models import Connection, EntityMapping, EntityType, ProcoreAuthMode
+from linx.sync import webhook_hooks
 from linx.sync.classify import classify
 from linx.sync.labels import exaktime_name
 from linx.sync.rules import HOUR_KINDS, KIND_NAMES
+from linx.sync.webhook_hooks import WebhookSetupError
 
 #: A preflight runs while a person waits: one quick retry, never minutes of backoff.
 PREFLIGHT_TIMEOUT = (5.0, 20.0)
@@ -194,6 +196,7 @@ class Preflight:
             self.procore_fieldset,
             self.procore_timecards,
             self.procore_time_types,
+            self.procore_webhooks,
         ]
         exaktime_checks = [self.exaktime_key, self.exaktime_write]
         return [check() for check in (*procore_checks, *exaktime_checks)]
@@ -394,6 +397,26 @@ class Preflight:
                     "pre-import first to list them as choices).",
                 )
             return attempt.ok(f"{', '.join(wanted.values())} all exist.")
+        return attempt.result
+
+    def procore_webhooks(self) -> Check:
+        title = "Procore's change notices reach Linx (near-real-time import)"
+        if not self.connection.webhooks_enabled:
+            return Check("Procore", title, Status.SKIPPED, "Near-real-time import is off.")
+        if skipped := self._needs_company(title):
+            return skipped
+        fix = (
+            "Switch near-real-time import on again (the connection's action, or "
+            "`linx_connection webhooks NAME --install`): it repairs the hook."
+        )
+        with self._procore(title) as attempt:
+            try:
+                drift = webhook_hooks.drift_of(self.connection, self.procore)
+            except WebhookSetupError as error:
+                return attempt.failed(str(error), fix)
+            if drift:
+                return attempt.failed("; ".join(drift) + ".", fix)
+            return attempt.ok("The hook and its triggers are as they should be.")
         return attempt.result
 
     # ExakTime -----------------------------------------------------------------------

@@ -23,6 +23,7 @@ from integrations.procore.sandbox.entries import (
     parse_date,
     public,
 )
+from integrations.procore.sandbox.webhooks import Webhooks
 from integrations.sandbox import (
     Abort,
     Request,
@@ -51,7 +52,7 @@ MAX_BULK = 100  # modelled: entries per bulk create
 CODE_LIFETIME = 600  # authorization codes, as Procore's
 
 
-class ProcoreSandbox(SandboxServer):
+class ProcoreSandbox(Webhooks, SandboxServer):
     """Procore's OAuth and REST endpoints for the generated companies (see `data`)."""
 
     name = "procore"
@@ -79,6 +80,7 @@ class ProcoreSandbox(SandboxServer):
         """`scale`/`seed` None: whatever the state file holds (small, 1 when empty).
         `token_lifetime`: access tokens' seconds; `max_per_page`: a server cap below
         Procore's documented ones, to prove clients cope with short pages."""
+        self._start_deliveries()
         super().__init__(state_path, **server_options)
         self.token_lifetime = token_lifetime
         self.max_per_page = max_per_page

@@ -1,4 +1,4 @@
-"""`linx_connection add|set|list|show`: manage connections from scripts (contracts/cli.md)."""
+"""`linx_connection add|set|list|show|webhooks`: manage connections from scripts (contracts/cli.md)."""
 
 from __future__ import annotations
 
@@ -6,12 +6,14 @@ import argparse
 import getpass
 import json
 import os
+import sys
 
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
-from linx.cli import connection_named
+from integrations.errors import IntegrationError
+from linx.cli import EXIT_ROWS_FAILED, CommandExit, CouldNotRun, connection_named
 from linx.models import (
     SECRET_NAMES,
     Connection,
@@ -20,7 +22,9 @@ from linx.models import (
     EntityType,
     TimeEntryMode,
 )
+from linx.sync import webhook_hooks
 from linx.sync.rules import HOUR_KINDS
+from linx.sync.webhook_hooks import WebhookSetupError
 
 #: Command-line flag → Connection field, for the plain values.
 VALUES = {
@@ -42,7 +46,9 @@ class Command(BaseCommand):
     help = "Add, change, list and show connections (one Procore company ↔ one ExakTime account)."
 
     def add_arguments(self, parser):
-        actions = parser.add_subparsers(dest="action", required=True, metavar="add|set|list|show")
+        actions = parser.add_subparsers(
+            dest="action", required=True, metavar="add|set|list|show|webhooks"
+        )
         add = actions.add_parser("add", help="Add a connection (client-credentials sign-in).")
         change = actions.add_parser("set", help="Change a connection's settings.")
         for sub, required in ((add, True), (change, False)):
@@ -73,6 +79,14 @@ class Command(BaseCommand):
         show = actions.add_parser("show", help="Show one connection (never its secrets).")
         show.add_argument("name")
         show.add_argument("--json", action="store_true")
+        hooks = actions.add_parser(
+            "webhooks", help="Install, remove or check near-real-time import (Procore webhooks)."
+        )
+        hooks.add_argument("name")
+        what = hooks.add_mutually_exclusive_group(required=True)
+        for verb in ("install", "remove", "check"):
+            what.add_argument(f"--{verb}", action="store_const", const=verb, dest="verb")
+        hooks.add_argument("--json", action="store_true")
 
     def handle(self, *args, action: str, **options):
         getattr(self, f"do_{action}")(options)
@@ -80,6 +94,8 @@ class Command(BaseCommand):
     def execute(self, *args, **options):
         try:
             return super().execute(*args, **options)
+        except CommandExit as leave:  # `webhooks --check` found drift: exit 1
+            sys.exit(leave.code)
         except CommandError as refused:
             if options.get("json"):  # a script asked for JSON: it still gets one object
                 self.stdout.write(json.dumps({"error": str(refused)}))
@@ -205,6 +221,28 @@ class Command(BaseCommand):
                 f"{'active' if c.is_active else 'inactive'}"
             )
 
+    def do_webhooks(self, options) -> None:
+        connection = connection_named(options["name"])
+        verb = options["verb"]
+        try:
+            done = getattr(webhook_hooks, verb)(connection)
+        except (WebhookSetupError, IntegrationError) as error:
+            raise CouldNotRun(str(error)) from None
+        result = {"connection": connection.name, "action": verb}
+        if verb == "check":
+            result |= {"in_step": not done, "drift": done}
+        else:
+            result["done"] = done
+        if options["json"]:
+            self.stdout.write(json.dumps(result))
+        elif verb == "check" and not done:
+            self.stdout.write(f"{connection.name}: the Procore hook is as it should be.")
+        else:
+            for line in done:
+                self.stdout.write(f"{connection.name}: {line}")
+        if verb == "check" and done:
+            raise CommandExit(EXIT_ROWS_FAILED)
+
     def do_show(self, options) -> None:
         described = describe(connection_named(options["name"]))
         if options["json"]:
@@ -251,4 +289,6 @@ def describe(connection: Connection) -> dict:
         "preimported_at": (
             connection.preimported_at.isoformat() if connection.preimported_at else None
         ),
+        "webhooks_enabled": connection.webhooks_enabled,
+        "webhook_problem": connection.webhook_problem or None,
     }

@@ -1,11 +1,14 @@
-"""Run the bundled Procore and ExakTime sandboxes until Ctrl-C or SIGTERM."""
+"""Run the bundled Procore and ExakTime sandboxes until Ctrl-C or SIGTERM; or change a
+worker in a running Procore sandbox (it then delivers the change to its webhooks)."""
 
 from __future__ import annotations
 
+import secrets
 import signal
 import threading
 from pathlib import Path
 
+import requests
 from django.core.management.base import BaseCommand, CommandError
 
 from integrations.exaktime.sandbox import ExakTimeSandbox
@@ -33,8 +36,20 @@ class Command(BaseCommand):
         parser.add_argument("--seed", type=int, help="seed of the generated data")
         parser.add_argument("--state-dir", type=Path, default=STATE_DIR)
         parser.add_argument("--reset", action="store_true", help="generate the data afresh")
+        change = parser.add_argument_group(
+            "change a worker in a running Procore sandbox (instead of serving)"
+        )
+        change.add_argument("--rename-worker", metavar="ID=LAST_NAME")
+        change.add_argument("--deactivate-worker", metavar="ID", type=int)
+        change.add_argument("--add-worker", metavar='"FIRST LAST"')
+        change.add_argument(
+            "--procore-url", default="http://127.0.0.1:8001", help="the running Procore sandbox"
+        )
 
     def handle(self, *args, **options):
+        if any(options[k] for k in ("rename_worker", "deactivate_worker", "add_worker")):
+            self.stdout.write(change_worker(options))
+            return
         stop = threading.Event()
         if threading.current_thread() is threading.main_thread():
             signal.signal(signal.SIGTERM, lambda *_: stop.set())
@@ -81,3 +96,34 @@ Inspect:          {procore.url}/_sandbox/state   {exaktime.url}/_sandbox/request
 A week of punches after an import:  curl -X POST {exaktime.url}/_sandbox/time_records
 Ctrl-C stops both.
 """
+
+
+def change_worker(options) -> str:
+    """Send one worker change to a running Procore sandbox; returns what it now holds."""
+    base = options["procore_url"].rstrip("/") + "/_sandbox/records/user"
+    if options["rename_worker"]:
+        worker_id, _, last_name = options["rename_worker"].partition("=")
+        if not worker_id.isdigit() or not last_name:
+            raise CommandError("--rename-worker takes ID=LAST_NAME, e.g. 6000000011=Okafor")
+        method, url, body = "PATCH", f"{base}/{worker_id}", {"last_name": last_name}
+    elif options["deactivate_worker"]:
+        method, url = "PATCH", f"{base}/{options['deactivate_worker']}"
+        body = {"is_active": False}
+    else:
+        first, _, last = options["add_worker"].strip().partition(" ")
+        employee_id = str(secrets.randbelow(900_000) + 100_000)
+        method, url = "POST", f"{base}?scope={procore_data.COMPANY_ID}"
+        body = {"first_name": first, "last_name": last or first, "employee_id": employee_id,
+                "is_employee": True, "is_active": True}  # fmt: skip
+    try:
+        response = requests.request(method, url, json=body, timeout=10)
+    except requests.RequestException as error:
+        raise CommandError(f"The Procore sandbox at {options['procore_url']} did not answer: "
+                           f"{error}. Start it with `linx_sandbox` (or `make demo`).") from None  # fmt: skip
+    if response.status_code >= 300:
+        raise CommandError(f"The Procore sandbox refused the change: {response.text[:200]}")
+    worker = response.json()
+    return (
+        f"Procore worker {worker['id']} is now {worker.get('first_name')} "
+        f"{worker.get('last_name')} ({'active' if worker.get('is_active') else 'inactive'})."
+    )

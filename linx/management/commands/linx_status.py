@@ -52,6 +52,8 @@ def problems_of(
             found.append(
                 f"{run.get_kind_display().lower()} #{run.pk} has run for {running}, past the task timeout"
             )
+    if connection.webhooks_enabled and connection.webhook_problem:
+        found.append(f"near-real-time import (Procore webhooks): {connection.webhook_problem}")
     found += [
         f"no {label} is set: every run fails until it is entered on the connection's page"
         for label in connection.missing_secrets()
