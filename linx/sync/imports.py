@@ -470,7 +470,7 @@ class Importer(RunWork):
         }
         if self.only.covers(kind):
             self.recorder.expect(kind, len(by_name) + len(unreadable))
-        # unreadable is not gone: its group stays as it is
+        # Unreadable is not gone: its group stays as it is.
         seen = {by_crew_id[c.id].procore_id for c in unreadable if c.id in by_crew_id}
         for crew in self.only.among(kind, unreadable):
             self._unreadable(kind, crew.id, crew.name, crew.problems)
