@@ -7,6 +7,7 @@ records each call it gets.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 
 import pytest
 
@@ -19,7 +20,7 @@ from integrations.exaktime.errors import (
 )
 from integrations.procore.errors import ProcoreError, hint_for, procore_says
 from linx.models import EntityMapping, EntityType, FailureKind, Outcome, RunKind, RunTrigger
-from linx.sync.imports import ENTITY_OF
+from linx.sync.imports import ENTITY_OF, CrewGroup
 from linx.sync.procore_lists import ListReader
 from linx.sync.runs import RunAborted, RunRecorder, claim, create_run
 from linx.sync.twins import Only, Twin, TwinWriter
@@ -179,6 +180,47 @@ def test_a_rerun_deactivates_only_the_records_it_is_for(writing, connection):
     assert Only({EntityType.EMPLOYEE: None}).wants(EntityType.EMPLOYEE, 7)
     assert not Only({EntityType.EMPLOYEE: {8}}).wants(EntityType.CREW, 8)
     assert Only().wants(EntityType.CREW, 8) and not Only().is_rerun
+
+
+def test_a_rerun_of_one_of_a_projects_family_redoes_the_whole_family():
+    everything = Only().project(5)
+    assert everything.location and everything.whole and everything.reads_sub_jobs
+    assert everything.with_sub_jobs([11, 12]).sub_jobs == {11, 12}
+
+    group = Only({EntityType.LOCATION_GROUP: {5}})
+    assert not group.project(5).location and group.project(5).whole
+    other = group.project(6)
+    assert not other.whole and not other.reads_sub_jobs  # its sub-jobs are not even read
+
+    sub_job = Only({EntityType.SUB_JOB: {11}}).project(6)
+    assert not sub_job.location and not sub_job.whole and sub_job.reads_sub_jobs
+    asked = sub_job.with_sub_jobs([11, 12])
+    assert asked.whole and asked.sub_jobs == {11} and not asked.location
+    assert not sub_job.with_sub_jobs([12]).whole
+    assert Only({EntityType.SUB_JOB: None}).project(6).with_sub_jobs([12]).whole
+
+
+def test_a_rerun_of_employees_refreshes_only_the_existing_groups_of_their_crews():
+    def group(procore_id, employee_ids, existing=True):
+        crews = [SimpleNamespace(id=procore_id, employee_ids=employee_ids)]
+        return CrewGroup(procore_id, f"Crew {procore_id}", crews, existing)
+
+    groups = [group(1, [8, 9]), group(2, [9]), group(3, [8], existing=False), group(4, [])]
+
+    def redone(only):
+        return {g.procore_id: asked for g, asked in only.crew_groups(groups)}
+
+    assert redone(Only({EntityType.EMPLOYEE: {8}})) == {1: False}
+    assert redone(Only({EntityType.CREW: {4}, EntityType.EMPLOYEE: {8}})) == {1: False, 4: True}
+    assert redone(Only()) == {1: True, 2: True, 3: True, 4: True}
+
+
+def test_a_rerun_leaves_the_records_it_is_not_for_and_deactivates_only_its_own():
+    assert not Only().leaves(EntityType.EMPLOYEE, 7) and Only().deactivates(EntityType.CREW, 7)
+    rerun = Only({EntityType.EMPLOYEE: {8}})
+    assert rerun.leaves(EntityType.EMPLOYEE, 7) and not rerun.leaves(EntityType.EMPLOYEE, 8)
+    assert rerun.deactivates(EntityType.EMPLOYEE, 8)
+    assert not rerun.deactivates(EntityType.EMPLOYEE, 7)
 
 
 def test_a_failed_row_keeps_the_hint_as_its_own_field_and_its_message_unchanged(writing):

@@ -19,8 +19,9 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import datetime
+from typing import NamedTuple
 
 from integrations.exaktime.client import ExakTimeClient
 from integrations.procore.client import ProcoreClient
@@ -30,7 +31,7 @@ from linx.sync import rules
 from linx.sync.procore_lists import ListReader
 from linx.sync.runs import RunAborted, RunRecorder, RunWork
 from linx.sync.targets import NOUNS
-from linx.sync.twins import RERUN_HINT, Only, Twin, TwinWriter
+from linx.sync.twins import RERUN_HINT, Only, ProjectFamily, Twin, TwinWriter
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +54,16 @@ ENTITY_OF = {
 
 #: A failing sub-job whose project is not known: every project is gone through again.
 ALL_PROJECTS: frozenset[int] = frozenset({-1})
+
+
+class CrewGroup(NamedTuple):
+    """Same-named crews on several projects: one employee group in ExakTime."""
+
+    procore_id: int
+    name: str
+    crews: list
+    #: Whether the group already has a twin (a re-run refreshes only those).
+    existing: bool
 
 
 class Importer(RunWork):
@@ -221,11 +232,12 @@ class Importer(RunWork):
         seen: set[int] = set()
         seen_sub_jobs: set[int] = set()
         for project in projects:
+            family = self.only.project(project.id)
             if project.problems:
                 # Unreadable is not gone: neither it nor its sub-jobs are deactivated.
                 seen.add(project.id)
                 seen_sub_jobs |= self.sub_jobs_mapped_to(project.id)
-                if self.only.wants(kind, project.id):
+                if family.location:
                     self.unreadable(kind, project.id, project.name, project.problems)
                 continue
             if not project.active:
@@ -234,7 +246,7 @@ class Importer(RunWork):
                 continue
             seen.add(project.id)
             location_id = None
-            if self.only.wants(kind, project.id):
+            if family.location:
                 fields = rules.apply(rules.LOCATION, project, {})
                 location_id = self.twins.write(
                     Twin(kind, project.id, project.name, fields, rules.labels(rules.LOCATION))
@@ -242,7 +254,7 @@ class Importer(RunWork):
             else:
                 location_id = self.twins.mapped_id(kind, project.id)
             if self.connection.import_sub_jobs:
-                found = self.import_sub_jobs(project, location_id)
+                found = self.import_sub_jobs(project, location_id, family)
                 seen_sub_jobs |= found
                 if since is not None and not self.only.is_rerun:
                     # A changed project's sub-jobs were read whole: one not among them
@@ -305,16 +317,13 @@ class Importer(RunWork):
             projects.add(project)
         return projects
 
-    def import_sub_jobs(self, project: Project, location_id: int | None) -> set[int]:
-        """The project's sub-jobs as locations under it; its category and group if chosen."""
+    def import_sub_jobs(
+        self, project: Project, location_id: int | None, family: ProjectFamily
+    ) -> set[int]:
+        """The project's sub-jobs as locations under it; its category and group if chosen,
+        as far as the run redoes the project's family."""
         kind = EntityType.SUB_JOB
-        # A re-run that re-does any of a project's family (its location, category, group
-        # or a sub-job) re-does all of it: what was written while one of them was missing
-        # (sub-jobs without their parent location or category, a group without members)
-        # is completed with it. Unchanged ones cost nothing.
-        family = (EntityType.LOCATION, EntityType.LOCATION_CATEGORY, EntityType.LOCATION_GROUP)
-        whole = any(self.only.wants(part, project.id) for part in family)
-        if not whole and not self.only.covers(kind):
+        if not family.reads_sub_jobs:
             return set()  # a re-run of other rows: this project's sub-jobs are not asked for
         if kind in self.lists.refused:
             return set()  # Procore refused sub-jobs once: that row says how to enable them
@@ -328,20 +337,20 @@ class Importer(RunWork):
         sub_jobs = [s for s in listing if s.active]
         if not sub_jobs:
             return set()
-        whole = whole or any(self.only.wants(kind, s.id) for s in sub_jobs)
-        category_id = self._project_category(project, whole)
+        family = family.with_sub_jobs(s.id for s in sub_jobs)
+        category_id = self._project_category(project, family.whole)
         members = []
         seen = set()
         for sub_job in sub_jobs:
             seen.add(sub_job.id)
             name = rules.sub_job_name(project, sub_job)
             if sub_job.problems:
-                if self.only.wants(kind, sub_job.id):
+                if sub_job.id in family.sub_jobs:
                     self.unreadable(kind, sub_job.id, name, sub_job.problems)
                 if mapped := self.twins.mapped_id(kind, sub_job.id):
                     members.append(mapped)
                 continue
-            if not whole:
+            if not family.whole:
                 if mapped := self.twins.mapped_id(kind, sub_job.id):
                     members.append(mapped)
                 continue
@@ -356,7 +365,7 @@ class Importer(RunWork):
             mapped = self.twins.write(Twin(kind, sub_job.id, name, fields, labels, facts))
             if mapped:
                 members.append(mapped)
-        if self.connection.projects_as_groups and whole:
+        if self.connection.projects_as_groups and family.whole:
             self._project_group(project, members)
         return seen
 
@@ -461,25 +470,18 @@ class Importer(RunWork):
         }
         if self.only.covers(kind):
             self.recorder.expect(kind, len(by_name) + len(unreadable))
-        seen = set()
-        for crew in unreadable:
-            if crew.id in by_crew_id:  # unreadable is not gone: its group stays as it is
-                seen.add(by_crew_id[crew.id].procore_id)
-            if self.only.wants(kind, crew.id):
-                self.unreadable(kind, crew.id, crew.name, crew.problems)
-        for name, crews in sorted(by_name.items()):
-            crew_ids = sorted(c.id for c in crews)
-            existing = next((by_crew_id[c] for c in crew_ids if c in by_crew_id), None)
-            procore_id = existing.procore_id if existing else crew_ids[0]
-            asked = self.only.wants(kind, procore_id)
-            if not (asked or self._members_redone(existing, crews)):
-                continue
+        # Unreadable is not gone: its group stays as it is.
+        seen = {by_crew_id[c.id].procore_id for c in unreadable if c.id in by_crew_id}
+        for crew in self.only.among(kind, unreadable):
+            self.unreadable(kind, crew.id, crew.name, crew.problems)
+        for group, asked in self.only.crew_groups(self._crew_groups(by_name, by_crew_id)):
+            procore_id, name, crews = group.procore_id, group.name, group.crews
             seen.add(procore_id)
             members = sorted(
                 {employees[e] for c in crews for e in c.employee_ids if e in employees}
             )
             fields = rules.apply(rules.CREW, crews[0], {"member_ids": members})
-            data = EntityMapping.data_of(crew_ids=crew_ids)
+            data = EntityMapping.data_of(crew_ids=sorted(c.id for c in crews))
             with self.twins.recording_failures_only(not asked):
                 self.twins.write(
                     Twin(kind, procore_id, name, fields, rules.labels(rules.CREW), data=data)
@@ -505,14 +507,17 @@ class Importer(RunWork):
                     by_name[crew.name].append(crew)
         return by_name, unreadable
 
-    def _members_redone(self, existing: EntityMapping | None, crews: list) -> bool:
-        """A re-run that redoes employees refreshes the groups of crews they are in (an
-        employee created only now joins its group), without a row for the group."""
-        return (
-            self.only.is_rerun
-            and existing is not None
-            and any(self.only.wants(EntityType.EMPLOYEE, e) for c in crews for e in c.employee_ids)
-        )
+    @staticmethod
+    def _crew_groups(
+        by_name: Mapping[str, list], by_crew_id: Mapping[int, EntityMapping]
+    ) -> Iterator[CrewGroup]:
+        """Same-named crews as one group each, by name, with the group's Procore id: its
+        twin's when it has one, else its first crew's."""
+        for name, crews in sorted(by_name.items()):
+            crew_ids = sorted(c.id for c in crews)
+            mapping = next((by_crew_id[c] for c in crew_ids if c in by_crew_id), None)
+            procore_id = mapping.procore_id if mapping else crew_ids[0]
+            yield CrewGroup(procore_id, name, crews, existing=mapping is not None)
 
     def deactivate_missing(
         self,

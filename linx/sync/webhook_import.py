@@ -119,6 +119,8 @@ class WebhookImport:
         )
         if importer.connection.import_sub_jobs:
             # The project's sub-jobs, read whole: one no longer among them is gone.
-            found = importer.import_sub_jobs(project, location_id)
+            found = importer.import_sub_jobs(
+                project, location_id, importer.only.project(project.id)
+            )
             mapped = importer.sub_jobs_mapped_to(project.id)
             importer.deactivate_missing(EntityType.SUB_JOB, found, among=mapped)
