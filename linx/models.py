@@ -983,6 +983,44 @@ class RunSchedule(models.Model):
         self.entities = ", ".join(names)
 
 
+class ReconciliationStatus(models.TextChoices):
+    RUNNING = "running", "Running"
+    MATCHED = "matched", "Matched"
+    DIFFERENCES = "differences", "Differences found"
+    FAILED = "failed", "Could not run"
+
+
+class Reconciliation(models.Model):
+    """One comparison of ExakTime's hours with Procore's timecard entries for a date range:
+    who asked, when, the range, the totals and every line that differs (matched lines
+    are counted in the totals, not kept). A failed one keeps no totals or lines: nothing
+    half-reported."""
+
+    connection = models.ForeignKey(
+        Connection, on_delete=models.CASCADE, related_name="reconciliations"
+    )
+    first_day = models.DateField()
+    last_day = models.DateField()
+    status = models.CharField(
+        max_length=16, choices=ReconciliationStatus, default=ReconciliationStatus.RUNNING
+    )
+    trigger = models.CharField(max_length=16, choices=RunTrigger, default=RunTrigger.COMMAND)
+    started_by = models.ForeignKey(
+        User, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    started_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    totals = models.JSONField(default=dict, blank=True)
+    lines = models.JSONField(default=list, blank=True, help_text="Every line that differs.")
+    message = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-started_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"Reconciliation of {self.connection} {self.first_day}..{self.last_day}"
+
+
 class OpenFailure(models.Model):
     """A record that failed and has not been handled without failing since.
 
