@@ -9,8 +9,6 @@ from __future__ import annotations
 
 from datetime import date
 
-import pytest
-
 from integrations.exaktime.sandbox import data as et
 from integrations.procore.errors import ProcoreUnavailable
 from integrations.procore.sandbox import data as pc
@@ -27,15 +25,11 @@ from linx.models import (
 from linx.sync.execute import execute
 from linx.sync.reconcile import reconcile
 from linx.sync.runs import create_run
-from tests.test_export import (  # noqa: F401 (fixtures)
-    DAY,
-    export,
-    exaktime_id,
-    linked,
-    punch,
-    values,
-    weather,
-)
+from tests import test_export
+from tests.test_export import DAY, exaktime_id, export, values
+
+# The export tests' fixtures: an import's mappings, a punch, the custom fields.
+linked, punch, weather = test_export.linked, test_export.punch, test_export.weather
 
 FIRST, LAST = date(2026, 11, 16), date(2026, 11, 22)
 
