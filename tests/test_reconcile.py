@@ -7,7 +7,10 @@ a record deleted or edited in ExakTime); each test reads what the reconciliation
 
 from __future__ import annotations
 
+import json
 from datetime import date
+
+from django.core.management import CommandError, call_command
 
 from integrations.exaktime.sandbox import data as et
 from integrations.procore.errors import ProcoreUnavailable
@@ -288,3 +291,87 @@ def test_a_procore_read_failing_midway_fails_and_reports_nothing(punch, linked, 
     assert "could not read Procore's timecard entries" in done.message
     assert "503" in done.message
     assert done.totals == {} and done.lines == []
+
+
+# --- the command (cron) ---------------------------------------------------------------
+
+
+def reconcile_command(capsys, *args) -> tuple[int, dict | str, str]:
+    """`linx_reconcile sandbox --from --to ARGS`: (exit code, its JSON or text, stderr)."""
+    code = 0
+    try:
+        call_command("linx_reconcile", *args)
+    except SystemExit as leave:
+        code = leave.code
+    except CommandError as refused:
+        code = refused.returncode
+    out, err = capsys.readouterr()
+    return code, (json.loads(out) if "--json" in args else out), err
+
+
+WEEK = ("sandbox", "--from", "2026-11-16", "--to", "2026-11-22")
+CONTRACT_TOTALS = {
+    "exaktime_hours", "procore_hours", "matched", "missing_in_procore", "extra_in_procore",
+    "different", "not_approved",
+}  # fmt: skip
+CONTRACT_LINE = {
+    "class", "date", "kind", "procore_worker_id", "exaktime_employee_id", "time_record_id",
+    "timecard_entry_id", "exaktime_hours", "procore_hours", "message",
+}  # fmt: skip
+
+
+def test_command_exits_0_when_everything_matches(punch, linked, capsys):
+    punch()
+    export(linked)
+    code, result, _ = reconcile_command(capsys, *WEEK, "--json")
+    assert code == 0
+    assert result["status"] == "matched" and result["lines"] == []
+    assert result["reconciliation"] == Reconciliation.objects.get().pk
+    assert (result["connection"], result["from"], result["to"]) == WEEK[0:1] + WEEK[2::2]
+    assert set(result["totals"]) == CONTRACT_TOTALS
+    assert result["totals"]["matched"] == 3 and result["totals"]["procore_hours"] == 11
+
+
+def test_command_exits_1_with_the_differing_lines(punch, linked, capsys):
+    record = punch(ot1_hours=0, ot2_hours=0)
+    code, result, _ = reconcile_command(capsys, *WEEK, "--json")
+    assert code == 1 and result["status"] == "differences"
+    (line,) = result["lines"]
+    assert set(line) == CONTRACT_LINE
+    assert line["class"] == "missing_in_procore" and line["time_record_id"] == record["id"]
+    assert line["exaktime_hours"] == 8 and line["date"] == DAY and line["kind"] == "regular"
+    code, text, _ = reconcile_command(capsys, *WEEK)
+    assert code == 1 and "differences found" in text and "missing in procore" in text
+
+
+def test_command_lists_at_most_100_lines_the_record_keeps_all(punch, linked, capsys):
+    for n in range(101):
+        punch(ot1_hours=0, ot2_hours=0, regular_hours=1 + n / 100)
+    code, result, _ = reconcile_command(capsys, *WEEK, "--json")
+    assert code == 1 and len(result["lines"]) == 100
+    assert result["totals"]["missing_in_procore"] == 101
+    assert len(Reconciliation.objects.get(pk=result["reconciliation"]).lines) == 101
+
+
+def test_command_exits_2_when_it_cannot_run(linked, capsys, monkeypatch):
+    from integrations.procore.client import ProcoreClient
+
+    def down(self, *args, **kwargs):
+        raise ProcoreUnavailable("Procore did not answer (HTTP 503).")
+
+    monkeypatch.setattr(ProcoreClient, "timecard_entries", down)
+    code, result, err = reconcile_command(capsys, *WEEK, "--json")
+    assert code == 2 and result["status"] == "failed" and result["lines"] == []
+    assert "could not read Procore's timecard entries" in result["error"]
+    assert set(result["totals"]) == CONTRACT_TOTALS and not any(result["totals"].values())
+    assert result["error"] in err
+
+
+def test_command_refuses_an_unknown_name_and_a_bad_date_with_one_object(db, capsys):
+    code, result, _ = reconcile_command(capsys, *WEEK, "--json")
+    assert code == 2 and result["reconciliation"] is None and result["status"] == "failed"
+    assert "No connection named 'sandbox'" in result["error"]
+    code, result, _ = reconcile_command(
+        capsys, "x", "--from", "2026-13-01", "--to", "2026-11-22", "--json"
+    )
+    assert code == 2 and "not a date" in result["error"] and result["lines"] == []
