@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from datetime import date
+from decimal import Decimal
 
 from django.core.management import CommandError, call_command
 
@@ -375,3 +376,29 @@ def test_command_refuses_an_unknown_name_and_a_bad_date_with_one_object(db, caps
         capsys, "x", "--from", "2026-13-01", "--to", "2026-11-22", "--json"
     )
     assert code == 2 and "not a date" in result["error"] and result["lines"] == []
+
+
+# --- targeted exports from a reconciliation -------------------------------------------
+
+
+def test_reapplying_a_record_overwrites_an_edit_in_procore_and_touches_nothing_else(punch, linked):
+    record = punch(ot1_hours=0, ot2_hours=0)
+    other = punch(work_date="2026-11-17", ot1_hours=0, ot2_hours=0)
+    export(linked)
+    with procore_client(linked) as procore:
+        entries = {e.origin_id: e for e in procore.timecard_entries(FIRST, LAST)}
+        for made in entries.values():
+            procore.update_timecard_entry(made.id, {"hours": "7.5"})
+        by_hand = procore.create_timecard_entry(
+            pc.PROJECT_PJA, {"party_id": worker_of_linked_employee(), "date": DAY, "hours": "4"}
+        )
+    export(linked)  # a plain export trusts its ledger: nothing was sent again
+    assert len(by_class(check(linked), "different")) == 2
+    export(linked, only_time_records=[record["id"]], reapply=[record["id"]])
+    with procore_client(linked) as procore:
+        now = {e.id: e for e in procore.timecard_entries(FIRST, LAST)}
+    assert now[entries[f"{record['id']}-regular"].id].hours == 8  # re-applied
+    assert now[entries[f"{other['id']}-regular"].id].hours == Decimal("7.5")  # not chosen
+    assert now[by_hand.id].hours == 4  # not Linx's: never touched
+    (line,) = by_class(check(linked), "different")
+    assert line["time_record_id"] == other["id"]
