@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import logging
+from datetime import date
 
-from linx.models import SyncRun
-from linx.sync.alerts import after_scheduled_run
+from linx.models import RunSchedule, RunTrigger, SyncRun
+from linx.sync.alerts import after_scheduled_reconciliation, after_scheduled_run
 from linx.sync.execute import execute
 from linx.sync.queueing import requeue_lost_runs
+from linx.sync.reconcile import reconcile
 from linx.sync.runs import RunRefused, reap_dead_runs
 from linx.sync.schedules import fire_due
 
@@ -28,6 +30,21 @@ def execute_run(run_id: int) -> str:
         return refused.run.status
     after_scheduled_run(run)
     return run.status
+
+
+def reconcile_scheduled(schedule_id: int, first_day: str, last_day: str) -> str:
+    """A schedule's reconciliation of ``first_day``..``last_day``; e-mails any differences."""
+    schedule = RunSchedule.objects.select_related("connection").filter(pk=schedule_id).first()
+    if schedule is None:
+        return "schedule gone"
+    done = reconcile(
+        schedule.connection,
+        date.fromisoformat(first_day),
+        date.fromisoformat(last_day),
+        trigger=RunTrigger.SCHEDULE,
+    )
+    after_scheduled_reconciliation(done)
+    return done.status
 
 
 def fire_due_schedules() -> int:

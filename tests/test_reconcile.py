@@ -8,7 +8,7 @@ a record deleted or edited in ExakTime); each test reads what the reconciliation
 from __future__ import annotations
 
 import json
-from datetime import date
+from datetime import UTC, date, datetime
 from decimal import Decimal
 
 from django.core.management import CommandError, call_command
@@ -23,12 +23,16 @@ from linx.models import (
     Reconciliation,
     ReconciliationStatus,
     RunKind,
+    RunSchedule,
     RunTrigger,
+    ScheduleKind,
     TimeEntryMode,
 )
 from linx.sync.execute import execute
 from linx.sync.reconcile import reconcile
 from linx.sync.runs import create_run
+from linx.sync.schedules import fire_due
+from linx.tasks import reconcile_scheduled
 from tests import test_export
 from tests.test_export import DAY, exaktime_id, export, values
 
@@ -402,3 +406,51 @@ def test_reapplying_a_record_overwrites_an_edit_in_procore_and_touches_nothing_e
     assert now[by_hand.id].hours == 4  # not Linx's: never touched
     (line,) = by_class(check(linked), "different")
     assert line["time_record_id"] == other["id"]
+
+
+# --- from a schedule ------------------------------------------------------------------
+
+
+def test_a_monday_schedule_reconciles_last_week_in_the_connections_zone(
+    linked, django_capture_on_commit_callbacks, monkeypatch
+):
+    import time_machine
+    from django_q import tasks as queue
+
+    linked.time_zone = "America/Chicago"
+    linked.save()
+    schedule = RunSchedule.objects.create(
+        connection=linked, kind=ScheduleKind.RECONCILE, cron="0 6 * * 1",
+        days_back_from=7, days_back_to=1,
+    )  # fmt: skip
+    handed = []
+    monkeypatch.setattr(queue, "async_task", lambda *args, **options: handed.append(args))
+    with time_machine.travel(datetime(2026, 11, 29, 12, 0, tzinfo=UTC), tick=False):
+        fire_due()  # learns its next time: Monday 30 November, 06:00 in Chicago
+    monday = datetime(2026, 11, 30, 12, 0, 30, tzinfo=UTC)
+    with (
+        time_machine.travel(monday, tick=False),
+        django_capture_on_commit_callbacks(execute=True),
+    ):
+        assert fire_due() == []  # no sync run: a reconciliation is its own record
+    assert handed == [("linx.tasks.reconcile_scheduled", schedule.pk, "2026-11-23", "2026-11-29")]
+
+
+def test_a_scheduled_reconciliation_emails_a_summary_only_when_it_differs(
+    punch, linked, mailoutbox
+):
+    linked.alert_emails = "payroll@example.com, ops@example.com"
+    linked.save()
+    schedule = RunSchedule.objects.create(
+        connection=linked, kind=ScheduleKind.RECONCILE, cron="0 6 * * 1"
+    )
+    assert reconcile_scheduled(schedule.pk, "2026-11-16", "2026-11-22") == "matched"
+    assert mailoutbox == []
+    record = punch(ot1_hours=0, ot2_hours=0)
+    assert reconcile_scheduled(schedule.pk, "2026-11-16", "2026-11-22") == "differences"
+    (mail,) = mailoutbox
+    assert mail.to == ["payroll@example.com", "ops@example.com"]
+    assert "found 1 differing line(s)" in mail.subject
+    assert f"time record {record['id']}" in mail.body and "Never exported" in mail.body
+    done = Reconciliation.objects.latest("id")
+    assert done.trigger == RunTrigger.SCHEDULE and f"/reconciliation/{done.pk}/" in mail.body

@@ -98,5 +98,34 @@ class Migration(migrations.Migration):
                 "ordering": ["-started_at", "-id"],
             },
         ),
+        migrations.AlterField(
+            model_name="runschedule",
+            name="days_back_from",
+            field=models.PositiveSmallIntegerField(
+                default=1,
+                help_text="Export and reconciliation: the first work date, in days before the day it fires (7 on a Monday, with 1 below: last week).",
+            ),
+        ),
+        migrations.AlterField(
+            model_name="runschedule",
+            name="days_back_to",
+            field=models.PositiveSmallIntegerField(
+                default=1,
+                help_text="Export and reconciliation: the last work date, in days before the day it fires.",
+            ),
+        ),
+        migrations.AlterField(
+            model_name="runschedule",
+            name="kind",
+            field=models.CharField(
+                choices=[
+                    ("preimport", "Pre-import"),
+                    ("import", "Import"),
+                    ("export", "Export"),
+                    ("reconcile", "Reconciliation"),
+                ],
+                max_length=16,
+            ),
+        ),
         migrations.RunPython(let_staff_see_reconciliations, migrations.RunPython.noop),
     ]
