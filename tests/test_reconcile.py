@@ -454,3 +454,32 @@ def test_a_scheduled_reconciliation_emails_a_summary_only_when_it_differs(
     assert f"time record {record['id']}" in mail.body and "Never exported" in mail.body
     done = Reconciliation.objects.latest("id")
     assert done.trigger == RunTrigger.SCHEDULE and f"/reconciliation/{done.pk}/" in mail.body
+
+
+# --- the Procore sandbox: a person at Procore's screens -------------------------------
+
+
+def test_the_sandbox_takes_a_hand_made_entry_and_an_edit_both_reconciled(
+    punch, linked, procore_sandbox
+):
+    import requests
+
+    punch(ot1_hours=0, ot2_hours=0)
+    export(linked)
+    company = f"{procore_sandbox.url}/_sandbox/companies/{pc.COMPANY_ID}"
+    (exported,) = procore_sandbox.records("timecard_entry")
+    edited = requests.patch(
+        f"{company}/timecard_entries/{exported['id']}", json={"hours": "6.5"}, timeout=10
+    )
+    assert edited.status_code == 200 and float(edited.json()["hours"]) == 6.5
+    made = requests.post(
+        f"{company}/hand_made_entries",
+        json={"project_id": pc.PROJECT_PJA, "party_id": worker_of_linked_employee(),
+              "date": DAY, "hours": "3", "origin_id": "forged"},
+        timeout=10,
+    )  # fmt: skip
+    assert made.status_code == 201 and made.json()["origin_id"] is None
+    refused = requests.post(f"{company}/hand_made_entries", json={"hours": "3"}, timeout=10)
+    assert refused.status_code == 422
+    done = check(linked)
+    assert sorted(line["class"] for line in done.lines) == ["different", "extra_in_procore"]
