@@ -267,6 +267,10 @@ def main() -> int:
             lambda: stopping,
         )
         if not stopping:
+            # Last week, exported, with one entry edited and one typed by hand in Procore
+            # and one failed record: what the first reconciliation finds and explains.
+            manage(env, "linx_demo_week", "demo")
+        if not stopping:
             print(banner(web, procore, exaktime, state, env["LINX_STAFF_PASSWORD"]), flush=True)
         while not stopping and not (problem := children.exited()):
             time.sleep(0.5)

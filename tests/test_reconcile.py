@@ -483,3 +483,26 @@ def test_the_sandbox_takes_a_hand_made_entry_and_an_edit_both_reconciled(
     assert refused.status_code == 422
     done = check(linked)
     assert sorted(line["class"] for line in done.lines) == ["different", "extra_in_procore"]
+
+
+# --- the demo's week ------------------------------------------------------------------
+
+
+def test_the_demo_week_reconciles_to_one_extra_one_edited_and_one_failed_record(
+    sandbox_connection,
+):
+    from datetime import timedelta
+
+    from integrations.exaktime.sandbox import data as exaktime_data
+
+    call_command("linx_demo_week", "sandbox")
+    call_command("linx_demo_week", "sandbox")  # a second start of the demo adds nothing
+    first = exaktime_data.last_week()
+    done = reconcile(sandbox_connection, first, first + timedelta(days=6))
+    assert done.totals["matched"] > 50
+    by_kind = {line["class"]: line for line in done.lines}
+    assert sorted(by_kind) == ["different", "extra_in_procore", "missing_in_procore"]
+    assert len(done.lines) == 3
+    assert "entered by hand" in by_kind["extra_in_procore"]["message"]
+    assert "edited in Procore after export" in by_kind["different"]["message"]
+    assert "Its row failed in export run" in by_kind["missing_in_procore"]["message"]
