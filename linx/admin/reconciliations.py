@@ -209,6 +209,14 @@ class ReconciliationAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request, obj=None) -> bool:
         return False
 
+    def has_view_permission(self, request, obj=None) -> bool:
+        # Whoever may read the runs may read what was checked against them.
+        user = request.user
+        return user.has_perm("linx.view_reconciliation") or user.has_perm("linx.view_syncrun")
+
+    def has_module_permission(self, request) -> bool:
+        return self.has_view_permission(request)
+
     def has_run_permission(self, request) -> bool:
         return request.user.has_perm("linx.run_sync")
 

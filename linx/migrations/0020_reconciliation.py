@@ -6,21 +6,6 @@ from django.conf import settings
 from django.db import migrations, models
 
 
-def let_staff_see_reconciliations(apps, schema_editor):
-    """Every staff group reads reconciliations; starting one needs run_sync, as runs do."""
-    from django.contrib.auth.management import create_permissions
-
-    for app_config in apps.get_app_configs():
-        app_config.models_module = True
-        create_permissions(app_config, apps=apps, verbosity=0)
-        app_config.models_module = None
-    Group = apps.get_model("auth", "Group")
-    Permission = apps.get_model("auth", "Permission")
-    view = Permission.objects.get(content_type__app_label="linx", codename="view_reconciliation")
-    for group in Group.objects.filter(name__in=["Viewers", "Operators", "Administrators"]):
-        group.permissions.add(view)
-
-
 class Migration(migrations.Migration):
     dependencies = [
         ("linx", "0016_audit_log"),
@@ -127,5 +112,4 @@ class Migration(migrations.Migration):
                 max_length=16,
             ),
         ),
-        migrations.RunPython(let_staff_see_reconciliations, migrations.RunPython.noop),
     ]

@@ -255,6 +255,7 @@ class Comparer:
                 time_record_id=record.id,
                 exaktime_hours=hours,
                 message=problem,
+                **self.linked_parts(record),
             )
             if entry is not None:
                 self._with_entry(line, entry)
@@ -337,6 +338,22 @@ class Comparer:
         return f"{names} differ: {' and '.join(sides) or 'unknown which side changed'}."
 
     # --- helpers -----------------------------------------------------------------------
+
+    def linked_parts(self, record: TimeRecord) -> dict[str, int | None]:
+        """The worker and project of a record that cannot be planned, as far as they are
+        linked, so its line still counts under them."""
+        context = self.planner.context
+        employee = context["employees"].get(record.employee_id)
+        location = context["sub_jobs"].get(record.job_id)
+        if location is not None:
+            project = location.project_id
+        else:
+            found = context["projects"].get(record.job_id)
+            project = found.procore_id if found is not None else None
+        return {
+            "procore_worker_id": employee.procore_id if employee and not employee.ignored else None,
+            "project_id": project,
+        }
 
     def take(self, origin: str) -> TimecardEntry | None:
         """The Procore entry for ``origin``: the one the ledger names first, if several."""
