@@ -183,7 +183,7 @@ class RunCommand(BaseCommand):
 
         def error(message):
             if asked["json"]:
-                self.stdout.write(json.dumps(could_not_run_json(message, kind=self.kind)))
+                self.stdout.write(json.dumps(self.refusal_json(message)))
             refuse(message)
 
         parser.parse_args, parser.error = parse, error
@@ -198,10 +198,12 @@ class RunCommand(BaseCommand):
             # Every refusal is a run that could not run: exit 2, and the JSON with --json.
             run = getattr(refused, "run", None)
             if options.get("json"):
-                self.stdout.write(
-                    json.dumps(could_not_run_json(str(refused), kind=self.kind, run=run))
-                )
+                self.stdout.write(json.dumps(self.refusal_json(str(refused), run=run)))
             raise CouldNotRun(str(refused), run=run) from None
+
+    def refusal_json(self, message: str, *, run=None) -> dict:
+        """The one JSON object of a command that could not run."""
+        return could_not_run_json(message, kind=self.kind, run=run)
 
     def report(self, run: SyncRun, options) -> None:
         """Do (or enqueue) ``run`` and print it; leaves with the contract's exit code."""

@@ -248,6 +248,14 @@ def free_ports() -> dict[Port, int]:
     return ports
 
 
+def show_what_linx_does(env: dict[str, str]) -> None:
+    """Near-real-time import switched on, and last week exported with one entry edited and
+    one typed by hand in Procore and one failed record: what the first reconciliation finds
+    and explains."""
+    switch_on_webhooks(env)
+    manage(env, "linx_demo_week", "demo")
+
+
 def main() -> int:
     stopping = False
 
@@ -291,7 +299,7 @@ def main() -> int:
             lambda: stopping,
         )
         if not stopping:
-            switch_on_webhooks(env)
+            show_what_linx_does(env)
         if not stopping:
             print(banner(web, procore, exaktime, state, env["LINX_STAFF_PASSWORD"]), flush=True)
         while not stopping and not (problem := children.exited()):

@@ -968,15 +968,25 @@ class RowResult(models.Model):
         return f"{self.get_entity_type_display()} {self.name or self.procore_id}: {self.outcome}"
 
 
-class RunSchedule(models.Model):
-    """Run a pre-import, import or export for a connection on a cron schedule.
+class ScheduleKind(models.TextChoices):
+    """What a schedule starts: a run of one of the run kinds, or a reconciliation."""
 
-    ``cron`` is read in the connection's time zone. An export's dates are relative to the
-    day it fires: ``days_back_from``..``days_back_to`` days before it (1..1 = yesterday).
+    PREIMPORT = RunKind.PREIMPORT.value, RunKind.PREIMPORT.label
+    IMPORT = RunKind.IMPORT.value, RunKind.IMPORT.label
+    EXPORT = RunKind.EXPORT.value, RunKind.EXPORT.label
+    RECONCILE = "reconcile", "Reconciliation"
+
+
+class RunSchedule(models.Model):
+    """Run a pre-import, import, export or reconciliation for a connection on a cron schedule.
+
+    ``cron`` is read in the connection's time zone. An export's or a reconciliation's
+    dates are relative to the day it fires: ``days_back_from``..``days_back_to`` days
+    before it (1..1 = yesterday; 7..1 on a Monday = last week).
     """
 
     connection = models.ForeignKey(Connection, on_delete=models.CASCADE, related_name="schedules")
-    kind = models.CharField(max_length=16, choices=RunKind)
+    kind = models.CharField(max_length=16, choices=ScheduleKind)
     cron = models.CharField(
         max_length=100,
         help_text='Five fields, in the connection\'s time zone: "0 2 * * *" is 02:00 daily.',
@@ -986,10 +996,13 @@ class RunSchedule(models.Model):
         max_length=100, blank=True, help_text="Import only: comma-separated; empty means all."
     )
     days_back_from = models.PositiveSmallIntegerField(
-        default=1, help_text="Export only: the first work date, in days before the day it fires."
+        default=1,
+        help_text="Export and reconciliation: the first work date, in days before the day it "
+        "fires (7 on a Monday, with 1 below: last week).",
     )
     days_back_to = models.PositiveSmallIntegerField(
-        default=1, help_text="Export only: the last work date, in days before the day it fires."
+        default=1,
+        help_text="Export and reconciliation: the last work date, in days before the day it fires.",
     )
     approved_only = models.BooleanField(default=False, help_text="Export only.")
     last_fired_at = models.DateTimeField(null=True, blank=True, editable=False)
@@ -1033,6 +1046,44 @@ class RunSchedule(models.Model):
                 }
             )
         self.entities = ", ".join(names)
+
+
+class ReconciliationStatus(models.TextChoices):
+    RUNNING = "running", "Running"
+    MATCHED = "matched", "Matched"
+    DIFFERENCES = "differences", "Differences found"
+    FAILED = "failed", "Could not run"
+
+
+class Reconciliation(models.Model):
+    """One comparison of ExakTime's hours with Procore's timecard entries for a date range:
+    who asked, when, the range, the totals and every line that differs (matched lines
+    are counted in the totals, not kept). A failed one keeps no totals or lines: nothing
+    half-reported."""
+
+    connection = models.ForeignKey(
+        Connection, on_delete=models.CASCADE, related_name="reconciliations"
+    )
+    first_day = models.DateField()
+    last_day = models.DateField()
+    status = models.CharField(
+        max_length=16, choices=ReconciliationStatus, default=ReconciliationStatus.RUNNING
+    )
+    trigger = models.CharField(max_length=16, choices=RunTrigger, default=RunTrigger.COMMAND)
+    started_by = models.ForeignKey(
+        User, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    started_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    totals = models.JSONField(default=dict, blank=True)
+    lines = models.JSONField(default=list, blank=True, help_text="Every line that differs.")
+    message = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-started_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"Reconciliation of {self.connection} {self.first_day}..{self.last_day}"
 
 
 class OpenFailure(models.Model):

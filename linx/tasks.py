@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import logging
+from datetime import date
 
-from linx.models import SyncRun
+from linx.models import RunSchedule, RunTrigger, SyncRun
 from linx.sync import webhook_hooks, webhooks
-from linx.sync.alerts import after_scheduled_run
+from linx.sync.alerts import after_scheduled_reconciliation, after_scheduled_run
 from linx.sync.execute import execute
 from linx.sync.queueing import requeue_lost_runs
+from linx.sync.reconcile import reconcile
 from linx.sync.runs import RunRefused, reap_dead_runs
 from linx.sync.schedules import fire_due
 
@@ -37,6 +39,21 @@ def apply_webhook_events(connection_id: int) -> str:
     coalescing delay; returns the run's status (or why there was none)."""
     run = webhooks.apply_events(connection_id)
     return run.status if run else "nothing to apply"
+
+
+def reconcile_scheduled(schedule_id: int, first_day: str, last_day: str) -> str:
+    """A schedule's reconciliation of ``first_day``..``last_day``; e-mails any differences."""
+    schedule = RunSchedule.objects.select_related("connection").filter(pk=schedule_id).first()
+    if schedule is None:
+        return "schedule gone"
+    done = reconcile(
+        schedule.connection,
+        date.fromisoformat(first_day),
+        date.fromisoformat(last_day),
+        trigger=RunTrigger.SCHEDULE,
+    )
+    after_scheduled_reconciliation(done)
+    return done.status
 
 
 def fire_due_schedules() -> int:

@@ -6,6 +6,7 @@ from linx.admin import (  # noqa: F401 (each module registers its screens)
     dashboard,
     failures,
     mappings,
+    reconciliations,
     reference,
     runs,
     schedules,

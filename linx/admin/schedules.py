@@ -28,7 +28,10 @@ class RunScheduleAdmin(admin.ModelAdmin):
     fieldsets = [
         (None, {"fields": ["connection", "kind", "cron", "enabled"]}),
         ("Import", {"fields": ["entities"]}),
-        ("Export", {"fields": ["days_back_from", "days_back_to", "approved_only"]}),
+        (
+            "Export and reconciliation",
+            {"fields": ["days_back_from", "days_back_to", "approved_only"]},
+        ),
         (
             "State",
             {"fields": ["next_run_local", "last_fired_at", "failures_in_a_row", "last_alert_at"]},

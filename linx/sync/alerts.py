@@ -13,7 +13,14 @@ from datetime import timedelta
 from django.core.mail import send_mail
 from django.utils import timezone
 
-from linx.models import RunSchedule, RunStatus, RunTrigger, SyncRun
+from linx.models import (
+    Reconciliation,
+    ReconciliationStatus,
+    RunSchedule,
+    RunStatus,
+    RunTrigger,
+    SyncRun,
+)
 from linx.sync.parameters import RunParameters
 
 log = logging.getLogger(__name__)
@@ -81,4 +88,27 @@ def webhook_alert(connection, problem: str) -> bool:
     )
     send_mail(subject, body, None, recipient_list=addresses)
     log.info("webhook alert sent for connection %s", connection.pk)
+    return True
+
+
+def after_scheduled_reconciliation(done: Reconciliation) -> bool:
+    """E-mail the connection's alert addresses a summary when a scheduled reconciliation
+    found differences or could not run; returns whether an email was sent."""
+    addresses = done.connection.alert_addresses()
+    if done.status == ReconciliationStatus.MATCHED or not addresses:
+        return False
+    from linx.management.commands.linx_reconcile import summary
+
+    what = f"Reconciliation of {done.connection.name}, {done.first_day} to {done.last_day}"
+    state = (
+        "could not run"
+        if done.status == ReconciliationStatus.FAILED
+        else f"found {len(done.lines)} differing line(s)"
+    )
+    body = (
+        f"{what} {state}.\n\n{summary(done)}\n\n"
+        f"See every line in the Linx admin: /admin/linx/reconciliation/{done.pk}/change/\n"
+    )
+    send_mail(f"[Linx] {what} {state}", body, None, recipient_list=addresses)
+    log.info("reconciliation %s summary sent to %d address(es)", done.pk, len(addresses))
     return True

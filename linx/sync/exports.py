@@ -64,6 +64,7 @@ class Exporter(RunWork):
         )
         self.employees = set(parameters.employees or [])
         self.only = set(parameters.only_time_records or []) or None
+        self.reapply = set(parameters.reapply or [])
         self.sender = Sender(connection, procore, dry_run=self.dry_run, on_done=self.finish_record)
 
     def run(self) -> None:
@@ -133,7 +134,7 @@ class Exporter(RunWork):
             elif line is None:
                 to_create.append((entry, result))
                 result.waiting += 1
-            elif line.fingerprint == entry.fingerprint:
+            elif line.fingerprint == entry.fingerprint and record.id not in self.reapply:
                 result.outcomes.append(Outcome.UNCHANGED)
                 result.entry_ids.append(line.procore_id)
             else:

@@ -36,6 +36,10 @@ class RunParameters:
     employees: list[int] | None = None
     #: Re-run of an export: only these time records.
     only_time_records: list[int] | None = None
+    #: Export: these time records' entries are sent again even when Linx sent the same
+    #: before, re-applying ExakTime's values over an edit made in Procore (only to
+    #: entries Linx created: the ledger's).
+    reapply: list[int] | None = None
     #: A scheduled run: the schedule's id.
     schedule: int | None = None
     #: Keys this version does not know, kept as they were.

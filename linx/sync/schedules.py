@@ -5,18 +5,21 @@ fires each enabled `RunSchedule` whose time has come. Several workers may tick a
 a compare-and-set on `next_run_at` lets exactly one of them fire a schedule. A schedule
 that comes round while its previous run is still queued or running records a `skipped`
 run saying so, instead of piling another one up. Missed times (the service was down)
-fire once, not once per missed time.
+fire once, not once per missed time. A reconciliation schedule hands its range to the
+task queue (`linx.tasks.reconcile_scheduled`), which records it and e-mails the
+connection's alert addresses when it finds differences.
 """
 
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 from croniter import croniter
+from django.db import transaction
 from django.utils import timezone
 
-from linx.models import RunKind, RunSchedule, RunStatus, RunTrigger, SyncRun
+from linx.models import RunKind, RunSchedule, RunStatus, RunTrigger, ScheduleKind, SyncRun
 from linx.sync.parameters import RunParameters
 from linx.sync.queueing import queue_runs
 from linx.sync.runs import create_run, skip
@@ -33,15 +36,23 @@ def next_time(schedule: RunSchedule, after: datetime) -> datetime:
     return croniter(schedule.cron, local).get_next(datetime)
 
 
+def days_for(schedule: RunSchedule, now: datetime) -> tuple[date, date]:
+    """The work dates an export or reconciliation covers, relative to today there."""
+    today = now.astimezone(schedule.connection.zone).date()
+    return (
+        today - timedelta(days=schedule.days_back_from),
+        today - timedelta(days=schedule.days_back_to),
+    )
+
+
 def parameters_for(schedule: RunSchedule, now: datetime) -> dict:
     """The run's parameters as of ``now`` (an export's dates are relative to today there)."""
     parameters = RunParameters(schedule=schedule.pk)
     if schedule.kind == RunKind.IMPORT and schedule.entities.strip():
         parameters.entities = [e.strip() for e in schedule.entities.split(",") if e.strip()]
     if schedule.kind == RunKind.EXPORT:
-        today = now.astimezone(schedule.connection.zone).date()
-        parameters.first_day = (today - timedelta(days=schedule.days_back_from)).isoformat()
-        parameters.last_day = (today - timedelta(days=schedule.days_back_to)).isoformat()
+        first, last = days_for(schedule, now)
+        parameters.first_day, parameters.last_day = first.isoformat(), last.isoformat()
         parameters.approved_only = schedule.approved_only
     return parameters.to_json()
 
@@ -65,9 +76,28 @@ def fire_due(now: datetime | None = None) -> list[SyncRun]:
         won = RunSchedule.objects.filter(pk=schedule.pk, next_run_at=schedule.next_run_at).update(
             next_run_at=next_time(schedule, now), last_fired_at=now
         )
-        if won:
+        if won and schedule.kind == ScheduleKind.RECONCILE:
+            queue_reconciliation(schedule, now)
+        elif won:
             fired.append(fire(schedule, now))
     return fired
+
+
+def queue_reconciliation(schedule: RunSchedule, now: datetime) -> None:
+    """Hand the schedule's reconciliation to the task queue (it reads a whole range)."""
+    from django_q.tasks import async_task
+
+    first, last = days_for(schedule, now)
+    transaction.on_commit(
+        lambda: async_task(
+            "linx.tasks.reconcile_scheduled",
+            schedule.pk,
+            first.isoformat(),
+            last.isoformat(),
+            task_name=f"reconcile {schedule.connection.name} {first}..{last}",
+            group="linx-reconcile",
+        )
+    )
 
 
 def fire(schedule: RunSchedule, now: datetime) -> SyncRun:

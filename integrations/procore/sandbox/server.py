@@ -477,6 +477,40 @@ class ProcoreSandbox(Webhooks, SandboxServer):
             raise Abort(404, f"Timecard entry {entry_id} not found")
         return entry
 
+    # a person at Procore's own screens (reconciliation demos and tests) ---------------
+
+    @route("POST", "/_sandbox/companies/{cid}/hand_made_entries")
+    def _hand_made_entry(self, req: Request) -> Response:
+        """An entry typed in Procore by hand: checked like any other, with no origin."""
+        company = self._sandbox_company(req.params["cid"])
+        fields = req.json()
+        if not isinstance(fields, dict):
+            raise Abort(400, body={"error": "send the entry's fields as a JSON object"})
+        fields = {k: v for k, v in fields.items() if k not in ("origin_id", "origin_data")}
+        with self.store.transaction():
+            entry = self.store.insert(
+                "timecard_entry", self.entry_or_422(company, fields), scope=company["id"]
+            )
+        return Response(201, public(entry))
+
+    @route("PATCH", "/_sandbox/companies/{cid}/timecard_entries/{id}")
+    def _edit_entry_by_hand(self, req: Request) -> dict:
+        """An entry edited in Procore by hand after export (hours, cost code...)."""
+        company = self._sandbox_company(req.params["cid"])
+        fields = req.json()
+        if not isinstance(fields, dict):
+            raise Abort(400, body={"error": "send the fields to change as a JSON object"})
+        with self.store.transaction():
+            entry = self.live_entry(company, req.params["id"])
+            changed = self.entry_or_422(company, {**entry_inputs(entry), **fields}, entry)
+            return public(self.store.replace("timecard_entry", changed))
+
+    def _sandbox_company(self, company_id: int) -> dict:
+        company = self.store.get("company", company_id)
+        if company is None:
+            raise Abort(404, body={"error": f"no company {company_id}"})
+        return company
+
     def entry_or_422(self, company: dict, fields: Any, existing: dict | None = None) -> dict:
         try:
             return build_entry(self.store, company, fields, existing)

@@ -1,0 +1,370 @@
+"""Reconciliations: the list of what was checked, a form to check a range, and the report.
+
+The report shows the totals first (per class, per worker, per project, per day), a chart
+of hours per day (ExakTime beside Procore, drawn here as SVG like the dashboard's), the
+differing lines with filters by class, worker and project, and a CSV of them. From a
+"missing in Procore" line an operator can export just those records, and from a
+"different" line re-apply ExakTime's values; both go through a confirmation page, then
+an ordinary export run restricted to those records, which only ever touches entries Linx
+created.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.http import HttpResponse
+from django.shortcuts import get_object_or_404, redirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils import timezone
+
+from linx.admin.dashboard import _nice as nice_scale
+from linx.admin.run_views import run_url
+from linx.models import Connection, Reconciliation, RunKind, RunTrigger
+from linx.sync.queueing import queue_runs
+from linx.sync.reconcile import labels, reconcile
+from linx.sync.reconcile_compare import CLASS_NAMES, CLASSES, DIFFERENT, MISSING
+
+#: Days the chart draws one pair of bars for; a longer range shows only days with hours.
+CHART_DAYS = 62
+CSV_COLUMNS = [
+    "class", "date", "kind", "procore_worker_id", "exaktime_employee_id", "time_record_id",
+    "timecard_entry_id", "project_id", "sub_job_id", "cost_code_id", "exaktime_hours",
+    "procore_hours", "message",
+]  # fmt: skip
+
+
+class ReconcileForm(forms.Form):
+    connection = forms.ModelChoiceField(queryset=Connection.objects.order_by("name"))
+    first_day = forms.DateField(
+        label="From (work date)", widget=forms.DateInput(attrs={"type": "date"})
+    )
+    last_day = forms.DateField(
+        label="To (work date)", widget=forms.DateInput(attrs={"type": "date"})
+    )
+
+    def clean(self):
+        cleaned = super().clean()
+        first, last = cleaned.get("first_day"), cleaned.get("last_day")
+        if first and last and last < first:
+            raise forms.ValidationError("The range ends before it starts.")
+        return cleaned
+
+
+# --- the chart ------------------------------------------------------------------------
+
+
+@dataclass
+class DayBars:
+    day: date
+    exaktime: float
+    procore: float
+    x: float = 0
+    procore_x: float = 0
+    exaktime_y: float = 0
+    procore_y: float = 0
+    exaktime_h: float = 0
+    procore_h: float = 0
+
+    @property
+    def title(self) -> str:
+        return f"{self.day:%a %d %b}: ExakTime {self.exaktime:g} h, Procore {self.procore:g} h"
+
+
+@dataclass
+class HoursChart:
+    days: list[DayBars]
+    width: int = 600
+    height: int = 140
+    top: int = 10
+    bottom: int = 18
+    left: int = 40
+    right: int = 16
+    bar_width: float = 0
+    scale_max: float = 0
+    gridlines: list[tuple[float, str]] = field(default_factory=list)
+    labels: list[tuple[float, str]] = field(default_factory=list)
+
+    @property
+    def base(self) -> float:
+        return self.height - self.bottom
+
+    @property
+    def plot_right(self) -> int:
+        return self.width - self.right
+
+    @property
+    def summary(self) -> str:
+        exaktime = sum(d.exaktime for d in self.days)
+        procore = sum(d.procore for d in self.days)
+        return (
+            f"Hours per day, ExakTime beside Procore: {exaktime:g} h in ExakTime, "
+            f"{procore:g} h in Procore."
+        )
+
+
+def hours_chart(done: Reconciliation) -> HoursChart:
+    per_day = {
+        row["name"]: (row["exaktime_hours"], row["procore_hours"])
+        for row in done.totals.get("by_day", [])
+    }
+    span = (done.last_day - done.first_day).days + 1
+    if span <= CHART_DAYS:
+        days = [done.first_day + timedelta(days=n) for n in range(span)]
+    else:
+        days = sorted(date.fromisoformat(d) for d in per_day if d[:1].isdigit())
+    chart = HoursChart([DayBars(d, *per_day.get(d.isoformat(), (0.0, 0.0))) for d in days])
+    peak = max((max(d.exaktime, d.procore) for d in chart.days), default=0)
+    chart.scale_max = nice_scale(math.ceil(peak))
+    plot = chart.base - chart.top
+    slot = (chart.width - chart.left - chart.right) / max(len(chart.days), 1)
+    chart.bar_width = round(slot * 0.35, 1)
+
+    def height(hours: float) -> float:
+        return 0 if not hours else max(1.5, round(plot * hours / chart.scale_max, 1))
+
+    for i, bars in enumerate(chart.days):
+        bars.x = round(chart.left + i * slot + slot * 0.15, 1)
+        bars.procore_x = round(bars.x + chart.bar_width, 1)
+        bars.exaktime_h, bars.procore_h = height(bars.exaktime), height(bars.procore)
+        bars.exaktime_y = round(chart.base - bars.exaktime_h, 1)
+        bars.procore_y = round(chart.base - bars.procore_h, 1)
+        if len(chart.days) <= 14 or i % 7 == 0:
+            chart.labels.append((round(bars.x + slot * 0.35, 1), f"{bars.day:%d %b}"))
+    chart.gridlines = [
+        (round(chart.base - plot * f, 1), f"{chart.scale_max * f:g}") for f in (0.5, 1)
+    ]
+    return chart
+
+
+# --- the lines ------------------------------------------------------------------------
+
+
+def labelled_lines(done: Reconciliation) -> list[dict]:
+    """The differing lines with the names people know their worker and project by."""
+    workers, projects = labels(done.connection)
+    shown = []
+    for line in done.lines:
+        worker = line.get("procore_worker_id")
+        if worker is not None:
+            who, key = workers.get(worker) or f"Procore worker {worker}", f"p{worker}"
+        else:
+            employee = line.get("exaktime_employee_id")
+            who, key = f"ExakTime employee {employee} (not linked)", f"e{employee}"
+        project = line.get("project_id")
+        shown.append(
+            {
+                **line,
+                "class_name": CLASS_NAMES[line["class"]],
+                "worker": who,
+                "worker_key": key,
+                "project": projects.get(project)
+                or (f"Procore project {project}" if project else "-"),
+                "project_key": str(project or ""),
+                "can_export": line["class"] in (MISSING, DIFFERENT) and line["time_record_id"],
+            }
+        )
+    return shown
+
+
+def filtered(lines: list[dict], params) -> list[dict]:
+    for name, key in (("class", "class"), ("worker", "worker_key"), ("project", "project_key")):
+        if wanted := params.get(name):
+            lines = [line for line in lines if str(line[key]) == wanted]
+    return lines
+
+
+def choices(lines: list[dict], key: str, label: str) -> list[tuple[str, str]]:
+    return sorted({(str(line[key]), line[label]) for line in lines}, key=lambda c: c[1])
+
+
+# --- the screen -----------------------------------------------------------------------
+
+
+@admin.register(Reconciliation)
+class ReconciliationAdmin(admin.ModelAdmin):
+    list_display = ["__str__", "status", "differences", "started_by", "started_at", "trigger"]
+    list_filter = ["status", "connection", "trigger"]
+    list_select_related = ["connection", "started_by"]
+    change_list_template = "admin/linx/reconciliation/change_list.html"
+
+    @admin.display(description="differing lines")
+    def differences(self, obj: Reconciliation) -> int:
+        return len(obj.lines)
+
+    def has_add_permission(self, request) -> bool:
+        return False  # started from "Reconcile a range", never typed in
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False  # a record of what was checked: never edited
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_view_permission(self, request, obj=None) -> bool:
+        # Whoever may read the runs may read what was checked against them.
+        user = request.user
+        return user.has_perm("linx.view_reconciliation") or user.has_perm("linx.view_syncrun")
+
+    def has_module_permission(self, request) -> bool:
+        return self.has_view_permission(request)
+
+    def has_run_permission(self, request) -> bool:
+        return request.user.has_perm("linx.run_sync")
+
+    def changelist_view(self, request, extra_context=None):
+        extra = {"can_run": self.has_run_permission(request), **(extra_context or {})}
+        return super().changelist_view(request, extra)
+
+    def get_urls(self):
+        def view(function):
+            return self.admin_site.admin_view(function)
+
+        return [
+            path("reconcile/", view(self.start_view), name="linx_reconciliation_start"),
+            path("<int:pk>/csv/", view(self.csv_view), name="linx_reconciliation_csv"),
+            path("<int:pk>/export/", view(self.export_view), name="linx_reconciliation_export"),
+            *super().get_urls(),
+        ]
+
+    def _context(self, request, title: str, **context) -> dict:
+        return {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "title": title,
+            **context,
+        }
+
+    def _get(self, request, pk) -> Reconciliation:
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        return get_object_or_404(Reconciliation.objects.select_related("connection"), pk=pk)
+
+    def start_view(self, request):
+        """Pick a connection and a range; the comparison runs now and its report shows."""
+        if not self.has_run_permission(request):
+            raise PermissionDenied
+        form = ReconcileForm(request.POST or None, initial=last_week_initial())
+        if request.method == "POST" and form.is_valid():
+            data = form.cleaned_data
+            done = reconcile(
+                data["connection"],
+                data["first_day"],
+                data["last_day"],
+                trigger=RunTrigger.ADMIN,
+                user=request.user,
+            )
+            return redirect(reverse("admin:linx_reconciliation_change", args=[done.pk]))
+        return TemplateResponse(
+            request,
+            "admin/linx/reconciliation/start.html",
+            self._context(request, "Reconcile a range", form=form),
+        )
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        """The report: totals first, the chart, then the differing lines, filtered."""
+        done = self._get(request, object_id)
+        lines = labelled_lines(done)
+        context = self._context(
+            request,
+            str(done),
+            done=done,
+            counts=[(c, CLASS_NAMES[c], done.totals.get(c, 0)) for c in CLASSES],
+            chart=hours_chart(done) if done.totals else None,
+            lines=filtered(lines, request.GET),
+            filters={key: request.GET.get(key, "") for key in ("class", "worker", "project")},
+            class_choices=[(c, CLASS_NAMES[c]) for c in CLASSES if c != "matched"],
+            worker_choices=choices(lines, "worker_key", "worker"),
+            project_choices=choices(lines, "project_key", "project"),
+            missing_ids=",".join(
+                str(line["time_record_id"])
+                for line in lines
+                if line["class"] == MISSING and line["time_record_id"]
+            ),
+            can_run=self.has_run_permission(request),
+        )
+        return TemplateResponse(request, "admin/linx/reconciliation/report.html", context)
+
+    def csv_view(self, request, pk):
+        done = self._get(request, pk)
+        out = io.StringIO()
+        writer = csv.writer(out)
+        writer.writerow(CSV_COLUMNS)
+        for line in done.lines:
+            writer.writerow(["" if line.get(c) is None else line.get(c) for c in CSV_COLUMNS])
+        response = HttpResponse(out.getvalue(), content_type="text/csv; charset=utf-8")
+        response["Content-Disposition"] = (
+            f'attachment; filename="linx-reconciliation-{done.pk}-{done.connection.name}.csv"'
+        )
+        return response
+
+    def export_view(self, request, pk):
+        """Confirm, then queue an export of chosen records (re-applying over edits)."""
+        done = self._get(request, pk)
+        if not self.has_run_permission(request):
+            raise PermissionDenied
+        data = request.POST if request.method == "POST" else request.GET
+        reapply = data.get("reapply") == "1"
+        offered = {
+            line["time_record_id"]: line
+            for line in done.lines
+            if line["class"] == (DIFFERENT if reapply else MISSING) and line["time_record_id"]
+        }
+        try:
+            asked = [int(i) for i in data.get("records", "").split(",") if i.strip()]
+        except ValueError:
+            asked = []
+        chosen = [i for i in dict.fromkeys(asked) if i in offered]
+        if not chosen:
+            messages.warning(request, "None of those time records is a line this report offers.")
+            return redirect(reverse("admin:linx_reconciliation_change", args=[done.pk]))
+        if request.method == "POST" and "confirm" in request.POST:
+            return self._queue_export(request, done, chosen, reapply)
+        return TemplateResponse(
+            request,
+            "admin/linx/reconciliation/confirm_export.html",
+            self._context(
+                request,
+                "Re-apply ExakTime's values" if reapply else "Export these records",
+                done=done,
+                lines=[line for line in labelled_lines(done) if line["time_record_id"] in chosen],
+                records=",".join(str(i) for i in chosen),
+                reapply=reapply,
+            ),
+        )
+
+    def _queue_export(self, request, done: Reconciliation, chosen: list[int], reapply: bool):
+        parameters = {
+            "from": done.first_day.isoformat(),
+            "to": done.last_day.isoformat(),
+            "only_time_records": chosen,
+        }
+        if reapply:
+            parameters["reapply"] = chosen
+        (run,) = queue_runs(
+            [done.connection],
+            RunKind.EXPORT,
+            trigger=RunTrigger.ADMIN,
+            started_by=request.user,
+            parameters=parameters,
+        )
+        messages.success(
+            request,
+            f"Queued export #{run.pk} of {len(chosen)} time record(s). Reconcile again once it "
+            "has finished to see the result.",
+        )
+        return redirect(run_url(run.pk))
+
+
+def last_week_initial() -> dict:
+    today = timezone.localdate()
+    monday = today - timedelta(days=today.weekday() + 7)
+    return {"first_day": monday, "last_day": monday + timedelta(days=6)}

@@ -1,0 +1,162 @@
+"""The reconciliation screens: start one, read its report, act on its lines (confirmed)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from datetime import date
+
+from django.urls import reverse
+
+from integrations.procore.sandbox import data as pc
+from linx.clients import procore_client
+from linx.models import Reconciliation, RunKind, SyncRun
+from linx.sync.execute import execute
+from linx.sync.parameters import RunParameters
+from linx.sync.reconcile import reconcile
+from tests import test_export
+from tests.test_console_runs import staff_in
+from tests.test_export import DAY, export
+from tests.test_reconcile import worker_of_linked_employee
+
+linked, punch = test_export.linked, test_export.punch
+FIRST, LAST = date(2026, 11, 16), date(2026, 11, 22)
+
+
+def report_url(done: Reconciliation) -> str:
+    return reverse("admin:linx_reconciliation_change", args=[done.pk])
+
+
+def export_url(done: Reconciliation, records, *, reapply=False) -> str:
+    url = reverse("admin:linx_reconciliation_export", args=[done.pk])
+    return f"{url}?records={records}" + ("&reapply=1" if reapply else "")
+
+
+def a_week_with_each_kind_of_line(punch, linked) -> dict:
+    """One matched record, one edited in Procore, one never exported, one entry by hand."""
+    matched = punch(work_date="2026-11-16", ot1_hours=0, ot2_hours=0)
+    edited = punch(work_date="2026-11-17", ot1_hours=0, ot2_hours=0)
+    export(linked)
+    missing = punch(work_date="2026-11-19", ot1_hours=0, ot2_hours=0)
+    with procore_client(linked) as procore:
+        for entry in procore.timecard_entries(date(2026, 11, 17), date(2026, 11, 17)):
+            procore.update_timecard_entry(entry.id, {"hours": "6"})
+        by_hand = procore.create_timecard_entry(
+            pc.PROJECT_PJA, {"party_id": worker_of_linked_employee(), "date": DAY, "hours": "4"}
+        )
+    return {"matched": matched, "edited": edited, "missing": missing, "by_hand": by_hand}
+
+
+def test_an_operator_reconciles_a_range_and_reads_totals_chart_and_lines(punch, linked):
+    a_week_with_each_kind_of_line(punch, linked)
+    client, user = staff_in("Operators")
+    page = client.get(reverse("admin:linx_reconciliation_changelist"))
+    assert "Reconcile a range" in page.content.decode()
+    response = client.post(
+        reverse("admin:linx_reconciliation_start"),
+        {"connection": linked.pk, "first_day": "2026-11-16", "last_day": "2026-11-22"},
+    )
+    done = Reconciliation.objects.get()
+    assert response.status_code == 302 and response["Location"] == report_url(done)
+    assert done.started_by == user and done.trigger == "admin"
+    html = client.get(report_url(done)).content.decode()
+    assert html.index('id="reconciliation-totals"') < html.index('id="reconciliation-lines"')
+    assert '<td data-class="matched">1</td>' in html
+    assert '<td data-class="different">1</td>' in html
+    assert '<td data-class="extra_in_procore">1</td>' in html
+    assert '<td data-class="missing_in_procore">1</td>' in html
+    days = re.findall(r'data-day="([\d-]+)" data-exaktime="([\d.]+)" data-procore="([\d.]+)"', html)
+    assert len(days) == 7  # one pair of bars per day of the range
+    assert ("2026-11-17", "8.0", "6.0") in days and ("2026-11-18", "0.0", "4.0") in days
+    assert "entered by hand" in html and "edited in Procore after export" in html
+    assert 'id="by-worker"' in html and 'id="by-project"' in html and 'id="by-day"' in html
+
+
+def test_lines_filter_by_class_worker_and_project(punch, linked):
+    a_week_with_each_kind_of_line(punch, linked)
+    done = reconcile(linked, FIRST, LAST)
+    client, _ = staff_in("Viewers")
+
+    def classes(**query) -> list[str]:
+        html = client.get(report_url(done), query).content.decode()
+        table = html[html.index('id="reconciliation-lines"') :]
+        return re.findall(r'<tr data-class="(\w+)"', table)
+
+    assert sorted(classes()) == ["different", "extra_in_procore", "missing_in_procore"]
+    assert classes(**{"class": "different"}) == ["different"]
+    worker = f"p{worker_of_linked_employee()}"
+    assert len(classes(worker=worker)) == 3 and classes(worker="p1") == []
+    assert len(classes(project=str(pc.PROJECT_PJA))) == 3 and classes(project="1") == []
+
+
+def test_the_lines_download_as_csv(punch, linked):
+    a_week_with_each_kind_of_line(punch, linked)
+    done = reconcile(linked, FIRST, LAST)
+    client, _ = staff_in("Viewers")
+    response = client.get(reverse("admin:linx_reconciliation_csv", args=[done.pk]))
+    rows = list(csv.DictReader(io.StringIO(response.content.decode())))
+    assert sorted(r["class"] for r in rows) == [
+        "different",
+        "extra_in_procore",
+        "missing_in_procore",
+    ]
+    assert response["Content-Disposition"].startswith("attachment")
+
+
+def test_a_viewer_sees_the_report_but_cannot_export_from_it(punch, linked):
+    week = a_week_with_each_kind_of_line(punch, linked)
+    done = reconcile(linked, FIRST, LAST)
+    client, _ = staff_in("Viewers")
+    html = client.get(report_url(done)).content.decode()
+    assert "Export…" not in html and "Re-apply ExakTime…" not in html
+    response = client.post(export_url(done, week["missing"]["id"]), {"confirm": "1"})
+    assert response.status_code == 403 and not SyncRun.objects.filter(kind="export").count() > 1
+
+
+def test_exporting_a_missing_record_is_confirmed_first_then_exports_only_it(punch, linked):
+    week = a_week_with_each_kind_of_line(punch, linked)
+    done = reconcile(linked, FIRST, LAST)
+    client, _ = staff_in("Operators")
+    exports_before = SyncRun.objects.filter(kind=RunKind.EXPORT).count()
+    confirm = client.get(export_url(done, week["missing"]["id"]))
+    assert confirm.status_code == 200 and "Export these records" in confirm.content.decode()
+    assert "never changed or deleted" in confirm.content.decode()
+    assert SyncRun.objects.filter(kind=RunKind.EXPORT).count() == exports_before  # not yet
+    client.post(export_url(done, week["missing"]["id"]), {"records": week["missing"]["id"],
+                                                          "confirm": "1"})  # fmt: skip
+    run = SyncRun.objects.filter(kind=RunKind.EXPORT).latest("id")
+    assert RunParameters.from_json(run.parameters).only_time_records == [week["missing"]["id"]]
+    execute(run)
+    after = reconcile(linked, FIRST, LAST)
+    assert after.totals["missing_in_procore"] == 0 and after.totals["different"] == 1
+
+
+def test_reapplying_a_different_line_fixes_that_entry_and_never_the_hand_made_one(punch, linked):
+    week = a_week_with_each_kind_of_line(punch, linked)
+    done = reconcile(linked, FIRST, LAST)
+    client, _ = staff_in("Operators")
+    edited = week["edited"]["id"]
+    assert (
+        "Re-apply ExakTime" in client.get(export_url(done, edited, reapply=True)).content.decode()
+    )
+    client.post(export_url(done, edited, reapply=True),
+                {"records": edited, "reapply": "1", "confirm": "1"})  # fmt: skip
+    run = SyncRun.objects.filter(kind=RunKind.EXPORT).latest("id")
+    assert RunParameters.from_json(run.parameters).reapply == [edited]
+    execute(run)
+    after = reconcile(linked, FIRST, LAST)
+    assert after.totals["different"] == 0 and after.totals["extra_in_procore"] == 1
+    with procore_client(linked) as procore:
+        held = {e.id: e for e in procore.timecard_entries(FIRST, LAST)}
+    assert held[week["by_hand"].id].hours == 4
+
+
+def test_an_export_of_records_the_report_does_not_offer_is_refused(punch, linked):
+    week = a_week_with_each_kind_of_line(punch, linked)
+    done = reconcile(linked, FIRST, LAST)
+    client, _ = staff_in("Operators")
+    before = SyncRun.objects.count()
+    matched = week["matched"]["id"]
+    response = client.post(export_url(done, matched), {"records": matched, "confirm": "1"})
+    assert response.status_code == 302 and SyncRun.objects.count() == before
