@@ -86,6 +86,7 @@ class Exporter:
                 self.apply(planner.plan(record), ledger, result, to_create)
             except Unexportable as problem:
                 result.failures.append(str(problem))
+                result.needs = problem.needs
             if not result.waiting:
                 self.finish_record(result)
         self.sender.create(to_create)
@@ -174,5 +175,6 @@ class Exporter:
                 changes=result.changes,
                 message=message,
                 retryable=result.retryable,
+                needs=result.needs,
             )
         )

@@ -26,7 +26,7 @@ from django.utils import timezone
 from integrations.exaktime.client import ExakTimeClient
 from integrations.exaktime.errors import ExakTimeError, ExakTimeNotFound
 from linx.models import Connection, EntityMapping, EntityType, FailureKind, Outcome
-from linx.sync import rules
+from linx.sync import rules, snapshot
 from linx.sync.classify import Failure, classify
 from linx.sync.runs import Row, RunAborted, RunRecorder
 from linx.sync.targets import NOUNS, TARGETS, Target
@@ -419,9 +419,11 @@ class TwinWriter:
             return None
         cache_key = (target.plural, target.group_type)
         if cache_key not in self._existing:
-            self._existing[cache_key] = {
-                getattr(r, target.key): r for r in target.list(self.exaktime)
-            }
+            listed = list(target.list(self.exaktime))
+            if target.plural in snapshot.PLURALS and not target.group_type:
+                # The complete list, read anyway: Mappings' snapshot is kept without asking twice.
+                snapshot.record(self.connection, snapshot.PLURALS[target.plural], listed)
+            self._existing[cache_key] = {getattr(r, target.key): r for r in listed}
         return self._existing[cache_key].get(key)
 
     def _held_outside_run(self, target: Target, unique: str, value: Any) -> tuple[int, str] | None:
