@@ -265,7 +265,8 @@ class EntityMappingAdmin(admin.ModelAdmin):
         mapping = get_object_or_404(self.get_queryset(request).select_related("connection"), pk=pk)
         if not self.has_change_permission(request, mapping):
             raise PermissionDenied
-        form = LinkForm(request.POST or None, initial={"exaktime_id": mapping.exaktime_id})
+        # Bound on any POST, even an empty one: "nothing picked" must say so.
+        form = LinkForm(request.POST if request.method == "POST" else None)
         if request.method == "POST" and form.is_valid():
             exaktime_id = form.cleaned_data["exaktime_id"]
             try:

@@ -192,6 +192,10 @@ class TwinWriter:
     def _failed(
         self, twin: Twin, exaktime_id: str, message: str, *, retryable=False, hint=""
     ) -> None:
+        code = twin.fields.get(TARGETS[twin.kind].key) if twin.kind in TARGETS else None
+        self._keep_procore_side(twin.kind, twin.procore_id, twin.name, {
+            **(twin.data or {}), **({"code": code} if code not in (None, "") else {})
+        })  # fmt: skip
         self.row(
             twin.kind,
             Outcome.FAILED,
@@ -202,6 +206,21 @@ class TwinWriter:
             retryable=retryable,
             hint=hint,
         )
+
+    def _keep_procore_side(self, kind: str, procore_id, name: str, data: dict) -> None:
+        """A record that failed before it had a twin is still listed in Mappings, as only
+        in Procore, so an operator can link it to an ExakTime record or ignore it."""
+        if self.dry_run or kind not in snapshot.KIND_OF or procore_id is None:
+            return
+        if self.mapping(kind, procore_id) is not None:
+            return
+        mapping, _ = EntityMapping.objects.get_or_create(
+            connection=self.connection,
+            entity_type=kind,
+            procore_id=procore_id,
+            defaults={"name": rules.safe_label(name)[:255], "data": data},
+        )
+        self.mappings_of(kind)[procore_id] = mapping
 
     def _problems(self, twin: Twin) -> list[str]:
         """What breaks ExakTime's limits, or is already another record's in this run."""
@@ -490,6 +509,8 @@ class TwinWriter:
             self._transient_failures = 0
             if self._unasked:
                 return
+        elif kind != EntityType.SUB_JOB:  # a sub-job is listed only with its project
+            self._keep_procore_side(kind, procore_id, name, {})
         self.recorder.record(
             Row(
                 kind,
