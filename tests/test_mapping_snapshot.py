@@ -12,6 +12,7 @@ import pytest
 
 from integrations.exaktime.sandbox import data as et
 from integrations.procore.sandbox import data as pc
+from linx.clients import exaktime_client
 from linx.models import (
     AuditAction,
     AuditEvent,
@@ -23,8 +24,8 @@ from linx.models import (
     RunTrigger,
 )
 from linx.sync import snapshot
-from linx.sync.execute import execute
-from linx.sync.mappings import MappingStatus, with_status
+from linx.sync.execute import execute, rerun_failed, why_not_rerun
+from linx.sync.mappings import MappingStatus, link, with_status
 from linx.sync.runs import create_run
 from linx.sync.snapshot_links import proposals
 from tests.test_console_mappings import member  # noqa: F401 (a fixture)
@@ -285,3 +286,17 @@ def test_a_cost_code_not_set_up_on_a_project_links_to_the_project(
     assert row.needs == {"entity_type": "cost_code", "project": pc.PROJECT_PJA}
     html = staff_client.get(f"/admin/linx/rowresult/{row.pk}/change/").content.decode()
     assert f"entity_type__exact=location&amp;q={pc.PROJECT_PJA}" in html
+
+
+def test_once_the_missing_link_is_made_the_failed_rows_may_be_re_run(
+    staff_user, punch, linked, exaktime_sandbox
+):
+    record = punch(employee_id=et.EMPLOYEE_EXAKTIME_ONLY)
+    run = export(linked)
+    assert "needs a change in Procore or ExakTime first" in why_not_rerun(run)
+    jordan = EntityMapping.objects.get(entity_type=EMPLOYEE, procore_id=pc.WORKER_NO_EMPLOYEE_ID)
+    with exaktime_client(linked) as client:
+        link(jordan, et.EMPLOYEE_EXAKTIME_ONLY, exaktime=client, acting_user=staff_user)
+    assert why_not_rerun(run) == ""
+    again = execute(rerun_failed(run, trigger=RunTrigger.COMMAND))
+    assert again.rows.get(exaktime_id=str(record["id"])).outcome == Outcome.CREATED

@@ -98,3 +98,29 @@ def proposals(connection_id: int, entity_type: str) -> list[Proposal]:
 
 def _unique(by_key: dict, counts: Counter) -> dict:
     return {key: value for key, value in by_key.items() if key is not None and counts[key] == 1}
+
+
+def links_made_since(run) -> bool:
+    """Whether a link a failed row of ``run`` said was missing has been made since.
+
+    Such a row needed a fix, and the fix is done: re-running the failed rows is worth
+    offering again (the link page leads straight back to it).
+    """
+    wanted = Q()
+    for needs in run.rows.filter(outcome="failed", needs__has_key="exaktime_id").values_list(
+        "needs", flat=True
+    ):
+        kind = KIND_OF.get(needs.get("entity_type"))
+        if kind is None:
+            continue
+        wanted |= Q(
+            entity_type__in=[t for t, k in KIND_OF.items() if k == kind],
+            exaktime_id=str(needs["exaktime_id"]),
+        )
+    if not wanted:
+        return False
+    return (
+        EntityMapping.objects.filter(connection_id=run.connection_id, ignored=False)
+        .filter(wanted)
+        .exists()
+    )
