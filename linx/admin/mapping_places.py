@@ -12,6 +12,7 @@ from urllib.parse import urlencode
 from django.urls import reverse
 
 from linx.models import EntityType
+from linx.sync.mappings import MappingStatus
 
 #: The query parameter Mappings reads: the ExakTime record an operator came to link.
 EXAKTIME_PARAMETER = "exaktime"
@@ -32,7 +33,7 @@ def place_in_mappings(connection_id: int, needs: dict | None) -> str | None:
     elif needs.get("exaktime_id"):
         query |= {
             "entity_type__exact": needs["entity_type"],
-            "status": "not_in_exaktime",
+            "status": MappingStatus.NOT_IN_EXAKTIME.value,
             EXAKTIME_PARAMETER: needs["exaktime_id"],
         }
     else:

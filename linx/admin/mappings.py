@@ -216,14 +216,16 @@ class EntityMappingAdmin(admin.ModelAdmin):
     def _wanted(self, request, exaktime_id: str) -> dict:
         """The ExakTime record a failure led here for, as the snapshot knows it."""
         entity_type = request.GET.get("entity_type__exact", "")
+        connection_id = request.GET.get("connection__id__exact", "")
         record = ExakTimeRecord.objects.filter(
-            connection_id=request.GET.get("connection__id__exact") or 0,
+            connection_id=int(connection_id) if connection_id.isdigit() else None,
             kind=snapshot.KIND_OF.get(entity_type, ""),
             exaktime_id=exaktime_id,
         ).first()
         request.linx_wanted = exaktime_id  # the Link… buttons carry it to the picker
-        return {"id": exaktime_id, "record": record, "noun": EntityType(entity_type).label.lower()
-                if entity_type in EntityType.values else "record"}  # fmt: skip
+        known = entity_type in EntityType.values
+        noun = EntityType(entity_type).label.lower() if known else "record"
+        return {"id": exaktime_id, "record": record, "noun": noun}
 
     # Columns -------------------------------------------------------------------------
 

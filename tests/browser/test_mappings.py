@@ -107,6 +107,13 @@ def test_auto_link_proposals_are_confirmed_in_bulk(
     # What ExakTime has now, read on demand.
     page.get_by_role("button", name="Refresh from ExakTime").click()
     expect(page.locator(".messagelist")).to_contain_text(re.compile(r"read \d+ employee\(s\)"))
+    # What is only in ExakTime is listed too, each leading back to link it.
+    page.get_by_role("link", name="Only in ExakTime").click()
+    only = page.locator("#result_list tbody tr", has_text="Taylor Brooks")
+    expect(only).to_contain_text("Link to a Procore record…")
+    expect(page.locator("#result_list")).not_to_contain_text("Alex Rivera")  # linked
+    screenshot(page, "mappings-only-in-exaktime")
+    page.go_back()
     page.get_by_role("link", name="Auto-link…").click()
 
     proposals = page.locator("#linx-proposals tbody tr")
