@@ -652,6 +652,7 @@ class EntityMapping(models.Model):
         "abbreviation": "abbreviation",
         "is_global": "global",
         "exaktime_missing_at": "exaktime_missing_at",
+        "last_code": "code",
     }
 
     @classmethod
@@ -675,6 +676,11 @@ class EntityMapping(models.Model):
     def last_written(self) -> dict[str, Any]:
         """The fields Linx last wrote to the ExakTime twin (labels as ExakTime has them)."""
         return (self.data or {}).get(self.DATA_KEYS["last_written"]) or {}
+
+    @property
+    def last_code(self) -> str | None:
+        """The ID/code a twin carried before it was unlinked (auto-link looks for it)."""
+        return (self.data or {}).get(self.DATA_KEYS["last_code"])
 
     @property
     def identifier(self) -> str | None:
@@ -932,6 +938,46 @@ class SyncRun(models.Model):
         return (self.finished_at or timezone.now()) - self.started_at
 
 
+class SnapshotKind(models.TextChoices):
+    """The ExakTime collections Linx keeps a snapshot of (a sub-job is a location)."""
+
+    EMPLOYEE = "employee", "Employee"
+    LOCATION = "location", "Location"
+    COST_CODE = "cost_code", "Cost code"
+
+
+class ExakTimeRecord(models.Model):
+    """One ExakTime employee, location or cost code as Linx last read it.
+
+    The snapshot of a connection's ExakTime side, replaced whole each time a complete
+    list is read (by an import that lists the collection, or "Refresh from ExakTime"),
+    so Mappings can show records only in ExakTime and links to records now gone.
+    """
+
+    connection = models.ForeignKey(
+        Connection, on_delete=models.CASCADE, related_name="exaktime_records"
+    )
+    kind = models.CharField(max_length=16, choices=SnapshotKind)
+    exaktime_id = models.CharField("ExakTime ID", max_length=64)
+    identifier = models.CharField("ID/code", max_length=255, blank=True)
+    name = models.CharField(max_length=255, blank=True)
+    active = models.BooleanField(default=True)
+    read_at = models.DateTimeField()
+
+    class Meta:
+        verbose_name = "ExakTime record"
+        ordering = ["connection", "kind", "name"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["connection", "kind", "exaktime_id"], name="snapshot_unique_record"
+            )
+        ]
+
+    def __str__(self) -> str:
+        label = " ".join(part for part in (self.identifier, self.name) if part)
+        return f"{label} (id {self.exaktime_id})"
+
+
 class RowResult(models.Model):
     """What happened to one source record in a run."""
 
@@ -955,6 +1001,9 @@ class RowResult(models.Model):
         db_default="",  # rows are also written by plain INSERTs (bulk loads)
         help_text="What to do about the failure, when Linx knows (the message ends with it).",
     )
+    # The record a failure says is missing a link, so a page can lead to it in Mappings:
+    # {"entity_type", "exaktime_id"} or, for a cost code a project lacks, {"project"}.
+    needs = models.JSONField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:

@@ -4,6 +4,7 @@ from linx.admin import (  # noqa: F401 (each module registers its screens)
     audit,
     connections,
     dashboard,
+    exaktime_records,
     failures,
     mappings,
     reconciliations,

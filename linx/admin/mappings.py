@@ -2,9 +2,11 @@
 
 Per entity type, every record Linx knows with its status (synced, unlinked, orphaned in
 one system, ignored; see `linx.sync.mappings`), its ids on both sides, and the actions
-that change it: link (to an ExakTime record chosen by id), unlink, ignore and un-ignore,
-plus ignoring a Procore record Linx never imported. The list is one query for the page,
-whatever the number of mappings.
+that change it: link (to an ExakTime record picked by searching the snapshot of
+ExakTime's records), unlink, ignore and un-ignore, plus ignoring a Procore record Linx
+never imported. The list is one query for the page, whatever the number of mappings.
+Records only in ExakTime are listed from the snapshot (`linx.admin.exaktime_records`);
+the picker, "Refresh from ExakTime" and auto-link are in `linx.admin.mapping_tools`.
 """
 
 from __future__ import annotations
@@ -18,15 +20,18 @@ from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
+from django.utils.http import urlencode
 
 from integrations.exaktime.errors import ExakTimeError
+from linx.admin import mapping_tools
 from linx.admin.badges import badge
-from linx.clients import exaktime_client
-from linx.models import Connection, EntityMapping, EntityType
+from linx.admin.mapping_places import EXAKTIME_PARAMETER
+from linx.admin.mapping_tools import exaktime as _exaktime
+from linx.models import Connection, EntityMapping, EntityType, ExakTimeRecord
 from linx.sync import mappings as operations
+from linx.sync import snapshot
 from linx.sync.labels import exaktime_name
 from linx.sync.mappings import LINKABLE, MappingStatus
-from linx.sync.preflight import PREFLIGHT_TIMEOUT, preflight_retry
 
 TONES = {
     MappingStatus.SYNCED: "ok",
@@ -51,10 +56,6 @@ EXPLAINED = {
 }
 
 
-def _exaktime(connection: Connection):
-    return exaktime_client(connection, retry=preflight_retry(), timeout=PREFLIGHT_TIMEOUT)
-
-
 class StatusFilter(admin.SimpleListFilter):
     title = "status"
     parameter_name = "status"
@@ -69,10 +70,11 @@ class StatusFilter(admin.SimpleListFilter):
 
 
 class LinkForm(forms.Form):
+    # Filled by the picker (a search of the snapshot), never typed.
     exaktime_id = forms.IntegerField(
-        label="ExakTime ID",
         min_value=1,
-        help_text="The id ExakTime gives the record (not its ID/identifier field).",
+        widget=forms.HiddenInput,
+        error_messages={"required": "Search for the ExakTime record and pick it first."},
     )
 
 
@@ -136,8 +138,14 @@ class EntityMappingAdmin(admin.ModelAdmin):
     def get_list_display(self, request):
         shown = super().get_list_display(request)
         if not self.has_change_permission(request):
-            shown = [name for name in shown if name != "link_button"]
-        return shown
+            return [name for name in shown if name != "link_button"]
+        wanted = getattr(request, "linx_wanted", None)
+
+        @admin.display(description="")
+        def link_button(obj: EntityMapping):
+            return self.link_button(obj, wanted)
+
+        return [link_button if name == "link_button" else name for name in shown]
 
     def get_urls(self):
         def view(function):
@@ -145,6 +153,21 @@ class EntityMappingAdmin(admin.ModelAdmin):
 
         return [
             path("<int:pk>/link/", view(self.link_view), name="linx_entitymapping_link"),
+            path(
+                "<int:pk>/candidates/",
+                view(lambda request, pk: mapping_tools.candidates(self, request, pk)),
+                name="linx_entitymapping_candidates",
+            ),
+            path(
+                "refresh/",
+                view(lambda request: mapping_tools.refresh(self, request)),
+                name="linx_entitymapping_refresh",
+            ),
+            path(
+                "auto-link/",
+                view(lambda request: mapping_tools.auto_link(self, request)),
+                name="linx_entitymapping_auto_link",
+            ),
             path(
                 "ignore-procore-record/",
                 view(self.ignore_record_view),
@@ -164,12 +187,45 @@ class EntityMappingAdmin(admin.ModelAdmin):
         return super().change_view(request, object_id, form_url, context)
 
     def changelist_view(self, request, extra_context=None):
+        # A failure's link names the ExakTime record it is about; the list is not
+        # filtered on it (it has no Procore record yet), the page shows it above.
+        wanted = None
+        if EXAKTIME_PARAMETER in request.GET:
+            request.GET = request.GET.copy()
+            wanted = self._wanted(request, request.GET.pop(EXAKTIME_PARAMETER)[-1])
+        connection_id = request.GET.get("connection__id__exact", "")
+        entity_type = request.GET.get("entity_type__exact", "")
         context = {
             "can_change_mappings": self.has_change_permission(request),
             "statuses": [(s, EXPLAINED[s]) for s in MappingStatus],
+            "wanted": wanted,
+            "connection_id": connection_id,
+            "entity_type": entity_type if entity_type in snapshot.KIND_OF else "",
+            "only_in_exaktime_url": reverse("admin:linx_exaktimerecord_changelist")
+            + "?"
+            + urlencode(
+                {
+                    "linked": "no",
+                    **({"connection__id__exact": connection_id} if connection_id else {}),
+                }
+            ),
             **(extra_context or {}),
         }
         return super().changelist_view(request, context)
+
+    def _wanted(self, request, exaktime_id: str) -> dict:
+        """The ExakTime record a failure led here for, as the snapshot knows it."""
+        entity_type = request.GET.get("entity_type__exact", "")
+        connection_id = request.GET.get("connection__id__exact", "")
+        record = ExakTimeRecord.objects.filter(
+            connection_id=int(connection_id) if connection_id.isdigit() else None,
+            kind=snapshot.KIND_OF.get(entity_type, ""),
+            exaktime_id=exaktime_id,
+        ).first()
+        request.linx_wanted = exaktime_id  # the Link… buttons carry it to the picker
+        known = entity_type in EntityType.values
+        noun = EntityType(entity_type).label.lower() if known else "record"
+        return {"id": exaktime_id, "record": record, "noun": noun}
 
     # Columns -------------------------------------------------------------------------
 
@@ -189,10 +245,12 @@ class EntityMappingAdmin(admin.ModelAdmin):
         )
 
     @admin.display(description="")
-    def link_button(self, obj: EntityMapping):
+    def link_button(self, obj: EntityMapping, wanted: str | None = None):
         if not operations.linkable(obj) or obj.ignored:
             return ""
         url = reverse("admin:linx_entitymapping_link", args=[obj.pk])
+        if wanted:
+            url += "?" + urlencode({EXAKTIME_PARAMETER: wanted})
         return format_html(
             '<a href="{}">{}</a>', url, "Link…" if not obj.exaktime_id else "Relink…"
         )
@@ -209,7 +267,8 @@ class EntityMappingAdmin(admin.ModelAdmin):
         mapping = get_object_or_404(self.get_queryset(request).select_related("connection"), pk=pk)
         if not self.has_change_permission(request, mapping):
             raise PermissionDenied
-        form = LinkForm(request.POST or None, initial={"exaktime_id": mapping.exaktime_id})
+        # Bound on any POST, even an empty one: "nothing picked" must say so.
+        form = LinkForm(request.POST if request.method == "POST" else None)
         if request.method == "POST" and form.is_valid():
             exaktime_id = form.cleaned_data["exaktime_id"]
             try:
@@ -239,6 +298,9 @@ class EntityMappingAdmin(admin.ModelAdmin):
                 "original": mapping,
                 "status": MappingStatus(mapping.status),
                 "form": form,
+                "search": request.GET.get(EXAKTIME_PARAMETER, ""),
+                "candidates_url": reverse("admin:linx_entitymapping_candidates", args=[pk]),
+                "read_at": snapshot.read_at(mapping.connection_id, mapping.entity_type),
             },
         )
 

@@ -30,6 +30,7 @@ from django.utils.safestring import SafeString
 from django.views.decorators.http import require_POST
 
 from linx.admin.badges import badge, fix_or_retry
+from linx.admin.mapping_places import place_in_mappings
 from linx.encryption import EncryptedTextField
 from linx.models import (
     Connection,
@@ -362,6 +363,7 @@ class ShownRow:
     outcome_badge: SafeString
     failure_label: SafeString
     changes: list[ChangeGroup]
+    fix_url: str | None = None  # the missing link's place in Mappings, when it names one
 
 
 def outcome_choices(run: SyncRun, filters: RowFilters) -> list[tuple[str, str]]:
@@ -418,7 +420,13 @@ def run_page(request: HttpRequest, model_admin, run_id) -> HttpResponse:
     # Django's paginator counts once (a cached property) and slices only the page.
     page = Paginator(rows, ROWS_PER_PAGE).get_page(request.GET.get("page"))
     shown = [
-        ShownRow(row, outcome_badge(row), failure_label(row), change_groups(row.changes))
+        ShownRow(
+            row,
+            outcome_badge(row),
+            failure_label(row),
+            change_groups(row.changes),
+            place_in_mappings(run.connection_id, row.needs),
+        )
         for row in page.object_list
     ]
     has_failed = RowResult.objects.filter(run=run, outcome=Outcome.FAILED).exists()

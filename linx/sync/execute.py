@@ -28,7 +28,7 @@ from linx.models import (
     User,
 )
 from linx.service_urls import problem_with
-from linx.sync import failures
+from linx.sync import failures, snapshot_links
 from linx.sync.exports import Exporter
 from linx.sync.imports import ENTITIES, ENTITY_OF, INCREMENTAL, Importer
 from linx.sync.parameters import RunParameters
@@ -260,7 +260,8 @@ def why_not_rerun(run: SyncRun) -> str:
     """Why re-running ``run``'s failed rows is not offered; empty when it is.
 
     Not when every failed row says a re-run alone cannot help (it needs a change in
-    Procore or ExakTime first): the next run retries those records once fixed. A run
+    Procore or ExakTime first): the next run retries those records once fixed. Unless
+    the fix was a link in Mappings that a failed row asked for, made since. A run
     that stopped early is resumed whatever its rows say.
     """
     if not run.is_finished:
@@ -270,6 +271,8 @@ def why_not_rerun(run: SyncRun) -> str:
         return f"no row of run #{run.pk} failed."
     if stopped_early(run) or failed.filter(retryable=True).exists():
         return ""
+    if snapshot_links.links_made_since(run):
+        return ""  # an operator has since made a link a failed row asked for
     return (
         "every failed row needs a change in Procore or ExakTime first (each row says what); "
         f"{RETRIED_ONCE_FIXED.get(run.kind, 'the next run retries them once fixed')}."

@@ -40,7 +40,15 @@ def origin_id(record_id: int, kind: str) -> str:
 
 
 class Unexportable(Exception):
-    """A time record that cannot become entries; the message says what to fix."""
+    """A time record that cannot become entries; the message says what to fix.
+
+    ``needs`` names the record a missing link is about, so a page can lead to it in
+    Mappings (see `RowResult.needs`); the message stays plain text.
+    """
+
+    def __init__(self, message: str, *, needs: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.needs = needs
 
 
 @dataclass
@@ -237,7 +245,8 @@ class Planner:
             raise Unexportable(
                 f"Time record {record.id}: ExakTime employee "
                 f"{self.describe('employee', record.employee_id)} is not linked to a Procore "
-                f"worker. Import employees (or link the employee on the Mappings page), {RERUN}."
+                f"worker. Import employees (or link the employee on the Mappings page), {RERUN}.",
+                needs={"entity_type": EntityType.EMPLOYEE, "exaktime_id": str(record.employee_id)},
             )
         location = context["sub_jobs"].get(record.job_id)
         sub_job_id = None
@@ -251,7 +260,8 @@ class Planner:
                     f"Time record {record.id}: ExakTime location "
                     f"{self.describe('location', record.job_id)} is not linked to a Procore "
                     f"project or sub-job. Import locations (or link it on the Mappings page), "
-                    f"{RERUN}."
+                    f"{RERUN}.",
+                    needs={"entity_type": EntityType.LOCATION, "exaktime_id": str(record.job_id)},
                 )
             project_id = location.procore_id
         project_label = self._project_label(project_id)
@@ -298,7 +308,11 @@ class Planner:
             raise Unexportable(
                 f"Time record {record.id}: ExakTime cost code "
                 f"{self.describe('cost_code', record.cost_code_id)} is not linked to a Procore "
-                f"cost code. Import cost codes (or link it on the Mappings page), {RERUN}."
+                f"cost code. Import cost codes (or link it on the Mappings page), {RERUN}.",
+                needs={
+                    "entity_type": EntityType.COST_CODE,
+                    "exaktime_id": str(record.cost_code_id),
+                },
             )
         codes = self.codes_of(project_id)
         found = codes["by_standard"].get(mapping.procore_id)
@@ -308,7 +322,8 @@ class Planner:
             label = mapping.full_code or mapping.name
             raise Unexportable(
                 f"Cost code {label} is not set up on Procore project {project_label}. Add it to "
-                f"the project's budget codes, {RERUN}."
+                f"the project's budget codes, {RERUN}.",
+                needs={"entity_type": EntityType.COST_CODE, "project": project_id},
             )
         return found
 

@@ -92,6 +92,7 @@ class RecordResult:
     outcomes: list[str] = field(default_factory=list)
     changes: dict[str, Any] = field(default_factory=dict)
     failures: list[str] = field(default_factory=list)
+    needs: dict[str, Any] | None = None  # the missing link a failure names (RowResult.needs)
     retryable: bool = False
     entry_ids: list[int] = field(default_factory=list)
     waiting: int = 0  # creates queued for the bulk batches, not yet answered

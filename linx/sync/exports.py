@@ -83,6 +83,7 @@ class Exporter(RunWork):
                 self.apply(planner.plan(record), ledger, result, to_create)
             except Unexportable as problem:
                 result.failures.append(str(problem))
+                result.needs = problem.needs
             if not result.waiting:
                 self.finish_record(result)
         self.sender.create(to_create)
@@ -171,5 +172,6 @@ class Exporter(RunWork):
                 changes=result.changes,
                 message=message,
                 retryable=result.retryable,
+                needs=result.needs,
             )
         )

@@ -12,7 +12,8 @@ asking either system, so a list of any length is one query:
   inactive or disappeared, so Linx deactivated its ExakTime twin (what Linx last wrote
   there says ``is_active: false``).
 - **orphaned, gone from ExakTime**: linked, but ExakTime answered "not found" for the
-  twin when an operator last checked it (`check_in_exaktime`). An import notices this
+  twin when an operator last checked it (`check_in_exaktime`), or the latest snapshot
+  of its collection (`linx.sync.snapshot`) no longer has it. An import notices this
   only when the Procore record changes; unlinking lets the next import create it again.
 - **reference data**: Procore records with no ExakTime side by nature (time types, work
   classifications).
@@ -25,15 +26,24 @@ from collections.abc import Iterable
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, models, transaction
-from django.db.models import Case, QuerySet, Value, When
+from django.db.models import Case, Exists, OuterRef, Q, QuerySet, Value, When
 from django.utils import timezone
 
 from integrations.exaktime.client import ExakTimeClient
 from integrations.exaktime.errors import ExakTimeError, ExakTimeNotFound
 from linx import audit
-from linx.models import AuditAction, Connection, EntityMapping, EntityType, User
+from linx.models import (
+    AuditAction,
+    Connection,
+    EntityMapping,
+    EntityType,
+    ExakTimeRecord,
+    SnapshotKind,
+    User,
+)
 from linx.sync import failures
 from linx.sync.imports import ENTITY_OF
+from linx.sync.snapshot import KIND_OF
 from linx.sync.targets import NOUNS, TARGETS
 
 #: The entity types an import links, and so the ones an operator may link, unlink and ignore.
@@ -65,6 +75,7 @@ def status_expression() -> Case:
         When(procore_id__isnull=True, then=Value(MappingStatus.NOT_IN_PROCORE)),
         When(exaktime_id__isnull=True, then=Value(MappingStatus.NOT_IN_EXAKTIME)),
         When(data__has_key=MISSING_KEY, then=Value(MappingStatus.GONE_FROM_EXAKTIME)),
+        When(_gone_from_snapshot(), then=Value(MappingStatus.GONE_FROM_EXAKTIME)),
         When(
             **{f"data__{EntityMapping.DATA_KEYS['last_written']}__is_active": False},
             then=Value(MappingStatus.GONE_FROM_PROCORE),
@@ -74,13 +85,35 @@ def status_expression() -> Case:
     )
 
 
+def _gone_from_snapshot() -> Q:
+    """Linked to an ExakTime record its collection's snapshot does not have (when there
+    is a snapshot: before the first one, nothing is taken for gone)."""
+    gone = Q()
+    for kind in SnapshotKind:
+        types = [entity_type for entity_type, of in KIND_OF.items() if of == kind]
+        taken = ExakTimeRecord.objects.filter(connection=OuterRef("connection"), kind=kind)
+        gone |= (
+            Q(entity_type__in=types)
+            & Exists(taken)
+            & ~Exists(taken.filter(exaktime_id=OuterRef("exaktime_id")))
+        )
+    return gone
+
+
 def with_status(mappings: QuerySet[EntityMapping]) -> QuerySet[EntityMapping]:
     return mappings.annotate(status=status_expression())
 
 
 def _forget_twin(mapping: EntityMapping) -> dict:
-    """Mapping facts minus what Linx last wrote to a twin and any "gone" mark."""
-    return mapping.data_without("last_written", "exaktime_missing_at")
+    """Mapping facts minus what Linx last wrote to a twin and any "gone" mark.
+
+    The ID/code the twin carried is kept (``last_code``): auto-link proposes the ExakTime
+    record with the same one."""
+    kept = mapping.data_without("last_written", "exaktime_missing_at")
+    code = mapping.last_written.get("identifier")
+    if code not in (None, ""):
+        kept[EntityMapping.DATA_KEYS["last_code"]] = code
+    return kept
 
 
 def _target(mapping: EntityMapping) -> str:

@@ -264,6 +264,7 @@ class Row:
     message: str = ""
     retryable: bool = False
     hint: str = ""  # what to do about a failure (the message ends with it too)
+    needs: dict | None = None  # the record a missing link is about (RowResult.needs)
 
 
 class RunRecorder:
@@ -358,6 +359,7 @@ class RunRecorder:
                 message=row.message,
                 retryable=row.retryable,
                 hint=row.hint,
+                needs=row.needs,
             )
         )
         if len(self._rows) >= self.batch:

@@ -26,7 +26,7 @@ from django.utils import timezone
 from integrations.exaktime.client import ExakTimeClient
 from integrations.exaktime.errors import ExakTimeError, ExakTimeNotFound
 from linx.models import Connection, EntityMapping, EntityType, FailureKind, Outcome
-from linx.sync import rules
+from linx.sync import rules, snapshot
 from linx.sync.classify import Failure, classify
 from linx.sync.runs import Row, RunAborted, RunRecorder
 from linx.sync.targets import NOUNS, TARGETS, Target
@@ -260,6 +260,10 @@ class TwinWriter:
     def _failed(
         self, twin: Twin, exaktime_id: str, message: str, *, retryable=False, hint=""
     ) -> None:
+        code = twin.fields.get(TARGETS[twin.kind].key) if twin.kind in TARGETS else None
+        self._keep_procore_side(twin.kind, twin.procore_id, twin.name, {
+            **(twin.data or {}), **({"code": code} if code not in (None, "") else {})
+        })  # fmt: skip
         self.row(
             twin.kind,
             Outcome.FAILED,
@@ -270,6 +274,21 @@ class TwinWriter:
             retryable=retryable,
             hint=hint,
         )
+
+    def _keep_procore_side(self, kind: str, procore_id, name: str, data: dict) -> None:
+        """A record that failed before it had a twin is still listed in Mappings, as only
+        in Procore, so an operator can link it to an ExakTime record or ignore it."""
+        if self.dry_run or kind not in snapshot.KIND_OF or procore_id is None:
+            return
+        if self.mapping(kind, procore_id) is not None:
+            return
+        mapping, _ = EntityMapping.objects.get_or_create(
+            connection=self.connection,
+            entity_type=kind,
+            procore_id=procore_id,
+            defaults={"name": rules.safe_label(name)[:255], "data": data},
+        )
+        self.mappings_of(kind)[procore_id] = mapping
 
     def _problems(self, twin: Twin) -> list[str]:
         """What breaks ExakTime's limits, or is already another record's in this run."""
@@ -494,9 +513,11 @@ class TwinWriter:
             return None
         cache_key = (target.plural, target.group_type)
         if cache_key not in self._existing:
-            self._existing[cache_key] = {
-                getattr(r, target.key): r for r in target.list(self.exaktime)
-            }
+            listed = list(target.list(self.exaktime))
+            if target.plural in snapshot.PLURALS and not target.group_type:
+                # The complete list, read anyway: Mappings' snapshot is kept without asking twice.
+                snapshot.record(self.connection, snapshot.PLURALS[target.plural], listed)
+            self._existing[cache_key] = {getattr(r, target.key): r for r in listed}
         return self._existing[cache_key].get(key)
 
     def _held_outside_run(self, target: Target, unique: str, value: Any) -> tuple[int, str] | None:
@@ -563,6 +584,8 @@ class TwinWriter:
             self._transient_failures = 0
             if self._unasked:
                 return
+        elif kind != EntityType.SUB_JOB:  # a sub-job is listed only with its project
+            self._keep_procore_side(kind, procore_id, name, {})
         self.recorder.record(
             Row(
                 kind,

@@ -38,6 +38,9 @@ from linx.models import (
 from linx.sync.execute import execute
 from linx.sync.runs import create_run
 
+#: A failed record of these kinds (with a Procore id) is still listed in Mappings.
+LISTED = (EntityType.EMPLOYEE, EntityType.LOCATION, EntityType.COST_CODE)
+
 # --- what a case expects ---------------------------------------------------------------
 
 
@@ -422,5 +425,10 @@ def test_bad_procore_input(
     assert row.outcome == wanted, row.message
     for fragment in expected.says:
         assert fragment in row.message
-    assert mapping is None and row.exaktime_id == ""
+    assert row.exaktime_id == ""
+    if wanted == Outcome.FAILED and row.procore_id is not None and kind.row_type in LISTED:
+        # Listed in Mappings as only in Procore, linked to nothing, to link or ignore.
+        assert mapping is not None and mapping.exaktime_id is None
+    else:
+        assert mapping is None or mapping.exaktime_id is None  # never linked
     assert len(stored) == reference.stored  # nothing was written for it
