@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import zoneinfo
+from datetime import date, timedelta
 from typing import Any
 
 from django.contrib.auth.models import AbstractUser, UserManager
@@ -349,6 +350,13 @@ class Connection(models.Model):
     @property
     def zone(self) -> zoneinfo.ZoneInfo:
         return zoneinfo.ZoneInfo(self.time_zone)
+
+    def last_complete_week(self, now=None) -> tuple[date, date]:
+        """Monday and Sunday of the last week that has ended in the company's time zone:
+        what an export covers unless a person says otherwise."""
+        today = (now or timezone.now()).astimezone(self.zone).date()
+        monday = today - timedelta(days=today.weekday() + 7)
+        return monday, monday + timedelta(days=6)
 
     def selected_fieldset(self) -> Fieldset | None:
         return self.fieldsets.filter(selected=True).first()

@@ -527,6 +527,23 @@ def test_operator_applies_a_finished_dry_run_for_real(operator, connection):
     assert f"as previewed by #{preview.pk}" in client.get(response["Location"]).content.decode()
 
 
+def test_a_preview_that_found_nothing_offers_no_apply(operator, connection):
+    client, _ = operator
+    message = "ExakTime holds no time records dated 2026-11-16 to 2026-11-22: nothing to export."
+    preview = make_run(connection, RunKind.EXPORT, dry_run=True,
+                       parameters={"from": "2026-11-16", "to": "2026-11-22"},
+                       **finished(status=RunStatus.SUCCEEDED, counts={}, message=message))  # fmt: skip
+
+    page = client.get(page_of(preview)).content.decode()
+    assert message in page
+    assert "It found nothing to do, so there is nothing to apply." in page
+    assert "Apply: run it for real" not in page
+
+    response = client.post(f"{LIST}{preview.pk}/apply/", follow=True)
+    assert "nothing to apply" in response.content.decode()
+    assert not SyncRun.objects.exclude(pk=preview.pk).exists()
+
+
 def test_applying_a_preview_twice_queues_one_run_and_both_pages_link(
     operator, connection, django_capture_on_commit_callbacks
 ):
@@ -578,7 +595,7 @@ def test_an_export_preview_applies_with_its_date_range(operator, connection):
     client, _ = operator
     params = {"from": "2026-11-16", "to": "2026-11-22", "approved_only": True}
     preview = make_run(connection, RunKind.EXPORT, dry_run=True, parameters=params,
-                       **finished(status=RunStatus.SUCCEEDED))  # fmt: skip
+                       **finished(status=RunStatus.SUCCEEDED, counts={"created": 3}))  # fmt: skip
 
     client.post(f"{LIST}{preview.pk}/apply/")
 

@@ -454,6 +454,22 @@ def test_a_dry_run_shows_the_entries_and_sends_nothing(punch, linked, procore_sa
     assert not ExportLedgerLine.objects.all().exists()
 
 
+def test_an_export_that_finds_no_time_records_says_so_in_words(linked, procore_sandbox):
+    for dry_run in (True, False):
+        run = export(linked, dry_run=dry_run, approved_only=True)
+        assert (run.status, run.counts) == (RunStatus.SUCCEEDED, {})
+        assert run.message == (
+            "ExakTime holds no approved time records dated 2026-11-16 to 2026-11-22: nothing "
+            "to export. Check the dates, or whether the crews have punched that week yet."
+        )
+    assert procore_writes(procore_sandbox) == []
+
+
+def test_an_export_that_finds_records_carries_no_such_note(punch, linked):
+    punch()
+    assert export(linked).message == ""
+
+
 def test_re_running_failed_rows_exports_only_those_records(punch, linked, procore_sandbox):
     bad = punch(cost_code_id=exaktime_id(EntityType.COST_CODE, pc.STANDARD_ELECTRICAL_LABOR))
     punch(work_date="2026-11-17")

@@ -8,8 +8,6 @@ Procore and the company picker, Test connection, Custom fields, Mappings and Run
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
@@ -487,11 +485,12 @@ class ConnectionAdmin(admin.ModelAdmin):
         if "apply" in request.POST:
             form = ExportForm(request.POST)
         else:
-            yesterday = timezone.localdate() - timedelta(days=1)
+            # The last week that has ended where the (first chosen) company works.
+            monday, sunday = queryset.first().last_complete_week()
             form = ExportForm(
                 initial={
-                    "first_day": yesterday - timedelta(days=yesterday.weekday()),
-                    "last_day": yesterday,
+                    "first_day": monday,
+                    "last_day": sunday,
                     "approved_only": all(c.export_approved_only for c in queryset),
                 }
             )

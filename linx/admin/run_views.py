@@ -51,6 +51,13 @@ ACTIVE_STATUSES = frozenset({RunStatus.QUEUED, RunStatus.RUNNING})
 #: A preview worth applying: it went through every record (some may have failed).
 APPLICABLE_STATUSES = frozenset({RunStatus.SUCCEEDED, RunStatus.PARTIAL})
 
+
+def applicable(run: SyncRun) -> bool:
+    """A finished preview that found something: one that found nothing has nothing to
+    apply (an export of a week without time records, say)."""
+    return run.dry_run and run.status in APPLICABLE_STATUSES and any(run.counts.values())
+
+
 # Tones name the admin's own message colours, so badges follow light and dark mode.
 STATUS_TONE = {
     RunStatus.QUEUED: "quiet",
@@ -470,10 +477,7 @@ def rerun_and_apply(run: SyncRun, can_run: bool) -> dict:
     return {
         "can_rerun": can_run and not rerun_blocked,
         "rerun_blocked": rerun_blocked,
-        "can_apply": can_run
-        and run.dry_run
-        and run.status in APPLICABLE_STATUSES
-        and applied is None,
+        "can_apply": can_run and applicable(run) and applied is None,
         "applied": applied,
         "applied_url": run_url(applied.pk) if applied else "",
         "applied_from_url": run_url(run.applied_from_id) if run.applied_from_id else "",
@@ -568,9 +572,11 @@ def apply_preview(request: HttpRequest, model_admin, run_id) -> HttpResponse:
     """Run a finished dry run for real: the same kind and parameters, as this person."""
     _check_can_run(model_admin, request)
     run = get_run(model_admin, request, run_id)
-    if not (run.dry_run and run.status in APPLICABLE_STATUSES):
+    if not applicable(run):
         messages.warning(
-            request, f"Run #{run.pk} is not a finished preview (a dry run): nothing to apply."
+            request,
+            f"Run #{run.pk} is not a finished preview (a dry run) that found something to "
+            "do: nothing to apply.",
         )
         return redirect(run_url(run.pk))
     new, queued = request_apply(run, started_by=request.user)

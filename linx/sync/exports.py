@@ -76,6 +76,8 @@ class Exporter:
         )
         records = self.read_records()
         self.recorder.expect(EntityType.TIME_RECORD, len(records))
+        if not records:
+            self.recorder.note = self.nothing_found()
         ledger = load_ledger(self.connection, records)
         if not self.dry_run:
             self.sender.reconcile(ledger)
@@ -89,6 +91,18 @@ class Exporter:
             if not result.waiting:
                 self.finish_record(result)
         self.sender.create(to_create)
+
+    def nothing_found(self) -> str:
+        """Why an export with no time records did nothing, and what to check."""
+        which = "approved time records" if self.approved_only else "time records"
+        if self.employees:
+            which += " of the chosen employees"
+        if self.only is not None:
+            return "None of the time records to try again is still in ExakTime: nothing to export."
+        return (
+            f"ExakTime holds no {which} dated {self.start_date} to {self.end_date}: nothing "
+            "to export. Check the dates, or whether the crews have punched that week yet."
+        )
 
     def read_records(self) -> list[TimeRecord]:
         changed: list[bool] = []
