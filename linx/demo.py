@@ -2,8 +2,9 @@
 
 Creates demo secrets on first use (kept in <data dir>/demo.env, readable only by you),
 migrates the database, makes a staff login and a demo connection to the sandboxes, then
-starts the sandboxes, the web server and a queue worker, waits until they answer and
-prints where to log in. Ctrl-C (or SIGTERM) stops everything it started.
+starts the sandboxes, the web server and a queue worker, waits until they answer, has the
+first import done and last week punched in ExakTime (see linx.demo_week) and prints where
+to log in. Ctrl-C (or SIGTERM) stops everything it started.
 
 Ports and the data directory come from the environment (see `PORTS` and LINX_DATA_DIR),
 so a second demo, or a test, can run beside the first.
@@ -266,6 +267,9 @@ def main() -> int:
             },
             lambda: stopping,
         )
+        if not stopping:
+            print("Linx demo: importing the sandbox company and punching last week ...")
+            manage(env, "linx_demo_setup", "--punch-week")
         if not stopping:
             print(banner(web, procore, exaktime, state, env["LINX_STAFF_PASSWORD"]), flush=True)
         while not stopping and not (problem := children.exited()):
