@@ -22,7 +22,8 @@ class StaffAccountAdapter(DefaultAccountAdapter):
 
 #: The views a signed-in staff member without a second factor may still use: signing in
 #: and out, resetting a password, setting up the factor (allauth asks for the password
-#: again first) and the health checks a load balancer polls. Everything else is refused.
+#: again first), the health checks a load balancer polls and the browser's icon.
+#: Everything else is refused.
 MFA_OPEN_VIEWS = frozenset(
     {
         "account_login",
@@ -38,6 +39,7 @@ MFA_OPEN_VIEWS = frozenset(
         "admin:logout",
         "health",
         "health_queue",
+        "favicon",
     }
 )
 

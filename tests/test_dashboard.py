@@ -65,6 +65,16 @@ def test_the_chart_counts_rows_synced_and_failed_per_day(staff_client, connectio
     assert 'class="synced"' in svg and 'class="failed"' in svg
 
 
+def test_a_re_run_counts_what_it_synced_not_its_failures_again(staff_client, connection):
+    first = run(connection, days_ago=3, created=10, failed=4)
+    rerun = run(connection, days_ago=3, created=1, failed=3)  # three of the four fail again
+    SyncRun.objects.filter(pk=rerun.pk).update(rerun_of=first)
+    run(connection, days_ago=3, created=7, failed=7, dry_run=True)  # a preview of it all
+
+    svg = chart_of(staff_client.get(INDEX).content.decode(), connection)
+    assert bar(svg, 3) == (11, 4)
+
+
 def test_the_last_runs_and_health_are_shown(staff_client, connection):
     failed = run(connection, RunKind.EXPORT, RunStatus.FAILED, days_ago=1)
     partial = run(connection, RunKind.IMPORT, RunStatus.PARTIAL, days_ago=0, failed=3)
