@@ -140,3 +140,30 @@ def test_a_viewer_sees_it_and_staff_without_rights_do_not(client, connection, se
     nobody = User.objects.create_user("nobody@example.com", "x" * 20, is_staff=True)
     client.force_login(nobody)
     assert '<svg class="linx-chart"' not in client.get(INDEX).content.decode()
+
+
+def sections(html: str) -> list[str]:
+    """The app list's section names, in order."""
+    return re.findall(r'<a href="[^"]*" class="section"[^>]*>([^<]+)</a>', html)
+
+
+def test_the_index_leads_with_linx_and_puts_plumbing_last(client, staff_client, settings):
+    settings.LINX_REQUIRE_MFA = False
+    everything = sections(staff_client.get(INDEX).content.decode())
+    assert everything[0] == "Linx"
+    assert everything[-3:] == ["Accounts", "MFA", "Task queue"]  # a superuser's own sections
+
+    # Anyone else who may see those records finds them as one section, at the end.
+    from django.contrib.auth.models import Permission
+
+    helper = User.objects.create_user("helper@example.com", "x" * 20, is_staff=True)
+    helper.user_permissions.set(
+        Permission.objects.filter(
+            content_type__app_label__in=["linx", "account", "mfa", "django_q"],
+            codename__startswith="view_",
+        )
+    )
+    client.force_login(helper)
+    page = client.get(INDEX).content.decode()
+    assert sections(page) == ["Linx", "Sign-in records and task queue"]
+    assert "Email addresses" in page and "Authenticators" in page
