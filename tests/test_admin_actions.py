@@ -32,7 +32,10 @@ def test_pre_import_action_queues_a_run_started_by_the_user(
     )
     assert run.started_by == staff_user
     assert len(callbacks) == 1  # handed to the queue once the transaction commits
-    assert f"run #{run.pk}" in response.content.decode()
+    # It lands on the run's page, whose message links to it.
+    assert f'run <a href="/admin/linx/syncrun/{run.pk}/change/">#{run.pk}</a>' in (
+        response.content.decode()
+    )
 
 
 def test_import_chosen_entities_asks_then_queues_what_was_chosen(staff_client, connection):

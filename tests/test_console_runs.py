@@ -443,7 +443,10 @@ def test_operator_re_runs_failed_rows_from_the_run_page(operator, partial_run):
     assert rerun.started_by == user and rerun.trigger == RunTrigger.RERUN
     assert rerun.parameters["only"] == {"employee": [103], "location": [104]}
     follow = client.get(response["Location"]).content.decode()
-    assert f"Queued run #{rerun.pk}: a re-run of the failed rows of #{partial_run.pk}." in follow
+    assert (
+        f'Queued run <a href="{page_of(rerun)}">#{rerun.pk}</a>: a re-run of the failed rows of '
+        f'<a href="{page_of(partial_run)}">#{partial_run.pk}</a>.'
+    ) in follow
 
 
 def test_re_run_is_offered_only_for_a_finished_run_with_failed_rows(operator, connection):
@@ -524,7 +527,9 @@ def test_operator_applies_a_finished_dry_run_for_real(operator, connection):
     assert (applied.kind, applied.dry_run, applied.status) == (RunKind.IMPORT, False, "queued")
     assert applied.trigger == RunTrigger.ADMIN and applied.started_by == user
     assert applied.parameters == preview.parameters
-    assert f"as previewed by #{preview.pk}" in client.get(response["Location"]).content.decode()
+    assert f'as previewed by <a href="{page_of(preview)}">#{preview.pk}</a>' in (
+        client.get(response["Location"]).content.decode()
+    )
 
 
 def test_a_preview_that_found_nothing_offers_no_apply(operator, connection):

@@ -549,7 +549,16 @@ def rerun(request: HttpRequest, model_admin, run_id) -> HttpResponse:
         messages.warning(request, f"Nothing to re-run yet: {reason}")
         return redirect(run_url(run.pk))
     new = queued[0]
-    messages.success(request, f"Queued run #{new.pk}: a re-run of the failed rows of #{run.pk}.")
+    messages.success(
+        request,
+        format_html(
+            'Queued run <a href="{}">#{}</a>: a re-run of the failed rows of <a href="{}">#{}</a>.',
+            run_url(new.pk),
+            new.pk,
+            run_url(run.pk),
+            run.pk,
+        ),
+    )
     return redirect(run_url(new.pk))
 
 
@@ -583,8 +592,14 @@ def apply_preview(request: HttpRequest, model_admin, run_id) -> HttpResponse:
     _tell(
         request,
         queued,
-        done=f"Queued {new.get_kind_display().lower()} #{new.pk} for real, as previewed by "
-        f"#{run.pk}.",
+        done=format_html(
+            'Queued {} <a href="{}">#{}</a> for real, as previewed by <a href="{}">#{}</a>.',
+            new.get_kind_display().lower(),
+            run_url(new.pk),
+            new.pk,
+            run_url(run.pk),
+            run.pk,
+        ),
         not_done=f"Preview #{run.pk} was already applied: run #{new.pk} "
         f"({new.get_status_display().lower()}) does it. Nothing more was queued.",
     )
