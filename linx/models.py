@@ -924,11 +924,21 @@ class RowResult(models.Model):
         return f"{self.get_entity_type_display()} {self.name or self.procore_id}: {self.outcome}"
 
 
+class ExportRange(models.TextChoices):
+    """Which work dates a scheduled export covers, counted from the day it fires."""
+
+    YESTERDAY = "yesterday", "Yesterday"
+    LAST_WEEK = "last_week", "Last week (Monday to Sunday)"
+    LAST_DAYS = "last_days", "The last N days, up to yesterday"
+    DAYS_BACK = "days_back", "From … to … days back (set below)"
+
+
 class RunSchedule(models.Model):
     """Run a pre-import, import or export for a connection on a cron schedule.
 
     ``cron`` is read in the connection's time zone. An export's dates are relative to the
-    day it fires: ``days_back_from``..``days_back_to`` days before it (1..1 = yesterday).
+    day it fires, as ``export_range`` says: yesterday, last week (Monday to Sunday), or
+    ``days_back_from``..``days_back_to`` days before it (the last N days are N..1).
     """
 
     connection = models.ForeignKey(Connection, on_delete=models.CASCADE, related_name="schedules")
@@ -940,6 +950,12 @@ class RunSchedule(models.Model):
     enabled = models.BooleanField(default=True)
     entities = models.CharField(
         max_length=100, blank=True, help_text="Import only: comma-separated; empty means all."
+    )
+    export_range = models.CharField(
+        max_length=16,
+        choices=ExportRange,
+        default=ExportRange.DAYS_BACK,
+        help_text="Export only: which work dates it sends, counted from the day it fires.",
     )
     days_back_from = models.PositiveSmallIntegerField(
         default=1, help_text="Export only: the first work date, in days before the day it fires."
@@ -958,6 +974,29 @@ class RunSchedule(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} of {self.connection} at {self.cron!r}"
+
+    def export_days(self, today: date) -> tuple[date, date]:
+        """The first and last work date an export firing on ``today`` covers."""
+        if self.export_range == ExportRange.LAST_WEEK:
+            monday = today - timedelta(days=today.weekday() + 7)
+            return monday, monday + timedelta(days=6)
+        if self.export_range == ExportRange.YESTERDAY:
+            return today - timedelta(days=1), today - timedelta(days=1)
+        back_to = 1 if self.export_range == ExportRange.LAST_DAYS else self.days_back_to
+        return today - timedelta(days=self.days_back_from), today - timedelta(days=back_to)
+
+    def range_in_words(self) -> str:
+        """The export's dates as a person says them."""
+        if self.kind != RunKind.EXPORT:
+            return ""
+        if self.export_range == ExportRange.LAST_WEEK:
+            return "last week"
+        first, last = self.days_back_from, self.days_back_to
+        if self.export_range == ExportRange.YESTERDAY or (first, last) == (1, 1):
+            return "yesterday"
+        if self.export_range == ExportRange.LAST_DAYS or last == 1:
+            return f"the last {first} days"
+        return f"from {first} to {last} days back"
 
     def clean(self) -> None:
         from croniter import croniter

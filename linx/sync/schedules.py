@@ -11,7 +11,7 @@ fire once, not once per missed time.
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from croniter import croniter
 from django.utils import timezone
@@ -39,9 +39,8 @@ def parameters_for(schedule: RunSchedule, now: datetime) -> dict:
     if schedule.kind == RunKind.IMPORT and schedule.entities.strip():
         parameters.entities = [e.strip() for e in schedule.entities.split(",") if e.strip()]
     if schedule.kind == RunKind.EXPORT:
-        today = now.astimezone(schedule.connection.zone).date()
-        parameters.first_day = (today - timedelta(days=schedule.days_back_from)).isoformat()
-        parameters.last_day = (today - timedelta(days=schedule.days_back_to)).isoformat()
+        first, last = schedule.export_days(now.astimezone(schedule.connection.zone).date())
+        parameters.first_day, parameters.last_day = first.isoformat(), last.isoformat()
         parameters.approved_only = schedule.approved_only
     return parameters.to_json()
 
