@@ -293,12 +293,50 @@ def test_changes_are_shown_before_and_after_for_imports_and_exports(staff_client
 
     page = staff_client.get(page_of(run)).content.decode()
 
-    assert '<span class="linx-change-field">city</span>' in page
+    assert '<span class="linx-change-field">City</span>' in page  # a label, not an API name
     assert "<del>Arlington</del>" in page and "<ins>New York</ins>" in page
     assert '<div class="linx-change-group">Regular hours</div>' in page
     assert "<del>8</del>" in page and "<ins>7.5</ins>" in page
     assert '<div class="linx-change-group">OT1 hours</div>' in page
     assert "<del>5531</del>" in page and 'title="nothing after"' in page
+
+
+def test_an_export_preview_reads_as_names_with_ids_only_in_the_details(staff_client, connection):
+    from linx.models import CustomField, EntityMapping, EntityType
+
+    for entity, procore_id, name in [
+        (EntityType.LOCATION, 7000000001, "200 PJA"),
+        (EntityType.SUB_JOB, 7100000001, "PJA.SJB"),
+        (EntityType.EMPLOYEE, 6000000001, "Alex Rivera"),
+        (EntityType.TIME_TYPE, 9100000001, "Regular Time"),
+    ]:
+        EntityMapping.objects.create(
+            connection=connection, entity_type=entity, procore_id=procore_id, name=name
+        )
+    CustomField.objects.create(
+        connection=connection, procore_id=9400000004, label="Weather", data_type="string"
+    )
+    run = make_run(connection, RunKind.EXPORT, dry_run=True, **finished(status=RunStatus.SUCCEEDED))
+    row(run, Outcome.CREATED, "time_record", exaktime_id="1000001",
+        name="Alex Rivera, 2026-11-25 · 200 PJA / PJA.SJB · 3010 Concrete Labor",
+        changes={"regular": {
+            "project_id": [None, 7000000001], "sub_job_id": [None, 7100000001],
+            "party_id": [None, 6000000001], "timecard_time_type_id": [None, 9100000001],
+            "hours": [None, "8"], "custom_field_9400000004": [None, "Sunny"],
+            "origin_id": [None, "1000001-regular"], "origin_data": [None, "1"],
+        }})  # fmt: skip
+
+    page = staff_client.get(page_of(run)).content.decode()
+    readable, details = page.split('<details class="linx-raw-fields">', 1)
+    for label, value in [("Project", "200 PJA"), ("Sub-job", "PJA.SJB"),
+                         ("Worker", "Alex Rivera"), ("Time type", "Regular Time"),
+                         ("Hours", "8"), ("Weather", "Sunny")]:  # fmt: skip
+        assert f'<span class="linx-change-field">{label}</span>' in readable
+        assert f"<ins>{value}</ins>" in readable
+    assert "Alex Rivera, 2026-11-25 · 200 PJA / PJA.SJB · 3010 Concrete Labor" in readable
+    for raw in ("7000000001", "custom_field_9400000004", "origin_data", "1000001-regular"):
+        assert raw not in readable.split('<table id="result_list"', 1)[-1].split("</table>")[0]
+        assert raw in details
 
 
 def test_fix_needed_and_retry_may_help_are_shown_differently(staff_client, partial_run):

@@ -739,3 +739,9 @@ def test_a_failed_time_record_stays_open_and_is_retried_by_the_next_export_of_it
     fixed = export(linked)
     assert fixed.rows.get(exaktime_id=str(bad["id"])).outcome == Outcome.CREATED
     assert not failing.exists()
+
+
+def test_an_export_row_is_named_as_a_person_reads_it(punch, linked):
+    punch()
+    (row,) = export(linked, dry_run=True).rows.all()
+    assert row.name == "Alex Rivera, 2026-11-18 · PJA · 03-3010 Concrete Labor"

@@ -11,10 +11,8 @@ shown page is fetched; the outcome counts come from the run's own ``counts``.
 from __future__ import annotations
 
 import csv
-import json
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
 from urllib.parse import urlencode
 
 from django.contrib import messages
@@ -30,6 +28,8 @@ from django.utils.safestring import SafeString
 from django.views.decorators.http import require_POST
 
 from linx.admin.badges import badge, fix_or_retry
+from linx.admin.readable import ChangeGroup, Names, change_groups
+from linx.admin.readable import shown as shown_value
 from linx.encryption import EncryptedTextField
 from linx.models import (
     Connection,
@@ -43,7 +43,6 @@ from linx.models import (
 from linx.sync.execute import why_not_rerun
 from linx.sync.queueing import apply_preview as request_apply
 from linx.sync.queueing import queue_reruns
-from linx.sync.rules import HOUR_HEADINGS
 from linx.sync.runs import cancel, reap_dead_runs
 
 ROWS_PER_PAGE = 100
@@ -92,7 +91,6 @@ CONNECTION_SECRETS = [
     f.name for f in Connection._meta.concrete_fields if isinstance(f, EncryptedTextField)
 ]
 CSV_HEADER = ["Entity", "Procore ID", "ExakTime ID", "Name", "Message", "Retry may help"]
-VALUE_MAX = 300  # characters of one before/after value shown on a page
 
 
 # --- How a run and its rows are shown (also used by the runs list) ----------------------
@@ -237,55 +235,6 @@ def progress_payload(run: SyncRun) -> dict:
     }
 
 
-def _shown(value: Any) -> str | None:
-    if value is None or value == "":
-        return None
-    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
-    return text if len(text) <= VALUE_MAX else text[: VALUE_MAX - 1] + "…"
-
-
-def _is_pair(value: Any) -> bool:
-    return isinstance(value, list | tuple) and len(value) == 2
-
-
-@dataclass
-class Change:
-    field: str
-    before: str | None
-    after: str | None
-
-
-@dataclass
-class ChangeGroup:
-    label: str  # "" for an import's flat {"field": [before, after]}
-    changes: list[Change]
-
-
-def change_groups(changes: dict | None) -> list[ChangeGroup]:
-    """A row's changes, readable: ``{"field": [before, after]}`` as one group, and an
-    export's ``{"regular": {"hours": [a, b]}, ...}`` as one group per hour kind."""
-    flat: list[Change] = []
-    groups: list[ChangeGroup] = []
-    for key, value in (changes or {}).items():
-        if _is_pair(value):
-            flat.append(Change(key, _shown(value[0]), _shown(value[1])))
-        elif isinstance(value, dict):
-            groups.append(
-                ChangeGroup(
-                    HOUR_HEADINGS.get(key, key),  # an export's changes, per hour kind
-                    [
-                        Change(f, _shown(v[0]), _shown(v[1]))
-                        if _is_pair(v)
-                        else Change(f, None, _shown(v))
-                        for f, v in value.items()
-                    ],
-                )
-            )
-        else:
-            flat.append(Change(key, None, _shown(value)))
-    return ([ChangeGroup("", flat)] if flat else []) + groups
-
-
 def describe_parameters(run: SyncRun) -> list[tuple[str, str]]:
     """The run's parameters as (label, value) lines a person can read."""
     params = dict(run.parameters or {})
@@ -315,7 +264,7 @@ def describe_parameters(run: SyncRun) -> list[tuple[str, str]]:
             f"{entity.replace('_', ' ')}: {at[:19].replace('T', ' ')} UTC" for entity, at in since
         ) or "nothing: every record read"))  # fmt: skip
     for key, value in sorted(params.items()):
-        lines.append((key.replace("_", " ").capitalize(), _shown(value) or "—"))
+        lines.append((key.replace("_", " ").capitalize(), shown_value(value) or "—"))
     return lines
 
 
@@ -422,8 +371,9 @@ def run_page(request: HttpRequest, model_admin, run_id) -> HttpResponse:
     rows = filters.apply(RowResult.objects.filter(run=run)).order_by("id")
     # Django's paginator counts once (a cached property) and slices only the page.
     page = Paginator(rows, ROWS_PER_PAGE).get_page(request.GET.get("page"))
+    names = Names(run.connection, [row.changes or {} for row in page.object_list])
     shown = [
-        ShownRow(row, outcome_badge(row), failure_label(row), change_groups(row.changes))
+        ShownRow(row, outcome_badge(row), failure_label(row), change_groups(row.changes, names))
         for row in page.object_list
     ]
     has_failed = RowResult.objects.filter(run=run, outcome=Outcome.FAILED).exists()

@@ -83,7 +83,7 @@ class Exporter:
             self.sender.reconcile(ledger)
         to_create: list[tuple[Planned, RecordResult]] = []
         for record in records:
-            result = RecordResult(record)
+            result = RecordResult(record, name=planner.name_of(record))
             try:
                 self.apply(planner.plan(record), ledger, result, to_create)
             except Unexportable as problem:
@@ -184,7 +184,7 @@ class Exporter:
                 outcome,
                 procore_id=result.entry_ids[0] if result.entry_ids else None,
                 exaktime_id="" if record.id is None else str(record.id),
-                name=f"{record.work_date} employee {record.employee_id}",
+                name=result.name[:255],
                 changes=result.changes,
                 message=message,
                 retryable=result.retryable,
