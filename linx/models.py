@@ -453,6 +453,16 @@ class CustomFieldType(models.TextChoices):
 
 
 SUPPORTED_CUSTOM_FIELD_TYPES = frozenset(CustomFieldType.values)
+#: Procore's other custom field types, in the words its own screens use.
+OTHER_CUSTOM_FIELD_TYPES = {
+    "lov_entries": "Multiple select",
+    "text": "Long text",
+    "integer": "Whole number",
+    "decimal": "Number",
+    "number": "Number",
+    "datetime": "Date and time",
+    "login_information": "Person",
+}
 
 
 class CustomField(models.Model):
@@ -519,6 +529,14 @@ class CustomField(models.Model):
     @property
     def supported(self) -> bool:
         return self.data_type in SUPPORTED_CUSTOM_FIELD_TYPES
+
+    @property
+    def type_in_words(self) -> str:
+        """The field's type as Procore's screens name it, not its API value."""
+        if self.supported:
+            return CustomFieldType(self.data_type).label
+        words = OTHER_CUSTOM_FIELD_TYPES.get(self.data_type)
+        return words or self.data_type.replace("_", " ").capitalize()
 
     @property
     def selected(self) -> bool:

@@ -317,7 +317,8 @@ def test_the_page_shows_the_reminder_and_why_fields_cannot_be_chosen(
     assert "3\xa0days ago" in html or "3 days ago" in html
     mileage = preimported["Mileage"].pk
     assert f'value="{mileage}" id="field-{mileage}" disabled' in html
-    assert "Type &#x27;number&#x27; cannot be carried" in html
+    assert "Number fields cannot be carried" in html  # in words, not the API's "number"
+    assert "lov_entries" not in html and "data_type" not in html
     retired = preimported["Retired"].pk
     assert f'value="{retired}" id="field-{retired}" disabled' in html
     assert "Gone from Procore at the last pre-import" in html
