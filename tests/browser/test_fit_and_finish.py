@@ -96,3 +96,15 @@ def test_every_main_page_fits_a_laptop_and_passes_axe(laptop, administrator, wor
             )
     failing = [f"{name}: {found}" for name, findings in problems.items() for found in findings]
     assert not failing, "\n".join(failing)
+
+
+def test_a_run_starts_from_the_connections_page_and_lands_on_it(
+    admin_page, queue, sandbox_connection
+):
+    page = admin_page
+    page.goto(f"/admin/linx/connection/{sandbox_connection.pk}/change/")
+    page.get_by_role("button", name="Preview import").click()
+    (run_id,) = queue.run_ids
+    page.wait_for_url(f"**/admin/linx/syncrun/{run_id}/change/")
+    link = page.locator(".messagelist a", has_text=f"#{run_id}")
+    assert link.get_attribute("href") == f"/admin/linx/syncrun/{run_id}/change/"
