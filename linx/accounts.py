@@ -22,9 +22,9 @@ class StaffAccountAdapter(DefaultAccountAdapter):
 
 #: The views a signed-in staff member without a second factor may still use: signing in
 #: and out, resetting a password, setting up the factor (allauth asks for the password
-#: again first), the health checks a load balancer polls, and Procore's webhook, which
-#: no person calls: it is authenticated by its own per-connection secret (a 401
-#: without it). Everything else is refused.
+#: again first), the health checks a load balancer polls, the browser's icon, and
+#: Procore's webhook, which no person calls: it is authenticated by its own
+#: per-connection secret (a 401 without it). Everything else is refused.
 MFA_OPEN_VIEWS = frozenset(
     {
         "account_login",
@@ -41,6 +41,7 @@ MFA_OPEN_VIEWS = frozenset(
         "health",
         "health_queue",
         "procore_webhook",
+        "favicon",
     }
 )
 

@@ -1,6 +1,6 @@
 """What the run commands share: options, the one JSON object, the summary, exit codes.
 
-The interface is ../shared/contracts/cli.md: scripts depend on it, so it changes only
+The interface is docs/cli.md: scripts depend on it, so it changes only
 by adding.
 """
 

@@ -2,8 +2,9 @@
 
 Creates demo secrets on first use (kept in <data dir>/demo.env, readable only by you),
 migrates the database, makes a staff login and a demo connection to the sandboxes, then
-starts the sandboxes, the web server and a queue worker, waits until they answer and
-prints where to log in. Ctrl-C (or SIGTERM) stops everything it started.
+starts the sandboxes, the web server and a queue worker, waits until they answer, has the
+first import done and last week punched in ExakTime (see linx.demo_week) and prints where
+to log in. Ctrl-C (or SIGTERM) stops everything it started.
 
 Ports and the data directory come from the environment (see `PORTS` and LINX_DATA_DIR),
 so a second demo, or a test, can run beside the first.
@@ -249,11 +250,14 @@ def free_ports() -> dict[Port, int]:
 
 
 def show_what_linx_does(env: dict[str, str]) -> None:
-    """Near-real-time import switched on, and last week exported with one entry edited and
-    one typed by hand in Procore and one failed record: what the first reconciliation finds
-    and explains."""
+    """Near-real-time import switched on; the week before last exported with one entry
+    edited and one typed by hand in Procore and one failed record (what the first
+    reconciliation of that week finds and explains); last week punched, for the first
+    export to create entries."""
     switch_on_webhooks(env)
     manage(env, "linx_demo_week", "demo")
+    print("Linx demo: punching last week in ExakTime, for the first export ...", flush=True)
+    manage(env, "linx_demo_setup", "--punch-week")
 
 
 def main() -> int:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import zoneinfo
+from datetime import date, timedelta
 from typing import Any
 
 from django.contrib.auth.models import AbstractUser, UserManager
@@ -372,6 +373,13 @@ class Connection(models.Model):
     def zone(self) -> zoneinfo.ZoneInfo:
         return zoneinfo.ZoneInfo(self.time_zone)
 
+    def last_complete_week(self, now=None) -> tuple[date, date]:
+        """Monday and Sunday of the last week that has ended in the company's time zone:
+        what an export covers unless a person says otherwise."""
+        today = (now or timezone.now()).astimezone(self.zone).date()
+        monday = today - timedelta(days=today.weekday() + 7)
+        return monday, monday + timedelta(days=6)
+
     def selected_fieldset(self) -> Fieldset | None:
         return self.fieldsets.filter(selected=True).first()
 
@@ -467,6 +475,16 @@ class CustomFieldType(models.TextChoices):
 
 
 SUPPORTED_CUSTOM_FIELD_TYPES = frozenset(CustomFieldType.values)
+#: Procore's other custom field types, in the words its own screens use.
+OTHER_CUSTOM_FIELD_TYPES = {
+    "lov_entries": "Multiple select",
+    "text": "Long text",
+    "integer": "Whole number",
+    "decimal": "Number",
+    "number": "Number",
+    "datetime": "Date and time",
+    "login_information": "Person",
+}
 
 
 class CustomField(models.Model):
@@ -533,6 +551,14 @@ class CustomField(models.Model):
     @property
     def supported(self) -> bool:
         return self.data_type in SUPPORTED_CUSTOM_FIELD_TYPES
+
+    @property
+    def type_in_words(self) -> str:
+        """The field's type as Procore's screens name it, not its API value."""
+        if self.supported:
+            return CustomFieldType(self.data_type).label
+        words = OTHER_CUSTOM_FIELD_TYPES.get(self.data_type)
+        return words or self.data_type.replace("_", " ").capitalize()
 
     @property
     def selected(self) -> bool:
@@ -1017,6 +1043,15 @@ class RowResult(models.Model):
         return f"{self.get_entity_type_display()} {self.name or self.procore_id}: {self.outcome}"
 
 
+class ExportRange(models.TextChoices):
+    """Which work dates a scheduled export covers, counted from the day it fires."""
+
+    YESTERDAY = "yesterday", "Yesterday"
+    LAST_WEEK = "last_week", "Last week (Monday to Sunday)"
+    LAST_DAYS = "last_days", "The last N days, up to yesterday"
+    DAYS_BACK = "days_back", "From … to … days back (set below)"
+
+
 class ScheduleKind(models.TextChoices):
     """What a schedule starts: a run of one of the run kinds, or a reconciliation."""
 
@@ -1030,8 +1065,9 @@ class RunSchedule(models.Model):
     """Run a pre-import, import, export or reconciliation for a connection on a cron schedule.
 
     ``cron`` is read in the connection's time zone. An export's or a reconciliation's
-    dates are relative to the day it fires: ``days_back_from``..``days_back_to`` days
-    before it (1..1 = yesterday; 7..1 on a Monday = last week).
+    dates are relative to the day it fires, as ``export_range`` says: yesterday, last week
+    (Monday to Sunday), or ``days_back_from``..``days_back_to`` days before it (the last N
+    days are N..1).
     """
 
     connection = models.ForeignKey(Connection, on_delete=models.CASCADE, related_name="schedules")
@@ -1043,6 +1079,13 @@ class RunSchedule(models.Model):
     enabled = models.BooleanField(default=True)
     entities = models.CharField(
         max_length=100, blank=True, help_text="Import only: comma-separated; empty means all."
+    )
+    export_range = models.CharField(
+        max_length=16,
+        choices=ExportRange,
+        default=ExportRange.DAYS_BACK,
+        help_text="Export and reconciliation: which work dates it covers, counted from the day "
+        "it fires.",
     )
     days_back_from = models.PositiveSmallIntegerField(
         default=1,
@@ -1064,6 +1107,29 @@ class RunSchedule(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} of {self.connection} at {self.cron!r}"
+
+    def export_days(self, today: date) -> tuple[date, date]:
+        """The first and last work date an export firing on ``today`` covers."""
+        if self.export_range == ExportRange.LAST_WEEK:
+            monday = today - timedelta(days=today.weekday() + 7)
+            return monday, monday + timedelta(days=6)
+        if self.export_range == ExportRange.YESTERDAY:
+            return today - timedelta(days=1), today - timedelta(days=1)
+        back_to = 1 if self.export_range == ExportRange.LAST_DAYS else self.days_back_to
+        return today - timedelta(days=self.days_back_from), today - timedelta(days=back_to)
+
+    def range_in_words(self) -> str:
+        """The export's (or reconciliation's) dates as a person says them."""
+        if self.kind not in (ScheduleKind.EXPORT, ScheduleKind.RECONCILE):
+            return ""
+        if self.export_range == ExportRange.LAST_WEEK:
+            return "last week"
+        first, last = self.days_back_from, self.days_back_to
+        if self.export_range == ExportRange.YESTERDAY or (first, last) == (1, 1):
+            return "yesterday"
+        if self.export_range == ExportRange.LAST_DAYS or last == 1:
+            return f"the last {first} days"
+        return f"from {first} to {last} days back"
 
     def clean(self) -> None:
         from croniter import croniter

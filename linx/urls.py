@@ -4,6 +4,7 @@ from django.urls import include, path
 from django.views.generic import RedirectView
 
 from linx.views import health, procore_connect, webhooks
+from linx.views.favicon import favicon
 
 # The admin's own login form would bypass allauth's rate limits and second factor.
 admin.site.login = secure_admin_login(admin.site.login)
@@ -14,6 +15,7 @@ admin.site.index_title = "Procore ↔ ExakTime"
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="admin:index", permanent=False)),
     path("accounts/", include("allauth.urls")),
+    path("favicon.ico", favicon, name="favicon"),
     path("health/", health.web, name="health"),
     path("health/queue/", health.queue, name="health_queue"),
     path(

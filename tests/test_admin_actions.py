@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
+from django.utils import timezone
+
 from linx.models import Outcome, RowResult, RunKind, RunStatus, RunTrigger, SyncRun, User
 from linx.sync.runs import claim, create_run
 from linx.tasks import execute_run
@@ -28,7 +32,10 @@ def test_pre_import_action_queues_a_run_started_by_the_user(
     )
     assert run.started_by == staff_user
     assert len(callbacks) == 1  # handed to the queue once the transaction commits
-    assert f"run #{run.pk}" in response.content.decode()
+    # It lands on the run's page, whose message links to it.
+    assert f'run <a href="/admin/linx/syncrun/{run.pk}/change/">#{run.pk}</a>' in (
+        response.content.decode()
+    )
 
 
 def test_import_chosen_entities_asks_then_queues_what_was_chosen(staff_client, connection):
@@ -104,6 +111,24 @@ def test_export_time_asks_for_a_range_then_queues_it(staff_client, connection):
     run = SyncRun.objects.get()
     assert run.kind == RunKind.EXPORT and run.dry_run
     assert (run.parameters["from"], run.parameters["to"]) == ("2026-11-16", "2026-11-22")
+
+
+def test_export_time_offers_the_last_complete_week_in_the_connections_time_zone(
+    staff_client, connection, monkeypatch
+):
+    # Monday 2026-11-30 07:00 UTC is still Sunday 2026-11-29 in Los Angeles: the week
+    # of the 23rd has not ended there yet, so the last complete one is the 16th-22nd.
+    monday_morning = datetime(2026, 11, 30, 7, 0, tzinfo=UTC)
+    monkeypatch.setattr(timezone, "now", lambda: monday_morning)
+    connection.time_zone = "America/Los_Angeles"
+    connection.save()
+    page = act(staff_client, CHANGELIST, "export_time", [connection.pk]).content.decode()
+    assert 'value="2026-11-16"' in page and 'value="2026-11-22"' in page
+
+    connection.time_zone = "Europe/Berlin"  # already Monday the 30th there
+    connection.save()
+    page = act(staff_client, CHANGELIST, "export_time", [connection.pk]).content.decode()
+    assert 'value="2026-11-23"' in page and 'value="2026-11-29"' in page
 
 
 def test_export_time_refuses_a_backwards_range(staff_client, connection):

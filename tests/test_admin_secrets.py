@@ -96,9 +96,13 @@ def add_data(**overrides) -> dict:
 
 
 def readonly_status(page: str, label: str) -> str:
-    """The set / not set shown for a secret on the connection page."""
+    """The set / not set shown for a secret on the connection page: "Stored", on the
+    secret's own line, after its box (its label would only repeat the box's)."""
+    field = {"Procore client secret": "client_secret_status", "ExakTime API key": "api_key_status"}
     found = re.search(
-        rf'<label class="inline">{label}:</label>\s*<div class="readonly">([^<]*)</div>', page
+        rf'field-{field[label]}">\s*<label class="inline">Stored:</label>\s*'
+        r'<div class="readonly">([^<]*)</div>',
+        page,
     )
     assert found, f"no status for {label}"
     return found.group(1).strip()

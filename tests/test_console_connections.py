@@ -317,7 +317,8 @@ def test_the_page_shows_the_reminder_and_why_fields_cannot_be_chosen(
     assert "3\xa0days ago" in html or "3 days ago" in html
     mileage = preimported["Mileage"].pk
     assert f'value="{mileage}" id="field-{mileage}" disabled' in html
-    assert "Type &#x27;number&#x27; cannot be carried" in html
+    assert "Number fields cannot be carried" in html  # in words, not the API's "number"
+    assert "lov_entries" not in html and "data_type" not in html
     retired = preimported["Retired"].pk
     assert f'value="{retired}" id="field-{retired}" disabled' in html
     assert "Gone from Procore at the last pre-import" in html
@@ -426,3 +427,82 @@ def test_a_fieldset_or_field_of_another_connection_is_refused_and_nothing_change
     # Before, an unknown fieldset read as "none" and silently dropped the choice in use.
     assert connection.selected_fieldset() == preimported["fieldset"]
     assert [f.label for f in connection.selected_custom_fields()] == ["Equipment"]
+
+
+# Where work starts: the connection's own page ---------------------------------------------
+
+
+def run_buttons(html: str) -> list[str]:
+    return re.findall(r'data-linx-run="([a-z_]+)"', html)
+
+
+def test_the_page_starts_runs_and_lands_on_the_runs_page(member_client, connection):
+    client = member_client("Operators")
+    html = client.get(page(connection)).content.decode()
+    assert run_buttons(html) == [
+        "preimport", "dry_run_import", "import_everything", "import_chosen", "export_time"
+    ]  # fmt: skip
+
+    response = client.post(
+        LIST, {"action": "dry_run_import", "_selected_action": [connection.pk]}, follow=True
+    )
+    run = SyncRun.objects.get()
+    assert run.dry_run and run.kind == RunKind.IMPORT
+    run_page = f"/admin/linx/syncrun/{run.pk}/change/"
+    assert response.redirect_chain[-1][0] == run_page
+    assert f'<a href="{run_page}">#{run.pk}</a>' in response.content.decode()
+
+
+def test_the_export_button_asks_for_the_week_then_lands_on_the_run(member_client, connection):
+    client = member_client("Operators")
+    form = client.post(LIST, {"action": "export_time", "_selected_action": [connection.pk]})
+    html = form.content.decode()
+    assert 'class="module aligned"' in html and f"For {connection.name}" in html
+    assert f'href="{page(connection)}" class="button cancel-link"' in html
+
+    response = client.post(
+        LIST,
+        {"action": "export_time", "_selected_action": [connection.pk], "apply": "1",
+         "first_day": "2026-11-16", "last_day": "2026-11-22"},
+    )  # fmt: skip
+    run = SyncRun.objects.get()
+    assert response["Location"] == f"/admin/linx/syncrun/{run.pk}/change/"
+
+
+def test_several_connections_queued_from_the_list_stay_on_the_list_with_links(
+    member_client, connection
+):
+    client = member_client("Operators")
+    other = Connection.objects.create(name="second")
+    response = client.post(
+        LIST, {"action": "preimport", "_selected_action": [connection.pk, other.pk]}, follow=True
+    )
+    assert response.redirect_chain[-1][0].startswith(LIST)
+    html = response.content.decode()
+    for run in SyncRun.objects.all():
+        assert f'<a href="/admin/linx/syncrun/{run.pk}/change/">#{run.pk}</a>' in html
+
+
+def test_viewers_get_no_run_buttons(member_client, connection):
+    assert run_buttons(member_client("Viewers").get(page(connection)).content.decode()) == []
+
+
+def test_a_secrets_line_names_it_once(member_client, connection):
+    html = member_client("Administrators").get(page(connection)).content.decode()
+    labels = re.findall(r"<label[^>]*>([^<]+)</label>", html)
+    for name in ("Procore client secret:", "ExakTime API key:"):
+        assert labels.count(name) == 1, labels
+
+
+def test_connect_to_procore_is_offered_only_where_a_person_signs_in(member_client, connection):
+    client = member_client("Administrators")
+    connection.procore_auth_mode = ProcoreAuthMode.CLIENT_CREDENTIALS
+    connection.save()
+    html = client.get(page(connection)).content.decode()
+    assert ">Connect to Procore</button>" not in html
+    assert "data-linx-no-connect" in html and "service account" in html
+
+    connection.procore_auth_mode = ProcoreAuthMode.AUTHORIZATION_CODE
+    connection.save()
+    html = client.get(page(connection)).content.decode()
+    assert ">Connect to Procore</button>" in html and "data-linx-no-connect" not in html

@@ -293,12 +293,50 @@ def test_changes_are_shown_before_and_after_for_imports_and_exports(staff_client
 
     page = staff_client.get(page_of(run)).content.decode()
 
-    assert '<span class="linx-change-field">city</span>' in page
+    assert '<span class="linx-change-field">City</span>' in page  # a label, not an API name
     assert "<del>Arlington</del>" in page and "<ins>New York</ins>" in page
     assert '<div class="linx-change-group">Regular hours</div>' in page
     assert "<del>8</del>" in page and "<ins>7.5</ins>" in page
     assert '<div class="linx-change-group">OT1 hours</div>' in page
     assert "<del>5531</del>" in page and 'title="nothing after"' in page
+
+
+def test_an_export_preview_reads_as_names_with_ids_only_in_the_details(staff_client, connection):
+    from linx.models import CustomField, EntityMapping, EntityType
+
+    for entity, procore_id, name in [
+        (EntityType.LOCATION, 7000000001, "200 PJA"),
+        (EntityType.SUB_JOB, 7100000001, "PJA.SJB"),
+        (EntityType.EMPLOYEE, 6000000001, "Alex Rivera"),
+        (EntityType.TIME_TYPE, 9100000001, "Regular Time"),
+    ]:
+        EntityMapping.objects.create(
+            connection=connection, entity_type=entity, procore_id=procore_id, name=name
+        )
+    CustomField.objects.create(
+        connection=connection, procore_id=9400000004, label="Weather", data_type="string"
+    )
+    run = make_run(connection, RunKind.EXPORT, dry_run=True, **finished(status=RunStatus.SUCCEEDED))
+    row(run, Outcome.CREATED, "time_record", exaktime_id="1000001",
+        name="Alex Rivera, 2026-11-25 · 200 PJA / PJA.SJB · 3010 Concrete Labor",
+        changes={"regular": {
+            "project_id": [None, 7000000001], "sub_job_id": [None, 7100000001],
+            "party_id": [None, 6000000001], "timecard_time_type_id": [None, 9100000001],
+            "hours": [None, "8"], "custom_field_9400000004": [None, "Sunny"],
+            "origin_id": [None, "1000001-regular"], "origin_data": [None, "1"],
+        }})  # fmt: skip
+
+    page = staff_client.get(page_of(run)).content.decode()
+    readable, details = page.split('<details class="linx-raw-fields">', 1)
+    for label, value in [("Project", "200 PJA"), ("Sub-job", "PJA.SJB"),
+                         ("Worker", "Alex Rivera"), ("Time type", "Regular Time"),
+                         ("Hours", "8"), ("Weather", "Sunny")]:  # fmt: skip
+        assert f'<span class="linx-change-field">{label}</span>' in readable
+        assert f"<ins>{value}</ins>" in readable
+    assert "Alex Rivera, 2026-11-25 · 200 PJA / PJA.SJB · 3010 Concrete Labor" in readable
+    for raw in ("7000000001", "custom_field_9400000004", "origin_data", "1000001-regular"):
+        assert raw not in readable.split('<table id="result_list"', 1)[-1].split("</table>")[0]
+        assert raw in details
 
 
 def test_fix_needed_and_retry_may_help_are_shown_differently(staff_client, partial_run):
@@ -443,7 +481,10 @@ def test_operator_re_runs_failed_rows_from_the_run_page(operator, partial_run):
     assert rerun.started_by == user and rerun.trigger == RunTrigger.RERUN
     assert rerun.parameters["only"] == {"employee": [103], "location": [104]}
     follow = client.get(response["Location"]).content.decode()
-    assert f"Queued run #{rerun.pk}: a re-run of the failed rows of #{partial_run.pk}." in follow
+    assert (
+        f'Queued run <a href="{page_of(rerun)}">#{rerun.pk}</a>: a re-run of the failed rows of '
+        f'<a href="{page_of(partial_run)}">#{partial_run.pk}</a>.'
+    ) in follow
 
 
 def test_re_run_is_offered_only_for_a_finished_run_with_failed_rows(operator, connection):
@@ -524,7 +565,26 @@ def test_operator_applies_a_finished_dry_run_for_real(operator, connection):
     assert (applied.kind, applied.dry_run, applied.status) == (RunKind.IMPORT, False, "queued")
     assert applied.trigger == RunTrigger.ADMIN and applied.started_by == user
     assert applied.parameters == preview.parameters
-    assert f"as previewed by #{preview.pk}" in client.get(response["Location"]).content.decode()
+    assert f'as previewed by <a href="{page_of(preview)}">#{preview.pk}</a>' in (
+        client.get(response["Location"]).content.decode()
+    )
+
+
+def test_a_preview_that_found_nothing_offers_no_apply(operator, connection):
+    client, _ = operator
+    message = "ExakTime holds no time records dated 2026-11-16 to 2026-11-22: nothing to export."
+    preview = make_run(connection, RunKind.EXPORT, dry_run=True,
+                       parameters={"from": "2026-11-16", "to": "2026-11-22"},
+                       **finished(status=RunStatus.SUCCEEDED, counts={}, message=message))  # fmt: skip
+
+    page = client.get(page_of(preview)).content.decode()
+    assert message in page
+    assert "It found nothing to do, so there is nothing to apply." in page
+    assert "Apply: run it for real" not in page
+
+    response = client.post(f"{LIST}{preview.pk}/apply/", follow=True)
+    assert "nothing to apply" in response.content.decode()
+    assert not SyncRun.objects.exclude(pk=preview.pk).exists()
 
 
 def test_applying_a_preview_twice_queues_one_run_and_both_pages_link(
@@ -578,7 +638,7 @@ def test_an_export_preview_applies_with_its_date_range(operator, connection):
     client, _ = operator
     params = {"from": "2026-11-16", "to": "2026-11-22", "approved_only": True}
     preview = make_run(connection, RunKind.EXPORT, dry_run=True, parameters=params,
-                       **finished(status=RunStatus.SUCCEEDED))  # fmt: skip
+                       **finished(status=RunStatus.SUCCEEDED, counts={"created": 3}))  # fmt: skip
 
     client.post(f"{LIST}{preview.pk}/apply/")
 

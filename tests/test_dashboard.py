@@ -65,6 +65,16 @@ def test_the_chart_counts_rows_synced_and_failed_per_day(staff_client, connectio
     assert 'class="synced"' in svg and 'class="failed"' in svg
 
 
+def test_a_re_run_counts_what_it_synced_not_its_failures_again(staff_client, connection):
+    first = run(connection, days_ago=3, created=10, failed=4)
+    rerun = run(connection, days_ago=3, created=1, failed=3)  # three of the four fail again
+    SyncRun.objects.filter(pk=rerun.pk).update(rerun_of=first)
+    run(connection, days_ago=3, created=7, failed=7, dry_run=True)  # a preview of it all
+
+    svg = chart_of(staff_client.get(INDEX).content.decode(), connection)
+    assert bar(svg, 3) == (11, 4)
+
+
 def test_the_last_runs_and_health_are_shown(staff_client, connection):
     failed = run(connection, RunKind.EXPORT, RunStatus.FAILED, days_ago=1)
     partial = run(connection, RunKind.IMPORT, RunStatus.PARTIAL, days_ago=0, failed=3)
@@ -130,3 +140,30 @@ def test_a_viewer_sees_it_and_staff_without_rights_do_not(client, connection, se
     nobody = User.objects.create_user("nobody@example.com", "x" * 20, is_staff=True)
     client.force_login(nobody)
     assert '<svg class="linx-chart"' not in client.get(INDEX).content.decode()
+
+
+def sections(html: str) -> list[str]:
+    """The app list's section names, in order."""
+    return re.findall(r'<a href="[^"]*" class="section"[^>]*>([^<]+)</a>', html)
+
+
+def test_the_index_leads_with_linx_and_puts_plumbing_last(client, staff_client, settings):
+    settings.LINX_REQUIRE_MFA = False
+    everything = sections(staff_client.get(INDEX).content.decode())
+    assert everything[0] == "Linx"
+    assert everything[-3:] == ["Accounts", "MFA", "Task queue"]  # a superuser's own sections
+
+    # Anyone else who may see those records finds them as one section, at the end.
+    from django.contrib.auth.models import Permission
+
+    helper = User.objects.create_user("helper@example.com", "x" * 20, is_staff=True)
+    helper.user_permissions.set(
+        Permission.objects.filter(
+            content_type__app_label__in=["linx", "account", "mfa", "django_q"],
+            codename__startswith="view_",
+        )
+    )
+    client.force_login(helper)
+    page = client.get(INDEX).content.decode()
+    assert sections(page) == ["Linx", "Sign-in records and task queue"]
+    assert "Email addresses" in page and "Authenticators" in page

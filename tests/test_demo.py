@@ -19,6 +19,7 @@ import subprocess
 import sys
 import threading
 import time
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -133,7 +134,7 @@ def test_the_demo_runs_everything_against_the_sandboxes_and_ctrl_c_stops_it(tmp_
     output = Output(demo)
     started: set[int] = set()
     try:
-        output.wait_for(r"Press Ctrl-C to stop", timeout=60)
+        output.wait_for(r"Press Ctrl-C to stop", timeout=60)  # an import runs first
         admin = output.wait_for(r"Linx is running: (\S+)", timeout=0).group(1)
         password = output.wait_for(r"with password (\S+)", timeout=0).group(1)
         started = descendants(demo.pid)
@@ -266,3 +267,40 @@ def test_demo_setup_repoints_the_demo_connection_and_keeps_what_a_person_changed
     assert demo.procore_access_token == "", "a token of another sandbox opens nothing"
     assert demo.crews_as_groups is False and demo.import_sub_jobs and demo.projects_as_categories
     assert Connection.objects.count() == 1
+
+
+def test_the_demo_punches_last_week_so_the_first_export_creates_entries(
+    sandbox_connection, procore_sandbox
+):
+    from django.core.management import call_command
+
+    from linx.models import Outcome, RunKind, RunStatus, RunTrigger
+    from linx.sync.execute import execute
+    from linx.sync.runs import create_run
+
+    connection = sandbox_connection
+    connection.time_zone = exaktime_data.TIME_ZONE.key  # as linx_demo_setup makes it
+    connection.save()
+    said = io.StringIO()
+    call_command("linx_demo_setup", "--punch-week", connection=connection.name, stdout=said)
+    monday, sunday = connection.last_complete_week()
+    assert f"for the week of {monday}" in said.getvalue()
+
+    export = execute(
+        create_run(connection, RunKind.EXPORT, trigger=RunTrigger.COMMAND,
+                   parameters={"from": monday.isoformat(), "to": sunday.isoformat()})
+    )  # fmt: skip
+    assert export.status == RunStatus.PARTIAL and export.counts["created"] >= 25
+    (failed,) = export.rows.filter(outcome=Outcome.FAILED)
+    assert "Taylor Brooks" in failed.message and "Mappings" in failed.message
+    entries = procore_sandbox.records("timecard_entry")
+    hours = {e["timecard_time_type"]["abbreviated_time_type"] for e in entries}
+    assert {"REG", "OT", "DT"} <= hours, "regular days, some overtime, a long pour"
+    assert {e["date"] for e in entries} <= {
+        (monday + timedelta(days=d)).isoformat() for d in range(5)
+    }
+
+    # Starting the demo again punches nothing twice.
+    again = io.StringIO()
+    call_command("linx_demo_setup", "--punch-week", connection=connection.name, stdout=again)
+    assert "holds punches already" in again.getvalue()

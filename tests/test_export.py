@@ -454,6 +454,22 @@ def test_a_dry_run_shows_the_entries_and_sends_nothing(punch, linked, procore_sa
     assert not ExportLedgerLine.objects.all().exists()
 
 
+def test_an_export_that_finds_no_time_records_says_so_in_words(linked, procore_sandbox):
+    for dry_run in (True, False):
+        run = export(linked, dry_run=dry_run, approved_only=True)
+        assert (run.status, run.counts) == (RunStatus.SUCCEEDED, {})
+        assert run.message == (
+            "ExakTime holds no approved time records dated 2026-11-16 to 2026-11-22: nothing "
+            "to export. Check the dates, or whether the crews have punched that week yet."
+        )
+    assert procore_writes(procore_sandbox) == []
+
+
+def test_an_export_that_finds_records_carries_no_such_note(punch, linked):
+    punch()
+    assert export(linked).message == ""
+
+
 def test_re_running_failed_rows_exports_only_those_records(punch, linked, procore_sandbox):
     bad = punch(cost_code_id=exaktime_id(EntityType.COST_CODE, pc.STANDARD_ELECTRICAL_LABOR))
     punch(work_date="2026-11-17")
@@ -723,3 +739,9 @@ def test_a_failed_time_record_stays_open_and_is_retried_by_the_next_export_of_it
     fixed = export(linked)
     assert fixed.rows.get(exaktime_id=str(bad["id"])).outcome == Outcome.CREATED
     assert not failing.exists()
+
+
+def test_an_export_row_is_named_as_a_person_reads_it(punch, linked):
+    punch()
+    (row,) = export(linked, dry_run=True).rows.all()
+    assert row.name == "Alex Rivera, 2026-11-18 · PJA · 03-3010 Concrete Labor"

@@ -142,6 +142,7 @@ def test_connect_cannot_replace_procore_tokens_without_a_second_factor(
 
 def test_the_open_views_stay_open_without_a_second_factor(password_only_staff):
     assert password_only_staff.get(reverse("health")).status_code == 200
+    assert password_only_staff.get("/favicon.ico").status_code == 200
     assert password_only_staff.get(reverse("account_reset_password")).status_code in (200, 302)
     response = password_only_staff.get(reverse("mfa_activate_totp"))
     assert not is_sent_to_mfa_set_up(response)

@@ -91,6 +91,10 @@ def test_a_refused_code_says_what_to_do(staff_client, connection):
 
 
 def test_the_connection_page_has_the_connect_button(staff_client, connection):
+    # Offered where a person signs in; a service account's page says why it has none
+    # (test_console_connections).
+    connection.procore_auth_mode = ProcoreAuthMode.AUTHORIZATION_CODE
+    connection.save()
     page = staff_client.get(f"/admin/linx/connection/{connection.pk}/change/").content.decode()
     assert f'action="/procore/connect/{connection.pk}/"' in page
     assert "Connect to Procore" in page

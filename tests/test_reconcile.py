@@ -497,7 +497,7 @@ def test_the_demo_week_reconciles_to_one_extra_one_edited_and_one_failed_record(
 
     call_command("linx_demo_week", "sandbox")
     call_command("linx_demo_week", "sandbox")  # a second start of the demo adds nothing
-    first = exaktime_data.last_week()
+    first = exaktime_data.last_week() - timedelta(days=7)  # the week before last
     done = reconcile(sandbox_connection, first, first + timedelta(days=6))
     assert done.totals["matched"] > 50
     by_kind = {line["class"]: line for line in done.lines}

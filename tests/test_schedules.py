@@ -8,9 +8,9 @@ import pytest
 import time_machine
 from django.core.exceptions import ValidationError
 
-from linx.models import RunKind, RunSchedule, RunStatus, RunTrigger, SyncRun
+from linx.models import ExportRange, RunKind, RunSchedule, RunStatus, RunTrigger, SyncRun
 from linx.sync.runs import claim, create_run
-from linx.sync.schedules import fire_due, next_time
+from linx.sync.schedules import fire_due, next_time, parameters_for
 
 
 @pytest.fixture
@@ -139,3 +139,52 @@ def test_the_schedule_form_refuses_unknown_entities_naming_the_valid_ones(staff_
     form["entities"] = "employees, cost_codes"
     assert staff_client.post("/admin/linx/runschedule/add/", form).status_code == 302
     assert RunSchedule.objects.get().entities == "employees, cost_codes"
+
+
+@pytest.mark.parametrize(
+    ("export_range", "days_back", "dates"),
+    [
+        # Fired on Wednesday 25 November 2026 (in Chicago).
+        (ExportRange.YESTERDAY, (1, 1), ("2026-11-24", "2026-11-24")),
+        (ExportRange.LAST_WEEK, (7, 1), ("2026-11-16", "2026-11-22")),  # Monday to Sunday
+        (ExportRange.LAST_DAYS, (3, 1), ("2026-11-22", "2026-11-24")),
+        (ExportRange.DAYS_BACK, (9, 3), ("2026-11-16", "2026-11-22")),
+    ],
+)
+def test_an_export_schedule_covers_the_dates_its_range_says(
+    nightly_export, export_range, days_back, dates
+):
+    nightly_export.export_range = export_range
+    nightly_export.days_back_from, nightly_export.days_back_to = days_back
+    wednesday = datetime(2026, 11, 25, 8, 0, tzinfo=UTC)
+    parameters = parameters_for(nightly_export, wednesday)
+    assert (parameters["from"], parameters["to"]) == dates
+
+
+def schedule_form(connection, **fields) -> dict:
+    return {"connection": connection.pk, "kind": RunKind.EXPORT, "cron": "0 6 * * 1",
+            "enabled": "on", "entities": "", "days_back_from": 1, "days_back_to": 1,
+            **fields}  # fmt: skip
+
+
+def test_the_schedule_form_says_the_range_in_words(staff_client, connection):
+    add = "/admin/linx/runschedule/add/"
+    page = staff_client.get(add).content.decode()
+    for words in ("Yesterday", "Last week (Monday to Sunday)", "The last N days, up to yesterday"):
+        assert words in page
+
+    refused = staff_client.post(add, schedule_form(connection, export_range="last_days"))
+    assert "“the last N days” needs N" in refused.content.decode()
+
+    form = schedule_form(connection, export_range="last_days", last_days=5)
+    assert staff_client.post(add, form).status_code == 302
+    schedule = RunSchedule.objects.get()
+    assert (schedule.export_range, schedule.days_back_from, schedule.days_back_to) == (
+        ExportRange.LAST_DAYS, 5, 1
+    )  # fmt: skip
+    assert "the last 5 days" in staff_client.get("/admin/linx/runschedule/").content.decode()
+
+    change = f"/admin/linx/runschedule/{schedule.pk}/change/"
+    assert 'name="last_days" value="5"' in staff_client.get(change).content.decode()
+    staff_client.post(change, schedule_form(connection, export_range="last_week"))
+    assert "last week" in staff_client.get("/admin/linx/runschedule/").content.decode()

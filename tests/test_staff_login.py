@@ -186,3 +186,16 @@ def test_behind_a_proxy_a_forged_forwarded_for_does_not_escape_the_limit(
         client, staff_user.email, staff_password, "192.0.2.200, 203.0.113.66"
     )
     assert b"Too many failed login attempts" in response.content
+
+
+def test_sign_in_offers_forgot_your_password_once(client):
+    page = client.get("/accounts/login/").content.decode()
+    assert page.count("Forgot your password?") == 1
+    assert 'href="/accounts/password/reset/"' in page
+
+
+def test_the_browsers_icon_is_served_to_anyone(client):
+    response = client.get("/favicon.ico")
+    assert response.status_code == 200 and response["Content-Type"] == "image/x-icon"
+    assert response.content[:4] == b"\x00\x00\x01\x00"  # an icon file
+    assert "max-age" in response["Cache-Control"]

@@ -8,23 +8,22 @@ Procore and the company picker, Test connection, Custom fields, Mappings and Run
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.contrib.admin.utils import flatten_fieldsets
 from django.core.exceptions import PermissionDenied
-from django.shortcuts import get_object_or_404
+from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_POST
 
 from linx.admin.custom_fields import PREIMPORT_REMINDER, custom_fields_page
 from linx.admin.dashboard import failures_outstanding, last_run, token_health, when, with_health
+from linx.admin.run_views import run_url
 from linx.admin.secrets import WriteOnlySecretsForm, secret_status
 from linx.admin.webhooks import webhook_status, webhooks_check, webhooks_off, webhooks_on
 from linx.models import (
@@ -48,6 +47,15 @@ ENTITY_LABELS = {
     "crews": "Crews (as employee groups)",
 }
 SECRET_FIELDS = ("procore_client_secret", "exaktime_api_key")
+#: The runs a connection's page starts, as (action, button, what it does): the same
+#: actions as the list's, so permissions, forms and messages are the list's too.
+RUN_BUTTONS = [
+    ("preimport", "Pre-import", "Read Procore's reference data, fieldsets and custom fields"),
+    ("dry_run_import", "Preview import", "Show what an import would change; write nothing"),
+    ("import_everything", "Import", "Procore workers, projects, cost codes and crews to ExakTime"),
+    ("import_chosen", "Import chosen…", "Choose what to import, or preview it"),
+    ("export_time", "Export time…", "Choose the weeks of ExakTime time to send to Procore"),
+]
 TIME_TYPE_FIELDS = tuple(HOUR_KINDS.values())
 
 
@@ -94,6 +102,14 @@ def _without(fields, names) -> list:
         elif line not in names:
             kept.append(line)
     return kept
+
+
+#: A secret's status, named for showing without the secret's box beside it.
+STATUS_ALONE = {"client_secret_status": "client_secret_alone", "api_key_status": "api_key_alone"}
+
+
+def _alone(fields) -> list:
+    return [STATUS_ALONE.get(line, line) if isinstance(line, str) else line for line in fields]
 
 
 def time_type_choices(connection: Connection) -> list[tuple[str, str]]:
@@ -200,6 +216,8 @@ class ConnectionAdmin(admin.ModelAdmin):
     readonly_fields = [
         "client_secret_status",
         "api_key_status",
+        "client_secret_alone",
+        "api_key_alone",
         "token_status",
         "custom_fields_summary",
         "preimported_at",
@@ -321,7 +339,7 @@ class ConnectionAdmin(admin.ModelAdmin):
         if not self.has_change_permission(request, obj):
             # Read-only, the admin would print a field's value: secrets show as set / not set.
             fieldsets = [
-                (name, {**options, "fields": _without(options["fields"], SECRET_FIELDS)})
+                (name, {**options, "fields": _alone(_without(options["fields"], SECRET_FIELDS))})
                 for name, options in fieldsets
             ]
         fieldsets.append(
@@ -358,6 +376,7 @@ class ConnectionAdmin(admin.ModelAdmin):
         context = {
             "can_test": self.has_test_permission(request),
             "can_run": self.has_run_permission(request),
+            "run_buttons": RUN_BUTTONS,
             **(extra_context or {}),
         }
         return super().change_view(request, object_id, form_url, context)
@@ -425,12 +444,23 @@ class ConnectionAdmin(admin.ModelAdmin):
 
     # Read-only fields of the page -----------------------------------------------------
 
-    @admin.display(description="Procore client secret")
+    # Each status sits on its secret's line, after the box: a label of its own would say
+    # the secret's name a second time.
+    @admin.display(description="Stored")
     def client_secret_status(self, obj: Connection) -> str:
         return secret_status(obj.procore_client_secret)
 
-    @admin.display(description="ExakTime API key")
+    @admin.display(description="Stored")
     def api_key_status(self, obj: Connection) -> str:
+        return secret_status(obj.exaktime_api_key)
+
+    # Read-only, the box is not shown: the status stands alone and says whose it is.
+    @admin.display(description="Procore client secret")
+    def client_secret_alone(self, obj: Connection) -> str:
+        return secret_status(obj.procore_client_secret)
+
+    @admin.display(description="ExakTime API key")
+    def api_key_alone(self, obj: Connection) -> str:
         return secret_status(obj.exaktime_api_key)
 
     @admin.display(description="Procore token")
@@ -462,28 +492,36 @@ class ConnectionAdmin(admin.ModelAdmin):
     def has_run_permission(self, request) -> bool:
         return request.user.has_perm("linx.run_sync")
 
-    def _queued(self, request, runs, what: str) -> None:
-        numbers = ", ".join(f"#{run.pk}" for run in runs)
-        self.message_user(
-            request,
-            f"Queued {what} for {len(runs)} connection(s): run {numbers}. "
-            "Follow them under Sync runs.",
-            messages.SUCCESS,
+    def _queued(self, request, runs, what: str):
+        """Say what was queued, each run a link to its page; one run: go to its page."""
+        numbers = format_html_join(
+            ", ", '<a href="{}">#{}</a>', ((run_url(run.pk), run.pk) for run in runs)
         )
+        if len(runs) == 1:
+            told = format_html("Queued {} for {}: run {}.", what, runs[0].connection, numbers)
+        else:
+            told = format_html(
+                "Queued {} for {} connections: runs {}. Follow them under Sync runs.",
+                what,
+                len(runs),
+                numbers,
+            )
+        self.message_user(request, told, messages.SUCCESS)
+        return redirect(run_url(runs[0].pk)) if len(runs) == 1 else None
 
     @admin.action(description="Pre-import reference data and custom fields", permissions=["run"])
     def preimport(self, request, queryset):
         runs = queue_runs(
             queryset, RunKind.PREIMPORT, trigger=RunTrigger.ADMIN, started_by=request.user
         )
-        self._queued(request, runs, "a pre-import")
+        return self._queued(request, runs, "a pre-import")
 
     @admin.action(description="Import everything from Procore", permissions=["run"])
     def import_everything(self, request, queryset):
         runs = queue_runs(
             queryset, RunKind.IMPORT, trigger=RunTrigger.ADMIN, started_by=request.user
         )
-        self._queued(request, runs, "an import")
+        return self._queued(request, runs, "an import")
 
     @admin.action(description="Dry run an import (preview, writes nothing)", permissions=["run"])
     def dry_run_import(self, request, queryset):
@@ -494,18 +532,19 @@ class ConnectionAdmin(admin.ModelAdmin):
             started_by=request.user,
             dry_run=True,
         )
-        self._queued(request, runs, "a dry-run import")
+        return self._queued(request, runs, "a dry-run import")
 
     @admin.action(description="Export time to Procore…", permissions=["run"])
     def export_time(self, request, queryset):
         if "apply" in request.POST:
             form = ExportForm(request.POST)
         else:
-            yesterday = timezone.localdate() - timedelta(days=1)
+            # The last week that has ended where the (first chosen) company works.
+            monday, sunday = queryset.first().last_complete_week()
             form = ExportForm(
                 initial={
-                    "first_day": yesterday - timedelta(days=yesterday.weekday()),
-                    "last_day": yesterday,
+                    "first_day": monday,
+                    "last_day": sunday,
                     "approved_only": all(c.export_approved_only for c in queryset),
                 }
             )
@@ -523,10 +562,9 @@ class ConnectionAdmin(admin.ModelAdmin):
                     approved_only=data["approved_only"],
                 ).to_json(),
             )
-            self._queued(
+            return self._queued(
                 request, runs, "a preview of the export" if data["dry_run"] else "an export"
             )
-            return None
         return self._ask(request, queryset, form, "export_time", "Export time to Procore")
 
     def _ask(self, request, queryset, form, action: str, title: str):
@@ -559,8 +597,7 @@ class ConnectionAdmin(admin.ModelAdmin):
                     entities=[e for e in ENTITIES if e in form.cleaned_data["entities"]]
                 ).to_json(),
             )
-            self._queued(
+            return self._queued(
                 request, runs, "a dry-run import" if form.cleaned_data["dry_run"] else "an import"
             )
-            return None
         return self._ask(request, queryset, form, "import_chosen", "Import chosen entities")

@@ -15,7 +15,7 @@ from django.http import HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 
-from linx.models import Connection, CustomField, CustomFieldType
+from linx.models import Connection, CustomField
 
 PREIMPORT_REMINDER = (
     "Every time a custom field is created or changed in Procore, re-run the pre-import."
@@ -86,7 +86,7 @@ def custom_field_rows(fieldsets, fields, selected_fieldset, can_change: bool) ->
         reason = ""
         if not field.supported:
             reason = (
-                f"Type {field.data_type!r} cannot be carried: Linx carries plain text, "
+                f"{field.type_in_words} fields cannot be carried: Linx carries plain text, "
                 "date, checkbox and single select fields."
             )
         elif field.gone_from_procore:
@@ -94,9 +94,7 @@ def custom_field_rows(fieldsets, fields, selected_fieldset, can_change: bool) ->
         rows.append(
             {
                 "field": field,
-                "type": CustomFieldType(field.data_type).label
-                if field.supported
-                else field.data_type,
+                "type": field.type_in_words,
                 "fieldsets": fieldsets_of.get(field.procore_id, []),
                 "in_selected": selected_fieldset is not None
                 and field.procore_id in selected_fieldset.field_ids,

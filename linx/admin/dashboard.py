@@ -385,13 +385,23 @@ def _recent_runs(ids: list[int], since: datetime) -> dict[int, list[SyncRun]]:
 
 
 def _per_day(ids: list[int], since: datetime) -> dict[int, dict[date, tuple[int, int]]]:
-    """(synced, failed) rows per connection and day of real runs since `since` (one query)."""
+    """(synced, failed) rows per connection and day of real runs since `since` (one query).
+
+    Previews wrote nothing and are left out. A re-run of failed rows tries records its
+    first run already counted as failed: what it syncs counts, what fails again does not
+    count twice.
+    """
     synced = sum((Coalesce(_int(outcome), 0) for outcome in SYNCED_OUTCOMES), Value(0))
+    failed_first_time = Case(
+        When(rerun_of__isnull=True, then=Coalesce(_int("failed"), 0)),
+        default=Value(0),
+        output_field=IntegerField(),
+    )
     totals = (
         SyncRun.objects.filter(connection_id__in=ids, created_at__gte=since, dry_run=False)
         .annotate(day=TruncDate("created_at"))
         .values("connection_id", "day")
-        .annotate(synced=Sum(synced), failed=Sum(Coalesce(_int("failed"), 0)))
+        .annotate(synced=Sum(synced), failed=Sum(failed_first_time))
         .order_by()
     )
     per_day: dict[int, dict[date, tuple[int, int]]] = {}

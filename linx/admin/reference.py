@@ -42,7 +42,7 @@ class CustomFieldAdmin(PreimportedAdmin):
     list_display = [
         "label",
         "connection",
-        "data_type",
+        "type_shown",
         "supported",
         "selected_slot",
         "exaktime_id",
@@ -51,6 +51,10 @@ class CustomFieldAdmin(PreimportedAdmin):
     ]
     list_filter = ["data_type", "gone_from_procore", "connection"]
     search_fields = ["label", "procore_id"]
+
+    @admin.display(description="type", ordering="data_type")
+    def type_shown(self, obj: CustomField) -> str:
+        return obj.type_in_words
 
     @admin.display(boolean=True)
     def supported(self, obj: CustomField) -> bool:

@@ -11,10 +11,8 @@ shown page is fetched; the outcome counts come from the run's own ``counts``.
 from __future__ import annotations
 
 import csv
-import json
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
 from urllib.parse import urlencode
 
 from django.contrib import messages
@@ -31,6 +29,8 @@ from django.views.decorators.http import require_POST
 
 from linx.admin.badges import badge, fix_or_retry
 from linx.admin.mapping_places import place_in_mappings
+from linx.admin.readable import ChangeGroup, Names, change_groups
+from linx.admin.readable import shown as shown_value
 from linx.encryption import EncryptedTextField
 from linx.models import (
     Connection,
@@ -45,13 +45,19 @@ from linx.sync.execute import why_not_rerun
 from linx.sync.parameters import RunParameters
 from linx.sync.queueing import apply_preview as request_apply
 from linx.sync.queueing import queue_reruns
-from linx.sync.rules import HOUR_HEADINGS
 from linx.sync.runs import cancel, reap_dead_runs
 
 ROWS_PER_PAGE = 100
 ACTIVE_STATUSES = frozenset({RunStatus.QUEUED, RunStatus.RUNNING})
 #: A preview worth applying: it went through every record (some may have failed).
 APPLICABLE_STATUSES = frozenset({RunStatus.SUCCEEDED, RunStatus.PARTIAL})
+
+
+def applicable(run: SyncRun) -> bool:
+    """A finished preview that found something: one that found nothing has nothing to
+    apply (an export of a week without time records, say)."""
+    return run.dry_run and run.status in APPLICABLE_STATUSES and any(run.counts.values())
+
 
 # Tones name the admin's own message colours, so badges follow light and dark mode.
 STATUS_TONE = {
@@ -87,7 +93,6 @@ CONNECTION_SECRETS = [
     f.name for f in Connection._meta.concrete_fields if isinstance(f, EncryptedTextField)
 ]
 CSV_HEADER = ["Entity", "Procore ID", "ExakTime ID", "Name", "Message", "Retry may help"]
-VALUE_MAX = 300  # characters of one before/after value shown on a page
 
 
 # --- How a run and its rows are shown (also used by the runs list) ----------------------
@@ -232,55 +237,6 @@ def progress_payload(run: SyncRun) -> dict:
     }
 
 
-def _shown(value: Any) -> str | None:
-    if value is None or value == "":
-        return None
-    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
-    return text if len(text) <= VALUE_MAX else text[: VALUE_MAX - 1] + "…"
-
-
-def _is_pair(value: Any) -> bool:
-    return isinstance(value, list | tuple) and len(value) == 2
-
-
-@dataclass
-class Change:
-    field: str
-    before: str | None
-    after: str | None
-
-
-@dataclass
-class ChangeGroup:
-    label: str  # "" for an import's flat {"field": [before, after]}
-    changes: list[Change]
-
-
-def change_groups(changes: dict | None) -> list[ChangeGroup]:
-    """A row's changes, readable: ``{"field": [before, after]}`` as one group, and an
-    export's ``{"regular": {"hours": [a, b]}, ...}`` as one group per hour kind."""
-    flat: list[Change] = []
-    groups: list[ChangeGroup] = []
-    for key, value in (changes or {}).items():
-        if _is_pair(value):
-            flat.append(Change(key, _shown(value[0]), _shown(value[1])))
-        elif isinstance(value, dict):
-            groups.append(
-                ChangeGroup(
-                    HOUR_HEADINGS.get(key, key),  # an export's changes, per hour kind
-                    [
-                        Change(f, _shown(v[0]), _shown(v[1]))
-                        if _is_pair(v)
-                        else Change(f, None, _shown(v))
-                        for f, v in value.items()
-                    ],
-                )
-            )
-        else:
-            flat.append(Change(key, None, _shown(value)))
-    return ([ChangeGroup("", flat)] if flat else []) + groups
-
-
 def describe_parameters(run: SyncRun) -> list[tuple[str, str]]:
     """The run's parameters as (label, value) lines a person can read."""
     params = RunParameters.from_json(run.parameters)
@@ -309,9 +265,9 @@ def describe_parameters(run: SyncRun) -> list[tuple[str, str]]:
             for entity, at in sorted(params.since.items())
         ) or "nothing: every record read"))  # fmt: skip
     if params.schedule is not None:
-        lines.append(("Schedule", _shown(params.schedule) or "—"))
+        lines.append(("Schedule", shown_value(params.schedule) or "—"))
     for key, value in sorted(params.extra.items()):  # what this version does not know
-        lines.append((key.replace("_", " ").capitalize(), _shown(value) or "—"))
+        lines.append((key.replace("_", " ").capitalize(), shown_value(value) or "—"))
     return lines
 
 
@@ -419,12 +375,13 @@ def run_page(request: HttpRequest, model_admin, run_id) -> HttpResponse:
     rows = filters.apply(RowResult.objects.filter(run=run)).order_by("id")
     # Django's paginator counts once (a cached property) and slices only the page.
     page = Paginator(rows, ROWS_PER_PAGE).get_page(request.GET.get("page"))
+    names = Names(run.connection, [row.changes or {} for row in page.object_list])
     shown = [
         ShownRow(
             row,
             outcome_badge(row),
             failure_label(row),
-            change_groups(row.changes),
+            change_groups(row.changes, names),
             place_in_mappings(run.connection_id, row.needs),
         )
         for row in page.object_list
@@ -480,10 +437,7 @@ def rerun_and_apply(run: SyncRun, can_run: bool) -> dict:
     return {
         "can_rerun": can_run and not rerun_blocked,
         "rerun_blocked": rerun_blocked,
-        "can_apply": can_run
-        and run.dry_run
-        and run.status in APPLICABLE_STATUSES
-        and applied is None,
+        "can_apply": can_run and applicable(run) and applied is None,
         "applied": applied,
         "applied_url": run_url(applied.pk) if applied else "",
         "applied_from_url": run_url(run.applied_from_id) if run.applied_from_id else "",
@@ -555,7 +509,16 @@ def rerun(request: HttpRequest, model_admin, run_id) -> HttpResponse:
         messages.warning(request, f"Nothing to re-run yet: {reason}")
         return redirect(run_url(run.pk))
     new = queued[0]
-    messages.success(request, f"Queued run #{new.pk}: a re-run of the failed rows of #{run.pk}.")
+    messages.success(
+        request,
+        format_html(
+            'Queued run <a href="{}">#{}</a>: a re-run of the failed rows of <a href="{}">#{}</a>.',
+            run_url(new.pk),
+            new.pk,
+            run_url(run.pk),
+            run.pk,
+        ),
+    )
     return redirect(run_url(new.pk))
 
 
@@ -578,17 +541,25 @@ def apply_preview(request: HttpRequest, model_admin, run_id) -> HttpResponse:
     """Run a finished dry run for real: the same kind and parameters, as this person."""
     _check_can_run(model_admin, request)
     run = get_run(model_admin, request, run_id)
-    if not (run.dry_run and run.status in APPLICABLE_STATUSES):
+    if not applicable(run):
         messages.warning(
-            request, f"Run #{run.pk} is not a finished preview (a dry run): nothing to apply."
+            request,
+            f"Run #{run.pk} is not a finished preview (a dry run) that found something to "
+            "do: nothing to apply.",
         )
         return redirect(run_url(run.pk))
     new, queued = request_apply(run, started_by=request.user)
     _tell(
         request,
         queued,
-        done=f"Queued {new.get_kind_display().lower()} #{new.pk} for real, as previewed by "
-        f"#{run.pk}.",
+        done=format_html(
+            'Queued {} <a href="{}">#{}</a> for real, as previewed by <a href="{}">#{}</a>.',
+            new.get_kind_display().lower(),
+            run_url(new.pk),
+            new.pk,
+            run_url(run.pk),
+            run.pk,
+        ),
         not_done=f"Preview #{run.pk} was already applied: run #{new.pk} "
         f"({new.get_status_display().lower()}) does it. Nothing more was queued.",
     )

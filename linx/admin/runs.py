@@ -15,6 +15,7 @@ from django.utils.html import format_html
 
 from linx.admin import run_views
 from linx.admin.mapping_places import place_in_mappings
+from linx.admin.readable import Names, change_groups
 from linx.models import Connection, Outcome, RowResult, SyncRun
 from linx.sync.execute import RETRIED_ONCE_FIXED
 from linx.sync.queueing import queue_reruns
@@ -253,7 +254,7 @@ class RowResultAdmin(ReadOnlyAdmin):
 
     @admin.display(description="Changes (before → after)")
     def changes_shown(self, row: RowResult):
-        groups = run_views.change_groups(row.changes)
+        groups = change_groups(row.changes, Names(row.run.connection, [row.changes or {}]))
         if not groups:
             return "—"
         return render_to_string("admin/linx/rowresult/changes.html", {"groups": groups})

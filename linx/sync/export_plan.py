@@ -142,6 +142,28 @@ class Planner:
             "custom_fields": custom_fields,
         }
 
+    # --- naming --------------------------------------------------------------------
+
+    def name_of(self, record: TimeRecord) -> str:
+        """A time record as a person reads it: "Alex Rivera, 2026-11-25 · PJA / SJB ·
+        03-3010 Concrete Labor" (what Linx knows of it; an unlinked part by its ExakTime id)."""
+        context = self.context
+        employee = context["employees"].get(record.employee_id)
+        who = employee.name if employee and employee.name else f"employee {record.employee_id}"
+        parts = [f"{who}, {record.work_date}"]
+        sub_job = context["sub_jobs"].get(record.job_id)
+        if sub_job is not None:
+            project = context["projects_by_procore_id"].get(sub_job.project_id)
+            parts.append(" / ".join(m.name for m in (project, sub_job) if m and m.name))
+        elif (project := context["projects"].get(record.job_id)) is not None:
+            parts.append(project.name)
+        elif record.job_id is not None:
+            parts.append(f"location {record.job_id}")
+        code = context["cost_codes"].get(record.cost_code_id)
+        if code is not None:
+            parts.append(code.name or code.full_code or "")  # e.g. "03-3010 Concrete Labor"
+        return " · ".join(p for p in parts if p)
+
     # --- planning ------------------------------------------------------------------
 
     def plan(self, record: TimeRecord) -> Plan:

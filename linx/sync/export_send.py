@@ -97,6 +97,7 @@ class RecordResult:
     entry_ids: list[int] = field(default_factory=list)
     waiting: int = 0  # creates queued for the bulk batches, not yet answered
     reason: str = ""  # why nothing was sent, for a skipped row
+    name: str = ""  # the record as a person reads it: worker, date, where, cost code
 
 
 class Sender(Reconciler):

@@ -73,12 +73,14 @@ class Exporter(RunWork):
         )
         records = self.read_records()
         self.recorder.expect(EntityType.TIME_RECORD, len(records))
+        if not records:
+            self.recorder.note = self.nothing_found()
         ledger = load_ledger(self.connection, records)
         if not self.dry_run:
             self.sender.reconcile(ledger)
         to_create: list[tuple[Planned, RecordResult]] = []
         for record in records:
-            result = RecordResult(record)
+            result = RecordResult(record, name=planner.name_of(record))
             try:
                 self.apply(planner.plan(record), ledger, result, to_create)
             except Unexportable as problem:
@@ -87,6 +89,18 @@ class Exporter(RunWork):
             if not result.waiting:
                 self.finish_record(result)
         self.sender.create(to_create)
+
+    def nothing_found(self) -> str:
+        """Why an export with no time records did nothing, and what to check."""
+        which = "approved time records" if self.approved_only else "time records"
+        if self.employees:
+            which += " of the chosen employees"
+        if self.only is not None:
+            return "None of the time records to try again is still in ExakTime: nothing to export."
+        return (
+            f"ExakTime holds no {which} dated {self.start_date} to {self.end_date}: nothing "
+            "to export. Check the dates, or whether the crews have punched that week yet."
+        )
 
     def read_records(self) -> list[TimeRecord]:
         changed: list[bool] = []
@@ -168,7 +182,7 @@ class Exporter(RunWork):
                 outcome,
                 procore_id=result.entry_ids[0] if result.entry_ids else None,
                 exaktime_id="" if record.id is None else str(record.id),
-                name=f"{record.work_date} employee {record.employee_id}",
+                name=result.name[:255],
                 changes=result.changes,
                 message=message,
                 retryable=result.retryable,

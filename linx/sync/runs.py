@@ -290,6 +290,8 @@ class RunRecorder:
         self._rows: list[RowResult] = []
         self._stop_heartbeat = threading.Event()
         self._heartbeat: threading.Thread | None = None
+        #: What the run has to say when it goes through to the end (nothing to do, say).
+        self.note = ""
 
     # --- context -------------------------------------------------------------------
 
@@ -398,7 +400,7 @@ class RunRecorder:
                 status=status or self.status_from_counts(),
                 counts=dict(self.counts),
                 progress=self.progress,
-                message=message,
+                message=message or (self.note if status is None else ""),
                 failure_kind=failure_kind,
                 finished_at=Now(),
             )

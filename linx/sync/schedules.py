@@ -13,7 +13,7 @@ connection's alert addresses when it finds differences.
 from __future__ import annotations
 
 import logging
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 
 from croniter import croniter
 from django.db import transaction
@@ -38,11 +38,7 @@ def next_time(schedule: RunSchedule, after: datetime) -> datetime:
 
 def days_for(schedule: RunSchedule, now: datetime) -> tuple[date, date]:
     """The work dates an export or reconciliation covers, relative to today there."""
-    today = now.astimezone(schedule.connection.zone).date()
-    return (
-        today - timedelta(days=schedule.days_back_from),
-        today - timedelta(days=schedule.days_back_to),
-    )
+    return schedule.export_days(now.astimezone(schedule.connection.zone).date())
 
 
 def parameters_for(schedule: RunSchedule, now: datetime) -> dict:

@@ -100,7 +100,7 @@ def page(browser, live_server) -> Iterator:
 
 @pytest.fixture
 def staff_groups(transactional_db) -> None:
-    """The staff groups as migration 0006 defines them.
+    """The staff groups as migrations 0006 and 0009 define them.
 
     The live server needs a transactional database, emptied after each test, groups and
     all; Django's serialized rollback cannot put them back here, because with
@@ -117,10 +117,16 @@ def ensure_staff_groups() -> None:
     from django.contrib.auth.models import Group, Permission
 
     groups = importlib.import_module("linx.migrations.0006_staff_groups").GROUPS
+    schedules = importlib.import_module(
+        "linx.migrations.0009_schedule_permissions_for_staff_groups"
+    ).GRANTS
     for name, codenames in groups.items():
         group, _ = Group.objects.get_or_create(name=name)
         group.permissions.set(
-            Permission.objects.filter(content_type__app_label="linx", codename__in=codenames)
+            Permission.objects.filter(
+                content_type__app_label="linx",
+                codename__in=[*codenames, *schedules.get(name, [])],
+            )
         )
 
 
@@ -128,7 +134,8 @@ def screenshot(page, name: str) -> Path:
     """Save the whole page as ``var/screenshots/<name>.png`` for a person to look at."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     path = SCREENSHOTS / f"{name}.png"
-    page.screenshot(path=str(path), full_page=True)
+    # A long page (a run's hundred rows) takes a while to paint on a busy machine.
+    page.screenshot(path=str(path), full_page=True, timeout=60_000)
     return path
 
 

@@ -1,4 +1,4 @@
-"""`linx_connection add|set|list|show|webhooks`: manage connections from scripts (contracts/cli.md)."""
+"""`linx_connection add|set|list|show|webhooks`: manage connections from scripts (docs/cli.md)."""
 
 from __future__ import annotations
 

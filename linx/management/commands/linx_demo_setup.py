@@ -7,7 +7,10 @@ from django.core.management.base import BaseCommand
 
 from integrations.exaktime.sandbox import data as exaktime_data
 from integrations.procore.sandbox import data as procore_data
-from linx.models import Connection, User
+from linx.demo_week import punch_last_week
+from linx.models import Connection, RunKind, RunStatus, RunTrigger, SyncRun, User
+from linx.sync.execute import execute
+from linx.sync.runs import create_run
 
 
 class Command(BaseCommand):
@@ -25,8 +28,16 @@ class Command(BaseCommand):
             help="the Procore sandbox (its login and API host)",
         )
         parser.add_argument("--exaktime-url", default="http://127.0.0.1:8002")
+        parser.add_argument(
+            "--punch-week",
+            action="store_true",
+            help="once the sandboxes answer: import the connection if it never was, then "
+            "punch the last complete week in ExakTime (unless it holds punches already)",
+        )
 
     def handle(self, *args, **options):
+        if options["punch_week"]:
+            return self.punch_week(Connection.objects.get(name=options["connection"]))
         exists = User.objects.filter(email=options["email"]).exists()
         call_command(
             "linx_createstaff", options["email"], superuser=True, update=exists, stdout=self.stdout
@@ -51,6 +62,7 @@ class Command(BaseCommand):
                 import_sub_jobs=True,
                 crews_as_groups=True,
                 projects_as_categories=True,
+                time_zone=exaktime_data.TIME_ZONE.key,  # where the sandbox's crews work
                 **where,
             )
             self.stdout.write(f"Created connection {options['connection']!r}.")
@@ -67,3 +79,20 @@ class Command(BaseCommand):
             connection.procore_token_expires_at = None
             connection.save()
         self.stdout.write(f"Connection {connection.name!r} points at the sandboxes.")
+
+    def punch_week(self, connection: Connection) -> None:
+        """Give the first export something to send: crews linked, then a week punched."""
+        imported = SyncRun.objects.filter(
+            connection=connection,
+            kind=RunKind.IMPORT,
+            dry_run=False,
+            status__in=[RunStatus.SUCCEEDED, RunStatus.PARTIAL],
+        )
+        if not imported.exists():
+            run = execute(create_run(connection, RunKind.IMPORT, trigger=RunTrigger.COMMAND))
+            self.stdout.write(f"Imported the sandbox company into ExakTime (run #{run.pk}).")
+        monday, added = punch_last_week(connection)
+        if added:
+            self.stdout.write(f"Punched {added} time records for the week of {monday}.")
+        else:
+            self.stdout.write(f"The week of {monday} holds punches already.")

@@ -1,4 +1,5 @@
-"""Seed the demo's week (`make demo`): imported, punched, exported, then touched by hand.
+"""Seed the demo's week before last (`make demo`): imported, punched, exported, then
+touched by hand (last week is punched but left for the demo's first export).
 
 The first reconciliation of the demo then shows a matched week with one entry typed by
 hand in Procore (extra), one entry edited in Procore after export (different) and one
@@ -24,7 +25,10 @@ TIMEOUT = 30
 
 
 class Command(BaseCommand):
-    help = "Seed the demo connection's last week, with one of each thing a reconciliation finds."
+    help = (
+        "Seed the demo connection's week before last, with one of each thing a "
+        "reconciliation finds."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("name", nargs="?", default="demo", help="The connection's name.")
@@ -37,8 +41,9 @@ class Command(BaseCommand):
         execute(create_run(connection, RunKind.IMPORT, trigger=RunTrigger.COMMAND,
                            parameters={"entities": ["employees", "locations", "cost_codes"]}))  # fmt: skip
         exaktime = connection.exaktime_api_url.rstrip("/")
-        week = self.post(f"{exaktime}/_sandbox/time_records", {})
-        first = exaktime_data.last_week()
+        # The week before last: last week is left unexported for the demo's first export.
+        first = exaktime_data.last_week() - timedelta(days=7)
+        week = self.post(f"{exaktime}/_sandbox/time_records", {"week_start": first.isoformat()})
         last = first + timedelta(days=6)
         parameters = {"from": first.isoformat(), "to": last.isoformat()}
         run = execute(create_run(connection, RunKind.EXPORT, trigger=RunTrigger.COMMAND,
