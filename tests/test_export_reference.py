@@ -15,7 +15,12 @@ from django.utils import timezone
 
 from integrations.procore.sandbox import data as pc
 from linx.models import EntityType, Outcome, ProjectReference
-from tests.test_export import entries, exaktime_id, export, linked, punch  # noqa: F401
+from tests import test_export
+from tests.test_export import entries, exaktime_id, export
+
+# The export tests' fixtures: the mappings an export stands on, and punching a record.
+linked = test_export.linked
+punch = test_export.punch
 
 
 def list_reads(procore_sandbox) -> dict[str, int]:
