@@ -100,6 +100,21 @@ def record_line(line: ExportLedgerLine, plan: Planned, entry_id: int) -> None:
     line.save(update_fields=[*SENT_FIELDS, "procore_id", "state", "synced_at", "updated_at"])
 
 
+def record_created(lines: list[ExportLedgerLine], entry_ids: list[int]) -> None:
+    """A batch's lines whose entries Procore created as their intents said (the fields
+    were filled when the intent was written): two statements, not one UPDATE a line."""
+    now = timezone.now()
+    for line, entry_id in zip(lines, entry_ids, strict=True):
+        line.procore_id = entry_id
+        line.state = LineState.DONE
+        line.synced_at = line.updated_at = now
+    with transaction.atomic():
+        ExportLedgerLine.objects.filter(pk__in=[line.pk for line in lines]).update(
+            state=LineState.DONE, synced_at=now, updated_at=now
+        )
+        ExportLedgerLine.objects.bulk_update(lines, ["procore_id"], batch_size=500)
+
+
 def found_line(line: ExportLedgerLine, entry_id: int) -> None:
     """A pending line whose entry was found in Procore after all."""
     line.procore_id = entry_id

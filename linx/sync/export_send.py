@@ -19,8 +19,6 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from django.db import transaction
-
 from integrations.exaktime.records import TimeRecord
 from integrations.procore.client import ProcoreClient
 from integrations.procore.errors import (
@@ -38,6 +36,7 @@ from linx.sync.export_ledger import (
     WRITE_ATTEMPTS,
     Reconciler,
     forget,
+    record_created,
     record_line,
     write_intent,
 )
@@ -272,9 +271,7 @@ class Sender(Reconciler):
             for _, result in batch:
                 self._not_created(result, failure.message, retryable=failure.retry_may_help)
             return
-        with transaction.atomic():  # one commit for the batch's answers, not one per entry
-            for (plan, _), line, entry in zip(batch, lines, created, strict=True):
-                record_line(line, plan, entry.id)
+        record_created(lines, [entry.id for entry in created])
         for (plan, result), entry in zip(batch, created, strict=True):
             self._created(plan, result, entry.id)
 
