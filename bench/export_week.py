@@ -281,6 +281,24 @@ def main() -> None:
     )
     print(f"  {time.perf_counter() - began:.1f} s", flush=True)
 
+    # A plain (changed-since) import of the company just imported: nothing changed, so
+    # its Procore requests are the fixed cost of looking (no per-project list).
+    procore.clear_log()
+    plain_run = execute(
+        create_run(
+            connection,
+            RunKind.IMPORT,
+            trigger=RunTrigger.COMMAND,
+            parameters={"entities": ["employees", "locations", "cost_codes"]},
+        )
+    )
+    plain = Counter(
+        f"{e['method']} {endpoint(e['path'])}"
+        for e in procore.log()
+        if e["path"].startswith("/rest/")
+    )
+    print(f"Plain import of the unchanged company: {plain_run.status}", flush=True)
+
     records = week_of_records(procore, args.records)
     inserted = exaktime.command("time_records", records)
     kinds = Counter(k for r in records for k in ("regular", "ot1", "ot2") if r[f"{k}_hours"])
@@ -430,6 +448,12 @@ def main() -> None:
     print(
         f"no-change export                = {again['seconds']:.1f} s, {len(again['writes'])} "
         f"writes, {len(again['procore']):,} Procore reads"
+    )
+    print(f"no-change export / raw read     = {again['seconds'] / read_seconds:.2f}")
+    print(
+        f"plain import, nothing changed   = {sum(plain.values())} Procore requests ("
+        + ", ".join(f"{n} {call.replace('/rest/v1.0', '')}" for call, n in sorted(plain.items()))
+        + ")"
     )
 
     procore.stop()
