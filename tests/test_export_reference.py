@@ -114,13 +114,7 @@ def test_a_422_naming_a_cost_code_rereads_the_lists_once_and_sends_the_right_cod
 ):
     punch(ot1_hours=0, ot2_hours=0)
     export(linked)  # PJA's codes kept
-    old = concrete_labor_on_pja(procore_sandbox)
-    procore_sandbox.update("cost_code", old["id"], deleted_at="2026-11-18T00:00:00Z")
-    new = procore_sandbox.add(
-        "cost_code", {**{k: old[k] for k in ("code", "full_code", "name", "parent")},
-                      "standard_cost_code_id": pc.STANDARD_CONCRETE_LABOR, "deleted_at": None},
-        scope=pc.PROJECT_PJA,
-    )  # fmt: skip
+    new = replace_concrete_labor_on_pja(procore_sandbox)
     record = punch(work_date="2026-11-17", ot1_hours=0, ot2_hours=0)
     procore_sandbox.clear_requests()
 
@@ -130,6 +124,33 @@ def test_a_422_naming_a_cost_code_rereads_the_lists_once_and_sends_the_right_cod
     (entry,) = entries(procore_sandbox, origin_id=f"{record['id']}-regular")
     assert entry["cost_code_id"] == new["id"]
     assert list_reads(procore_sandbox) == {"cost_codes": 1, "sub_jobs": 1}
+
+
+def replace_concrete_labor_on_pja(procore_sandbox) -> dict:
+    """PJA's concrete labor code deleted and set up again: the same code, a new id."""
+    old = concrete_labor_on_pja(procore_sandbox)
+    procore_sandbox.update("cost_code", old["id"], deleted_at="2026-11-18T00:00:00Z")
+    return procore_sandbox.add(
+        "cost_code", {**{k: old[k] for k in ("code", "full_code", "name", "parent")},
+                      "standard_cost_code_id": pc.STANDARD_CONCRETE_LABOR, "deleted_at": None},
+        scope=pc.PROJECT_PJA,
+    )  # fmt: skip
+
+
+def test_a_422_naming_a_cost_code_on_an_update_rereads_and_patches_the_right_code(
+    punch, linked, procore_sandbox, exaktime_sandbox
+):
+    record = punch(ot1_hours=0, ot2_hours=0)
+    export(linked)
+    new = replace_concrete_labor_on_pja(procore_sandbox)
+    exaktime_sandbox.update("time_record", record["id"], regular_hours=7.5, revision=2)
+
+    run = export(linked)
+
+    assert run.counts == {"updated": 1}, run.rows.get().message
+    (entry,) = entries(procore_sandbox, origin_id=f"{record['id']}-regular")
+    assert entry["cost_code_id"] == new["id"]
+    assert str(entry["hours"]) in ("7.5", "7.50")
 
 
 def test_a_422_for_a_code_gone_from_the_project_fails_the_row_naming_the_fix(
