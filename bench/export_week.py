@@ -281,6 +281,24 @@ def main() -> None:
     )
     print(f"  {time.perf_counter() - began:.1f} s", flush=True)
 
+    # A plain (changed-since) import of the company just imported: nothing changed, so
+    # its Procore requests are the fixed cost of looking (no per-project list).
+    procore.clear_log()
+    plain_run = execute(
+        create_run(
+            connection,
+            RunKind.IMPORT,
+            trigger=RunTrigger.COMMAND,
+            parameters={"entities": ["employees", "locations", "cost_codes"]},
+        )
+    )
+    plain = Counter(
+        f"{e['method']} {endpoint(e['path'])}"
+        for e in procore.log()
+        if e["path"].startswith("/rest/")
+    )
+    print(f"Plain import of the unchanged company: {plain_run.status}", flush=True)
+
     records = week_of_records(procore, args.records)
     inserted = exaktime.command("time_records", records)
     kinds = Counter(k for r in records for k in ("regular", "ot1", "ot2") if r[f"{k}_hours"])
@@ -293,7 +311,7 @@ def main() -> None:
     def export() -> dict:
         procore.clear_log()
         exaktime.clear_log()
-        began = time.perf_counter()
+        began, cpu = time.perf_counter(), time.process_time()
         run = execute(
             create_run(
                 connection,
@@ -306,10 +324,12 @@ def main() -> None:
             )
         )
         seconds = time.perf_counter() - began
+        cpu = time.process_time() - cpu
         procore_log = [e for e in procore.log() if e["path"].startswith("/rest/")]
         return {
             "run": run,
             "seconds": seconds,
+            "cpu": cpu,
             "procore": procore_log,
             "writes": [e for e in procore_log if e["method"] in WRITES],
             "exaktime": exaktime.log(),
@@ -391,6 +411,9 @@ def main() -> None:
     line("rows unchanged", lambda r: f"{r['run'].counts.get('unchanged', 0):,}")
     line("timecard entries created", lambda r: f"{r['created']:,}")
     line("seconds", lambda r: f"{r['seconds']:.1f}")
+    # Linx's own CPU (this process: the sandboxes run in theirs): what a busy machine
+    # stretches least, so the figure to compare between runs on a shared machine.
+    line("Linx CPU seconds", lambda r: f"{r['cpu']:.1f}")
     line(
         "entries per second",
         lambda r: f"{r['created'] / r['seconds']:,.0f}" if r["created"] else "-",
@@ -430,6 +453,12 @@ def main() -> None:
     print(
         f"no-change export                = {again['seconds']:.1f} s, {len(again['writes'])} "
         f"writes, {len(again['procore']):,} Procore reads"
+    )
+    print(f"no-change export / raw read     = {again['seconds'] / read_seconds:.2f}")
+    print(
+        f"plain import, nothing changed   = {sum(plain.values())} Procore requests ("
+        + ", ".join(f"{n} {call.replace('/rest/v1.0', '')}" for call, n in sorted(plain.items()))
+        + ")"
     )
 
     procore.stop()

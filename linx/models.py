@@ -806,6 +806,45 @@ class ExportLedgerLine(models.Model):
         return f"time record {self.time_record_id} {EntryKind(self.kind).label}"
 
 
+# --- Procore project reference data --------------------------------------------------
+
+
+class ReferenceKind(models.TextChoices):
+    COST_CODES = "cost_codes", "Project cost codes"
+    SUB_JOBS = "sub_jobs", "Sub-jobs"
+
+
+class ProjectReference(models.Model):
+    """One Procore project's cost codes or sub-jobs as last read, kept per connection so
+    exports (and imports) reuse them instead of reading them on every run.
+
+    ``data`` holds only what resolving a time record needs: for cost codes, the project's
+    code ids by standard cost code id and by full code (deleted codes left out); for
+    sub-jobs, the ids of the active ones. ``read_at`` says how old it is; past
+    ``LINX_REFERENCE_MAX_AGE_MINUTES`` it is read again before a new or changed record
+    is resolved against it.
+    """
+
+    connection = models.ForeignKey(
+        Connection, on_delete=models.CASCADE, related_name="project_references"
+    )
+    project_id = models.BigIntegerField("Procore project ID")
+    kind = models.CharField(max_length=16, choices=ReferenceKind)
+    data = models.JSONField(default=dict, blank=True)
+    read_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["connection", "project_id", "kind"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["connection", "project_id", "kind"], name="project_reference_unique"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{ReferenceKind(self.kind).label} of project {self.project_id}"
+
+
 # --- Runs -----------------------------------------------------------------------------
 
 

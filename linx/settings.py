@@ -168,6 +168,9 @@ LINX_QUEUE_STALE_SECONDS = env.integer("LINX_QUEUE_STALE_SECONDS", 600, minimum=
 # Procore twice, this many milliseconds apart, before it believes the write did not land
 # and sends it again in the same run.
 LINX_RECHECK_PAUSE_MS = env.integer("LINX_RECHECK_PAUSE_MS", 2000, minimum=0)
+# A Procore project's cost codes and sub-jobs, once read, are reused this long (minutes)
+# before a new or changed time record is resolved against them; 0 reads them every run.
+LINX_REFERENCE_MAX_AGE_MINUTES = env.integer("LINX_REFERENCE_MAX_AGE_MINUTES", 360, minimum=0)
 # Overrides of the HTTP clients' retry policy (integrations.http.RetryPolicy); the
 # defaults retry at least as hard as the seed product. Tests make the waits short.
 LINX_HTTP_RETRY: dict = {}

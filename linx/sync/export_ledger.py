@@ -61,9 +61,11 @@ def load_ledger(connection: Connection, records: list[TimeRecord]) -> dict[str, 
     for start in range(0, len(origins), LEDGER_SLICE):
         ledger.update(
             (line.origin_id, line)
+            # Without the fields last sent: only a changed record's diff needs them (read
+            # then, line by line); decoding every line's JSON made up much of a no-change run.
             for line in ExportLedgerLine.objects.filter(
                 connection=connection, origin_id__in=origins[start : start + LEDGER_SLICE]
-            )
+            ).defer("fields")
         )
     return ledger
 
@@ -98,6 +100,21 @@ def record_line(line: ExportLedgerLine, plan: Planned, entry_id: int) -> None:
     fill_line(line, plan)
     line.synced_at = timezone.now()
     line.save(update_fields=[*SENT_FIELDS, "procore_id", "state", "synced_at", "updated_at"])
+
+
+def record_created(lines: list[ExportLedgerLine], entry_ids: list[int]) -> None:
+    """A batch's lines whose entries Procore created as their intents said (the fields
+    were filled when the intent was written): two statements, not one UPDATE a line."""
+    now = timezone.now()
+    for line, entry_id in zip(lines, entry_ids, strict=True):
+        line.procore_id = entry_id
+        line.state = LineState.DONE
+        line.synced_at = line.updated_at = now
+    with transaction.atomic():
+        ExportLedgerLine.objects.filter(pk__in=[line.pk for line in lines]).update(
+            state=LineState.DONE, synced_at=now, updated_at=now
+        )
+        ExportLedgerLine.objects.bulk_update(lines, ["procore_id"], batch_size=500)
 
 
 def found_line(line: ExportLedgerLine, entry_id: int) -> None:

@@ -24,10 +24,12 @@ from linx.models import (
     Connection,
     EntityMapping,
     EntityType,
+    ReferenceKind,
     TimeEntryMode,
 )
 from linx.sync import rules
 from linx.sync.labels import exaktime_name
+from linx.sync.reference import ProjectLists
 from linx.sync.rules import HOUR_KINDS, HOURS_FIELD, KIND_NAMES, MAX_HOURS
 from linx.sync.runs import RunAborted, stop_unless_only_this_list
 
@@ -82,8 +84,8 @@ class Plan:
 
 
 class Planner:
-    """Resolves and checks one export's time records against the connection's mappings,
-    reading Procore's cost codes and sub-jobs of a project once per run."""
+    """Resolves and checks one export's time records against the connection's mappings
+    and its kept Procore project lists (`reference.ProjectLists`)."""
 
     def __init__(
         self,
@@ -98,8 +100,10 @@ class Planner:
         self.exaktime = exaktime
         self.approved_only = approved_only
         self.context = self.load_context()
-        self._project_codes: dict[int, dict[str, dict]] = {}
-        self._sub_jobs: dict[int, set[int]] = {}
+        self.lists = ProjectLists(connection, procore)
+        # True while planning a record already exported at its current revision: its
+        # project's lists are taken as kept, of any age (see `reference`).
+        self._any_age = False
         self._described: dict[tuple[str, int], str] = {}
 
     def load_context(self) -> dict[str, Any]:
@@ -166,8 +170,19 @@ class Planner:
 
     # --- planning ------------------------------------------------------------------
 
-    def plan(self, record: TimeRecord) -> Plan:
-        """The entries ``record`` should have in Procore, resolved and checked."""
+    def plan(self, record: TimeRecord, *, settled: bool = False) -> Plan:
+        """The entries ``record`` should have in Procore, resolved and checked.
+
+        ``settled``: the ledger holds the record at this revision, so it is resolved with
+        local lookups only (the project's kept lists, however old).
+        """
+        self._any_age = settled
+        try:
+            return self._plan(record)
+        finally:
+            self._any_age = False
+
+    def _plan(self, record: TimeRecord) -> Plan:
         if record.problems:
             what = "A time record" if record.id is None else f"Time record {record.id}"
             raise Unexportable(
@@ -287,7 +302,7 @@ class Planner:
                 )
             project_id = location.procore_id
         project_label = self._project_label(project_id)
-        if sub_job_id is not None and sub_job_id not in self.sub_jobs_of(project_id):
+        if sub_job_id is not None and not self._has_sub_job(project_id, sub_job_id):
             raise Unexportable(
                 f"Time record {record.id}: sub-job {location.name!r} is not set up (or not active) on "
                 f"Procore project {project_label}. Set it up under the project's Work Breakdown "
@@ -336,10 +351,9 @@ class Planner:
                     "exaktime_id": str(record.cost_code_id),
                 },
             )
-        codes = self.codes_of(project_id)
-        found = codes["by_standard"].get(mapping.procore_id)
-        if found is None:
-            found = codes["by_full_code"].get(mapping.full_code)
+        found = self._project_code(project_id, mapping)
+        if found is None and self._missed(ReferenceKind.COST_CODES, project_id):
+            found = self._project_code(project_id, mapping)
         if found is None:
             label = mapping.full_code or mapping.name
             raise Unexportable(
@@ -348,6 +362,23 @@ class Planner:
                 needs={"entity_type": EntityType.COST_CODE, "project": project_id},
             )
         return found
+
+    def _project_code(self, project_id: int, mapping: EntityMapping) -> int | None:
+        codes = self.codes_of(project_id)
+        found = codes["by_standard"].get(str(mapping.procore_id))
+        return found if found is not None else codes["by_full_code"].get(mapping.full_code)
+
+    def _has_sub_job(self, project_id: int, sub_job_id: int) -> bool:
+        return sub_job_id in self.sub_jobs_of(project_id) or (
+            self._missed(ReferenceKind.SUB_JOBS, project_id)
+            and sub_job_id in self.sub_jobs_of(project_id)
+        )
+
+    def _missed(self, kind: str, project_id: int) -> bool:
+        return self._procore_list(
+            f"the {ReferenceKind(kind).label.lower()} of project {project_id}",
+            lambda: self.lists.missed(kind, project_id),
+        )
 
     def custom_values(self, record: TimeRecord) -> dict[str, Any]:
         """The selected custom fields' values in Procore's types (checked, never altered)."""
@@ -366,38 +397,23 @@ class Planner:
             values[f"custom_field_{definition.procore_id}"] = converted
         return values
 
-    # --- Procore reference, cached per run -----------------------------------------
+    # --- Procore reference, kept per connection ------------------------------------
 
     def codes_of(self, project_id: int) -> dict[str, dict]:
-        if project_id not in self._project_codes:
-            by_standard, by_full = {}, {}
-            for code in self._procore_list(
-                f"the cost codes of project {project_id}",
-                lambda: self.procore.project_cost_codes(project_id),
-            ):
-                if code.is_deleted:
-                    continue  # a deleted code counts as not set up
-                if code.standard_cost_code_id is not None:
-                    by_standard[code.standard_cost_code_id] = code.id
-                by_full.setdefault(code.full_code, code.id)
-            self._project_codes[project_id] = {"by_standard": by_standard, "by_full_code": by_full}
-        return self._project_codes[project_id]
+        return self._procore_list(
+            f"the cost codes of project {project_id}",
+            lambda: self.lists.cost_codes(project_id, any_age=self._any_age),
+        )
 
     def sub_jobs_of(self, project_id: int) -> set[int]:
-        if project_id not in self._sub_jobs:
-            self._sub_jobs[project_id] = {
-                s.id
-                for s in self._procore_list(
-                    f"the sub-jobs of project {project_id}",
-                    lambda: self.procore.sub_jobs(project_id),
-                )
-                if s.active
-            }
-        return self._sub_jobs[project_id]
+        return self._procore_list(
+            f"the sub-jobs of project {project_id}",
+            lambda: self.lists.sub_jobs(project_id, any_age=self._any_age),
+        )
 
-    def _procore_list(self, what: str, fetch) -> list:
+    def _procore_list(self, what: str, fetch):
         try:
-            return list(fetch())
+            return fetch()
         except ProcoreError as error:
             # Stops the run unless only this list is refused; then only its records fail.
             failure = stop_unless_only_this_list(

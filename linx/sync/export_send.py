@@ -19,8 +19,6 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from django.db import transaction
-
 from integrations.exaktime.records import TimeRecord
 from integrations.procore.client import ProcoreClient
 from integrations.procore.errors import (
@@ -38,10 +36,12 @@ from linx.sync.export_ledger import (
     WRITE_ATTEMPTS,
     Reconciler,
     forget,
+    record_created,
     record_line,
     write_intent,
 )
-from linx.sync.export_plan import RERUN, Planned
+from linx.sync.export_plan import RERUN, Planned, Unexportable
+from linx.sync.reference import names_reference
 from linx.sync.rules import KIND_NAMES
 from linx.sync.runs import RunAborted
 
@@ -111,11 +111,13 @@ class Sender(Reconciler):
         *,
         dry_run: bool,
         on_done: Callable[[RecordResult], None],
+        revalidate: Callable[[Planned], Planned | None] | None = None,
     ) -> None:
         super().__init__(procore)
         self.connection = connection
         self.dry_run = dry_run
         self.on_done = on_done
+        self.revalidate = revalidate
 
     def update(self, line: ExportLedgerLine, plan: Planned, result: RecordResult) -> None:
         before = line.fields or {}
@@ -143,7 +145,13 @@ class Sender(Reconciler):
             result.retryable = True
             return
         except ProcoreError as error:
-            self._failed(result, error)
+            again = self._replanned(plan, error)
+            if isinstance(again, Planned):
+                self.update(line, again, result)
+            elif again is not None:
+                result.failures.append(str(again))
+            else:
+                self._failed(result, error)
             return
         record_line(line, plan, line.procore_id)
         result.outcomes.append(Outcome.UPDATED)
@@ -232,17 +240,25 @@ class Sender(Reconciler):
                 for item in batch:
                     self._create_one(item)
                 return
+            again = []
             for index in sorted(bad):
                 plan, result = batch[index]
                 lines[index].delete()
+                messages = error.index_errors[index]
+                replanned = self._replanned(plan, messages)
+                if isinstance(replanned, Planned):
+                    again.append((replanned, result))
+                    continue
+                refused = " ".join(messages)
                 self._not_created(
                     result,
-                    f"Procore refused the {KIND_NAMES[plan.kind]} entry: "
-                    + " ".join(error.index_errors[index]),
+                    str(
+                        replanned or f"Procore refused the {KIND_NAMES[plan.kind]} entry: {refused}"
+                    ),
                     retryable=False,
                 )
             forget([line for i, line in enumerate(lines) if i not in bad])
-            rest = [item for i, item in enumerate(batch) if i not in bad]
+            rest = [item for i, item in enumerate(batch) if i not in bad] + again
             if rest:
                 self._create_batch(rest, attempt)
             return
@@ -257,9 +273,7 @@ class Sender(Reconciler):
             for _, result in batch:
                 self._not_created(result, failure.message, retryable=failure.retry_may_help)
             return
-        with transaction.atomic():  # one commit for the batch's answers, not one per entry
-            for (plan, _), line, entry in zip(batch, lines, created, strict=True):
-                record_line(line, plan, entry.id)
+        record_created(lines, [entry.id for entry in created])
         for (plan, result), entry in zip(batch, created, strict=True):
             self._created(plan, result, entry.id)
 
@@ -273,8 +287,14 @@ class Sender(Reconciler):
             return
         except ProcoreError as error:
             line.delete()
-            failure = classify(error)
-            self._not_created(result, failure.message, retryable=failure.retry_may_help)
+            again = self._replanned(plan, error)
+            if isinstance(again, Planned):
+                self._create_one((again, result), attempt)
+            elif again is not None:
+                self._not_created(result, str(again), retryable=False)
+            else:
+                failure = classify(error)
+                self._not_created(result, failure.message, retryable=failure.retry_may_help)
             return
         record_line(line, plan, entry.id)
         self._created(plan, result, entry.id)
@@ -319,6 +339,23 @@ class Sender(Reconciler):
         if missing:
             log.info("%d timecard entries confirmed not created; sending them again", len(missing))
             send(missing, attempt + 1)
+
+    def _replanned(self, plan: Planned, refusal) -> Planned | Unexportable | None:
+        """An entry Procore refused with a 422 naming its cost code or sub-job: Linx's
+        copy of the project's lists may be out of date, so they are read again (once per
+        run) and the record checked again. The entry to send instead; or why the record
+        now fails the pre-send check (naming what to fix); or None: the refusal stands."""
+        if isinstance(refusal, ProcoreValidationError):
+            refusal = [refusal.message, *(m for ms in refusal.field_errors.values() for m in ms)]
+        elif isinstance(refusal, ProcoreError):
+            return None
+        if self.revalidate is None or not names_reference(refusal):
+            return None
+        try:
+            again = self.revalidate(plan)
+        except Unexportable as problem:
+            return problem
+        return again if again is not None and again.fields != plan.fields else None
 
     def _failed(self, result: RecordResult, error: ProcoreError) -> None:
         failure = classify(error)

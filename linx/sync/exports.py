@@ -65,10 +65,17 @@ class Exporter(RunWork):
         self.employees = set(parameters.employees or [])
         self.only = set(parameters.only_time_records or []) or None
         self.reapply = set(parameters.reapply or [])
-        self.sender = Sender(connection, procore, dry_run=self.dry_run, on_done=self.finish_record)
+        self.sender = Sender(
+            connection,
+            procore,
+            dry_run=self.dry_run,
+            on_done=self.finish_record,
+            revalidate=self.revalidate,
+        )
+        self.planner: Planner | None = None
 
     def run(self) -> None:
-        planner = Planner(
+        self.planner = Planner(
             self.connection, self.procore, self.exaktime, approved_only=self.approved_only
         )
         records = self.read_records()
@@ -80,9 +87,9 @@ class Exporter(RunWork):
             self.sender.reconcile(ledger)
         to_create: list[tuple[Planned, RecordResult]] = []
         for record in records:
-            result = RecordResult(record, name=planner.name_of(record))
+            result = RecordResult(record, name=self.planner.name_of(record))
             try:
-                self.apply(planner.plan(record), ledger, result, to_create)
+                self.apply(self.plan(record, ledger), ledger, result, to_create)
             except Unexportable as problem:
                 result.failures.append(str(problem))
                 result.needs = problem.needs
@@ -132,6 +139,48 @@ class Exporter(RunWork):
                 continue
             kept[record.id] = record
         return list(kept.values())
+
+    def plan(self, record: TimeRecord, ledger) -> Plan:
+        """The record's plan. One the ledger holds at its current revision is resolved
+        with local lookups only; only if that plan differs from what was sent (a mapping
+        or setting changed since) is it resolved again against fresh Procore lists."""
+        if not self.settled(record, ledger):
+            return self.planner.plan(record)
+        try:
+            plan = self.planner.plan(record, settled=True)
+        except Unexportable:
+            return self.planner.plan(record)
+        sent = {
+            kind: line.fingerprint
+            for kind in HOURS_FIELD
+            if (line := ledger.get(origin_id(record.id, kind))) is not None
+        }
+        if plan.keep or {p.kind: p.fingerprint for p in plan.entries or []} == sent:
+            return plan
+        return self.planner.plan(record)
+
+    @staticmethod
+    def settled(record: TimeRecord, ledger) -> bool:
+        """Exported at this very revision: every line of the record done and recording it."""
+        if record.id is None or record.revision is None:
+            return False
+        lines = [ledger.get(origin_id(record.id, kind)) for kind in HOURS_FIELD]
+        lines = [line for line in lines if line is not None]
+        return bool(lines) and all(
+            line.procore_id is not None and line.revision == record.revision for line in lines
+        )
+
+    def revalidate(self, plan: Planned) -> Planned | None:
+        """After Procore refused an entry naming its cost code or sub-job: the project's
+        lists read again (once per run) and the record planned again. None: the lists were
+        already re-read, so Procore's refusal stands. Raises Unexportable when the record
+        now fails the pre-send check (its row says what to fix)."""
+        if not self.planner.lists.reread(plan.fields["project_id"]):
+            return None
+        for entry in self.planner.plan(plan.record).entries or []:
+            if entry.kind == plan.kind:
+                return entry
+        return None
 
     def apply(self, plan: Plan, ledger, result: RecordResult, to_create) -> None:
         """Compare a record's plan with the ledger: update, delete, or queue creates."""

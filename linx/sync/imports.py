@@ -29,6 +29,7 @@ from integrations.procore.records import Project
 from linx.models import Connection, EntityMapping, EntityType, Outcome
 from linx.sync import rules
 from linx.sync.procore_lists import ListReader
+from linx.sync.reference import ProjectLists
 from linx.sync.runs import RunAborted, RunRecorder, RunWork
 from linx.sync.targets import NOUNS
 from linx.sync.twins import RERUN_HINT, Only, ProjectFamily, Twin, TwinWriter
@@ -91,6 +92,7 @@ class Importer(RunWork):
         self.failing = dict(failing or {})
         self.twins = TwinWriter(connection, recorder, exaktime, dry_run=dry_run, only=self.only)
         self.lists = ListReader(recorder, self.twins.row, ENTITY_OF)
+        self.reference = ProjectLists(connection, procore)  # sub-jobs read, kept for exports
         self.completed: set[str] = set()  # entities read to the end without a refusal
         self._projects: list[Project] | None = None
         self._work_classifications: dict[int, str] | None = None
@@ -335,6 +337,8 @@ class Importer(RunWork):
         if listing is None:
             return set()
         sub_jobs = [s for s in listing if s.active]
+        if kind not in self.lists.unsteady:  # read whole: exports may reuse it
+            self.reference.keep_sub_jobs(project.id, sub_jobs)
         if not sub_jobs:
             return set()
         family = family.with_sub_jobs(s.id for s in sub_jobs)

@@ -1,0 +1,128 @@
+"""Procore project reference data (cost codes, sub-jobs), kept per connection.
+
+Procore meters every request, so a project's lists are not read on every run: each is
+kept (`ProjectReference`) with the time it was read and reused while it is younger than
+`LINX_REFERENCE_MAX_AGE_MINUTES`. A time record already exported at its current
+revision may be checked against a list of any age (nothing about it needs Procore's
+word again); a new or changed one only against a fresh list. A 422 naming a cost code or
+sub-job re-reads that project's lists once per run (`reread`), and a code or sub-job
+not found in a kept list is looked for once more in a fresh reading (`missed`) before
+its record fails.
+
+Lists are read with no transaction open; each is saved afterwards in a short one.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.utils import timezone
+
+from integrations.procore.client import ProcoreClient
+from linx.models import Connection, ProjectReference, ReferenceKind
+
+#: What in Procore's refusal of an entry says its cost code or sub-job is the problem.
+NAMES_REFERENCE = re.compile(r"cost[ _]?code|sub[ _-]?job", re.IGNORECASE)
+
+
+def names_reference(messages) -> bool:
+    """Whether Procore's messages about an entry name its cost code or sub-job."""
+    return any(NAMES_REFERENCE.search(str(message)) for message in messages)
+
+
+def cost_code_data(codes) -> dict[str, dict]:
+    """A project's codes by standard cost code id and by full code (deleted ones left out:
+    a deleted code counts as not set up)."""
+    by_standard, by_full = {}, {}
+    for code in codes:
+        if code.is_deleted:
+            continue
+        if code.standard_cost_code_id is not None:
+            by_standard[str(code.standard_cost_code_id)] = code.id
+        by_full.setdefault(code.full_code, code.id)
+    return {"by_standard": by_standard, "by_full_code": by_full}
+
+
+def sub_job_data(sub_jobs) -> dict[str, list[int]]:
+    return {"active": sorted(s.id for s in sub_jobs if s.active)}
+
+
+class ProjectLists:
+    """One run's view of a connection's kept project lists; reads Procore only when a
+    list is missing, too old for the asker, or named by a 422 (once per run)."""
+
+    def __init__(self, connection: Connection, procore: ProcoreClient) -> None:
+        self.connection = connection
+        self.procore = procore
+        self.max_age = timedelta(minutes=settings.LINX_REFERENCE_MAX_AGE_MINUTES)
+        self._kept: dict[tuple[str, int], ProjectReference] | None = None
+        self._fresh: set[tuple[str, int]] = set()  # read from Procore during this run
+        self._reread: set[int] = set()  # projects re-read after a 422 this run
+
+    def cost_codes(self, project_id: int, *, any_age: bool = False) -> dict[str, dict]:
+        """Raises ProcoreError when the list must be read and cannot be."""
+        return self._get(ReferenceKind.COST_CODES, project_id, any_age)
+
+    def sub_jobs(self, project_id: int, *, any_age: bool = False) -> set[int]:
+        return set(self._get(ReferenceKind.SUB_JOBS, project_id, any_age)["active"])
+
+    def reread(self, project_id: int) -> bool:
+        """Read a project's lists again after Procore refused an entry naming one of them;
+        False when they were already re-read in this run (the refusal stands)."""
+        if project_id in self._reread:
+            return False
+        self._reread.add(project_id)
+        for kind in ReferenceKind.values:
+            self._read(kind, project_id)
+        return True
+
+    def missed(self, kind: str, project_id: int) -> bool:
+        """A record's code or sub-job is not in a kept list: before the record fails, the
+        list is read again unless it already was in this run (someone may just have set
+        it up). True when it was read again, so the lookup is worth repeating."""
+        if (kind, project_id) in self._fresh:
+            return False
+        self._read(kind, project_id)
+        return True
+
+    def keep_sub_jobs(self, project_id: int, sub_jobs) -> None:
+        """An import read a project's whole sub-job list: keep it for exports."""
+        self._save(ReferenceKind.SUB_JOBS, project_id, sub_job_data(sub_jobs))
+
+    def _get(self, kind: str, project_id: int, any_age: bool) -> dict[str, Any]:
+        key = (kind, project_id)
+        kept = self._all().get(key)
+        if kept is not None and (
+            any_age or key in self._fresh or timezone.now() - kept.read_at <= self.max_age
+        ):
+            return kept.data
+        return self._read(kind, project_id)
+
+    def _all(self) -> dict[tuple[str, int], ProjectReference]:
+        if self._kept is None:  # one query for every project the run may touch
+            self._kept = {
+                (r.kind, r.project_id): r
+                for r in ProjectReference.objects.filter(connection=self.connection)
+            }
+        return self._kept
+
+    def _read(self, kind: str, project_id: int) -> dict[str, Any]:
+        if kind == ReferenceKind.COST_CODES:
+            data = cost_code_data(self.procore.project_cost_codes(project_id))
+        else:
+            data = sub_job_data(self.procore.sub_jobs(project_id))
+        return self._save(kind, project_id, data)
+
+    def _save(self, kind: str, project_id: int, data: dict[str, Any]) -> dict[str, Any]:
+        reference, _ = ProjectReference.objects.update_or_create(
+            connection=self.connection,
+            project_id=project_id,
+            kind=kind,
+            defaults={"data": data, "read_at": timezone.now()},
+        )
+        self._all()[(kind, project_id)] = reference
+        self._fresh.add((kind, project_id))
+        return data
