@@ -23,6 +23,7 @@ from django.views.decorators.http import require_POST
 
 from linx.admin.custom_fields import PREIMPORT_REMINDER, custom_fields_page
 from linx.admin.dashboard import failures_outstanding, last_run, token_health, when, with_health
+from linx.admin.run_forms import ExportForm, ImportChoiceForm
 from linx.admin.run_views import run_url
 from linx.admin.secrets import WriteOnlySecretsForm, secret_status
 from linx.admin.webhooks import webhook_status, webhooks_check, webhooks_off, webhooks_on
@@ -40,12 +41,6 @@ from linx.sync.queueing import queue_runs
 from linx.sync.rules import HOUR_KINDS
 from linx.views import procore_connect
 
-ENTITY_LABELS = {
-    "employees": "Employees",
-    "locations": "Locations (projects, sub-jobs, project groups and categories)",
-    "cost_codes": "Cost codes",
-    "crews": "Crews (as employee groups)",
-}
 SECRET_FIELDS = ("procore_client_secret", "exaktime_api_key")
 #: The runs a connection's page starts, as (action, button, what it does): the same
 #: actions as the list's, so permissions, forms and messages are the list's too.
@@ -57,38 +52,6 @@ RUN_BUTTONS = [
     ("export_time", "Export time…", "Choose the weeks of ExakTime time to send to Procore"),
 ]
 TIME_TYPE_FIELDS = tuple(HOUR_KINDS.values())
-
-
-class ExportForm(forms.Form):
-    first_day = forms.DateField(
-        label="From (work date)", widget=forms.DateInput(attrs={"type": "date"})
-    )
-    last_day = forms.DateField(
-        label="To (work date)", widget=forms.DateInput(attrs={"type": "date"})
-    )
-    approved_only = forms.BooleanField(required=False, label="Approved time records only")
-    dry_run = forms.BooleanField(
-        required=False, initial=True, label="Preview first: show what would be sent, send nothing"
-    )
-
-    def clean(self):
-        cleaned = super().clean()
-        first, last = cleaned.get("first_day"), cleaned.get("last_day")
-        if first and last and last < first:
-            raise forms.ValidationError("The range ends before it starts.")
-        return cleaned
-
-
-class ImportChoiceForm(forms.Form):
-    entities = forms.MultipleChoiceField(
-        choices=[(e, ENTITY_LABELS[e]) for e in ENTITIES],
-        initial=list(ENTITIES),
-        widget=forms.CheckboxSelectMultiple,
-        label="What to import",
-    )
-    dry_run = forms.BooleanField(
-        required=False, label="Dry run: show what would change, write nothing"
-    )
 
 
 def _without(fields, names) -> list:
