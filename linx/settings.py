@@ -158,6 +158,9 @@ LINX_QUEUE_STALE_SECONDS = env.integer("LINX_QUEUE_STALE_SECONDS", 600, minimum=
 # Procore twice, this many milliseconds apart, before it believes the write did not land
 # and sends it again in the same run.
 LINX_RECHECK_PAUSE_MS = env.integer("LINX_RECHECK_PAUSE_MS", 2000, minimum=0)
+# How many ExakTime writes an import sends at once (ExakTime has no bulk write). 1: one
+# after another. Rate limits and Retry-After are honoured for the connection as a whole.
+LINX_EXAKTIME_WRITES_AT_ONCE = env.integer("LINX_EXAKTIME_WRITES_AT_ONCE", 4, minimum=1)
 # Overrides of the HTTP clients' retry policy (integrations.http.RetryPolicy); the
 # defaults retry at least as hard as the seed product. Tests make the waits short.
 LINX_HTTP_RETRY: dict = {}

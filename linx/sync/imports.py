@@ -10,6 +10,9 @@ whole) or no longer employees, projects made inactive with their sub-jobs, and t
 sub-jobs gone from a changed project; what only a full read shows waits for the next
 full pass.
 
+ExakTime writes whose id nothing waits for (employees, cost codes, sub-jobs, groups) are
+sent several at once (`twins`); each entity's are all answered before the next starts.
+
 Every record ends as one row. A record that breaks a limit, or that ExakTime refuses,
 fails alone; a refusal that concerns a whole list (cost codes not enabled, app not
 installed) ends that part of the run with the steps that fix it.
@@ -86,6 +89,8 @@ class Importer:
         self.completed: set[str] = set()  # entities read to the end without a refusal
         self._projects: list[Project] | None = None
         self._work_classifications: dict[int, str] | None = None
+        # Projects whose location group is written once their sub-jobs are answered.
+        self._groups_due: list[tuple[Project, list[int]]] = []
 
     # --- entry point ---------------------------------------------------------------
 
@@ -107,12 +112,16 @@ class Importer:
             "cost_codes": self.import_cost_codes,
             "crews": self.import_crews,
         }
-        for entity in ENTITIES:
-            if entity in chosen:
-                steps[entity]()
-                self.recorder.flush()
-                if entity not in self.lists.part_failures:
-                    self.completed.add(entity)
+        try:
+            for entity in ENTITIES:
+                if entity in chosen:
+                    steps[entity]()
+                    self.twins.drain()
+                    self.recorder.flush()
+                    if entity not in self.lists.part_failures:
+                        self.completed.add(entity)
+        finally:
+            self.twins.close()  # writes still out are saved even when the run stops
 
     # --- employees -----------------------------------------------------------------
 
@@ -181,7 +190,8 @@ class Importer:
         # Export books the worker's hours with this classification.
         facts = {"work_classification_id": worker.work_classification_id}
         self.twins.write(
-            Twin(kind, worker.id, name, fields, rules.labels(rules.EMPLOYEE), data=facts)
+            Twin(kind, worker.id, name, fields, rules.labels(rules.EMPLOYEE), data=facts),
+            wait=False,
         )
         return True
 
@@ -239,8 +249,10 @@ class Importer:
             location_id = None
             if self.only.wants(kind, project.id):
                 fields = rules.apply(rules.LOCATION, project, {})
+                # Its sub-jobs need its id; without them nothing waits for it.
                 location_id = self.twins.write(
-                    Twin(kind, project.id, project.name, fields, rules.labels(rules.LOCATION))
+                    Twin(kind, project.id, project.name, fields, rules.labels(rules.LOCATION)),
+                    wait=self.connection.import_sub_jobs,
                 )
             else:
                 location_id = self.twins.mapped_id(kind, project.id)
@@ -252,6 +264,7 @@ class Importer:
                     # is gone. (An unchanged project's wait for the next full pass.)
                     mapped = self._sub_jobs_mapped_to(project.id)
                     self.deactivate_missing(EntityType.SUB_JOB, found, among=mapped)
+        self._write_project_groups()
         if since is None:
             self.deactivate_missing(kind, seen)
             if self.connection.import_sub_jobs and not self.only.is_rerun:
@@ -333,7 +346,6 @@ class Importer:
             return set()
         whole = whole or any(self.only.wants(kind, s.id) for s in sub_jobs)
         category_id = self._project_category(project, whole)
-        members = []
         seen = set()
         for sub_job in sub_jobs:
             seen.add(sub_job.id)
@@ -341,23 +353,18 @@ class Importer:
             if sub_job.problems:
                 if self.only.wants(kind, sub_job.id):
                     self._unreadable(kind, sub_job.id, name, sub_job.problems)
-                if mapped := self.twins.mapped_id(kind, sub_job.id):
-                    members.append(mapped)
                 continue
             if not whole:
-                if mapped := self.twins.mapped_id(kind, sub_job.id):
-                    members.append(mapped)
                 continue
             fields = rules.apply(rules.SUB_JOB, sub_job, {"project": project})
             fields["parent_job_id"] = location_id
             if self.connection.projects_as_categories:
                 fields["category_id"] = category_id
             labels, facts = rules.labels(rules.SUB_JOB), {"project": project.id}
-            mapped = self.twins.write(Twin(kind, sub_job.id, name, fields, labels, facts))
-            if mapped:
-                members.append(mapped)
+            self.twins.write(Twin(kind, sub_job.id, name, fields, labels, facts), wait=False)
         if self.connection.projects_as_groups and whole:
-            self._project_group(project, members)
+            # Written once every project's sub-jobs are answered: the group lists their ids.
+            self._groups_due.append((project, [s.id for s in sub_jobs]))
         return seen
 
     def _project_category(self, project: Project, whole: bool) -> int | None:
@@ -376,17 +383,27 @@ class Importer:
             )
         )
 
-    def _project_group(self, project: Project, members: list[int]) -> None:
-        """The project as a location group of its sub-jobs, when chosen."""
-        self.twins.write(
-            Twin(
-                EntityType.LOCATION_GROUP,
-                project.id,
-                project.name,
-                rules.apply(rules.PROJECT_GROUP, project, {"member_ids": members}),
-                rules.labels(rules.PROJECT_GROUP),
+    def _write_project_groups(self) -> None:
+        """Each project as a location group of its sub-jobs (their twins, as written
+        or as they were when a write failed), when chosen."""
+        self.twins.drain()
+        for project, sub_job_ids in self._groups_due:
+            members = [
+                mapped
+                for sub_job_id in sub_job_ids
+                if (mapped := self.twins.mapped_id(EntityType.SUB_JOB, sub_job_id))
+            ]
+            self.twins.write(
+                Twin(
+                    EntityType.LOCATION_GROUP,
+                    project.id,
+                    project.name,
+                    rules.apply(rules.PROJECT_GROUP, project, {"member_ids": members}),
+                    rules.labels(rules.PROJECT_GROUP),
+                ),
+                wait=False,
             )
-        )
+        self._groups_due = []
 
     # --- cost codes ----------------------------------------------------------------
 
@@ -438,7 +455,7 @@ class Importer:
                 fields = rules.apply(rules.COST_CODE, code, {})
                 # Export finds the project's cost code by this when it is not linked by id.
                 labels, facts = rules.labels(rules.COST_CODE), {"full_code": code.full_code}
-                self.twins.write(Twin(kind, code.id, name, fields, labels, facts))
+                self.twins.write(Twin(kind, code.id, name, fields, labels, facts), wait=False)
         self.deactivate_missing(kind, seen)
 
     # --- crews ---------------------------------------------------------------------
@@ -480,8 +497,10 @@ class Importer:
             fields = rules.apply(rules.CREW, crews[0], {"member_ids": members})
             data = {"crew_ids": crew_ids}
             with self.twins.recording_failures_only(not asked):
+                # An unasked group's row depends on this context: it is answered in it.
                 self.twins.write(
-                    Twin(kind, procore_id, name, fields, rules.labels(rules.CREW), data=data)
+                    Twin(kind, procore_id, name, fields, rules.labels(rules.CREW), data=data),
+                    wait=not asked,
                 )
         self.deactivate_missing(kind, seen, delete_group=True)
 

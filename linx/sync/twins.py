@@ -12,6 +12,11 @@ last wrote:
 and `TwinWriter.deactivate` makes a twin inactive (a group: empties it), never deleting
 it. Every record ends as one row. The import and the pre-import's custom fields both
 write through here.
+
+A write whose ExakTime id the caller does not need at once (``wait=False``) is sent
+alongside others, up to ``LINX_EXAKTIME_WRITES_AT_ONCE`` (see `write_pool`); its
+mapping and row are saved when its answer is taken, on the run's thread. `drain`
+takes every answer still out: callers do before they read mappings back.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.conf import settings
 from django.utils import timezone
 
 from integrations.exaktime.client import ExakTimeClient
@@ -30,6 +36,7 @@ from linx.sync import rules
 from linx.sync.classify import Failure, classify
 from linx.sync.runs import Row, RunAborted, RunRecorder
 from linx.sync.targets import NOUNS, TARGETS, Target
+from linx.sync.write_pool import WritePool
 
 #: A record that needs a fix first is not re-run by hand: the next import retries it.
 RERUN_HINT = "then import again"
@@ -124,13 +131,16 @@ class TwinWriter:
         # Rows of records the run was not asked for (a re-run refreshing a crew group's
         # members) are not recorded, unless they fail.
         self._unasked = False
+        self.pool = WritePool(1 if dry_run else settings.LINX_EXAKTIME_WRITES_AT_ONCE)
 
     # --- writing one twin ------------------------------------------------------------
 
-    def write(self, twin: Twin) -> int | None:
+    def write(self, twin: Twin, *, wait: bool = True) -> int | None:
         """Bring one Procore record's ExakTime twin up to date; record its row.
 
         Returns the ExakTime id (None when it failed, or would be created by a dry run).
+        ``wait=False``: a write it makes may be sent alongside others and finished
+        later; None is returned then (`mapped_id` after `drain` has the id).
         """
         mapping = self.mapping(twin.kind, twin.procore_id)
         if self.skipped_as_ignored(twin.kind, twin.procore_id, twin.name):
@@ -145,12 +155,12 @@ class TwinWriter:
             )
             return _int(mapped_id)
         try:
-            return self._bring_in_line(twin, mapping)
+            return self._bring_in_line(twin, mapping, wait)
         except ExakTimeError as error:
             self._write_failed(twin, mapped_id, classify(error))
         return _int(mapped_id)
 
-    def _bring_in_line(self, twin: Twin, mapping: EntityMapping | None) -> int | None:
+    def _bring_in_line(self, twin: Twin, mapping: EntityMapping | None, wait: bool) -> int | None:
         if mapping is not None and mapping.exaktime_id:
             if mapping.fingerprint == twin.fingerprint:
                 self.row(
@@ -158,11 +168,11 @@ class TwinWriter:
                 )
                 self._touch(mapping, twin.name, twin.data)
                 return int(mapping.exaktime_id)
-            return self._update(twin, mapping)
+            return self._update(twin, mapping, wait)
         target = TARGETS[twin.kind]
         existing = self._existing_record(target, twin.fields.get(target.key))
         if existing is not None:
-            return self._link(twin, existing)
+            return self._link(twin, existing, wait)
         if twin.fields.get("is_active") is False:
             self.row(
                 twin.kind,
@@ -172,7 +182,25 @@ class TwinWriter:
                 message="Inactive in Procore and never imported, so not created.",
             )
             return None
-        return self._create(twin)
+        return self._create(twin, wait)
+
+    def drain(self) -> None:
+        """Take the answer of every write still out (its mapping and row are saved)."""
+        self.pool.drain()
+
+    def close(self) -> None:
+        """Take what is still out, even when the run is ending early; stop the threads."""
+        self.pool.close()
+
+    def _send(self, twin: Twin, mapped_id: str, record: tuple, call, finish, wait: bool):
+        """One ExakTime write for ``twin`` through the pool; ``record`` names what it
+        writes (never two writes of one record at once). A failure is the twin's row."""
+
+        def failed(error: ExakTimeError) -> int | None:
+            self._write_failed(twin, mapped_id, classify(error))
+            return _int(mapped_id)
+
+        return self.pool.run(record, call, finish, failed, wait=wait)
 
     def _write_failed(self, twin: Twin, mapped_id: str, failure: Failure) -> None:
         if failure.stops_the_run:
@@ -236,21 +264,29 @@ class TwinWriter:
                 kind=FailureKind.UNAVAILABLE,
             )
 
-    def _create(self, twin: Twin) -> int | None:
+    def _create(self, twin: Twin, wait: bool = True) -> int | None:
         changes = rules.changes({}, twin.fields)
         if self.dry_run:
             self.row(twin.kind, Outcome.CREATED, twin.procore_id, "", twin.name, changes=changes)
             return None
-        created = TARGETS[twin.kind].create(self.exaktime, twin.fields)
-        self._save_mapping(twin, created.id)
-        self.row(
-            twin.kind, Outcome.CREATED, twin.procore_id, str(created.id), twin.name, changes=changes
-        )
-        return created.id
+        target = TARGETS[twin.kind]
+        key = twin.fields.get(target.key)
+        record = (target.plural, target.group_type, target.key, object() if key is None else key)
 
-    def _link(self, twin: Twin, existing: Any) -> int | None:
+        def created(answer: Any) -> int:
+            self._save_mapping(twin, answer.id)
+            row = (twin.kind, Outcome.CREATED, twin.procore_id, str(answer.id), twin.name)
+            self.row(*row, changes=changes)
+            return answer.id
+
+        call = lambda: target.create(self.exaktime, twin.fields)  # noqa: E731
+        return self._send(twin, "", record, call, created, wait)
+
+    def _link(self, twin: Twin, existing: Any, wait: bool = True) -> int | None:
         """First import: an ExakTime record with the same ID becomes this record's twin."""
         exaktime_id = existing.id
+        record = _record(twin.kind, exaktime_id)
+        self.pool.settle(record)  # a link of it still out is saved first, and seen below
         if exaktime_id in self.mapping_ids(twin.kind).values():
             key = TARGETS[twin.kind].key
             self._failed(
@@ -262,42 +298,59 @@ class TwinWriter:
                 f"{RERUN_HINT}.",
             )
             return None
-        diff = self._put(twin, exaktime_id, existing.to_api())
-        self.row(
-            twin.kind,
-            Outcome.LINKED,
-            twin.procore_id,
-            str(exaktime_id),
-            twin.name,
-            changes=diff,
-            message="Linked to the ExakTime record that already had this ID.",
-        )
-        return exaktime_id
 
-    def _update(self, twin: Twin, mapping: EntityMapping) -> int | None:
+        def linked(diff: dict) -> int:
+            if not self.dry_run:
+                self._save_mapping(twin, exaktime_id)
+            self.row(
+                twin.kind,
+                Outcome.LINKED,
+                twin.procore_id,
+                str(exaktime_id),
+                twin.name,
+                changes=diff,
+                message="Linked to the ExakTime record that already had this ID.",
+            )
+            return exaktime_id
+
+        call = lambda: self._put(twin, exaktime_id, existing.to_api())  # noqa: E731
+        return self._send(twin, "", record, call, linked, wait)
+
+    def _update(self, twin: Twin, mapping: EntityMapping, wait: bool = True) -> int | None:
         exaktime_id = int(mapping.exaktime_id)
-        try:
-            current = TARGETS[twin.kind].get(self.exaktime, exaktime_id)
-        except ExakTimeNotFound:
-            # Removed on the ExakTime side: make it again rather than fail for ever.
-            mapping.delete()
-            self.mappings_of(twin.kind).pop(mapping.procore_id, None)
-            return self._create(twin)
-        before = current.to_api()
-        diff = self._put(twin, exaktime_id, before)
-        outcome = Outcome.UPDATED if diff else Outcome.UNCHANGED
-        if twin.fields.get("is_active") is False and before.get("is_active") is not False:
-            outcome = Outcome.DEACTIVATED
-        self.row(twin.kind, outcome, twin.procore_id, str(exaktime_id), twin.name, changes=diff)
-        return exaktime_id
+
+        def read_and_put() -> tuple[dict, dict] | None:  # in a worker: HTTP only
+            try:
+                before = TARGETS[twin.kind].get(self.exaktime, exaktime_id).to_api()
+            except ExakTimeNotFound:
+                return None
+            return before, self._put(twin, exaktime_id, before)
+
+        def updated(answer: tuple[dict, dict] | None) -> int | None:
+            if answer is None:
+                # Removed on the ExakTime side: make it again rather than fail for ever.
+                mapping.delete()
+                self.mappings_of(twin.kind).pop(mapping.procore_id, None)
+                return self._create(twin)
+            before, diff = answer
+            if not self.dry_run:
+                self._save_mapping(twin, exaktime_id)
+            outcome = Outcome.UPDATED if diff else Outcome.UNCHANGED
+            if twin.fields.get("is_active") is False and before.get("is_active") is not False:
+                outcome = Outcome.DEACTIVATED
+            row = (twin.kind, outcome, twin.procore_id, str(exaktime_id), twin.name)
+            self.row(*row, changes=diff)
+            return exaktime_id
+
+        record = _record(twin.kind, exaktime_id)
+        return self._send(twin, mapping.exaktime_id, record, read_and_put, updated, wait)
 
     def _put(self, twin: Twin, exaktime_id: int, before: dict[str, Any]) -> dict:
-        """Write the twin's fields over ``before`` when they differ; keep the mapping."""
+        """Write the twin's fields over ``before`` when they differ (HTTP only: the
+        mapping is saved by whoever takes the answer, on the run's thread)."""
         diff = rules.changes(before, twin.fields)
-        if not self.dry_run:
-            if diff:
-                TARGETS[twin.kind].update(self.exaktime, exaktime_id, {**before, **twin.fields})
-            self._save_mapping(twin, exaktime_id)
+        if diff and not self.dry_run:
+            TARGETS[twin.kind].update(self.exaktime, exaktime_id, {**before, **twin.fields})
         return diff
 
     # --- deactivating one twin --------------------------------------------------------
@@ -307,6 +360,7 @@ class TwinWriter:
         procore_id = mapping.procore_id
         if mapping.ignored or not mapping.exaktime_id or not self.only.wants(kind, procore_id):
             return
+        self.drain()  # what is still out is saved first: deactivating reads mappings
         last = dict(mapping.data.get("fields") or {})
         wanted = {**last, "member_ids": []} if delete_group else {**last, "is_active": False}
         if last and rules.fingerprint(wanted) == mapping.fingerprint:
@@ -501,6 +555,12 @@ class TwinWriter:
                 hint,
             )
         )
+
+
+def _record(kind: str, exaktime_id: int | str) -> tuple:
+    """Names one ExakTime record for the write pool: its collection and its id."""
+    target = TARGETS[kind]
+    return (target.plural, target.group_type, "id", int(exaktime_id))
 
 
 def _int(value: str | None) -> int | None:
