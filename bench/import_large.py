@@ -17,7 +17,12 @@ It prints rows per second, Procore requests made against the pages that exist, E
 requests and writes against the records written, the growth of the process's peak
 memory, and the import time against the raw fetch time.
 
-    .venv/bin/python bench/import_large.py [--scale large|small]
+    .venv/bin/python bench/import_large.py [--scale large|small] [--latency-ms 80]
+        [--writes-at-once 4]
+
+`--latency-ms` holds every sandbox answer back that long (a service on the internet);
+the floor printed is then every request the run made, one after another, at that
+latency. `--writes-at-once` is LINX_EXAKTIME_WRITES_AT_ONCE for the runs.
 """
 
 from __future__ import annotations
@@ -38,7 +43,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 
-def serve(kind: str, state_path: str, scale: str, ready, stop) -> None:
+def serve(kind: str, state_path: str, scale: str, latency_ms: float, ready, stop) -> None:
     """One sandbox's process: generate its data, serve until told to stop."""
     from integrations.exaktime.sandbox import ExakTimeSandbox
     from integrations.procore.sandbox import ProcoreSandbox
@@ -48,22 +53,24 @@ def serve(kind: str, state_path: str, scale: str, ready, stop) -> None:
         class Sandbox(ProcoreSandbox):
             log_size = 500_000
 
-        sandbox = Sandbox(state_path, scale=scale, reset=True)
+        sandbox = Sandbox(state_path, scale=scale, reset=True, latency_ms=latency_ms)
     else:
 
         class Sandbox(ExakTimeSandbox):
             log_size = 500_000
 
-        sandbox = Sandbox(state_path, reset=True)
+        sandbox = Sandbox(state_path, reset=True, latency_ms=latency_ms)
     ready.put(sandbox.start())
     stop.wait()
     sandbox.stop()
 
 
-def start_sandbox(kind: str, folder: str, scale: str):
+def start_sandbox(kind: str, folder: str, scale: str, latency_ms: float):
     ready, stop = multiprocessing.Queue(), multiprocessing.Event()
     process = multiprocessing.Process(
-        target=serve, args=(kind, f"{folder}/{kind}.sqlite3", scale, ready, stop), daemon=True
+        target=serve,
+        args=(kind, f"{folder}/{kind}.sqlite3", scale, latency_ms, ready, stop),
+        daemon=True,
     )
     process.start()
     return ready.get(timeout=120), stop, process
@@ -86,12 +93,14 @@ def peak_rss_mb() -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--scale", choices=["small", "large"], default="large")
+    parser.add_argument("--latency-ms", type=float, default=0, help="each sandbox answer's delay")
+    parser.add_argument("--writes-at-once", type=int, default=4, help="ExakTime writes at once")
     args = parser.parse_args()
 
     folder = tempfile.mkdtemp(prefix="linx-bench-")
     print(f"Generating the {args.scale} sandbox company ...", flush=True)
-    procore_url, stop_procore, _ = start_sandbox("procore", folder, args.scale)
-    exaktime_url, stop_exaktime, _ = start_sandbox("exaktime", folder, args.scale)
+    procore_url, stop_procore, _ = start_sandbox("procore", folder, args.scale, args.latency_ms)
+    exaktime_url, stop_exaktime, _ = start_sandbox("exaktime", folder, args.scale, args.latency_ms)
 
     from cryptography.fernet import Fernet
 
@@ -103,6 +112,7 @@ def main() -> None:
             "LINX_DATA_DIR": folder,
             "LINX_RUN_HEARTBEAT_SECONDS": "0",
             "LOG_LEVEL": "WARNING",
+            "LINX_EXAKTIME_WRITES_AT_ONCE": str(args.writes_at_once),
         }
     )
     import django
@@ -152,6 +162,7 @@ def main() -> None:
             "rows": sum(run.counts.values()),
             "procore": procore_log,
             "exaktime": Counter(entry["method"] for entry in exaktime_log),
+            "requests": len(procore_log) + len(exaktime_log),
             "rss_growth": peak_rss_mb() - rss_before,
         }
 
@@ -208,6 +219,14 @@ def main() -> None:
     )
     print(f"full import time / raw fetch time          = {full['seconds'] / raw_seconds:.2f}")
     print(f"process peak memory                        = {peak_rss_mb():.0f} MB")
+    if args.latency_ms:
+        floor = full["requests"] * args.latency_ms / 1000
+        print(
+            f"full import at {args.latency_ms:g} ms, {args.writes_at_once} writes at once = "
+            f"{full['seconds']:.1f} s; its floor (its {full['requests']:,} requests one after "
+            f"another x {args.latency_ms:g} ms) = {floor:.1f} s; time / floor = "
+            f"{full['seconds'] / floor:.2f}"
+        )
 
     stop_procore.set()
     stop_exaktime.set()

@@ -461,3 +461,21 @@ def test_a_real_refused_connection_is_retried_even_for_a_post(http, clock):
         http.request("POST", f"http://127.0.0.1:{port}/write", json={})
     assert not isinstance(caught.value, OutcomeUnknown)
     assert len(clock.sleeps) == RetryPolicy().max_retries
+
+
+@responses.activate(registry=OrderedRegistry)
+def test_a_wait_asked_of_one_call_holds_back_the_clients_other_calls_too(http, clock):
+    """Writes sent side by side share one connection: a 429's Retry-After is the whole
+    connection's, not only the thread's that got it."""
+    other = URL + "/other"
+    responses.get(URL, status=429, headers={"Retry-After": "7"})
+    responses.get(URL, json=[])
+    responses.get(other, json=[])
+    responses.get(other, json=[])
+    http.request("GET", URL)
+    assert clock.sleeps == [7.0]
+    clock.now -= 5  # another thread's call, made while the first one was waiting
+    http.request("GET", other)
+    assert clock.sleeps == [7.0, 5.0]  # it waited for what was left of the 7 seconds
+    http.request("GET", other)  # the wait is over: no more holding back
+    assert clock.sleeps == [7.0, 5.0]
