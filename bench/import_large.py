@@ -28,8 +28,11 @@ latency. `--writes-at-once` is LINX_EXAKTIME_WRITES_AT_ONCE for the runs.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import cProfile
 import multiprocessing
 import os
+import pstats
 import resource
 import sys
 import tempfile
@@ -95,6 +98,9 @@ def main() -> None:
     parser.add_argument("--scale", choices=["small", "large"], default="large")
     parser.add_argument("--latency-ms", type=float, default=0, help="each sandbox answer's delay")
     parser.add_argument("--writes-at-once", type=int, default=4, help="ExakTime writes at once")
+    parser.add_argument(
+        "--profile", action="store_true", help="print where the no-change import's time goes"
+    )
     args = parser.parse_args()
 
     folder = tempfile.mkdtemp(prefix="linx-bench-")
@@ -148,13 +154,20 @@ def main() -> None:
         clear_log(procore_url)
         clear_log(exaktime_url)
         rss_before = peak_rss_mb()
+        profiler = cProfile.Profile() if args.profile and label == "no-change import" else None
         began = time.perf_counter()
-        run = execute(
-            create_run(
-                connection, RunKind.IMPORT, trigger=RunTrigger.COMMAND, parameters={"full": True}
+        with profiler or contextlib.nullcontext():
+            run = execute(
+                create_run(
+                    connection,
+                    RunKind.IMPORT,
+                    trigger=RunTrigger.COMMAND,
+                    parameters={"full": True},
+                )
             )
-        )
         seconds = time.perf_counter() - began
+        if profiler:
+            pstats.Stats(profiler).sort_stats("cumulative").print_stats(45)
         procore_log, exaktime_log = log(procore_url), log(exaktime_url)
         results[label] = {
             "run": run,

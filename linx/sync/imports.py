@@ -233,6 +233,7 @@ class Importer:
         self.recorder.expect(kind, len(projects))
         seen: set[int] = set()
         seen_sub_jobs: set[int] = set()
+        families = []  # (project, what `_sub_jobs_of` found), written once answered
         for project in projects:
             if project.problems:
                 # Unreadable is not gone: neither it nor its sub-jobs are deactivated.
@@ -246,24 +247,25 @@ class Importer:
                     self._deactivate_project(project.id)
                 continue
             seen.add(project.id)
-            location_id = None
             if self.only.wants(kind, project.id):
                 fields = rules.apply(rules.LOCATION, project, {})
-                # Its sub-jobs need its id; without them nothing waits for it.
-                location_id = self.twins.write(
+                self.twins.write(
                     Twin(kind, project.id, project.name, fields, rules.labels(rules.LOCATION)),
-                    wait=self.connection.import_sub_jobs,
+                    wait=False,
                 )
-            else:
-                location_id = self.twins.mapped_id(kind, project.id)
             if self.connection.import_sub_jobs:
-                found = self.import_sub_jobs(project, location_id)
-                seen_sub_jobs |= found
-                if since is not None and not self.only.is_rerun:
-                    # A changed project's sub-jobs were read whole: one not among them
-                    # is gone. (An unchanged project's wait for the next full pass.)
-                    mapped = self._sub_jobs_mapped_to(project.id)
-                    self.deactivate_missing(EntityType.SUB_JOB, found, among=mapped)
+                families.append((project, self._sub_jobs_of(project)))
+        # Sub-jobs name their project's location and category by ExakTime id: every
+        # project's are answered first (while their sub-jobs were being read).
+        self.twins.drain()
+        for project, found in families:
+            written = self._write_sub_jobs(project, found)
+            seen_sub_jobs |= written
+            if since is not None and not self.only.is_rerun:
+                # A changed project's sub-jobs were read whole: one not among them
+                # is gone. (An unchanged project's wait for the next full pass.)
+                mapped = self._sub_jobs_mapped_to(project.id)
+                self.deactivate_missing(EntityType.SUB_JOB, written, among=mapped)
         self._write_project_groups()
         if since is None:
             self.deactivate_missing(kind, seen)
@@ -321,8 +323,9 @@ class Importer:
             projects.add(project)
         return projects
 
-    def import_sub_jobs(self, project: Project, location_id: int | None) -> set[int]:
-        """The project's sub-jobs as locations under it; its category and group if chosen."""
+    def _sub_jobs_of(self, project: Project) -> tuple[list, bool] | None:
+        """The project's active sub-jobs, and whether its whole family is (re)done; its
+        category is sent for writing. None when there are none to go through."""
         kind = EntityType.SUB_JOB
         # A re-run that re-does any of a project's family (its location, category, group
         # or a sub-job) re-does all of it: what was written while one of them was missing
@@ -331,21 +334,33 @@ class Importer:
         family = (EntityType.LOCATION, EntityType.LOCATION_CATEGORY, EntityType.LOCATION_GROUP)
         whole = any(self.only.wants(part, project.id) for part in family)
         if not whole and not self.only.covers(kind):
-            return set()  # a re-run of other rows: this project's sub-jobs are not asked for
+            return None  # a re-run of other rows: this project's sub-jobs are not asked for
         if kind in self.lists.refused:
-            return set()  # Procore refused sub-jobs once: that row says how to enable them
+            return None  # Procore refused sub-jobs once: that row says how to enable them
         listing = self.lists.read(
             kind,
             f"sub-jobs of project {project.project_number} {project.name!r}",
             lambda: self.procore.sub_jobs(project.id),
         )
         if listing is None:
-            return set()
+            return None
         sub_jobs = [s for s in listing if s.active]
         if not sub_jobs:
-            return set()
+            return None
         whole = whole or any(self.only.wants(kind, s.id) for s in sub_jobs)
-        category_id = self._project_category(project, whole)
+        if whole:
+            self._project_category(project)
+        return sub_jobs, whole
+
+    def _write_sub_jobs(self, project: Project, found: tuple[list, bool] | None) -> set[int]:
+        """The project's sub-jobs as locations under it (its location and category are
+        answered by now); its group is due if chosen. The ids of the sub-jobs read."""
+        if found is None:
+            return set()
+        kind = EntityType.SUB_JOB
+        sub_jobs, whole = found
+        location_id = self.twins.mapped_id(EntityType.LOCATION, project.id)
+        category_id = self.twins.mapped_id(EntityType.LOCATION_CATEGORY, project.id)
         seen = set()
         for sub_job in sub_jobs:
             seen.add(sub_job.id)
@@ -367,20 +382,19 @@ class Importer:
             self._groups_due.append((project, [s.id for s in sub_jobs]))
         return seen
 
-    def _project_category(self, project: Project, whole: bool) -> int | None:
+    def _project_category(self, project: Project) -> None:
         """The project as the location category of its sub-jobs, when chosen."""
         if not self.connection.projects_as_categories:
-            return None
-        if not whole:
-            return self.twins.mapped_id(EntityType.LOCATION_CATEGORY, project.id)
-        return self.twins.write(
+            return
+        self.twins.write(
             Twin(
                 EntityType.LOCATION_CATEGORY,
                 project.id,
                 project.name,
                 rules.apply(rules.PROJECT_CATEGORY, project, {}),
                 rules.labels(rules.PROJECT_CATEGORY),
-            )
+            ),
+            wait=False,  # its sub-jobs read its id once every project's is answered
         )
 
     def _write_project_groups(self) -> None:
