@@ -8,7 +8,8 @@ pre-import (untimed), then in one run:
 
 1. **full import**: the first import, creating everything in ExakTime;
 2. **no-change import**: `--full` again with nothing changed in Procore (every record
-   read, none written);
+   read, none written), and after it a **plain import** (only what Procore says changed)
+   whose Procore requests are counted;
 3. **raw fetch**: the exact Procore pages the no-change import read, fetched again with a
    bare `requests.Session` (same URLs, token and headers, JSON decoded): the least time
    reading them can take.
@@ -91,6 +92,16 @@ def clear_log(url: str) -> None:
 
 def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def plain_import(connection, procore_url: str, execute, create_run) -> int:
+    """A plain import (only what Procore says changed) of the unchanged company: the
+    Procore requests it makes."""
+    from linx.models import RunKind, RunTrigger
+
+    clear_log(procore_url)
+    execute(create_run(connection, RunKind.IMPORT, trigger=RunTrigger.COMMAND, parameters={}))
+    return len(log(procore_url))
 
 
 def main() -> None:
@@ -232,6 +243,8 @@ def main() -> None:
     )
     print(f"full import time / raw fetch time          = {full['seconds'] / raw_seconds:.2f}")
     print(f"process peak memory                        = {peak_rss_mb():.0f} MB")
+    plain_requests = plain_import(connection, procore_url, execute, create_run)
+    print(f"plain (changed-since) import, nothing changed: Procore requests = {plain_requests}")
     if args.latency_ms:
         floor = full["requests"] * args.latency_ms / 1000
         print(
