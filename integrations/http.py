@@ -393,6 +393,9 @@ class HttpClient:
             self._held_until[host] = max(self._held_until.get(host, 0.0), until)
         tries.rested_until = until
         self.sleep(wait)
+        with self._lock:  # waited out: calls made from now on need not wait for it
+            if self._held_until.get(host) == until:
+                del self._held_until[host]
         tries.rate_waits += 1
         return True
 
