@@ -39,9 +39,11 @@ from integrations.procore.sandbox import ProcoreSandbox, data
 CID = data.COMPANY_ID
 
 
-def serve(state_path: str, scale: str, ready: multiprocessing.Queue, stop) -> None:
+def serve(
+    state_path: str, scale: str, latency_ms: float, ready: multiprocessing.Queue, stop
+) -> None:
     """The sandbox's process: generate the company, serve until told to stop."""
-    sandbox = ProcoreSandbox(state_path, scale=scale, reset=True)
+    sandbox = ProcoreSandbox(state_path, scale=scale, reset=True, latency_ms=latency_ms)
     ready.put(sandbox.start())
     stop.wait()
     sandbox.stop()
@@ -253,6 +255,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scale", choices=sorted(data.SCALES), default="large")
     parser.add_argument("--rounds", type=int, default=3, help="timed rounds; medians shown")
+    parser.add_argument(
+        "--latency-ms", type=float, default=0, help="hold each sandbox answer back this long"
+    )
     options = parser.parse_args()
 
     context = multiprocessing.get_context("spawn")
@@ -261,7 +266,13 @@ def main() -> int:
         started = time.perf_counter()
         server = context.Process(
             target=serve,
-            args=(str(Path(state) / "procore.sqlite3"), options.scale, ready, stop),
+            args=(
+                str(Path(state) / "procore.sqlite3"),
+                options.scale,
+                options.latency_ms,
+                ready,
+                stop,
+            ),
             daemon=True,
         )
         server.start()

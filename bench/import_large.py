@@ -8,7 +8,8 @@ pre-import (untimed), then in one run:
 
 1. **full import**: the first import, creating everything in ExakTime;
 2. **no-change import**: `--full` again with nothing changed in Procore (every record
-   read, none written);
+   read, none written), and after it a **plain import** (only what Procore says changed)
+   whose Procore requests are counted;
 3. **raw fetch**: the exact Procore pages the no-change import read, fetched again with a
    bare `requests.Session` (same URLs, token and headers, JSON decoded): the least time
    reading them can take.
@@ -17,14 +18,22 @@ It prints rows per second, Procore requests made against the pages that exist, E
 requests and writes against the records written, the growth of the process's peak
 memory, and the import time against the raw fetch time.
 
-    .venv/bin/python bench/import_large.py [--scale large|small]
+    .venv/bin/python bench/import_large.py [--scale large|small] [--latency-ms 80]
+        [--writes-at-once 4]
+
+`--latency-ms` holds every sandbox answer back that long (a service on the internet);
+the floor printed is then every request the run made, one after another, at that
+latency. `--writes-at-once` is LINX_EXAKTIME_WRITES_AT_ONCE for the runs.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import cProfile
 import multiprocessing
 import os
+import pstats
 import resource
 import sys
 import tempfile
@@ -38,7 +47,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 
-def serve(kind: str, state_path: str, scale: str, ready, stop) -> None:
+def serve(kind: str, state_path: str, scale: str, latency_ms: float, ready, stop) -> None:
     """One sandbox's process: generate its data, serve until told to stop."""
     from integrations.exaktime.sandbox import ExakTimeSandbox
     from integrations.procore.sandbox import ProcoreSandbox
@@ -48,22 +57,24 @@ def serve(kind: str, state_path: str, scale: str, ready, stop) -> None:
         class Sandbox(ProcoreSandbox):
             log_size = 500_000
 
-        sandbox = Sandbox(state_path, scale=scale, reset=True)
+        sandbox = Sandbox(state_path, scale=scale, reset=True, latency_ms=latency_ms)
     else:
 
         class Sandbox(ExakTimeSandbox):
             log_size = 500_000
 
-        sandbox = Sandbox(state_path, reset=True)
+        sandbox = Sandbox(state_path, reset=True, latency_ms=latency_ms)
     ready.put(sandbox.start())
     stop.wait()
     sandbox.stop()
 
 
-def start_sandbox(kind: str, folder: str, scale: str):
+def start_sandbox(kind: str, folder: str, scale: str, latency_ms: float):
     ready, stop = multiprocessing.Queue(), multiprocessing.Event()
     process = multiprocessing.Process(
-        target=serve, args=(kind, f"{folder}/{kind}.sqlite3", scale, ready, stop), daemon=True
+        target=serve,
+        args=(kind, f"{folder}/{kind}.sqlite3", scale, latency_ms, ready, stop),
+        daemon=True,
     )
     process.start()
     return ready.get(timeout=120), stop, process
@@ -83,15 +94,30 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def plain_import(connection, procore_url: str, execute, create_run) -> int:
+    """A plain import (only what Procore says changed) of the unchanged company: the
+    Procore requests it makes."""
+    from linx.models import RunKind, RunTrigger
+
+    clear_log(procore_url)
+    execute(create_run(connection, RunKind.IMPORT, trigger=RunTrigger.COMMAND, parameters={}))
+    return len(log(procore_url))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--scale", choices=["small", "large"], default="large")
+    parser.add_argument("--latency-ms", type=float, default=0, help="each sandbox answer's delay")
+    parser.add_argument("--writes-at-once", type=int, default=4, help="ExakTime writes at once")
+    parser.add_argument(
+        "--profile", action="store_true", help="print where the no-change import's time goes"
+    )
     args = parser.parse_args()
 
     folder = tempfile.mkdtemp(prefix="linx-bench-")
     print(f"Generating the {args.scale} sandbox company ...", flush=True)
-    procore_url, stop_procore, _ = start_sandbox("procore", folder, args.scale)
-    exaktime_url, stop_exaktime, _ = start_sandbox("exaktime", folder, args.scale)
+    procore_url, stop_procore, _ = start_sandbox("procore", folder, args.scale, args.latency_ms)
+    exaktime_url, stop_exaktime, _ = start_sandbox("exaktime", folder, args.scale, args.latency_ms)
 
     from cryptography.fernet import Fernet
 
@@ -103,6 +129,7 @@ def main() -> None:
             "LINX_DATA_DIR": folder,
             "LINX_RUN_HEARTBEAT_SECONDS": "0",
             "LOG_LEVEL": "WARNING",
+            "LINX_EXAKTIME_WRITES_AT_ONCE": str(args.writes_at_once),
         }
     )
     import django
@@ -138,13 +165,20 @@ def main() -> None:
         clear_log(procore_url)
         clear_log(exaktime_url)
         rss_before = peak_rss_mb()
+        profiler = cProfile.Profile() if args.profile and label == "no-change import" else None
         began = time.perf_counter()
-        run = execute(
-            create_run(
-                connection, RunKind.IMPORT, trigger=RunTrigger.COMMAND, parameters={"full": True}
+        with profiler or contextlib.nullcontext():
+            run = execute(
+                create_run(
+                    connection,
+                    RunKind.IMPORT,
+                    trigger=RunTrigger.COMMAND,
+                    parameters={"full": True},
+                )
             )
-        )
         seconds = time.perf_counter() - began
+        if profiler:
+            pstats.Stats(profiler).sort_stats("cumulative").print_stats(45)
         procore_log, exaktime_log = log(procore_url), log(exaktime_url)
         results[label] = {
             "run": run,
@@ -152,6 +186,7 @@ def main() -> None:
             "rows": sum(run.counts.values()),
             "procore": procore_log,
             "exaktime": Counter(entry["method"] for entry in exaktime_log),
+            "requests": len(procore_log) + len(exaktime_log),
             "rss_growth": peak_rss_mb() - rss_before,
         }
 
@@ -208,6 +243,16 @@ def main() -> None:
     )
     print(f"full import time / raw fetch time          = {full['seconds'] / raw_seconds:.2f}")
     print(f"process peak memory                        = {peak_rss_mb():.0f} MB")
+    plain_requests = plain_import(connection, procore_url, execute, create_run)
+    print(f"plain (changed-since) import, nothing changed: Procore requests = {plain_requests}")
+    if args.latency_ms:
+        floor = full["requests"] * args.latency_ms / 1000
+        print(
+            f"full import at {args.latency_ms:g} ms, {args.writes_at_once} writes at once = "
+            f"{full['seconds']:.1f} s; its floor (its {full['requests']:,} requests one after "
+            f"another x {args.latency_ms:g} ms) = {floor:.1f} s; time / floor = "
+            f"{full['seconds'] / floor:.2f}"
+        )
 
     stop_procore.set()
     stop_exaktime.set()

@@ -181,6 +181,7 @@ class _Tries:
     retries: int = 0
     waited: float = 0.0
     rate_waits: int = 0
+    rested_until: float = 0.0  # the end of the last rate-limit wait this call slept
 
 
 class HttpOptions(TypedDict, total=False):
@@ -228,6 +229,9 @@ class HttpClient:
         self._outcome_unknown = outcome_unknown
         self._lock = threading.Lock()
         self._budgets: dict[str, _Budget] = {}
+        # Host → when the wait a 429 or 503 asked for ends: the client's other calls
+        # (threads sending writes side by side) hold back until then too.
+        self._held_until: dict[str, float] = {}
         self._secrets: list[str] = []
 
     def __repr__(self) -> str:
@@ -290,6 +294,7 @@ class HttpClient:
         )
         tries = _Tries()
         while True:
+            self._hold(call.host, tries)
             self._pace(call.host)
             try:
                 response = self._send(call)
@@ -380,12 +385,32 @@ class HttpClient:
             return False
         # A reset already past (clock skew) still deserves a short pause.
         wait = max(wait, policy.base_delay)
-        # This wait is the server's word; pacing must not add its own on top.
+        # This wait is the server's word; pacing must not add its own on top. It holds
+        # for the whole connection: calls other threads make now wait it out as well.
+        until = self.clock() + wait
         with self._lock:
             self._budgets.pop(host, None)
+            self._held_until[host] = max(self._held_until.get(host, 0.0), until)
+        tries.rested_until = until
         self.sleep(wait)
+        with self._lock:  # waited out: calls made from now on need not wait for it
+            if self._held_until.get(host) == until:
+                del self._held_until[host]
         tries.rate_waits += 1
         return True
+
+    def _hold(self, host: str, tries: _Tries) -> None:
+        """Wait out what a 429 or 503 asked of another call to this host (not twice of
+        the call that slept it)."""
+        with self._lock:
+            until = self._held_until.get(host, 0.0)
+        wait = until - max(self.clock(), tries.rested_until)
+        if wait > 0:
+            logger.debug(
+                "%s: waiting %.2fs, as the service asked, before %s", self.service, wait, host
+            )
+            tries.rested_until = until
+            self.sleep(wait)
 
     def _is_transient(self, status: int) -> bool:
         return status in self.retry.retry_statuses or status in (429, 503)

@@ -50,18 +50,19 @@ class ConnectionTokenStore:
     def __repr__(self) -> str:
         return f"ConnectionTokenStore(connection_id={self.connection_id})"
 
-    @staticmethod
-    def _token_of(connection: Connection) -> Token | None:
-        if not connection.procore_access_token or connection.procore_token_expires_at is None:
-            return None
-        return Token(
-            access_token=connection.procore_access_token,
-            expires_at=connection.procore_token_expires_at,
-            refresh_token=connection.procore_refresh_token or None,
-        )
-
     def current(self) -> Token | None:
-        return self._token_of(Connection.objects.get(pk=self.connection_id))
+        # Read before every Procore call (another process may have renewed it): only
+        # the token's own columns, not the whole connection and every secret on it.
+        access, expires_at, refresh = (
+            Connection.objects.filter(pk=self.connection_id)
+            .values_list(
+                "procore_access_token", "procore_token_expires_at", "procore_refresh_token"
+            )
+            .get()
+        )
+        if not access or expires_at is None:
+            return None
+        return Token(access_token=access, expires_at=expires_at, refresh_token=refresh or None)
 
     def replace(self, stale: Token | None, obtain: Callable[[Token | None], Token]) -> Token:
         owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex}"[-100:]

@@ -171,6 +171,9 @@ LINX_RECHECK_PAUSE_MS = env.integer("LINX_RECHECK_PAUSE_MS", 2000, minimum=0)
 # A Procore project's cost codes and sub-jobs, once read, are reused this long (minutes)
 # before a new or changed time record is resolved against them; 0 reads them every run.
 LINX_REFERENCE_MAX_AGE_MINUTES = env.integer("LINX_REFERENCE_MAX_AGE_MINUTES", 360, minimum=0)
+# How many ExakTime writes an import sends at once (ExakTime has no bulk write). 1: one
+# after another. Rate limits and Retry-After are honoured for the connection as a whole.
+LINX_EXAKTIME_WRITES_AT_ONCE = env.integer("LINX_EXAKTIME_WRITES_AT_ONCE", 4, minimum=1)
 # Overrides of the HTTP clients' retry policy (integrations.http.RetryPolicy); the
 # defaults retry at least as hard as the seed product. Tests make the waits short.
 LINX_HTTP_RETRY: dict = {}

@@ -45,7 +45,7 @@ def _exaktime_sandbox_server(tmp_path_factory) -> Iterator[Running]:
 def procore_sandbox(_procore_sandbox_server: Running) -> ProcoreSandbox:
     """The Procore sandbox (`.url` is both login and API host), reset for this test."""
     sandbox, generated = _procore_sandbox_server
-    sandbox.token_lifetime, sandbox.max_per_page = 5400, None
+    sandbox.token_lifetime, sandbox.max_per_page, sandbox.latency = 5400, None, 0
     sandbox.restore(generated)
     return sandbox
 
@@ -54,6 +54,7 @@ def procore_sandbox(_procore_sandbox_server: Running) -> ProcoreSandbox:
 def exaktime_sandbox(_exaktime_sandbox_server: Running) -> ExakTimeSandbox:
     """The ExakTime sandbox, reset for this test."""
     sandbox, generated = _exaktime_sandbox_server
+    sandbox.latency = 0
     sandbox.restore(generated)
     return sandbox
 

@@ -254,6 +254,14 @@ def test_a_failed_row_opens_a_later_success_closes_and_dry_runs_change_nothing(c
     assert ann.message == "still no ID" and ann.last_run_id == again.pk
     assert ann.first_seen_at < ann.last_seen_at  # first seen stays, last seen moves
 
+    same_words = record_rows(
+        connection,
+        [Row(EntityType.EMPLOYEE, Outcome.FAILED, 1, name="Ann", message="still no ID")],
+    )
+    seen_before, ann = ann.last_seen_at, OpenFailure.objects.get(pk=ann.pk)
+    assert ann.message == "still no ID" and ann.last_run_id == same_words.pk
+    assert ann.last_seen_at > seen_before  # failing again in the same words is seen too
+
 
 def test_an_unreadable_list_stays_open_until_a_complete_run_reads_that_entity(connection):
     unreadable = Row(EntityType.CREW, Outcome.FAILED, None, name="(reading crews of project 7)")

@@ -20,10 +20,12 @@ from integrations.exaktime.errors import (
 )
 from integrations.procore.errors import ProcoreError, hint_for, procore_says
 from linx.models import EntityMapping, EntityType, FailureKind, Outcome, RunKind, RunTrigger
-from linx.sync.imports import ENTITY_OF, CrewGroup
+from linx.sync.crew_groups import CrewGroup
+from linx.sync.imports import ENTITY_OF
 from linx.sync.procore_lists import ListReader
+from linx.sync.rerun import Only
 from linx.sync.runs import RunAborted, RunRecorder, claim, create_run
-from linx.sync.twins import Only, Twin, TwinWriter
+from linx.sync.twins import Twin, TwinWriter
 
 LABELS = {"identifier": "Employee ID", "first_name": "first name", "last_name": "last name"}
 

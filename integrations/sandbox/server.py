@@ -76,7 +76,14 @@ class SandboxServer:
         port: int = 0,
         hourly_limit: int = 1_000_000,
         spike_limit: int = 10_000,
+        latency_ms: float = 0,
     ):
+        """`latency_ms`: how long every API answer is held back (control paths under
+        `/_sandbox/` never are), so a benchmark shows what a user on the internet waits
+        for: a real service is tens of milliseconds away, loopback is not."""
+        if latency_ms < 0:
+            raise ValueError(f"latency_ms must be 0 or more, not {latency_ms}")
+        self.latency = latency_ms / 1000
         self.state_path = Path(state_path or STATE_DIR / f"{self.name}.sqlite3")
         self.store = Store(self.state_path, id_bases=self.id_bases, schema=self.schema)
         self.host, self.port = host, port
@@ -316,6 +323,10 @@ class SandboxServer:
         started = time.monotonic()
         req = self._parse(http)
         control = req.path.startswith("/_sandbox/")
+        if self.latency and not control:
+            # The way there and back, before any work (a rate limit counts the call when
+            # it arrives); concurrent requests each wait their own, as on a network.
+            self._stopping.wait(self.latency)
         rate = None if control else self.limiter.hit(time.time())  # every call counts
         fault = None if control else self.faults.take({"status", "html"}, req.method, req.path)
         try:

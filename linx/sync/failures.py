@@ -101,7 +101,7 @@ def _open(run: SyncRun, failed: dict[tuple[str, str], RowResult]) -> None:
             source_id__in={source_id for _, source_id in failed},
         )
     }
-    new, refreshed = [], []
+    new, seen_again, reworded = [], [], []
     for key, row in failed.items():
         failure = existing.get(key) or OpenFailure(
             connection_id=run.connection_id,
@@ -110,19 +110,28 @@ def _open(run: SyncRun, failed: dict[tuple[str, str], RowResult]) -> None:
             source_id=key[1],
             first_seen_at=now,
         )
+        said = [getattr(failure, field) for field in _SAID]
         failure.procore_id = row.procore_id
         failure.exaktime_id = row.exaktime_id or ""
         failure.name = row.name
         failure.message = row.message
         failure.retryable = row.retryable
-        failure.last_seen_at = now
-        failure.last_run_id = run.pk
-        (refreshed if failure.pk else new).append(failure)
+        if failure.pk is None:
+            failure.last_seen_at, failure.last_run_id = now, run.pk
+            new.append(failure)
+            continue
+        seen_again.append(failure.pk)
+        if said != [getattr(failure, field) for field in _SAID]:
+            reworded.append(failure)
     OpenFailure.objects.bulk_create(new)
-    OpenFailure.objects.bulk_update(
-        refreshed,
-        ["procore_id", "exaktime_id", "name", "message", "retryable", "last_seen_at", "last_run"],
-    )
+    # Most failures fail again in the same words: one UPDATE for all of them, and a
+    # (much slower) bulk update only for those whose row now says something else.
+    OpenFailure.objects.filter(pk__in=seen_again).update(last_seen_at=now, last_run_id=run.pk)
+    OpenFailure.objects.bulk_update(reworded, _SAID)
+
+
+#: What an open failure repeats of its last failed row.
+_SAID = ["procore_id", "exaktime_id", "name", "message", "retryable"]
 
 
 def settle_lists(run: SyncRun, entity_types: Iterable[str]) -> int:

@@ -10,6 +10,9 @@ whole) or no longer employees, projects made inactive with their sub-jobs, and t
 sub-jobs gone from a changed project; what only a full read shows waits for the next
 full pass.
 
+ExakTime writes whose id nothing waits for (employees, cost codes, sub-jobs, groups) are
+sent several at once (`twins`); each entity's are all answered before the next starts.
+
 Every record ends as one row. A record that breaks a limit, or that ExakTime refuses,
 fails alone; a refusal that concerns a whole list (cost codes not enabled, app not
 installed) ends that part of the run with the steps that fix it.
@@ -18,21 +21,21 @@ installed) ends that part of the run with the steps that fix it.
 from __future__ import annotations
 
 import logging
-from collections import defaultdict
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from datetime import datetime
-from typing import NamedTuple
 
 from integrations.exaktime.client import ExakTimeClient
 from integrations.procore.client import ProcoreClient
 from integrations.procore.records import Project
 from linx.models import Connection, EntityMapping, EntityType, Outcome
 from linx.sync import rules
+from linx.sync.crew_groups import crew_groups, crews_by_name
 from linx.sync.procore_lists import ListReader
 from linx.sync.reference import ProjectLists
+from linx.sync.rerun import Only, ProjectFamily
 from linx.sync.runs import RunAborted, RunRecorder, RunWork
 from linx.sync.targets import NOUNS
-from linx.sync.twins import RERUN_HINT, Only, ProjectFamily, Twin, TwinWriter
+from linx.sync.twins import RERUN_HINT, Twin, TwinWriter
 
 log = logging.getLogger(__name__)
 
@@ -55,16 +58,6 @@ ENTITY_OF = {
 
 #: A failing sub-job whose project is not known: every project is gone through again.
 ALL_PROJECTS: frozenset[int] = frozenset({-1})
-
-
-class CrewGroup(NamedTuple):
-    """Same-named crews on several projects: one employee group in ExakTime."""
-
-    procore_id: int
-    name: str
-    crews: list
-    #: Whether the group already has a twin (a re-run refreshes only those).
-    existing: bool
 
 
 class Importer(RunWork):
@@ -96,6 +89,8 @@ class Importer(RunWork):
         self.completed: set[str] = set()  # entities read to the end without a refusal
         self._projects: list[Project] | None = None
         self._work_classifications: dict[int, str] | None = None
+        # Projects whose location group is written once their sub-jobs are answered.
+        self._groups_due: list[tuple[Project, list[int]]] = []
 
     # --- entry point ---------------------------------------------------------------
 
@@ -117,12 +112,16 @@ class Importer(RunWork):
             "cost_codes": self.import_cost_codes,
             "crews": self.import_crews,
         }
-        for entity in ENTITIES:
-            if entity in chosen:
-                steps[entity]()
-                self.recorder.flush()
-                if entity not in self.lists.part_failures:
-                    self.completed.add(entity)
+        try:
+            for entity in ENTITIES:
+                if entity in chosen:
+                    steps[entity]()
+                    self.twins.drain()
+                    self.recorder.flush()
+                    if entity not in self.lists.part_failures:
+                        self.completed.add(entity)
+        finally:
+            self.twins.close()  # writes still out are saved even when the run stops
 
     # --- employees -----------------------------------------------------------------
 
@@ -191,7 +190,8 @@ class Importer(RunWork):
         # Export books the worker's hours with this classification.
         facts = EntityMapping.data_of(work_classification_id=worker.work_classification_id)
         self.twins.write(
-            Twin(kind, worker.id, name, fields, rules.labels(rules.EMPLOYEE), data=facts)
+            Twin(kind, worker.id, name, fields, rules.labels(rules.EMPLOYEE), data=facts),
+            wait=False,
         )
         return True
 
@@ -233,6 +233,7 @@ class Importer(RunWork):
         self.recorder.expect(kind, len(projects))
         seen: set[int] = set()
         seen_sub_jobs: set[int] = set()
+        families = []  # (project, what `_sub_jobs_of` found), written once answered
         for project in projects:
             family = self.only.project(project.id)
             if project.problems:
@@ -247,22 +248,26 @@ class Importer(RunWork):
                     self.deactivate_project(project.id)
                 continue
             seen.add(project.id)
-            location_id = None
             if family.location:
                 fields = rules.apply(rules.LOCATION, project, {})
-                location_id = self.twins.write(
-                    Twin(kind, project.id, project.name, fields, rules.labels(rules.LOCATION))
+                self.twins.write(
+                    Twin(kind, project.id, project.name, fields, rules.labels(rules.LOCATION)),
+                    wait=False,
                 )
-            else:
-                location_id = self.twins.mapped_id(kind, project.id)
             if self.connection.import_sub_jobs:
-                found = self.import_sub_jobs(project, location_id, family)
-                seen_sub_jobs |= found
-                if since is not None and not self.only.is_rerun:
-                    # A changed project's sub-jobs were read whole: one not among them
-                    # is gone. (An unchanged project's wait for the next full pass.)
-                    mapped = self.sub_jobs_mapped_to(project.id)
-                    self.deactivate_missing(EntityType.SUB_JOB, found, among=mapped)
+                families.append((project, self._sub_jobs_of(project, family)))
+        # Sub-jobs name their project's location and category by ExakTime id: every
+        # project's are answered first (while their sub-jobs were being read).
+        self.twins.drain()
+        for project, found in families:
+            written = self._write_sub_jobs(project, found)
+            seen_sub_jobs |= written
+            if since is not None and not self.only.is_rerun:
+                # A changed project's sub-jobs were read whole: one not among them
+                # is gone. (An unchanged project's wait for the next full pass.)
+                mapped = self.sub_jobs_mapped_to(project.id)
+                self.deactivate_missing(EntityType.SUB_JOB, written, among=mapped)
+        self._write_project_groups()
         if since is None:
             self.deactivate_missing(kind, seen)
             if self.connection.import_sub_jobs and not self.only.is_rerun:
@@ -319,31 +324,54 @@ class Importer(RunWork):
             projects.add(project)
         return projects
 
-    def import_sub_jobs(
-        self, project: Project, location_id: int | None, family: ProjectFamily
-    ) -> set[int]:
-        """The project's sub-jobs as locations under it; its category and group if chosen,
-        as far as the run redoes the project's family."""
+    def import_sub_jobs(self, project: Project, family: ProjectFamily) -> set[int]:
+        """One project's sub-jobs as locations under it (its location is written by now);
+        its category and group if chosen, as far as the run redoes the project's family.
+        The ids of the sub-jobs read (the webhook import's way in)."""
+        found = self._sub_jobs_of(project, family)
+        self.twins.drain()
+        written = self._write_sub_jobs(project, found)
+        self._write_project_groups()
+        return written
+
+    def _sub_jobs_of(
+        self, project: Project, family: ProjectFamily
+    ) -> tuple[list, ProjectFamily] | None:
+        """The project's active sub-jobs, and what the run redoes of its family; its
+        category is sent for writing. None when there are none to go through."""
         kind = EntityType.SUB_JOB
         if not family.reads_sub_jobs:
-            return set()  # a re-run of other rows: this project's sub-jobs are not asked for
+            return None  # a re-run of other rows: this project's sub-jobs are not asked for
         if kind in self.lists.refused:
-            return set()  # Procore refused sub-jobs once: that row says how to enable them
+            return None  # Procore refused sub-jobs once: that row says how to enable them
         listing = self.lists.read(
             kind,
             f"sub-jobs of project {project.project_number} {project.name!r}",
             lambda: self.procore.sub_jobs(project.id),
         )
         if listing is None:
-            return set()
+            return None
         sub_jobs = [s for s in listing if s.active]
         if kind not in self.lists.unsteady:  # read whole: exports may reuse it
             self.reference.keep_sub_jobs(project.id, sub_jobs)
         if not sub_jobs:
-            return set()
+            return None
         family = family.with_sub_jobs(s.id for s in sub_jobs)
-        category_id = self._project_category(project, family.whole)
-        members = []
+        if family.whole:
+            self._project_category(project)
+        return sub_jobs, family
+
+    def _write_sub_jobs(
+        self, project: Project, found: tuple[list, ProjectFamily] | None
+    ) -> set[int]:
+        """The project's sub-jobs as locations under it (its location and category are
+        answered by now); its group is due if chosen. The ids of the sub-jobs read."""
+        if found is None:
+            return set()
+        kind = EntityType.SUB_JOB
+        sub_jobs, family = found
+        location_id = self.twins.mapped_id(EntityType.LOCATION, project.id)
+        category_id = self.twins.mapped_id(EntityType.LOCATION_CATEGORY, project.id)
         seen = set()
         for sub_job in sub_jobs:
             seen.add(sub_job.id)
@@ -351,12 +379,8 @@ class Importer(RunWork):
             if sub_job.problems:
                 if sub_job.id in family.sub_jobs:
                     self.unreadable(kind, sub_job.id, name, sub_job.problems)
-                if mapped := self.twins.mapped_id(kind, sub_job.id):
-                    members.append(mapped)
                 continue
             if not family.whole:
-                if mapped := self.twins.mapped_id(kind, sub_job.id):
-                    members.append(mapped)
                 continue
             fields = rules.apply(rules.SUB_JOB, sub_job, {"project": project})
             fields["parent_job_id"] = location_id
@@ -366,40 +390,48 @@ class Importer(RunWork):
                 rules.labels(rules.SUB_JOB),
                 EntityMapping.data_of(project_id=project.id),
             )
-            mapped = self.twins.write(Twin(kind, sub_job.id, name, fields, labels, facts))
-            if mapped:
-                members.append(mapped)
+            self.twins.write(Twin(kind, sub_job.id, name, fields, labels, facts), wait=False)
         if self.connection.projects_as_groups and family.whole:
-            self._project_group(project, members)
+            # Written once every project's sub-jobs are answered: the group lists their ids.
+            self._groups_due.append((project, [s.id for s in sub_jobs]))
         return seen
 
-    def _project_category(self, project: Project, whole: bool) -> int | None:
+    def _project_category(self, project: Project) -> None:
         """The project as the location category of its sub-jobs, when chosen."""
         if not self.connection.projects_as_categories:
-            return None
-        if not whole:
-            return self.twins.mapped_id(EntityType.LOCATION_CATEGORY, project.id)
-        return self.twins.write(
+            return
+        self.twins.write(
             Twin(
                 EntityType.LOCATION_CATEGORY,
                 project.id,
                 project.name,
                 rules.apply(rules.PROJECT_CATEGORY, project, {}),
                 rules.labels(rules.PROJECT_CATEGORY),
-            )
+            ),
+            wait=False,  # its sub-jobs read its id once every project's is answered
         )
 
-    def _project_group(self, project: Project, members: list[int]) -> None:
-        """The project as a location group of its sub-jobs, when chosen."""
-        self.twins.write(
-            Twin(
-                EntityType.LOCATION_GROUP,
-                project.id,
-                project.name,
-                rules.apply(rules.PROJECT_GROUP, project, {"member_ids": members}),
-                rules.labels(rules.PROJECT_GROUP),
+    def _write_project_groups(self) -> None:
+        """Each project as a location group of its sub-jobs (their twins, as written
+        or as they were when a write failed), when chosen."""
+        self.twins.drain()
+        for project, sub_job_ids in self._groups_due:
+            members = [
+                mapped
+                for sub_job_id in sub_job_ids
+                if (mapped := self.twins.mapped_id(EntityType.SUB_JOB, sub_job_id))
+            ]
+            self.twins.write(
+                Twin(
+                    EntityType.LOCATION_GROUP,
+                    project.id,
+                    project.name,
+                    rules.apply(rules.PROJECT_GROUP, project, {"member_ids": members}),
+                    rules.labels(rules.PROJECT_GROUP),
+                ),
+                wait=False,
             )
-        )
+        self._groups_due = []
 
     # --- cost codes ----------------------------------------------------------------
 
@@ -452,7 +484,7 @@ class Importer(RunWork):
                 # Export finds the project's cost code by this when it is not linked by id.
                 facts = EntityMapping.data_of(full_code=code.full_code)
                 labels = rules.labels(rules.COST_CODE)
-                self.twins.write(Twin(kind, code.id, name, fields, labels, facts))
+                self.twins.write(Twin(kind, code.id, name, fields, labels, facts), wait=False)
         self.deactivate_missing(kind, seen)
 
     # --- crews ---------------------------------------------------------------------
@@ -465,7 +497,7 @@ class Importer(RunWork):
         projects = self.projects()
         if projects is None:
             return
-        by_name, unreadable = self._crews_by_name(projects)
+        by_name, unreadable = crews_by_name(self.lists, self.procore, projects)
         employees = self.twins.mapping_ids(EntityType.EMPLOYEE)
         by_crew_id = {
             crew_id: mapping
@@ -478,7 +510,7 @@ class Importer(RunWork):
         seen = {by_crew_id[c.id].procore_id for c in unreadable if c.id in by_crew_id}
         for crew in self.only.among(kind, unreadable):
             self.unreadable(kind, crew.id, crew.name, crew.problems)
-        for group, asked in self.only.crew_groups(self._crew_groups(by_name, by_crew_id)):
+        for group, asked in self.only.crew_groups(crew_groups(by_name, by_crew_id)):
             procore_id, name, crews = group.procore_id, group.name, group.crews
             seen.add(procore_id)
             members = sorted(
@@ -487,41 +519,12 @@ class Importer(RunWork):
             fields = rules.apply(rules.CREW, crews[0], {"member_ids": members})
             data = EntityMapping.data_of(crew_ids=sorted(c.id for c in crews))
             with self.twins.recording_failures_only(not asked):
+                # An unasked group's row depends on this context: it is answered in it.
                 self.twins.write(
-                    Twin(kind, procore_id, name, fields, rules.labels(rules.CREW), data=data)
+                    Twin(kind, procore_id, name, fields, rules.labels(rules.CREW), data=data),
+                    wait=not asked,
                 )
         self.deactivate_missing(kind, seen, delete_group=True)
-
-    def _crews_by_name(self, projects: list[Project]) -> tuple[dict[str, list], list]:
-        """Every active project's crews, readable ones by name, and the unreadable ones."""
-        by_name: dict[str, list] = defaultdict(list)
-        unreadable = []
-        for project in projects:
-            if not project.active or project.id is None:
-                continue
-            crews = self.lists.read(
-                EntityType.CREW,
-                f"crews of project {project.name!r}",
-                lambda project=project: self.procore.crews(project.id),
-            )
-            for crew in crews or ():
-                if crew.problems:
-                    unreadable.append(crew)
-                else:
-                    by_name[crew.name].append(crew)
-        return by_name, unreadable
-
-    @staticmethod
-    def _crew_groups(
-        by_name: Mapping[str, list], by_crew_id: Mapping[int, EntityMapping]
-    ) -> Iterator[CrewGroup]:
-        """Same-named crews as one group each, by name, with the group's Procore id: its
-        twin's when it has one, else its first crew's."""
-        for name, crews in sorted(by_name.items()):
-            crew_ids = sorted(c.id for c in crews)
-            mapping = next((by_crew_id[c] for c in crew_ids if c in by_crew_id), None)
-            procore_id = mapping.procore_id if mapping else crew_ids[0]
-            yield CrewGroup(procore_id, name, crews, existing=mapping is not None)
 
     def deactivate_missing(
         self,

@@ -12,15 +12,21 @@ last wrote:
 and `TwinWriter.deactivate` makes a twin inactive (a group: empties it), never deleting
 it. Every record ends as one row. The import and the pre-import's custom fields both
 write through here.
+
+A write whose ExakTime id the caller does not need at once (``wait=False``) is sent
+alongside others, up to ``LINX_EXAKTIME_WRITES_AT_ONCE`` (see `write_pool`); its
+mapping and row are saved when its answer is taken, on the run's thread. `drain`
+takes every answer still out: callers do before they read mappings back.
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass, field, replace
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
+from django.conf import settings
 from django.utils import timezone
 
 from integrations.exaktime.client import ExakTimeClient
@@ -28,8 +34,10 @@ from integrations.exaktime.errors import ExakTimeError, ExakTimeNotFound
 from linx.models import Connection, EntityMapping, EntityType, FailureKind, Outcome
 from linx.sync import rules, snapshot
 from linx.sync.classify import Failure, classify
+from linx.sync.rerun import Only
 from linx.sync.runs import Row, RunAborted, RunRecorder
 from linx.sync.targets import NOUNS, TARGETS, Target
+from linx.sync.write_pool import WritePool
 
 #: A record that needs a fix first is not re-run by hand: the next import retries it.
 RERUN_HINT = "then import again"
@@ -42,108 +50,6 @@ TRANSIENT_FAILURES_BEFORE_ABORT = 5
 
 def _limits_key(entity_type: str) -> str:
     return EntityType.LOCATION if entity_type == EntityType.SUB_JOB else entity_type
-
-
-@dataclass(frozen=True)
-class ProjectFamily:
-    """What a run redoes of one project's family.
-
-    A re-run that redoes any of a project's family (its location, category, group or a
-    sub-job) redoes all of it: what was written while one of them was missing (sub-jobs
-    without their parent location or category, a group without members) is completed
-    with it. Unchanged ones cost nothing.
-    """
-
-    #: Its location (or, unreadable, its row).
-    location: bool
-    #: Its sub-jobs, category and group, as one.
-    whole: bool
-    #: The sub-jobs asked for by themselves (their rows when unreadable); None: every one.
-    sub_jobs: frozenset[int] | None
-
-    @property
-    def reads_sub_jobs(self) -> bool:
-        """Whether its sub-jobs are read at all: a re-run of other rows leaves them."""
-        return self.whole or self.sub_jobs is None or bool(self.sub_jobs)
-
-    def with_sub_jobs(self, sub_job_ids: Iterable[int]) -> ProjectFamily:
-        """The family once its sub-jobs are read: one asked for redoes the whole family."""
-        ids = list(sub_job_ids)
-        asked = frozenset(ids if self.sub_jobs is None else self.sub_jobs.intersection(ids))
-        return replace(self, whole=self.whole or bool(asked), sub_jobs=asked)
-
-
-@dataclass(frozen=True)
-class Only:
-    """The records a re-run is for (entity type → Procore ids, None: all of that type).
-
-    A run that is not a re-run (``ids`` None) is for every record. Records enter an
-    import through `among`; families redone as one are worked out where they are read:
-    `project` (a project with its sub-jobs, category and group) and `crew_groups` (a
-    crew group refreshed for the employees in it).
-    """
-
-    ids: Mapping[str, set[int] | None] | None = None
-
-    @property
-    def is_rerun(self) -> bool:
-        return self.ids is not None
-
-    def covers(self, kind: str) -> bool:
-        """Whether the run is for any record of ``kind``."""
-        return self.ids is None or kind in self.ids
-
-    def among[T](self, kind: str, records: Iterable[T]) -> Iterator[T]:
-        """The records of a list the run is for, as they are read."""
-        return (record for record in records if self.wants(kind, record.id))
-
-    def wants(self, kind: str, procore_id: int | None) -> bool:
-        """Whether the run is for this record."""
-        if self.ids is None:
-            return True
-        if kind not in self.ids:
-            return False
-        ids = self.ids[kind]
-        return ids is None or procore_id in ids
-
-    def project(self, project_id: int) -> ProjectFamily:
-        """What the run redoes of this project's family (see `ProjectFamily`)."""
-        parts = (EntityType.LOCATION, EntityType.LOCATION_CATEGORY, EntityType.LOCATION_GROUP)
-        sub_jobs = None
-        if self.ids is not None:
-            asked = self.ids.get(EntityType.SUB_JOB, set())
-            sub_jobs = None if asked is None else frozenset(asked)
-        return ProjectFamily(
-            location=self.wants(EntityType.LOCATION, project_id),
-            whole=any(self.wants(part, project_id) for part in parts),
-            sub_jobs=sub_jobs,
-        )
-
-    def crew_groups[G](self, groups: Iterable[G]) -> Iterator[tuple[G, bool]]:
-        """The crew groups the run writes, as they are read, each with whether it was
-        asked for. A re-run that redoes employees also refreshes the existing groups of
-        crews they are in (an employee created only now joins its group); those were not
-        asked for: only a failure of one is a row."""
-        for group in groups:
-            if self.wants(EntityType.CREW, group.procore_id):
-                yield group, True
-            elif group.existing and self._has_employees(group.crews):
-                yield group, False
-
-    def _has_employees(self, crews: Iterable[Any]) -> bool:
-        """Whether a re-run redoes any employee in these crews."""
-        return self.is_rerun and any(
-            self.wants(EntityType.EMPLOYEE, e) for crew in crews for e in crew.employee_ids
-        )
-
-    def deactivates(self, kind: str, procore_id: int) -> bool:
-        """Whether the run may deactivate this record's twin: a re-run, only its own."""
-        return self.wants(kind, procore_id)
-
-    def leaves(self, kind: str, procore_id: int) -> bool:
-        """Whether a re-run leaves this record as it is: what its twin holds (an ID, a
-        name) stays taken by it through the run."""
-        return self.is_rerun and not self.wants(kind, procore_id)
 
 
 @dataclass(frozen=True)
@@ -192,13 +98,16 @@ class TwinWriter:
         # Rows of records the run was not asked for (a re-run refreshing a crew group's
         # members) are not recorded, unless they fail.
         self._unasked = False
+        self.pool = WritePool(1 if dry_run else settings.LINX_EXAKTIME_WRITES_AT_ONCE)
 
     # --- writing one twin ------------------------------------------------------------
 
-    def write(self, twin: Twin) -> int | None:
+    def write(self, twin: Twin, *, wait: bool = True) -> int | None:
         """Bring one Procore record's ExakTime twin up to date; record its row.
 
         Returns the ExakTime id (None when it failed, or would be created by a dry run).
+        ``wait=False``: a write it makes may be sent alongside others and finished
+        later; None is returned then (`mapped_id` after `drain` has the id).
         """
         mapping = self.mapping(twin.kind, twin.procore_id)
         if self.skipped_as_ignored(twin.kind, twin.procore_id, twin.name):
@@ -213,12 +122,12 @@ class TwinWriter:
             )
             return _int(mapped_id)
         try:
-            return self._bring_in_line(twin, mapping)
+            return self._bring_in_line(twin, mapping, wait)
         except ExakTimeError as error:
             self._write_failed(twin, mapped_id, classify(error))
         return _int(mapped_id)
 
-    def _bring_in_line(self, twin: Twin, mapping: EntityMapping | None) -> int | None:
+    def _bring_in_line(self, twin: Twin, mapping: EntityMapping | None, wait: bool) -> int | None:
         if mapping is not None and mapping.exaktime_id:
             if mapping.fingerprint == twin.fingerprint:
                 self.row(
@@ -226,11 +135,11 @@ class TwinWriter:
                 )
                 self._touch(mapping, twin.name, twin.data)
                 return int(mapping.exaktime_id)
-            return self._update(twin, mapping)
+            return self._update(twin, mapping, wait)
         target = TARGETS[twin.kind]
         existing = self._existing_record(target, twin.fields.get(target.key))
         if existing is not None:
-            return self._link(twin, existing)
+            return self._link(twin, existing, wait)
         if twin.fields.get("is_active") is False:
             self.row(
                 twin.kind,
@@ -240,7 +149,25 @@ class TwinWriter:
                 message="Inactive in Procore and never imported, so not created.",
             )
             return None
-        return self._create(twin)
+        return self._create(twin, wait)
+
+    def drain(self) -> None:
+        """Take the answer of every write still out (its mapping and row are saved)."""
+        self.pool.drain()
+
+    def close(self) -> None:
+        """Take what is still out, even when the run is ending early; stop the threads."""
+        self.pool.close()
+
+    def _send(self, twin: Twin, mapped_id: str, record: tuple, call, finish, wait: bool):
+        """One ExakTime write for ``twin`` through the pool; ``record`` names what it
+        writes (never two writes of one record at once). A failure is the twin's row."""
+
+        def failed(error: ExakTimeError) -> int | None:
+            self._write_failed(twin, mapped_id, classify(error))
+            return _int(mapped_id)
+
+        return self.pool.run(record, call, finish, failed, wait=wait)
 
     def _write_failed(self, twin: Twin, mapped_id: str, failure: Failure) -> None:
         if failure.stops_the_run:
@@ -323,21 +250,29 @@ class TwinWriter:
                 kind=FailureKind.UNAVAILABLE,
             )
 
-    def _create(self, twin: Twin) -> int | None:
+    def _create(self, twin: Twin, wait: bool = True) -> int | None:
         changes = rules.changes({}, twin.fields)
         if self.dry_run:
             self.row(twin.kind, Outcome.CREATED, twin.procore_id, "", twin.name, changes=changes)
             return None
-        created = TARGETS[twin.kind].create(self.exaktime, twin.fields)
-        self._save_mapping(twin, created.id)
-        self.row(
-            twin.kind, Outcome.CREATED, twin.procore_id, str(created.id), twin.name, changes=changes
-        )
-        return created.id
+        target = TARGETS[twin.kind]
+        key = twin.fields.get(target.key)
+        record = (target.plural, target.group_type, target.key, object() if key is None else key)
 
-    def _link(self, twin: Twin, existing: Any) -> int | None:
+        def created(answer: Any) -> int:
+            self._save_mapping(twin, answer.id)
+            row = (twin.kind, Outcome.CREATED, twin.procore_id, str(answer.id), twin.name)
+            self.row(*row, changes=changes)
+            return answer.id
+
+        call = lambda: target.create(self.exaktime, twin.fields)  # noqa: E731
+        return self._send(twin, "", record, call, created, wait)
+
+    def _link(self, twin: Twin, existing: Any, wait: bool = True) -> int | None:
         """First import: an ExakTime record with the same ID becomes this record's twin."""
         exaktime_id = existing.id
+        record = _record(twin.kind, exaktime_id)
+        self.pool.settle(record)  # a link of it still out is saved first, and seen below
         if exaktime_id in self.mapping_ids(twin.kind).values():
             key = TARGETS[twin.kind].key
             self._failed(
@@ -349,42 +284,59 @@ class TwinWriter:
                 f"{RERUN_HINT}.",
             )
             return None
-        diff = self._put(twin, exaktime_id, existing.to_api())
-        self.row(
-            twin.kind,
-            Outcome.LINKED,
-            twin.procore_id,
-            str(exaktime_id),
-            twin.name,
-            changes=diff,
-            message="Linked to the ExakTime record that already had this ID.",
-        )
-        return exaktime_id
 
-    def _update(self, twin: Twin, mapping: EntityMapping) -> int | None:
+        def linked(diff: dict) -> int:
+            if not self.dry_run:
+                self._save_mapping(twin, exaktime_id)
+            self.row(
+                twin.kind,
+                Outcome.LINKED,
+                twin.procore_id,
+                str(exaktime_id),
+                twin.name,
+                changes=diff,
+                message="Linked to the ExakTime record that already had this ID.",
+            )
+            return exaktime_id
+
+        call = lambda: self._put(twin, exaktime_id, existing.to_api())  # noqa: E731
+        return self._send(twin, "", record, call, linked, wait)
+
+    def _update(self, twin: Twin, mapping: EntityMapping, wait: bool = True) -> int | None:
         exaktime_id = int(mapping.exaktime_id)
-        try:
-            current = TARGETS[twin.kind].get(self.exaktime, exaktime_id)
-        except ExakTimeNotFound:
-            # Removed on the ExakTime side: make it again rather than fail for ever.
-            mapping.delete()
-            self.mappings_of(twin.kind).pop(mapping.procore_id, None)
-            return self._create(twin)
-        before = current.to_api()
-        diff = self._put(twin, exaktime_id, before)
-        outcome = Outcome.UPDATED if diff else Outcome.UNCHANGED
-        if twin.fields.get("is_active") is False and before.get("is_active") is not False:
-            outcome = Outcome.DEACTIVATED
-        self.row(twin.kind, outcome, twin.procore_id, str(exaktime_id), twin.name, changes=diff)
-        return exaktime_id
+
+        def read_and_put() -> tuple[dict, dict] | None:  # in a worker: HTTP only
+            try:
+                before = TARGETS[twin.kind].get(self.exaktime, exaktime_id).to_api()
+            except ExakTimeNotFound:
+                return None
+            return before, self._put(twin, exaktime_id, before)
+
+        def updated(answer: tuple[dict, dict] | None) -> int | None:
+            if answer is None:
+                # Removed on the ExakTime side: make it again rather than fail for ever.
+                mapping.delete()
+                self.mappings_of(twin.kind).pop(mapping.procore_id, None)
+                return self._create(twin)
+            before, diff = answer
+            if not self.dry_run:
+                self._save_mapping(twin, exaktime_id)
+            outcome = Outcome.UPDATED if diff else Outcome.UNCHANGED
+            if twin.fields.get("is_active") is False and before.get("is_active") is not False:
+                outcome = Outcome.DEACTIVATED
+            row = (twin.kind, outcome, twin.procore_id, str(exaktime_id), twin.name)
+            self.row(*row, changes=diff)
+            return exaktime_id
+
+        record = _record(twin.kind, exaktime_id)
+        return self._send(twin, mapping.exaktime_id, record, read_and_put, updated, wait)
 
     def _put(self, twin: Twin, exaktime_id: int, before: dict[str, Any]) -> dict:
-        """Write the twin's fields over ``before`` when they differ; keep the mapping."""
+        """Write the twin's fields over ``before`` when they differ (HTTP only: the
+        mapping is saved by whoever takes the answer, on the run's thread)."""
         diff = rules.changes(before, twin.fields)
-        if not self.dry_run:
-            if diff:
-                TARGETS[twin.kind].update(self.exaktime, exaktime_id, {**before, **twin.fields})
-            self._save_mapping(twin, exaktime_id)
+        if diff and not self.dry_run:
+            TARGETS[twin.kind].update(self.exaktime, exaktime_id, {**before, **twin.fields})
         return diff
 
     # --- deactivating one twin --------------------------------------------------------
@@ -398,6 +350,7 @@ class TwinWriter:
             or not self.only.deactivates(kind, procore_id)
         ):
             return
+        self.drain()  # what is still out is saved first: deactivating reads mappings
         last = dict(mapping.last_written)
         wanted = {**last, "member_ids": []} if delete_group else {**last, "is_active": False}
         if last and rules.fingerprint(wanted) == mapping.fingerprint:
@@ -599,6 +552,12 @@ class TwinWriter:
                 hint,
             )
         )
+
+
+def _record(kind: str, exaktime_id: int | str) -> tuple:
+    """Names one ExakTime record for the write pool: its collection and its id."""
+    target = TARGETS[kind]
+    return (target.plural, target.group_type, "id", int(exaktime_id))
 
 
 def _int(value: str | None) -> int | None:

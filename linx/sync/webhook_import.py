@@ -61,15 +61,20 @@ class WebhookImport:
     def run(self) -> None:
         importer = self.importer
         context = {"work_classifications": importer.work_classifications()}
-        for worker_id in sorted(self.workers):
-            self._worker(worker_id, context)
-        importer.recorder.flush()
-        if "locations" in self.whole:
-            importer.import_locations()
-        else:
-            for project_id in sorted(self.projects):
-                self._project(project_id)
-        importer.recorder.flush()
+        try:
+            for worker_id in sorted(self.workers):
+                self._worker(worker_id, context)
+            importer.twins.drain()  # employees' writes go out several at once
+            importer.recorder.flush()
+            if "locations" in self.whole:
+                importer.import_locations()
+            else:
+                for project_id in sorted(self.projects):
+                    self._project(project_id)
+            importer.twins.drain()
+            importer.recorder.flush()
+        finally:
+            importer.twins.close()  # writes still out are saved even when the run stops
         for entity in ("cost_codes", "crews"):
             if entity in self.whole:
                 importer.run([entity])
@@ -114,13 +119,11 @@ class WebhookImport:
             importer.unreadable(kind, project.id, project.name, project.problems)
             return
         fields = rules.apply(rules.LOCATION, project, {})
-        location_id = importer.twins.write(
+        importer.twins.write(
             Twin(kind, project.id, project.name, fields, rules.labels(rules.LOCATION))
         )
         if importer.connection.import_sub_jobs:
             # The project's sub-jobs, read whole: one no longer among them is gone.
-            found = importer.import_sub_jobs(
-                project, location_id, importer.only.project(project.id)
-            )
+            found = importer.import_sub_jobs(project, importer.only.project(project.id))
             mapped = importer.sub_jobs_mapped_to(project.id)
             importer.deactivate_missing(EntityType.SUB_JOB, found, among=mapped)

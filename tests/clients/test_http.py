@@ -461,3 +461,29 @@ def test_a_real_refused_connection_is_retried_even_for_a_post(http, clock):
         http.request("POST", f"http://127.0.0.1:{port}/write", json={})
     assert not isinstance(caught.value, OutcomeUnknown)
     assert len(clock.sleeps) == RetryPolicy().max_retries
+
+
+@responses.activate(registry=OrderedRegistry)
+def test_a_wait_asked_of_one_call_holds_back_the_clients_other_calls_too(clock, rng):
+    """Writes sent side by side share one connection: a 429's Retry-After is the whole
+    connection's, not only the thread's that got it."""
+    other = URL + "/other"
+    responses.get(URL, status=429, headers={"Retry-After": "7"})
+    responses.get(other, json=[])  # sent while the first call waits
+    responses.get(URL, json=[])
+    responses.get(other, json=[])
+    calls_made_while_waiting: list[int] = []
+    waiting = []
+
+    def sleep(seconds: float) -> None:
+        if not waiting:  # another thread's call, made during the first wait
+            waiting.append(seconds)
+            calls_made_while_waiting.append(http.request("GET", other).status_code)
+        clock.sleep(seconds)
+
+    http = HttpClient("Example", sleep=sleep, clock=clock, rng=rng)
+    http.request("GET", URL)
+    assert calls_made_while_waiting == [200]
+    assert clock.sleeps == [7.0, 7.0]  # the other call waited too, then the first one
+    http.request("GET", other)  # the wait is over: no more holding back
+    assert clock.sleeps == [7.0, 7.0]

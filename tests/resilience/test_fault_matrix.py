@@ -65,6 +65,7 @@ from django.db import connection as db
 import linx.sync.execute as execute_module
 from integrations.exaktime.sandbox import data as et
 from integrations.procore.sandbox import data as pc
+from integrations.procore.sandbox import generator
 from linx.models import (
     Connection,
     EntityMapping,
@@ -247,8 +248,8 @@ class World:
                 "user",
                 {
                     "employee_id": f"F{number:04d}",
-                    "first_name": rng.choice(pc.FIRST_NAMES),
-                    "last_name": rng.choice(pc.LAST_NAMES),
+                    "first_name": rng.choice(generator.FIRST_NAMES),
+                    "last_name": rng.choice(generator.LAST_NAMES),
                     "email_address": f"fault.worker{number}@example.com",
                     "work_classification_id": rng.choice(classifications),
                 },

@@ -102,10 +102,15 @@ def generate_time_records(
     values for each active custom field. The same seed and week give the same punches.
     """
     rng = random.Random(f"{seed}/{week_start.isoformat()}")  # noqa: S311 (sample data)
-    employees = store.select("employee", scope=account_id, eq={"is_active": True})
-    jobs = store.select("job", scope=account_id, eq={"is_active": True})
-    codes = store.select("cost_code", scope=account_id, eq={"is_active": True})
-    fields = store.select("custom_field", scope=account_id, eq={"is_active": True})
+    # In the order of their IDs and names, not of their ids: an import that writes several
+    # records at once makes them in whatever order the answers come.
+    employees, jobs, codes, fields = (
+        sorted(
+            store.select(kind, scope=account_id, eq={"is_active": True}),
+            key=lambda r: (str(r.get("identifier") or r.get("name") or ""), r["id"]),
+        )
+        for kind in ("employee", "job", "cost_code", "custom_field")
+    )
     if not employees or not jobs:
         return 0
     next_id = store.next_id("time_record")

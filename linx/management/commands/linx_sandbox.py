@@ -36,6 +36,13 @@ class Command(BaseCommand):
         parser.add_argument("--seed", type=int, help="seed of the generated data")
         parser.add_argument("--state-dir", type=Path, default=STATE_DIR)
         parser.add_argument("--reset", action="store_true", help="generate the data afresh")
+        parser.add_argument(
+            "--latency-ms",
+            type=float,
+            default=0,
+            help="hold every API answer back this long, as a service on the internet is "
+            "(e.g. 80); default 0",
+        )
         change = parser.add_argument_group(
             "change a worker in a running Procore sandbox (instead of serving)"
         )
@@ -50,11 +57,19 @@ class Command(BaseCommand):
         if any(options[k] for k in ("rename_worker", "deactivate_worker", "add_worker")):
             self.stdout.write(change_worker(options))
             return
+        latency = options["latency_ms"]
+        if latency < 0 or latency > 60_000:
+            raise CommandError(f"--latency-ms must be between 0 and 60000, not {latency:g}")
         stop = threading.Event()
         if threading.current_thread() is threading.main_thread():
             signal.signal(signal.SIGTERM, lambda *_: stop.set())
         state, host = options["state_dir"], options["host"]
-        common = {"host": host, "seed": options["seed"], "reset": options["reset"]}
+        common = {
+            "host": host,
+            "seed": options["seed"],
+            "reset": options["reset"],
+            "latency_ms": latency,
+        }
         procore = ProcoreSandbox(
             state / "procore.sqlite3",
             port=options["procore_port"],
@@ -84,6 +99,8 @@ class Command(BaseCommand):
     @staticmethod
     def describe(procore: ProcoreSandbox, exaktime: ExakTimeSandbox) -> str:
         generated = procore.store.kv_get("generated")
+        ms = procore.latency * 1000
+        latency = f"\nLatency:          {ms:g} ms added to every API answer" if ms else ""
         return f"""\
 Procore sandbox:  {procore.url}  (login and API host; {generated["scale"]} company, seed {generated["seed"]})
   client id       {procore_data.CLIENT_ID}
@@ -91,7 +108,7 @@ Procore sandbox:  {procore.url}  (login and API host; {generated["scale"]} compa
   company id      {procore_data.COMPANY_ID}
 ExakTime sandbox: {exaktime.url}
   API key         {exaktime_data.API_KEY}   (read-only: {exaktime_data.READ_ONLY_API_KEY})
-State files:      {procore.state_path}, {exaktime.state_path}
+State files:      {procore.state_path}, {exaktime.state_path}{latency}
 Inspect:          {procore.url}/_sandbox/state   {exaktime.url}/_sandbox/requests
 A week of punches after an import:  curl -X POST {exaktime.url}/_sandbox/time_records
 Ctrl-C stops both.

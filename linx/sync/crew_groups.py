@@ -1,0 +1,57 @@
+"""Procore crews as ExakTime employee groups: same-named crews on several projects are
+one group (see `Importer.import_crews`)."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterator, Mapping
+from typing import NamedTuple
+
+from integrations.procore.client import ProcoreClient
+from integrations.procore.records import Project
+from linx.models import EntityMapping, EntityType
+from linx.sync.procore_lists import ListReader
+
+
+class CrewGroup(NamedTuple):
+    """Same-named crews on several projects: one employee group in ExakTime."""
+
+    procore_id: int
+    name: str
+    crews: list
+    #: Whether the group already has a twin (a re-run refreshes only those).
+    existing: bool
+
+
+def crews_by_name(
+    lists: ListReader, procore: ProcoreClient, projects: list[Project]
+) -> tuple[dict[str, list], list]:
+    """Every active project's crews, readable ones by name, and the unreadable ones."""
+    by_name: dict[str, list] = defaultdict(list)
+    unreadable = []
+    for project in projects:
+        if not project.active or project.id is None:
+            continue
+        crews = lists.read(
+            EntityType.CREW,
+            f"crews of project {project.name!r}",
+            lambda project=project: procore.crews(project.id),
+        )
+        for crew in crews or ():
+            if crew.problems:
+                unreadable.append(crew)
+            else:
+                by_name[crew.name].append(crew)
+    return by_name, unreadable
+
+
+def crew_groups(
+    by_name: Mapping[str, list], by_crew_id: Mapping[int, EntityMapping]
+) -> Iterator[CrewGroup]:
+    """Same-named crews as one group each, by name, with the group's Procore id: its
+    twin's when it has one, else its first crew's."""
+    for name, crews in sorted(by_name.items()):
+        crew_ids = sorted(c.id for c in crews)
+        mapping = next((by_crew_id[c] for c in crew_ids if c in by_crew_id), None)
+        procore_id = mapping.procore_id if mapping else crew_ids[0]
+        yield CrewGroup(procore_id, name, crews, existing=mapping is not None)
