@@ -9,7 +9,7 @@ from its rows.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from urllib.parse import urlencode
 
@@ -38,6 +38,7 @@ from django.utils.safestring import SafeString, mark_safe
 from django.utils.timesince import timesince, timeuntil
 
 from linx.admin.badges import badge
+from linx.admin.charts import ChartFrame, nice_scale
 from linx.models import (
     SECRET_NAMES,
     Connection,
@@ -287,21 +288,11 @@ class Bar:
         return f"{self.day:%a %d %b}: {self.synced:,} synced, {self.failed:,} failed"
 
 
-@dataclass
-class Chart:
+@dataclass(kw_only=True)
+class Chart(ChartFrame):
     """A 30-day bar chart: synced rows with failed rows stacked on top."""
 
     bars: list[Bar]
-    width: int = 600
-    height: int = 120
-    top: int = 10
-    bottom: int = 18
-    left: int = 36
-    right: int = 16
-    scale_max: int = 0
-    bar_width: float = 0
-    gridlines: list[tuple[float, str]] = field(default_factory=list)
-    labels: list[tuple[float, str]] = field(default_factory=list)
 
     @property
     def synced(self) -> int:
@@ -312,14 +303,6 @@ class Chart:
         return sum(b.failed for b in self.bars)
 
     @property
-    def plot_right(self) -> int:
-        return self.width - self.right
-
-    @property
-    def base(self) -> float:
-        return self.height - self.bottom
-
-    @property
     def summary(self) -> str:
         return (
             f"Rows synced and failed per day, last {len(self.bars)} days: "
@@ -327,39 +310,20 @@ class Chart:
         )
 
 
-def _nice(peak: int) -> int:
-    """The smallest of 1, 2, 5, 10, 20, 50... at or above `peak` (at least 10)."""
-    magnitude = 1
-    while True:
-        for step in (1, 2, 5):
-            if step * magnitude >= max(peak, 10):
-                return step * magnitude
-        magnitude *= 10
-
-
 def build_chart(days: list[date], per_day: dict[date, tuple[int, int]]) -> Chart:
-    chart = Chart([Bar(day, *per_day.get(day, (0, 0))) for day in days])
-    chart.scale_max = _nice(max((b.synced + b.failed for b in chart.bars), default=0))
-    plot = chart.base - chart.top
-    slot = (chart.width - chart.left - chart.right) / max(len(chart.bars), 1)
-
-    def height(n: int) -> float:
-        # A day with any rows stays visible next to a day with thousands.
-        return 0 if not n else max(1.5, round(plot * n / chart.scale_max, 1))
-
+    chart = Chart(bars=[Bar(day, *per_day.get(day, (0, 0))) for day in days])
+    chart.scale_max = nice_scale(max((b.synced + b.failed for b in chart.bars), default=0))
+    slot = chart.slot(len(chart.bars))
     for i, bar in enumerate(chart.bars):
         bar.x = round(chart.left + i * slot + slot * 0.15, 1)
-        bar.synced_h = height(bar.synced)
+        bar.synced_h = chart.bar_height(bar.synced)
         bar.synced_y = round(chart.base - bar.synced_h, 1)
-        bar.failed_h = height(bar.failed)
+        bar.failed_h = chart.bar_height(bar.failed)
         bar.failed_y = round(bar.synced_y - bar.failed_h, 1)
         if (len(chart.bars) - 1 - i) % 7 == 0:  # a date under every 7th bar, today's last
             chart.labels.append((round(bar.x + slot * 0.35, 1), f"{bar.day:%d %b}"))
     chart.bar_width = round(slot * 0.7, 1)
-    chart.gridlines = [
-        (round(chart.base - plot * fraction, 1), f"{round(chart.scale_max * fraction):,}")
-        for fraction in (0.5, 1)
-    ]
+    chart.draw_gridlines(lambda value: f"{round(value):,}")
     return chart
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import csv
 import io
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, timedelta
 
 from django import forms
@@ -26,7 +26,8 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 
-from linx.admin.dashboard import _nice as nice_scale
+from linx.admin.charts import ChartFrame, nice_scale
+from linx.admin.run_forms import DateRangeForm
 from linx.admin.run_views import run_url
 from linx.models import Connection, Reconciliation, RunKind, RunTrigger
 from linx.sync.queueing import queue_runs
@@ -42,21 +43,9 @@ CSV_COLUMNS = [
 ]  # fmt: skip
 
 
-class ReconcileForm(forms.Form):
+class ReconcileForm(DateRangeForm):
     connection = forms.ModelChoiceField(queryset=Connection.objects.order_by("name"))
-    first_day = forms.DateField(
-        label="From (work date)", widget=forms.DateInput(attrs={"type": "date"})
-    )
-    last_day = forms.DateField(
-        label="To (work date)", widget=forms.DateInput(attrs={"type": "date"})
-    )
-
-    def clean(self):
-        cleaned = super().clean()
-        first, last = cleaned.get("first_day"), cleaned.get("last_day")
-        if first and last and last < first:
-            raise forms.ValidationError("The range ends before it starts.")
-        return cleaned
+    field_order = ["connection", "first_day", "last_day"]
 
 
 # --- the chart ------------------------------------------------------------------------
@@ -79,27 +68,13 @@ class DayBars:
         return f"{self.day:%a %d %b}: ExakTime {self.exaktime:g} h, Procore {self.procore:g} h"
 
 
-@dataclass
-class HoursChart:
+@dataclass(kw_only=True)
+class HoursChart(ChartFrame):
+    """Hours per day, ExakTime's bar beside Procore's."""
+
     days: list[DayBars]
-    width: int = 600
     height: int = 140
-    top: int = 10
-    bottom: int = 18
     left: int = 40
-    right: int = 16
-    bar_width: float = 0
-    scale_max: float = 0
-    gridlines: list[tuple[float, str]] = field(default_factory=list)
-    labels: list[tuple[float, str]] = field(default_factory=list)
-
-    @property
-    def base(self) -> float:
-        return self.height - self.bottom
-
-    @property
-    def plot_right(self) -> int:
-        return self.width - self.right
 
     @property
     def summary(self) -> str:
@@ -121,27 +96,21 @@ def hours_chart(done: Reconciliation) -> HoursChart:
         days = [done.first_day + timedelta(days=n) for n in range(span)]
     else:
         days = sorted(date.fromisoformat(d) for d in per_day if d[:1].isdigit())
-    chart = HoursChart([DayBars(d, *per_day.get(d.isoformat(), (0.0, 0.0))) for d in days])
+    chart = HoursChart(days=[DayBars(d, *per_day.get(d.isoformat(), (0.0, 0.0))) for d in days])
     peak = max((max(d.exaktime, d.procore) for d in chart.days), default=0)
     chart.scale_max = nice_scale(math.ceil(peak))
-    plot = chart.base - chart.top
-    slot = (chart.width - chart.left - chart.right) / max(len(chart.days), 1)
+    slot = chart.slot(len(chart.days))
     chart.bar_width = round(slot * 0.35, 1)
-
-    def height(hours: float) -> float:
-        return 0 if not hours else max(1.5, round(plot * hours / chart.scale_max, 1))
-
     for i, bars in enumerate(chart.days):
         bars.x = round(chart.left + i * slot + slot * 0.15, 1)
         bars.procore_x = round(bars.x + chart.bar_width, 1)
-        bars.exaktime_h, bars.procore_h = height(bars.exaktime), height(bars.procore)
+        bars.exaktime_h = chart.bar_height(bars.exaktime)
+        bars.procore_h = chart.bar_height(bars.procore)
         bars.exaktime_y = round(chart.base - bars.exaktime_h, 1)
         bars.procore_y = round(chart.base - bars.procore_h, 1)
         if len(chart.days) <= 14 or i % 7 == 0:
             chart.labels.append((round(bars.x + slot * 0.35, 1), f"{bars.day:%d %b}"))
-    chart.gridlines = [
-        (round(chart.base - plot * f, 1), f"{chart.scale_max * f:g}") for f in (0.5, 1)
-    ]
+    chart.draw_gridlines(lambda value: f"{value:g}")
     return chart
 
 

@@ -1,4 +1,5 @@
-"""The forms that start a run from a connection: which dates to export, what to import."""
+"""The forms that start a run from a connection: which dates to export, what to import
+(and the range of work dates a reconciliation shares)."""
 
 from __future__ import annotations
 
@@ -14,16 +15,14 @@ ENTITY_LABELS = {
 }
 
 
-class ExportForm(forms.Form):
+class DateRangeForm(forms.Form):
+    """A range of work dates, first to last."""
+
     first_day = forms.DateField(
         label="From (work date)", widget=forms.DateInput(attrs={"type": "date"})
     )
     last_day = forms.DateField(
         label="To (work date)", widget=forms.DateInput(attrs={"type": "date"})
-    )
-    approved_only = forms.BooleanField(required=False, label="Approved time records only")
-    dry_run = forms.BooleanField(
-        required=False, initial=True, label="Preview first: show what would be sent, send nothing"
     )
 
     def clean(self):
@@ -32,6 +31,13 @@ class ExportForm(forms.Form):
         if first and last and last < first:
             raise forms.ValidationError("The range ends before it starts.")
         return cleaned
+
+
+class ExportForm(DateRangeForm):
+    approved_only = forms.BooleanField(required=False, label="Approved time records only")
+    dry_run = forms.BooleanField(
+        required=False, initial=True, label="Preview first: show what would be sent, send nothing"
+    )
 
 
 class ImportChoiceForm(forms.Form):
