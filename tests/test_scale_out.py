@@ -160,6 +160,9 @@ def cluster_env() -> dict[str, str]:
         LINX_QUEUE_WORKERS=str(WORKERS_PER_CLUSTER),
         LINX_RUN_HEARTBEAT_SECONDS=str(HEARTBEAT_SECONDS),
         LINX_RUN_DEAD_AFTER=str(DEAD_AFTER_SECONDS),
+        # One ExakTime write at a time: the kill below must find an import still running
+        # (slowed ExakTime writes); four at once finish them before it can look.
+        LINX_EXAKTIME_WRITES_AT_ONCE="1",
         DJANGO_SETTINGS_MODULE="linx.settings",
         DEBUG="false",
         LINX_HTTPS="false",
