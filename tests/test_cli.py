@@ -1,4 +1,4 @@
-"""The management commands as cron and scripts see them (contracts/cli.md)."""
+"""The management commands as cron and scripts see them (docs/cli.md)."""
 
 from __future__ import annotations
 

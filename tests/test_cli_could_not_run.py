@@ -1,6 +1,6 @@
 """A run that could not run exits 2 and, with --json, still prints its one JSON object.
 
-contracts/cli.md: an unknown connection, a run id that does not exist, and every other
+docs/cli.md: an unknown connection, a run id that does not exist, and every other
 exit 2 print exactly one JSON object with "run" null (or the run recorded), "status"
 "failed", every count 0, "failures" [] and an "error" naming the cause; stderr says so
 in words. Run as cron runs them: a child process, so argparse's own refusals count too.

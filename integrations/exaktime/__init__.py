@@ -1,4 +1,4 @@
-"""ExakTime: the client, its records and its errors (contracts/exaktime.md)."""
+"""ExakTime: the client, its records and its errors (as Linx uses its API)."""
 
 from integrations.exaktime.client import ExakTimeClient
 from integrations.exaktime.errors import (

@@ -1,4 +1,4 @@
-"""ExakTime's records as typed values (contracts/exaktime.md).
+"""ExakTime's records as typed values (as Linx uses its API).
 
 `from_api` reads one JSON object, tolerating missing optional keys; a value it cannot
 read is read as absent (only `TimeRecord`, which an export writes from, keeps the

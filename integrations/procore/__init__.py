@@ -1,4 +1,4 @@
-"""Procore: the client, its sign-in, its records and its errors (contracts/procore.md)."""
+"""Procore: the client, its sign-in, its records and its errors (as Linx uses its API)."""
 
 from integrations.procore.auth import MemoryTokenStore, ProcoreAuth, Token, TokenStore
 from integrations.procore.client import ProcoreClient

@@ -161,7 +161,7 @@ class Limit:
     range: tuple[float, float] | None = None
 
 
-#: What ExakTime accepts (contracts/exaktime.md). Location address lengths are not
+#: What ExakTime accepts (as Linx uses its API). Location address lengths are not
 #: stated there; they are taken to match the employee's (modelled).
 LIMITS: dict[str, dict[str, Limit]] = {
     "employee": {

@@ -1,4 +1,4 @@
-"""The ExakTime sandbox speaks contracts/exaktime.md: proved over loopback with bare requests."""
+"""The ExakTime sandbox speaks ExakTime's API as Linx uses it: proved over loopback with bare requests."""
 
 from __future__ import annotations
 

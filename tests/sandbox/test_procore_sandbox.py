@@ -1,4 +1,4 @@
-"""The Procore sandbox speaks contracts/procore.md: proved over loopback with bare requests."""
+"""The Procore sandbox speaks Procore's API as Linx uses it: proved over loopback with bare requests."""
 
 from __future__ import annotations
 

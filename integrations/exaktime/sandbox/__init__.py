@@ -1,4 +1,4 @@
-"""ExakTime's sandbox: a real HTTP server on loopback speaking `contracts/exaktime.md`.
+"""ExakTime's sandbox: a real HTTP server on loopback speaking ExakTime's API as Linx uses it.
 
     sandbox = ExakTimeSandbox(tmp_path / "exaktime.sqlite3")
     url = sandbox.start()

@@ -1,4 +1,4 @@
-"""The ExakTime sandbox: `contracts/exaktime.md` served over loopback.
+"""The ExakTime sandbox: ExakTime's API as Linx uses it served over loopback.
 
 Each collection of the contract is a `Collection` below (its path, fields and limits, as
 data); the same four handlers serve them all: list, get, create (POST) and whole-object

@@ -1,4 +1,4 @@
-"""Procore's sandbox: a real HTTP server on loopback speaking `contracts/procore.md`.
+"""Procore's sandbox: a real HTTP server on loopback speaking Procore's API as Linx uses it.
 
     sandbox = ProcoreSandbox(tmp_path / "procore.sqlite3", token_lifetime=60)
     url = sandbox.start()  # login and API host both

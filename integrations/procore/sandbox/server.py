@@ -1,4 +1,4 @@
-"""The Procore sandbox: `contracts/procore.md` served over loopback.
+"""The Procore sandbox: Procore's API as Linx uses it served over loopback.
 
 One server answers for both hosts of a connection, the login host (`/oauth/...`) and the
 API host (`/rest/...`): point both URLs at it. Endpoints appear below in the contract's
