@@ -342,6 +342,21 @@ class ProcoreClient(HookCalls, ServiceClient):
         data = self._one(f"/rest/v1.1/projects/{project_id}", {"company_id": self._cid()})
         return None if data is None else Project.from_api(data)
 
+    def sub_job(self, project_id: int, sub_job_id: int) -> SubJob | None:
+        """One sub-job of a project (any status); None when gone."""
+        data = self._one(f"/rest/v1.0/sub_jobs/{sub_job_id}", {"project_id": project_id})
+        return None if data is None else SubJob.from_api(data, project_id=project_id)
+
+    def crew(self, project_id: int, crew_id: int) -> Crew | None:
+        """One crew of a project; None when gone."""
+        data = self._one(f"/rest/v1.0/projects/{project_id}/crews/{crew_id}")
+        return None if data is None else Crew.from_api(data, project_id=project_id)
+
+    def standard_cost_code(self, code_id: int) -> StandardCostCode | None:
+        """One company cost code (a division too: no parent); None when gone."""
+        data = self._one(f"/rest/v1.0/standard_cost_codes/{code_id}", {"company_id": self._cid()})
+        return None if data is None else StandardCostCode.from_api(data)
+
     def project_cost_codes(self, project_id: int) -> Listing[ProjectCostCode]:
         """The cost codes set up on a project (deleted ones too, marked)."""
         return self._list(
