@@ -75,6 +75,8 @@ class Webhooks:
         scope = self.store.scope_of(kind, record_id)
         if kind in ("sub_job", "crew"):  # they live in a project
             return self.store.scope_of("project", scope) if scope else None, scope
+        if kind == "standard_cost_code":  # it lives in a cost code list
+            return self.store.scope_of("standard_cost_code_list", scope) if scope else None, None
         return scope, (record_id if kind == "project" else None)
 
     def _changed(self, kind, record_id, event_type, company=None, project=None) -> None:
@@ -298,6 +300,28 @@ class Webhooks:
     def one_project(self, req: Request) -> dict:
         company = self.company(req, req.int_arg("company_id"))
         return self._one("project", req.params["id"], company["id"])
+
+    @route("GET", "/rest/v1.0/sub_jobs/{id}")
+    def one_sub_job(self, req: Request) -> dict:
+        company, project = self.project(req, req.int_arg("project_id"))
+        self.need(company, "sub_jobs")
+        return self._one("sub_job", req.params["id"], project["id"])
+
+    @route("GET", "/rest/v1.0/projects/{pid}/crews/{id}")
+    def one_crew(self, req: Request) -> dict:
+        _, project = self.project(req, req.params["pid"])
+        return self._one("crew", req.params["id"], project["id"])
+
+    @route("GET", "/rest/v1.0/standard_cost_codes/{id}")
+    def one_standard_cost_code(self, req: Request) -> dict:
+        company = self.company(req, req.int_arg("company_id"))
+        self.need(company, "cost_codes")
+        list_id = self.store.scope_of("standard_cost_code", req.params["id"])
+        if list_id is None or self.store.scope_of("standard_cost_code_list", list_id) != (
+            company["id"]
+        ):
+            raise Abort(404, f"Standard Cost Codes record {req.params['id']} not found")
+        return self._one("standard_cost_code", req.params["id"], list_id)
 
     def _one(self, kind: str, record_id: int, scope: int) -> dict:
         record = self.store.get(kind, record_id, scope=scope)
