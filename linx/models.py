@@ -675,6 +675,8 @@ class EntityMapping(models.Model):
         "work_classification_id": "work_classification_id",
         "full_code": "full_code",
         "crew_ids": "crew_ids",
+        "crew_projects": "crew_projects",
+        "division_id": "division",
         "abbreviation": "abbreviation",
         "is_global": "global",
         "exaktime_missing_at": "exaktime_missing_at",
@@ -732,6 +734,17 @@ class EntityMapping(models.Model):
     def crew_ids(self) -> list[int]:
         """The Procore crews an ExakTime employee group stands for (one, unless merged)."""
         return (self.data or {}).get(self.DATA_KEYS["crew_ids"], [self.procore_id])
+
+    @property
+    def crew_projects(self) -> dict[int, int]:
+        """A group's crews' Procore projects, by crew (a webhook import reads them one by one)."""
+        stored = (self.data or {}).get(self.DATA_KEYS["crew_projects"]) or {}
+        return {int(crew): project for crew, project in stored.items()}
+
+    @property
+    def division_id(self) -> int | None:
+        """The division a standard cost code was last imported under."""
+        return (self.data or {}).get(self.DATA_KEYS["division_id"])
 
     @property
     def abbreviation(self) -> str | None:

@@ -10,7 +10,9 @@ from typing import NamedTuple
 from integrations.procore.client import ProcoreClient
 from integrations.procore.records import Project
 from linx.models import EntityMapping, EntityType
+from linx.sync import rules
 from linx.sync.procore_lists import ListReader
+from linx.sync.twins import Twin
 
 
 class CrewGroup(NamedTuple):
@@ -55,3 +57,16 @@ def crew_groups(
         mapping = next((by_crew_id[c] for c in crew_ids if c in by_crew_id), None)
         procore_id = mapping.procore_id if mapping else crew_ids[0]
         yield CrewGroup(procore_id, name, crews, existing=mapping is not None)
+
+
+def crew_group(procore_id: int, name: str, crews: list, employees: Mapping[int, int]) -> Twin:
+    """The employee group twin of same-named crews, holding their employees' twins
+    (``employees``: ExakTime id by Procore id); it keeps each crew's project, so one crew's
+    change can read the others one by one."""
+    members = sorted({employees[e] for c in crews for e in c.employee_ids if e in employees})
+    fields = rules.apply(rules.CREW, crews[0], {"member_ids": members})
+    data = EntityMapping.data_of(
+        crew_ids=sorted(c.id for c in crews),
+        crew_projects={str(c.id): c.project_id for c in crews},
+    )
+    return Twin(EntityType.CREW, procore_id, name, fields, rules.labels(rules.CREW), data=data)

@@ -29,7 +29,7 @@ from integrations.procore.client import ProcoreClient
 from integrations.procore.records import Project
 from linx.models import Connection, EntityMapping, EntityType, Outcome
 from linx.sync import rules
-from linx.sync.crew_groups import crew_groups, crews_by_name
+from linx.sync.crew_groups import crew_group, crew_groups, crews_by_name
 from linx.sync.procore_lists import ListReader
 from linx.sync.reference import ProjectLists
 from linx.sync.rerun import Only, ProjectFamily
@@ -358,7 +358,7 @@ class Importer(RunWork):
             return None
         family = family.with_sub_jobs(s.id for s in sub_jobs)
         if family.whole:
-            self._project_category(project)
+            self.project_category(project)
         return sub_jobs, family
 
     def _write_sub_jobs(
@@ -368,35 +368,35 @@ class Importer(RunWork):
         answered by now); its group is due if chosen. The ids of the sub-jobs read."""
         if found is None:
             return set()
-        kind = EntityType.SUB_JOB
         sub_jobs, family = found
-        location_id = self.twins.mapped_id(EntityType.LOCATION, project.id)
-        category_id = self.twins.mapped_id(EntityType.LOCATION_CATEGORY, project.id)
         seen = set()
         for sub_job in sub_jobs:
             seen.add(sub_job.id)
-            name = rules.sub_job_name(project, sub_job)
             if sub_job.problems:
                 if sub_job.id in family.sub_jobs:
-                    self.unreadable(kind, sub_job.id, name, sub_job.problems)
+                    name = rules.sub_job_name(project, sub_job)
+                    self.unreadable(EntityType.SUB_JOB, sub_job.id, name, sub_job.problems)
                 continue
-            if not family.whole:
-                continue
-            fields = rules.apply(rules.SUB_JOB, sub_job, {"project": project})
-            fields["parent_job_id"] = location_id
-            if self.connection.projects_as_categories:
-                fields["category_id"] = category_id
-            labels, facts = (
-                rules.labels(rules.SUB_JOB),
-                EntityMapping.data_of(project_id=project.id),
-            )
-            self.twins.write(Twin(kind, sub_job.id, name, fields, labels, facts), wait=False)
+            if family.whole:
+                self.write_sub_job(project, sub_job)
         if self.connection.projects_as_groups and family.whole:
             # Written once every project's sub-jobs are answered: the group lists their ids.
             self._groups_due.append((project, [s.id for s in sub_jobs]))
         return seen
 
-    def _project_category(self, project: Project) -> None:
+    def write_sub_job(self, project: Project, sub_job) -> None:
+        """One sub-job as a location under its project's (and in its category, when
+        chosen): their twins are answered by now."""
+        fields = rules.apply(rules.SUB_JOB, sub_job, {"project": project})
+        fields["parent_job_id"] = self.twins.mapped_id(EntityType.LOCATION, project.id)
+        if self.connection.projects_as_categories:
+            fields["category_id"] = self.twins.mapped_id(EntityType.LOCATION_CATEGORY, project.id)
+        facts = EntityMapping.data_of(project_id=project.id)
+        name, labels = rules.sub_job_name(project, sub_job), rules.labels(rules.SUB_JOB)
+        twin = Twin(EntityType.SUB_JOB, sub_job.id, name, fields, labels, facts)
+        self.twins.write(twin, wait=False)
+
+    def project_category(self, project: Project) -> None:
         """The project as the location category of its sub-jobs, when chosen."""
         if not self.connection.projects_as_categories:
             return
@@ -463,29 +463,37 @@ class Importer(RunWork):
                     continue
                 if code.is_division:
                     continue  # divisions themselves are not imported
-                name = rules.cost_code_name(code)
                 if not rules.under_division(code, divisions):
-                    self.twins.row(
-                        kind,
-                        Outcome.FAILED,
-                        code.id,
-                        name=name,
-                        message=(
-                            f"Cost code {name} belongs to division id {code.parent_id}, which "
-                            f"Procore does not list in {code_list.name!r}. Put it under a "
-                            f"division in Procore's cost code list, {RERUN_HINT}."
-                        ),
-                    )
+                    self.off_division(code, repr(code_list.name))
                     continue
                 if not code.active:
                     continue
                 seen.add(code.id)
-                fields = rules.apply(rules.COST_CODE, code, {})
-                # Export finds the project's cost code by this when it is not linked by id.
-                facts = EntityMapping.data_of(full_code=code.full_code)
-                labels = rules.labels(rules.COST_CODE)
-                self.twins.write(Twin(kind, code.id, name, fields, labels, facts), wait=False)
+                self.write_cost_code(code)
         self.deactivate_missing(kind, seen)
+
+    def off_division(self, code, where: str) -> None:
+        """A cost code under no division of its list (``where``) fails alone."""
+        name = rules.cost_code_name(code)
+        self.twins.row(
+            EntityType.COST_CODE,
+            Outcome.FAILED,
+            code.id,
+            name=name,
+            message=f"Cost code {name} belongs to division id {code.parent_id}, which Procore "
+            f"does not list in {where}. Put it under a division in Procore's cost code "
+            f"list, {RERUN_HINT}.",
+        )
+
+    def write_cost_code(self, code) -> None:
+        """One active cost code under a division of its list."""
+        fields = rules.apply(rules.COST_CODE, code, {})
+        # Export finds the project's cost code by its full code when it is not linked by
+        # id; a webhook import trusts the division it was imported under.
+        facts = EntityMapping.data_of(full_code=code.full_code, division_id=code.parent_id)
+        name, labels = rules.cost_code_name(code), rules.labels(rules.COST_CODE)
+        twin = Twin(EntityType.COST_CODE, code.id, name, fields, labels, facts)
+        self.twins.write(twin, wait=False)
 
     # --- crews ---------------------------------------------------------------------
 
@@ -513,17 +521,9 @@ class Importer(RunWork):
         for group, asked in self.only.crew_groups(crew_groups(by_name, by_crew_id)):
             procore_id, name, crews = group.procore_id, group.name, group.crews
             seen.add(procore_id)
-            members = sorted(
-                {employees[e] for c in crews for e in c.employee_ids if e in employees}
-            )
-            fields = rules.apply(rules.CREW, crews[0], {"member_ids": members})
-            data = EntityMapping.data_of(crew_ids=sorted(c.id for c in crews))
             with self.twins.recording_failures_only(not asked):
                 # An unasked group's row depends on this context: it is answered in it.
-                self.twins.write(
-                    Twin(kind, procore_id, name, fields, rules.labels(rules.CREW), data=data),
-                    wait=not asked,
-                )
+                self.twins.write(crew_group(procore_id, name, crews, employees), wait=not asked)
         self.deactivate_missing(kind, seen, delete_group=True)
 
     def deactivate_missing(
