@@ -112,9 +112,7 @@ def test_a_refused_single_read_raises_procores_message(client):
         status=403,
         json={
             "errors": {
-                "base": [
-                    "You have insufficient rights to access the CostCode (PM209500) form."
-                ]
+                "base": ["You have insufficient rights to access the CostCode (PM209500) form."]
             }
         },
     )

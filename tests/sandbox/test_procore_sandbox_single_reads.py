@@ -65,8 +65,9 @@ def test_a_cost_code_change_is_noticed_for_its_company(procore_sandbox, monkeypa
             "company_id": COMPANY_ID,
             "destination_url": "http://127.0.0.1:9/",
             "destination_headers": {},
-            "triggers": {"1": {"id": 1, "resource_name": "Standard Cost Codes",
-                               "event_type": "update"}},  # fmt: skip
+            "triggers": {
+                "1": {"id": 1, "resource_name": "Standard Cost Codes", "event_type": "update"}
+            },
         }
     }
     procore_sandbox.store.kv_set("webhook_hooks", hooks)

@@ -317,9 +317,8 @@ class Webhooks:
         company = self.company(req, req.int_arg("company_id"))
         self.need(company, "cost_codes")
         list_id = self.store.scope_of("standard_cost_code", req.params["id"])
-        if list_id is None or self.store.scope_of("standard_cost_code_list", list_id) != (
-            company["id"]
-        ):
+        owner = list_id and self.store.scope_of("standard_cost_code_list", list_id)
+        if owner != company["id"]:
             raise Abort(404, f"Standard Cost Codes record {req.params['id']} not found")
         return self._one("standard_cost_code", req.params["id"], list_id)
 
