@@ -191,3 +191,42 @@ def test_events_wait_in_the_database_while_the_queue_is_down(client, hooked, mon
 def test_the_notice_never_reveals_the_secret(client, hooked, queued):
     response = deliver(client, hooked, notice(hooked), auth="Bearer wrong")
     assert SECRET not in response.content.decode()
+
+
+# --- queueing applies: only for connections with webhooks on and notices waiting --------
+
+
+def waiting_notice(connection) -> WebhookEvent:
+    return WebhookEvent.objects.create(
+        connection=connection,
+        event_id="81000002",
+        resource_name="Company Users",
+        resource_id=6_000_000_010,
+        event_type="update",
+        happened_at="2026-12-06T07:00:00Z",
+    )
+
+
+def test_the_tick_queues_no_apply_for_a_connection_without_waiting_notices(connection, queued):
+    from linx.sync import webhooks
+
+    assert webhooks.apply_waiting() == 0  # webhooks off, no notice
+    Connection.objects.filter(pk=connection.pk).update(webhooks_enabled=True)
+    assert webhooks.apply_waiting() == 0  # webhooks on, no notice
+    assert queued == []
+
+
+def test_nothing_is_queued_for_notices_of_a_connection_with_webhooks_switched_off(hooked, queued):
+    from linx.models import RunKind, SyncRun
+    from linx.sync import webhooks
+
+    waiting_notice(hooked)
+    Connection.objects.filter(pk=hooked.pk).update(webhooks_enabled=False)
+
+    assert webhooks.apply_waiting() == 0
+    webhooks.after_run(SyncRun(connection=hooked, kind=RunKind.IMPORT))
+    assert queued == []
+
+    Connection.objects.filter(pk=hooked.pk).update(webhooks_enabled=True)
+    assert webhooks.apply_waiting() == 1  # switched on again: they are applied
+    assert queued == [hooked.pk]

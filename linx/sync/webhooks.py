@@ -19,7 +19,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import Q
+from django.db.models import Exists, OuterRef, Q
 from django.db.models.functions import Now
 from django.utils import timezone
 
@@ -98,14 +98,15 @@ def accept(connection: Connection, notice: Notice) -> str:
 
 
 def request_apply(connection_id: int) -> None:
-    """Hand one apply to the queue unless one is already coming (a compare-and-set).
+    """Hand one apply to the queue unless one is already coming (a compare-and-set), or
+    the connection has near-real-time import off.
 
     A queue that cannot be reached loses nothing: the events wait in the database and
     the every-minute tick (`apply_waiting`) takes them.
     """
-    won = Connection.objects.filter(pk=connection_id, webhook_apply_queued_at__isnull=True).update(
-        webhook_apply_queued_at=Now()
-    )
+    won = Connection.objects.filter(
+        pk=connection_id, webhooks_enabled=True, webhook_apply_queued_at__isnull=True
+    ).update(webhook_apply_queued_at=Now())
     if not won:
         return
     try:
@@ -125,7 +126,7 @@ def coalesce_seconds() -> float:
     return settings.LINX_WEBHOOK_COALESCE_SECONDS
 
 
-def waiting(connection_id: int):
+def waiting(connection_id: int | OuterRef):
     return WebhookEvent.objects.filter(
         connection_id=connection_id, run__isnull=True, applied_at__isnull=True
     )
@@ -177,7 +178,8 @@ def _run(connection: Connection, ids: list[int]) -> SyncRun | None:
 
 
 def after_run(run: SyncRun) -> None:
-    """When an import ends, notices that waited for it are applied."""
+    """When an import ends, notices that waited for it are applied (only on a
+    connection with near-real-time import on: `request_apply` checks)."""
     if run.kind == RunKind.IMPORT and waiting(run.connection_id).exists():
         request_apply(run.connection_id)
 
@@ -191,13 +193,12 @@ def apply_waiting() -> int:
     WebhookEvent.objects.filter(
         applied_at__isnull=True, run__isnull=False, run__finished_at__lt=stale
     ).update(run=None)
-    connections = (
-        Connection.objects.filter(
-            webhook_events__run__isnull=True, webhook_events__applied_at__isnull=True
-        )
-        .filter(Q(webhook_apply_queued_at__isnull=True) | Q(webhook_apply_queued_at__lt=stale))
-        .distinct()
-    )
+    # Only connections with near-real-time import on and notices waiting. (Joined
+    # through the events instead, "no waiting event" read as "an event with no run": a
+    # connection without any event matched, and an apply was queued for it every minute.)
+    connections = Connection.objects.filter(
+        Exists(waiting(OuterRef("pk"))), is_active=True, webhooks_enabled=True
+    ).filter(Q(webhook_apply_queued_at__isnull=True) | Q(webhook_apply_queued_at__lt=stale))
     count = 0
     for connection in connections:
         Connection.objects.filter(pk=connection.pk).update(webhook_apply_queued_at=None)
