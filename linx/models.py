@@ -103,6 +103,8 @@ class Connection(models.Model):
     changed_by: str | None = None
     #: The secret fields the last save cleared because their service's URL changed.
     cleared_secrets: tuple[str, ...] = ()
+    #: Whether the last save switched near-real-time import off: it moved to another Procore.
+    hook_forgotten = False
 
     name = models.SlugField(
         max_length=100,
@@ -247,12 +249,14 @@ class Connection(models.Model):
         save (a value other than the stored one, or one given to `enter_secret`) is kept.
         """
         update_fields = kwargs.get("update_fields")
-        cleared = ()
+        cleared, forgotten = (), ()
         if self.pk is not None and not self._state.adding:
             cleared = self._clear_secrets_of_moved_services(update_fields)
-            if cleared and update_fields is not None:
-                kwargs["update_fields"] = {*update_fields, *cleared}
+            forgotten = self._forget_hook_of_another_procore(update_fields)
+            if (cleared or forgotten) and update_fields is not None:
+                kwargs["update_fields"] = {*update_fields, *cleared, *forgotten}
         super().save(*args, **kwargs)
+        self.hook_forgotten = bool(forgotten)
         self.cleared_secrets = tuple(f for f in cleared if f != "procore_token_expires_at")
         self._entered_secrets = set()
         if event := getattr(self, "_move_event", None):
@@ -313,6 +317,33 @@ class Connection(models.Model):
         self._audit_move(moved, stored, cleared)
         return tuple(cleared)
 
+    #: Near-real-time import's installed state, as `webhook_hooks.remove` leaves it.
+    HOOK_UNINSTALLED = {
+        "webhooks_enabled": False,
+        "webhook_secret": "",
+        "webhook_hook_id": None,
+        "webhook_problem": "",
+        "webhook_checked_at": None,
+    }
+
+    def _forget_hook_of_another_procore(self, update_fields) -> tuple[str, ...]:
+        """A hook and its secret belong to one company at one Procore address: when
+        either changes, near-real-time import is switched off until installed again."""
+        watched = ["procore_api_url", "procore_company_id"]
+        if update_fields is not None:
+            watched = [f for f in watched if f in update_fields]
+        if not watched:
+            return ()
+        hooked = ("webhooks_enabled", "webhook_secret", "webhook_hook_id")
+        stored = Connection.objects.filter(pk=self.pk).values(*watched, *hooked).first()
+        if stored is None or not any(stored[f] for f in hooked):
+            return ()
+        if all(getattr(self, f) == stored[f] for f in watched):
+            return ()
+        for field, value in self.HOOK_UNINSTALLED.items():
+            setattr(self, field, value)
+        return tuple(self.HOOK_UNINSTALLED)
+
     def _audit_move(self, moved: list[str], stored: dict, cleared: list[str]) -> None:
         # URLs carry no credentials (validate_service_url), so they may be logged; the
         # secrets are named, never shown.
@@ -356,6 +387,13 @@ class Connection(models.Model):
         ]
         if "procore_access_token" in self.cleared_secrets:
             parts.append("The Procore sign-in token was cleared too: sign in (Connect) again.")
+        if self.hook_forgotten:
+            parts.append(
+                "Near-real-time import was switched off: its Procore hook and secret belonged "
+                "to the previous Procore address or company. Install it again with `linx_connection "
+                f"webhooks {self.name} --install` (or the connection's \"Switch on near-real-time "
+                'import" action).'
+            )
         return " ".join(parts)
 
     def alert_addresses(self) -> list[str]:
