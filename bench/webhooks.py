@@ -208,16 +208,20 @@ def run_phases(env, procore: str, exaktime: str) -> int:
     results = {"clean": phase(1, env, procore, exaktime, workers, projects, mappings)}
     full = manage_json(env, "linx_import", "demo", "--full")
     results["clean"]["full_import_changes"] = _changes(full)
+    results["clean"]["left"] = _left(env, full)
     requests.post(f"{procore}/_sandbox/webhooks", json=FAULTS, timeout=10)
     results["faulty"] = phase(2, env, procore, exaktime, workers, projects, mappings)
     manage_json(env, "linx_import", "demo")  # the next scheduled plain import
     full = manage_json(env, "linx_import", "demo", "--full")
     results["faulty"]["full_import_changes"] = _changes(full)
+    results["faulty"]["left"] = _left(env, full)
     print(f"{'deliveries':<10} {'arrived':>8} {'median s':>9} {'p95 s':>7} "
           f"{'req/change':>11} {'full import changes':>20}")  # fmt: skip
     for name, r in results.items():
         print(f"{name:<10} {r['arrived']:>8} {_s(r['median']):>9} {_s(r['p95']):>7} "
               f"{r['procore_requests_per_change']:>11.2f} {r['full_import_changes']:>20}")  # fmt: skip
+        for entity_type, outcome, name in r["left"]:
+            print(f"  left for the full import: {entity_type} {name!r} {outcome}")
     clean = results["clean"]
     ok = (
         clean["arrived"] == CHANGES
@@ -234,6 +238,16 @@ def run_phases(env, procore: str, exaktime: str) -> int:
 def _changes(result: dict) -> int:
     counts = result.get("counts", {})
     return sum(counts.get(k, 0) for k in ("created", "updated", "deactivated", "deleted"))
+
+
+def _left(env, result: dict) -> list[tuple[str, str, str]]:
+    """What a full import still changed: (entity type, outcome, name) of each row."""
+    with sqlite3.connect(Path(env["LINX_DATA_DIR"]) / "linx.sqlite3") as db:
+        return db.execute(
+            "SELECT entity_type, outcome, name FROM linx_rowresult WHERE run_id = ? AND "
+            "outcome IN ('created', 'updated', 'deactivated', 'deleted')",
+            (result.get("run"),),
+        ).fetchall()
 
 
 def _s(value: float | None) -> str:

@@ -60,6 +60,23 @@ def test_a_sub_job_rename_is_one_procore_request(hooked, procore_sandbox, exakti
     assert procore_reads(procore_sandbox) == [PJA_SUB_JOB]
 
 
+def test_several_sub_jobs_of_one_project_read_its_list_once(
+    hooked, procore_sandbox, exaktime_sandbox
+):
+    procore_sandbox.update("sub_job", pc.SUB_JOB_SJB, name="Basement")
+    procore_sandbox.update("sub_job", pc.SUB_JOB_SJC, name="Roof")
+    tell(hooked, "Sub Jobs", pc.SUB_JOB_SJB, project_id=pc.PROJECT_PJA)
+    tell(hooked, "Sub Jobs", pc.SUB_JOB_SJC, project_id=pc.PROJECT_PJA)
+
+    run = webhooks.apply_events(hooked.pk, wait=False)
+
+    assert {run.rows.get(procore_id=s).outcome for s in (pc.SUB_JOB_SJB, pc.SUB_JOB_SJC)} == {
+        Outcome.UPDATED
+    }
+    assert twin(exaktime_sandbox, EntityType.SUB_JOB, pc.SUB_JOB_SJC)["name"].endswith(".Roof")
+    assert procore_reads(procore_sandbox) == ["/rest/v1.0/sub_jobs"]
+
+
 def test_a_sub_job_gone_is_deactivated_after_one_request(hooked, procore_sandbox, exaktime_sandbox):
     setting(hooked, projects_as_groups=False)
     procore_sandbox.remove("sub_job", pc.SUB_JOB_SJB)

@@ -9,7 +9,8 @@ row results as any import:
 - a project: that project, then its sub-jobs (one no longer among them is gone);
 - a sub-job: that sub-job, written under its project's location as that twin was last
   written; the project itself is read (one record) only when its location, or its
-  category when projects are categories, has no twin yet, and is written first;
+  category when projects are categories, has no twin yet, and is written first.
+  Several sub-jobs of one project: that project's sub-jobs list, one request for all;
 - a crew (crews as groups): that crew, and the other crews of its group one by one (a
   group holds the employees of every same-named crew); a group of one crew: one read;
 - a standard cost code: that code, and its division only when the code's twin does not
@@ -31,6 +32,7 @@ Read whole, as a scheduled import reads it, only where one record cannot decide:
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Iterable
 
 from integrations.procore.errors import ProcoreError
@@ -98,8 +100,7 @@ class WebhookImport:
             for worker_id in sorted(self.workers):
                 self._worker(worker_id, context)
             self._settle()  # employees' writes go out several at once
-            for sub_job_id, project_id in sorted(self.sub_jobs.items()):
-                self._sub_job(sub_job_id, project_id)
+            self._sub_jobs()
             self._settle()
             if "locations" in self.whole:
                 importer.import_locations()
@@ -156,12 +157,15 @@ class WebhookImport:
 
     def _project(self, project_id: int) -> None:
         project = self._location(project_id)
-        importer = self.importer
         if project is not None and self.connection.import_sub_jobs:
-            # The project's sub-jobs, read whole: one no longer among them is gone.
-            found = importer.import_sub_jobs(project, importer.only.project(project.id))
-            mapped = importer.sub_jobs_mapped_to(project.id)
-            importer.deactivate_missing(EntityType.SUB_JOB, found, among=mapped)
+            self._sub_jobs_of(project)
+
+    def _sub_jobs_of(self, project: Project) -> None:
+        """The project's sub-jobs, read whole: one no longer among them is gone."""
+        importer = self.importer
+        found = importer.import_sub_jobs(project, importer.only.project(project.id))
+        mapped = importer.sub_jobs_mapped_to(project.id)
+        importer.deactivate_missing(EntityType.SUB_JOB, found, among=mapped)
 
     def _location(self, project_id: int) -> Project | None:
         """Read one project and write its location; None when it is not (gone or
@@ -183,15 +187,27 @@ class WebhookImport:
 
     # --- sub-jobs ------------------------------------------------------------------
 
-    def _sub_job(self, sub_job_id: int, project_id: int | None) -> None:
+    def _sub_jobs(self) -> None:
+        """One sub-job read alone; several of one project: that project's list, once."""
+        by_project: dict[int, list[int]] = defaultdict(list)
+        for sub_job_id, project_id in sorted(self.sub_jobs.items()):
+            mapping = self.twins.mapping(EntityType.SUB_JOB, sub_job_id)
+            project_id = project_id or (mapping.project_id if mapping else None)
+            if project_id is None:
+                self.whole.add("locations")  # no project named, none known: read them all
+                return
+            by_project[project_id].append(sub_job_id)
+        for project_id, sub_job_ids in by_project.items():
+            if project_id in self.projects:
+                continue  # its project is read with its sub-jobs anyway
+            if len(sub_job_ids) == 1:
+                self._sub_job(sub_job_ids[0], project_id)
+            elif project := self._project_of(project_id):
+                self._sub_jobs_of(project)
+
+    def _sub_job(self, sub_job_id: int, project_id: int) -> None:
         kind = EntityType.SUB_JOB
         mapping = self.twins.mapping(kind, sub_job_id)
-        project_id = project_id or (mapping.project_id if mapping else None)
-        if project_id is None:
-            self.whole.add("locations")  # no project named, none known: read them all
-            return
-        if project_id in self.projects:
-            return  # its project is read with its sub-jobs anyway
         grouped = self.connection.projects_as_groups
         if grouped and mapping is None:
             self.projects.add(project_id)  # it may join the project's group
