@@ -31,8 +31,9 @@ from linx.admin.run_forms import DateRangeForm
 from linx.admin.run_views import run_url
 from linx.models import Connection, Reconciliation, RunKind, RunTrigger
 from linx.sync.queueing import queue_runs
-from linx.sync.reconcile import labels, reconcile
+from linx.sync.reconcile import reconcile
 from linx.sync.reconcile_compare import CLASS_NAMES, CLASSES, DIFFERENT, MISSING
+from linx.sync.reconcile_totals import labels
 
 #: Days the chart draws one pair of bars for; a longer range shows only days with hours.
 CHART_DAYS = 62
