@@ -2,7 +2,8 @@
 
 The report shows the totals first (per class, per worker, per project, per day), a chart
 of hours per day (ExakTime beside Procore, drawn here as SVG like the dashboard's), the
-differing lines with filters by class, worker and project, and a CSV of them. From a
+differing lines with filters by class, worker and project, and a CSV and an XLSX of
+them (the XLSX with a totals sheet too). From a
 "missing in Procore" line an operator can export just those records, and from a
 "different" line re-apply ExakTime's values; both go through a confirmation page, then
 an ordinary export run restricted to those records, which only ever touches entries Linx
@@ -25,9 +26,11 @@ from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
+from openpyxl import Workbook
 
 from linx.admin.charts import ChartFrame, nice_scale
 from linx.admin.run_forms import DateRangeForm
+from linx.admin.run_views import _cell as spreadsheet_text
 from linx.admin.run_views import run_url
 from linx.models import Connection, Reconciliation, RunKind, RunTrigger
 from linx.sync.queueing import queue_runs
@@ -156,6 +159,50 @@ def choices(lines: list[dict], key: str, label: str) -> list[tuple[str, str]]:
     return sorted({(str(line[key]), line[label]) for line in lines}, key=lambda c: c[1])
 
 
+# --- the downloads --------------------------------------------------------------------
+
+XLSX = ("xlsx", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+TOTAL_COLUMNS = ["name", "exaktime_hours", "procore_hours", "difference"]
+GROUP_NAMES = {"by_worker": "Per worker", "by_project": "Per project", "by_day": "Per day"}
+
+
+def line_cells(line: dict) -> list:
+    """A line's values in CSV_COLUMNS order; text a spreadsheet would run as a formula
+    (it starts with = + - @) is quoted, since messages carry what Procore said."""
+    return [spreadsheet_text(v) if isinstance(v, str) else v for v in map(line.get, CSV_COLUMNS)]
+
+
+def reconciliation_xlsx(done: Reconciliation) -> bytes:
+    """A totals sheet (the range's totals, then per worker, project and day) and a lines
+    sheet with the CSV's columns."""
+    book = Workbook(write_only=True)
+    totals = book.create_sheet("Totals")
+    t = done.totals
+    totals.append([spreadsheet_text(str(done)), done.get_status_display()])
+    totals.append(["", *TOTAL_COLUMNS[1:], *CLASSES])
+    totals.append(["All", *(t.get(key) for key in TOTAL_COLUMNS[1:]), *map(t.get, CLASSES)])
+    for group, heading in GROUP_NAMES.items():
+        totals.append([])
+        totals.append([heading, *TOTAL_COLUMNS[1:]])
+        for row in t.get(group, []):
+            totals.append([spreadsheet_text(str(row["name"])), *map(row.get, TOTAL_COLUMNS[1:])])
+    lines = book.create_sheet("Lines")
+    lines.append(CSV_COLUMNS)
+    for line in done.lines:
+        lines.append(line_cells(line))
+    out = io.BytesIO()
+    book.save(out)
+    return out.getvalue()
+
+
+def download(content, done: Reconciliation, extension: str, content_type: str) -> HttpResponse:
+    response = HttpResponse(content, content_type=content_type)
+    response["Content-Disposition"] = (
+        f'attachment; filename="linx-reconciliation-{done.pk}-{done.connection.name}.{extension}"'
+    )
+    return response
+
+
 # --- the screen -----------------------------------------------------------------------
 
 
@@ -201,6 +248,7 @@ class ReconciliationAdmin(admin.ModelAdmin):
         return [
             path("reconcile/", view(self.start_view), name="linx_reconciliation_start"),
             path("<int:pk>/csv/", view(self.csv_view), name="linx_reconciliation_csv"),
+            path("<int:pk>/xlsx/", view(self.xlsx_view), name="linx_reconciliation_xlsx"),
             path("<int:pk>/export/", view(self.export_view), name="linx_reconciliation_export"),
             *super().get_urls(),
         ]
@@ -269,12 +317,12 @@ class ReconciliationAdmin(admin.ModelAdmin):
         writer = csv.writer(out)
         writer.writerow(CSV_COLUMNS)
         for line in done.lines:
-            writer.writerow(["" if line.get(c) is None else line.get(c) for c in CSV_COLUMNS])
-        response = HttpResponse(out.getvalue(), content_type="text/csv; charset=utf-8")
-        response["Content-Disposition"] = (
-            f'attachment; filename="linx-reconciliation-{done.pk}-{done.connection.name}.csv"'
-        )
-        return response
+            writer.writerow(["" if value is None else value for value in line_cells(line)])
+        return download(out.getvalue(), done, "csv", "text/csv; charset=utf-8")
+
+    def xlsx_view(self, request, pk):
+        done = self._get(request, pk)
+        return download(reconciliation_xlsx(done), done, *XLSX)
 
     def export_view(self, request, pk):
         """Confirm, then queue an export of chosen records (re-applying over edits)."""
