@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import csv
+import html as html_text
 import io
 import re
-from datetime import date
+from datetime import UTC, date, datetime
 
+import time_machine
 from django.urls import reverse
 from openpyxl import load_workbook
 
 from integrations.procore.sandbox import data as pc
 from linx.clients import procore_client
-from linx.models import Reconciliation, RunKind, SyncRun
+from linx.models import Connection, Reconciliation, RunKind, SyncRun
 from linx.sync.execute import execute
 from linx.sync.parameters import RunParameters
 from linx.sync.reconcile import reconcile
@@ -72,6 +74,44 @@ def test_an_operator_reconciles_a_range_and_reads_totals_chart_and_lines(punch, 
     assert ("2026-11-17", "8.0", "6.0") in days and ("2026-11-18", "0.0", "4.0") in days
     assert "entered by hand" in html and "edited in Procore after export" in html
     assert 'id="by-worker"' in html and 'id="by-project"' in html and 'id="by-day"' in html
+
+
+def start_form(client, **query) -> tuple[dict[str, str], str]:
+    """The start form's range as it is first shown, and the sentence saying why."""
+    html = client.get(reverse("admin:linx_reconciliation_start"), query).content.decode()
+    values = dict(re.findall(r'name="(first_day|last_day)" value="([\d-]+)"', html))
+    why = re.search(r'id="default-range">([^<]*)', html)
+    return values, html_text.unescape(why.group(1).strip()) if why else ""
+
+
+def test_the_form_starts_on_the_range_of_the_latest_real_export(punch, linked):
+    punch()
+    run = export(linked)  # the week of 2026-11-16
+    export(linked, dry_run=True, **{"from": "2026-11-23", "to": "2026-11-29"})  # a preview
+    client, _ = staff_in("Operators")
+    values, why = start_form(client)
+    assert values == {"first_day": "2026-11-16", "last_day": "2026-11-22"}
+    assert why.startswith(f"The range of {linked.name}'s latest export, #{run.pk} (")
+
+
+def test_without_an_export_the_form_starts_on_last_week_in_the_connections_zone(linked):
+    linked.time_zone = "America/Los_Angeles"
+    linked.save()
+    other = Connection.objects.create(name="other", time_zone="UTC")
+    client, _ = staff_in("Operators")
+    # Sunday 21:00 in Los Angeles, already Monday in UTC: the week has not ended there.
+    with time_machine.travel(datetime(2026, 11, 23, 5, 0, tzinfo=UTC), tick=False):
+        values, why = start_form(client, connection=linked.pk)
+        assert values == {"first_day": "2026-11-09", "last_day": "2026-11-15"}
+        assert why.startswith(
+            f"The last complete week in {linked.name}'s time zone (America/Los_Angeles)"
+        )
+        assert (
+            f'href="?connection={other.pk}"'
+            in client.get(reverse("admin:linx_reconciliation_start")).content.decode()
+        )
+        values, _ = start_form(client, connection=other.pk)
+        assert values == {"first_day": "2026-11-16", "last_day": "2026-11-22"}
 
 
 def test_lines_filter_by_class_worker_and_project(punch, linked):

@@ -32,7 +32,8 @@ from linx.admin.charts import ChartFrame, nice_scale
 from linx.admin.run_forms import DateRangeForm
 from linx.admin.run_views import _cell as spreadsheet_text
 from linx.admin.run_views import run_url
-from linx.models import Connection, Reconciliation, RunKind, RunTrigger
+from linx.models import Connection, Reconciliation, RunKind, RunTrigger, SyncRun
+from linx.sync.parameters import RunParameters
 from linx.sync.queueing import queue_runs
 from linx.sync.reconcile import reconcile
 from linx.sync.reconcile_compare import CLASS_NAMES, CLASSES, DIFFERENT, MISSING
@@ -270,7 +271,10 @@ class ReconciliationAdmin(admin.ModelAdmin):
         """Pick a connection and a range; the comparison runs now and its report shows."""
         if not self.has_run_permission(request):
             raise PermissionDenied
-        form = ReconcileForm(request.POST or None, initial=last_week_initial())
+        connections = Connection.objects.order_by("name")
+        chosen = connections.filter(pk=request.GET.get("connection") or None).first()
+        initial, why = default_range(chosen or connections.first())
+        form = ReconcileForm(request.POST or None, initial=initial)
         if request.method == "POST" and form.is_valid():
             data = form.cleaned_data
             done = reconcile(
@@ -284,7 +288,13 @@ class ReconciliationAdmin(admin.ModelAdmin):
         return TemplateResponse(
             request,
             "admin/linx/reconciliation/start.html",
-            self._context(request, "Reconcile a range", form=form),
+            self._context(
+                request,
+                "Reconcile a range",
+                form=form,
+                default_help=why,
+                others=connections if connections.count() > 1 else [],
+            ),
         )
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
@@ -382,7 +392,38 @@ class ReconciliationAdmin(admin.ModelAdmin):
         return redirect(run_url(run.pk))
 
 
-def last_week_initial() -> dict:
-    today = timezone.localdate()
-    monday = today - timedelta(days=today.weekday() + 7)
-    return {"first_day": monday, "last_day": monday + timedelta(days=6)}
+def latest_export_range(connection: Connection) -> tuple[SyncRun, date, date] | None:
+    """The connection's latest real (not preview) export that ran, and its range."""
+    runs = SyncRun.objects.filter(
+        connection=connection, kind=RunKind.EXPORT, dry_run=False, started_at__isnull=False
+    ).order_by("-started_at", "-id")
+    for run in runs[:5]:
+        parameters = RunParameters.from_json(run.parameters)
+        try:
+            first = date.fromisoformat(parameters.first_day or "")
+            last = date.fromisoformat(parameters.last_day or "")
+        except ValueError:
+            continue  # a run refused for its dates: the one before it
+        return run, first, last
+    return None
+
+
+def default_range(connection: Connection | None) -> tuple[dict, str]:
+    """The form's starting values and a sentence saying where its range comes from: the
+    connection's latest real export, else the last complete week in its time zone."""
+    if connection is None:
+        return {}, ""
+    found = latest_export_range(connection)
+    if found is not None:
+        run, first, last = found
+        why = (
+            f"The range of {connection.name}'s latest export, #{run.pk} "
+            f"({timezone.localtime(run.started_at):%Y-%m-%d %H:%M}, {run.get_status_display().lower()})."
+        )
+    else:
+        first, last = connection.last_complete_week()
+        why = (
+            f"The last complete week in {connection.name}'s time zone ({connection.time_zone}): "
+            "it has no export yet."
+        )
+    return {"connection": connection.pk, "first_day": first, "last_day": last}, why
