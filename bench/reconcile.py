@@ -151,6 +151,7 @@ def measure(procore, exaktime, connection, size: int, records: list[dict], weeks
     )
     records_per_day = per_day(r["work_date"] for r in punched)
     week_entries = sum(n for day, n in entries_per_day.items() if first <= day <= last)
+    busiest = max(records_per_day, key=records_per_day.get)
     return {
         "size": size,
         "status": done.status,
@@ -171,6 +172,7 @@ def measure(procore, exaktime, connection, size: int, records: list[dict], weeks
         "reference requests": len(procore_log) - len(entry_pages),
         "projects": calls.get("/rest/v1.0/cost_codes", 0),
         "peak MiB": peak / 2**20,
+        "largest day": (records_per_day[busiest], entries_per_day[busiest]),
     }
 
 
@@ -203,6 +205,8 @@ def main() -> None:
         ("  pages if the week were read whole", lambda r: f"{r['record pages whole']}"),
         ("project list requests (cost code lists)",
          lambda r: f"{r['reference requests']} ({r['projects']})"),
+        ("largest day: time records / entries",
+         lambda r: "{:,}/{:,}".format(*r["largest day"])),
         ("peak Python memory, MiB", lambda r: f"{r['peak MiB']:.1f}"),
     ):  # fmt: skip
         print(f"{name:44}" + "".join(f"{show(r):>14}" for r in results))

@@ -20,7 +20,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
 from integrations.exaktime.records import TimeRecord
 from integrations.procore.records import TimecardEntry
@@ -63,6 +63,19 @@ COMPARED = {
     "lunch_time": "lunch",
 }
 SLICE = 2000  # values per IN (...) query
+
+
+class Sent(NamedTuple):
+    """A ledger line as the comparison needs it (what Linx sent, read only for lines that
+    differ): a tuple, so a day of them stays small."""
+
+    origin_id: str
+    id: int
+    time_record_id: int
+    kind: str
+    procore_id: int | None
+    fingerprint: str
+    revision: int | None
 
 
 @dataclass
@@ -181,7 +194,7 @@ class Comparer:
         self.lines: list[Line] = []
         self.waiting_records: list[TimeRecord] = []
         self.waiting_entries: dict[str, list[TimecardEntry]] = defaultdict(list)
-        self.waiting_ledger: dict[str, ExportLedgerLine] = {}
+        self.waiting_ledger: dict[str, Sent] = {}
 
     def compare(self, records: list[TimeRecord], entries: list[TimecardEntry]) -> None:
         """One chunk of days: its time records beside its timecard entries."""
@@ -395,12 +408,13 @@ class Comparer:
         """Name the fields that differ, and which side changed since Linx sent the entry."""
         names = ", ".join(COMPARED[name] for name in changed)
         sent = self.ledger.get(planned.origin)
-        if sent is None or not sent.fields:
+        fields = sent and ExportLedgerLine.objects.filter(pk=sent.id).values_list("fields")[0][0]
+        if not fields:
             return f"{names} differ; Linx has no record of what it sent."
         sides = []
-        if differences(sent.fields, held_fields(entry, COMPARED)):
+        if differences(fields, held_fields(entry, COMPARED)):
             sides.append("edited in Procore after export")
-        if differences(sent.fields, planned.fields):
+        if differences(fields, planned.fields):
             sides.append("changed in ExakTime since export (an export sends it)")
         return f"{names} differ: {' and '.join(sides) or 'unknown which side changed'}."
 
@@ -465,21 +479,17 @@ class Comparer:
                 return kind
         return "regular"
 
-    def _ledger(
-        self, records: list[TimeRecord], entries: list[TimecardEntry]
-    ) -> dict[str, ExportLedgerLine]:
+    def _ledger(self, records: list[TimeRecord], entries: list[TimecardEntry]) -> dict[str, Sent]:
         """The ledger lines of these records and of these entries' origins."""
         origins = {origin_id(r.id, kind) for r in records if r.id for kind in HOURS_FIELD}
         origins |= {e.origin_id for e in entries if e.origin_id}
         origins_list = sorted(origins)
         ledger = {}
         for start in range(0, len(origins_list), SLICE):
-            ledger.update(
-                (line.origin_id, line)
-                for line in ExportLedgerLine.objects.filter(
-                    connection=self.connection, origin_id__in=origins_list[start : start + SLICE]
-                ).defer("created_at", "updated_at")
-            )
+            rows = ExportLedgerLine.objects.filter(
+                connection=self.connection, origin_id__in=origins_list[start : start + SLICE]
+            ).values_list(*Sent._fields)
+            ledger.update((row[0], Sent(*row)) for row in rows)
         return ledger
 
 
