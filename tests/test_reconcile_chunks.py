@@ -13,6 +13,8 @@ from datetime import timedelta
 
 import pytest
 
+from integrations.procore.client import ProcoreClient
+from integrations.procore.errors import ProcoreUnavailable
 from integrations.procore.sandbox import data as pc
 from linx.clients import procore_client
 from linx.models import EntityType, ReconciliationStatus, TimeEntryMode
@@ -157,3 +159,24 @@ def test_an_empty_range_is_read_in_growing_runs_of_days(linked, procore_sandbox)
     assert entry_reads(procore_sandbox) == [
         ("2026-11-16", "2026-11-16"), ("2026-11-17", "2026-11-18"), ("2026-11-19", "2026-11-22"),
     ]  # fmt: skip
+
+
+def test_a_procore_read_failing_on_a_later_day_reports_nothing(
+    punch, linked, day_by_day, monkeypatch
+):
+    punch(work_date="2026-11-16")
+    punch(work_date="2026-11-17")
+    export(linked)
+    real, calls = ProcoreClient.timecard_entries, []
+
+    def fail_on_the_second_day(self, start_date, end_date, *args, **kwargs):
+        calls.append(start_date)
+        if len(calls) == 2:  # the first day was read and compared already
+            raise ProcoreUnavailable("Procore did not answer (HTTP 503).")
+        return real(self, start_date, end_date, *args, **kwargs)
+
+    monkeypatch.setattr(ProcoreClient, "timecard_entries", fail_on_the_second_day)
+    done = check(linked)
+    assert done.status == ReconciliationStatus.FAILED
+    assert "could not read Procore's timecard entries" in done.message and "503" in done.message
+    assert done.totals == {} and done.lines == []
