@@ -7,9 +7,10 @@ size asked (2,000 and 20,000 time records by default, each in a week of its own)
 punches the week, exports it (untimed), and reconciles it twice:
 
 1. **timed**: wall time, and every request Linx made counted from both sandboxes'
-   request logs, beside the pages that exist (the week's timecard entries and time
-   records, from their counts and the page size asked; the project reference data, one
-   list per project with time);
+   request logs, beside the pages that exist (for each run of days the reconciliation
+   asked for, from the entries and time records of those days and the page size asked;
+   and for the week read whole). The project lists the export kept are aged past
+   `LINX_REFERENCE_MAX_AGE_MINUTES` first, as on the Monday after: none should be read;
 2. **traced**: the same reconciliation under `tracemalloc`, for its peak of Python memory.
 
     .venv/bin/python bench/reconcile.py [--sizes 2000,20000] [--scale large|small]
@@ -95,17 +96,41 @@ def query_number(logged: dict | None, name: str, default: int = 100) -> int:
     return int(value[0] if isinstance(value, list) else value)
 
 
+def pages(requests: list[dict], counts: Counter, size_param: str) -> int:
+    """The pages that exist for the date ranges these list requests asked for: one
+    reading of each range, from its items per day and the page size asked."""
+    ranges = {}
+    for logged in requests:
+        query = logged.get("query", {})
+        first, last = (date.fromisoformat(query[k][0]) for k in ("start_date", "end_date"))
+        ranges[(first, last)] = query_number(logged, size_param)
+    return sum(
+        max(1, math.ceil(sum(n for day, n in counts.items() if first <= day <= last) / per))
+        for (first, last), per in ranges.items()
+    )
+
+
+def per_day(dates) -> Counter:
+    return Counter(date.fromisoformat(str(d)[:10]) for d in dates)
+
+
 def measure(procore, exaktime, connection, size: int, records: list[dict], weeks: int) -> dict:
-    from linx.models import RunKind, RunTrigger
+    from django.utils import timezone
+
+    from linx.models import ProjectReference, RunKind, RunTrigger
     from linx.sync.execute import execute
     from linx.sync.reconcile import reconcile
     from linx.sync.runs import create_run
 
     first = WEEK_START + timedelta(days=7 * weeks)
     last = first + timedelta(days=6)
-    exaktime.command("time_records", shifted(records[:size], weeks))
+    punched = shifted(records[:size], weeks)
+    exaktime.command("time_records", punched)
     execute(create_run(connection, RunKind.EXPORT, trigger=RunTrigger.COMMAND,
                        parameters={"from": first.isoformat(), "to": last.isoformat()}))  # fmt: skip
+    # Reconciled days after the export, as on the Monday after: the project lists it kept
+    # are past LINX_REFERENCE_MAX_AGE_MINUTES, yet none needs reading again.
+    ProjectReference.objects.update(read_at=timezone.now() - timedelta(days=3))
     procore.clear_log()
     exaktime.clear_log()
     began = time.perf_counter()
@@ -119,24 +144,35 @@ def measure(procore, exaktime, connection, size: int, records: list[dict], weeks
     tracemalloc.stop()
     calls = Counter(endpoint(e["path"]) for e in procore_log)
     entry_pages = [e for e in procore_log if e["path"].endswith("/timecard_entries")]
-    per_page = query_number(entry_pages[0] if entry_pages else None, "per_page")
-    page_size = query_number(exaktime_log[0] if exaktime_log else None, "page_size")
-    entries = sum(done.totals.get(k, 0) for k in ("matched", "different", "extra_in_procore"))
-    projects = calls.get("/rest/v1.0/cost_codes", 0)
+    entries_per_day = per_day(
+        e["date"]
+        for e in procore.records("timecard_entry")
+        if e.get("date") and not e.get("deleted_at")
+    )
+    records_per_day = per_day(r["work_date"] for r in punched)
+    week_entries = sum(n for day, n in entries_per_day.items() if first <= day <= last)
+    busiest = max(records_per_day, key=records_per_day.get)
     return {
         "size": size,
         "status": done.status,
         "seconds": seconds,
         "matched": done.totals.get("matched", 0),
         "differing": len(done.lines),
+        "runs": len({(e["query"]["start_date"][0]) for e in entry_pages}),
         "entry requests": len(entry_pages),
-        "entry pages": max(1, math.ceil(entries / per_page)),
+        "entry pages": pages(entry_pages, entries_per_day, "per_page"),
+        "entry pages whole": math.ceil(
+            week_entries / query_number(entry_pages[0] if entry_pages else None, "per_page")
+        ),
         "record requests": len(exaktime_log),
-        "record pages": max(1, math.ceil(size / page_size)),
+        "record pages": pages(exaktime_log, records_per_day, "page_size"),
+        "record pages whole": math.ceil(
+            size / query_number(exaktime_log[0] if exaktime_log else None, "page_size")
+        ),
         "reference requests": len(procore_log) - len(entry_pages),
-        "projects": projects,
+        "projects": calls.get("/rest/v1.0/cost_codes", 0),
         "peak MiB": peak / 2**20,
-        "calls": calls,
+        "largest day": (records_per_day[busiest], entries_per_day[busiest]),
     }
 
 
@@ -162,18 +198,24 @@ def main() -> None:
         ("differing lines", lambda r: f"{r['differing']:,}"),
         ("seconds", lambda r: f"{r['seconds']:.1f}"),
         ("time records per second", lambda r: f"{r['size'] / r['seconds']:,.0f}"),
+        ("runs of days read", lambda r: f"{r['runs']}"),
         ("timecard entry requests / pages", lambda r: f"{r['entry requests']}/{r['entry pages']}"),
+        ("  pages if the week were read whole", lambda r: f"{r['entry pages whole']}"),
         ("time record requests / pages", lambda r: f"{r['record requests']}/{r['record pages']}"),
-        ("reference requests (projects)", lambda r: f"{r['reference requests']} ({r['projects']})"),
+        ("  pages if the week were read whole", lambda r: f"{r['record pages whole']}"),
+        ("project list requests (cost code lists)",
+         lambda r: f"{r['reference requests']} ({r['projects']})"),
+        ("largest day: time records / entries",
+         lambda r: "{:,}/{:,}".format(*r["largest day"])),
         ("peak Python memory, MiB", lambda r: f"{r['peak MiB']:.1f}"),
-    ):
+    ):  # fmt: skip
         print(f"{name:44}" + "".join(f"{show(r):>14}" for r in results))
     for r in results:
         listed = r["entry requests"] + r["record requests"]
         print(
             f"{r['size']:>6,} records: requests / pages that exist = "
-            f"{listed / (r['entry pages'] + r['record pages']):.2f} (lists), reference data "
-            f"{r['reference requests']} requests for {r['projects']} projects"
+            f"{listed / (r['entry pages'] + r['record pages']):.2f} (lists, per run of days), "
+            f"project lists read again after the export: {r['reference requests']}"
         )
     procore.stop()
     exaktime.stop()

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import csv
+import html as html_text
 import io
 import re
-from datetime import date
+from datetime import UTC, date, datetime
 
+import time_machine
 from django.urls import reverse
+from openpyxl import load_workbook
 
 from integrations.procore.sandbox import data as pc
 from linx.clients import procore_client
-from linx.models import Reconciliation, RunKind, SyncRun
+from linx.models import Connection, Reconciliation, RunKind, SyncRun
 from linx.sync.execute import execute
 from linx.sync.parameters import RunParameters
 from linx.sync.reconcile import reconcile
@@ -73,6 +76,44 @@ def test_an_operator_reconciles_a_range_and_reads_totals_chart_and_lines(punch, 
     assert 'id="by-worker"' in html and 'id="by-project"' in html and 'id="by-day"' in html
 
 
+def start_form(client, **query) -> tuple[dict[str, str], str]:
+    """The start form's range as it is first shown, and the sentence saying why."""
+    html = client.get(reverse("admin:linx_reconciliation_start"), query).content.decode()
+    values = dict(re.findall(r'name="(first_day|last_day)" value="([\d-]+)"', html))
+    why = re.search(r'id="default-range">([^<]*)', html)
+    return values, html_text.unescape(why.group(1).strip()) if why else ""
+
+
+def test_the_form_starts_on_the_range_of_the_latest_real_export(punch, linked):
+    punch()
+    run = export(linked)  # the week of 2026-11-16
+    export(linked, dry_run=True, **{"from": "2026-11-23", "to": "2026-11-29"})  # a preview
+    client, _ = staff_in("Operators")
+    values, why = start_form(client)
+    assert values == {"first_day": "2026-11-16", "last_day": "2026-11-22"}
+    assert why.startswith(f"The range of {linked.name}'s latest export, #{run.pk} (")
+
+
+def test_without_an_export_the_form_starts_on_last_week_in_the_connections_zone(linked):
+    linked.time_zone = "America/Los_Angeles"
+    linked.save()
+    other = Connection.objects.create(name="other", time_zone="UTC")
+    client, _ = staff_in("Operators")
+    # Sunday 21:00 in Los Angeles, already Monday in UTC: the week has not ended there.
+    with time_machine.travel(datetime(2026, 11, 23, 5, 0, tzinfo=UTC), tick=False):
+        values, why = start_form(client, connection=linked.pk)
+        assert values == {"first_day": "2026-11-09", "last_day": "2026-11-15"}
+        assert why.startswith(
+            f"The last complete week in {linked.name}'s time zone (America/Los_Angeles)"
+        )
+        assert (
+            f'href="?connection={other.pk}"'
+            in client.get(reverse("admin:linx_reconciliation_start")).content.decode()
+        )
+        values, _ = start_form(client, connection=other.pk)
+        assert values == {"first_day": "2026-11-16", "last_day": "2026-11-22"}
+
+
 def test_lines_filter_by_class_worker_and_project(punch, linked):
     a_week_with_each_kind_of_line(punch, linked)
     done = reconcile(linked, FIRST, LAST)
@@ -102,6 +143,55 @@ def test_the_lines_download_as_csv(punch, linked):
         "missing_in_procore",
     ]
     assert response["Content-Disposition"].startswith("attachment")
+
+
+def test_the_report_downloads_as_xlsx_with_a_totals_sheet_and_the_csvs_lines(punch, linked):
+    a_week_with_each_kind_of_line(punch, linked)
+    done = reconcile(linked, FIRST, LAST)
+    client, _ = staff_in("Viewers")
+    page = client.get(report_url(done)).content.decode()
+    url = reverse("admin:linx_reconciliation_xlsx", args=[done.pk])
+    assert url in page  # offered beside the CSV
+    response = client.get(url)
+    assert response["Content-Disposition"].endswith(f'-{linked.name}.xlsx"')
+    book = load_workbook(io.BytesIO(response.content))
+    assert book.sheetnames == ["Totals", "Lines"]
+    header, *rows = book["Lines"].iter_rows(values_only=True)
+    csv_response = client.get(reverse("admin:linx_reconciliation_csv", args=[done.pk]))
+    csv_header, *csv_rows = csv.reader(io.StringIO(csv_response.content.decode()))
+    assert list(header) == csv_header
+    assert sorted(row[0] for row in rows) == sorted(row[0] for row in csv_rows)
+    extra = next(
+        dict(zip(header, row, strict=True)) for row in rows if row[0] == "extra_in_procore"
+    )
+    assert extra["procore_hours"] == 4 and "double pay" in extra["message"]
+    totals = [row for row in book["Totals"].iter_rows(values_only=True) if row]
+    everything = next(row for row in totals if row[0] == "All")
+    assert everything[1:4] == (
+        done.totals["exaktime_hours"],
+        done.totals["procore_hours"],
+        done.totals["difference"],
+    )
+    headings = [row[0] for row in totals]
+    assert {"Per worker", "Per project", "Per day", "2026-11-17"} <= set(headings)
+
+
+def test_downloads_never_run_text_as_a_formula(punch, linked):
+    a_week_with_each_kind_of_line(punch, linked)
+    done = reconcile(linked, FIRST, LAST)
+    # What Procore answered, and the names people gave workers, end up in these cells.
+    done.lines[0]["message"] = '=HYPERLINK("http://evil.example","click")'
+    done.totals["by_worker"][0]["name"] = "@SUM(A1)"
+    done.save()
+    client, _ = staff_in("Viewers")
+    response = client.get(reverse("admin:linx_reconciliation_xlsx", args=[done.pk]))
+    book = load_workbook(io.BytesIO(response.content))
+    cells = [c for sheet in book for row in sheet.iter_rows() for c in row]
+    assert not [c for c in cells if c.data_type == "f"]
+    texts = {c.value for c in cells if isinstance(c.value, str)}
+    assert {'\'=HYPERLINK("http://evil.example","click")', "'@SUM(A1)"} <= texts
+    csv_text = client.get(reverse("admin:linx_reconciliation_csv", args=[done.pk])).content
+    assert b"'=HYPERLINK(" in csv_text and b",=HYPERLINK(" not in csv_text
 
 
 def test_a_viewer_sees_the_report_but_cannot_export_from_it(punch, linked):

@@ -2,7 +2,8 @@
 
 The report shows the totals first (per class, per worker, per project, per day), a chart
 of hours per day (ExakTime beside Procore, drawn here as SVG like the dashboard's), the
-differing lines with filters by class, worker and project, and a CSV of them. From a
+differing lines with filters by class, worker and project, and a CSV and an XLSX of
+them (the XLSX with a totals sheet too). From a
 "missing in Procore" line an operator can export just those records, and from a
 "different" line re-apply ExakTime's values; both go through a confirmation page, then
 an ordinary export run restricted to those records, which only ever touches entries Linx
@@ -25,14 +26,18 @@ from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
+from openpyxl import Workbook
 
 from linx.admin.charts import ChartFrame, nice_scale
 from linx.admin.run_forms import DateRangeForm
+from linx.admin.run_views import _cell as spreadsheet_text
 from linx.admin.run_views import run_url
-from linx.models import Connection, Reconciliation, RunKind, RunTrigger
+from linx.models import Connection, Reconciliation, RunKind, RunTrigger, SyncRun
+from linx.sync.parameters import RunParameters
 from linx.sync.queueing import queue_runs
-from linx.sync.reconcile import labels, reconcile
+from linx.sync.reconcile import reconcile
 from linx.sync.reconcile_compare import CLASS_NAMES, CLASSES, DIFFERENT, MISSING
+from linx.sync.reconcile_totals import labels
 
 #: Days the chart draws one pair of bars for; a longer range shows only days with hours.
 CHART_DAYS = 62
@@ -155,6 +160,50 @@ def choices(lines: list[dict], key: str, label: str) -> list[tuple[str, str]]:
     return sorted({(str(line[key]), line[label]) for line in lines}, key=lambda c: c[1])
 
 
+# --- the downloads --------------------------------------------------------------------
+
+XLSX = ("xlsx", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+TOTAL_COLUMNS = ["name", "exaktime_hours", "procore_hours", "difference"]
+GROUP_NAMES = {"by_worker": "Per worker", "by_project": "Per project", "by_day": "Per day"}
+
+
+def line_cells(line: dict) -> list:
+    """A line's values in CSV_COLUMNS order; text a spreadsheet would run as a formula
+    (it starts with = + - @) is quoted, since messages carry what Procore said."""
+    return [spreadsheet_text(v) if isinstance(v, str) else v for v in map(line.get, CSV_COLUMNS)]
+
+
+def reconciliation_xlsx(done: Reconciliation) -> bytes:
+    """A totals sheet (the range's totals, then per worker, project and day) and a lines
+    sheet with the CSV's columns."""
+    book = Workbook(write_only=True)
+    totals = book.create_sheet("Totals")
+    t = done.totals
+    totals.append([spreadsheet_text(str(done)), done.get_status_display()])
+    totals.append(["", *TOTAL_COLUMNS[1:], *CLASSES])
+    totals.append(["All", *(t.get(key) for key in TOTAL_COLUMNS[1:]), *map(t.get, CLASSES)])
+    for group, heading in GROUP_NAMES.items():
+        totals.append([])
+        totals.append([heading, *TOTAL_COLUMNS[1:]])
+        for row in t.get(group, []):
+            totals.append([spreadsheet_text(str(row["name"])), *map(row.get, TOTAL_COLUMNS[1:])])
+    lines = book.create_sheet("Lines")
+    lines.append(CSV_COLUMNS)
+    for line in done.lines:
+        lines.append(line_cells(line))
+    out = io.BytesIO()
+    book.save(out)
+    return out.getvalue()
+
+
+def download(content, done: Reconciliation, extension: str, content_type: str) -> HttpResponse:
+    response = HttpResponse(content, content_type=content_type)
+    response["Content-Disposition"] = (
+        f'attachment; filename="linx-reconciliation-{done.pk}-{done.connection.name}.{extension}"'
+    )
+    return response
+
+
 # --- the screen -----------------------------------------------------------------------
 
 
@@ -200,6 +249,7 @@ class ReconciliationAdmin(admin.ModelAdmin):
         return [
             path("reconcile/", view(self.start_view), name="linx_reconciliation_start"),
             path("<int:pk>/csv/", view(self.csv_view), name="linx_reconciliation_csv"),
+            path("<int:pk>/xlsx/", view(self.xlsx_view), name="linx_reconciliation_xlsx"),
             path("<int:pk>/export/", view(self.export_view), name="linx_reconciliation_export"),
             *super().get_urls(),
         ]
@@ -221,7 +271,10 @@ class ReconciliationAdmin(admin.ModelAdmin):
         """Pick a connection and a range; the comparison runs now and its report shows."""
         if not self.has_run_permission(request):
             raise PermissionDenied
-        form = ReconcileForm(request.POST or None, initial=last_week_initial())
+        connections = Connection.objects.order_by("name")
+        chosen = connections.filter(pk=request.GET.get("connection") or None).first()
+        initial, why = default_range(chosen or connections.first())
+        form = ReconcileForm(request.POST or None, initial=initial)
         if request.method == "POST" and form.is_valid():
             data = form.cleaned_data
             done = reconcile(
@@ -235,7 +288,13 @@ class ReconciliationAdmin(admin.ModelAdmin):
         return TemplateResponse(
             request,
             "admin/linx/reconciliation/start.html",
-            self._context(request, "Reconcile a range", form=form),
+            self._context(
+                request,
+                "Reconcile a range",
+                form=form,
+                default_help=why,
+                others=connections if connections.count() > 1 else [],
+            ),
         )
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
@@ -268,12 +327,12 @@ class ReconciliationAdmin(admin.ModelAdmin):
         writer = csv.writer(out)
         writer.writerow(CSV_COLUMNS)
         for line in done.lines:
-            writer.writerow(["" if line.get(c) is None else line.get(c) for c in CSV_COLUMNS])
-        response = HttpResponse(out.getvalue(), content_type="text/csv; charset=utf-8")
-        response["Content-Disposition"] = (
-            f'attachment; filename="linx-reconciliation-{done.pk}-{done.connection.name}.csv"'
-        )
-        return response
+            writer.writerow(["" if value is None else value for value in line_cells(line)])
+        return download(out.getvalue(), done, "csv", "text/csv; charset=utf-8")
+
+    def xlsx_view(self, request, pk):
+        done = self._get(request, pk)
+        return download(reconciliation_xlsx(done), done, *XLSX)
 
     def export_view(self, request, pk):
         """Confirm, then queue an export of chosen records (re-applying over edits)."""
@@ -333,7 +392,38 @@ class ReconciliationAdmin(admin.ModelAdmin):
         return redirect(run_url(run.pk))
 
 
-def last_week_initial() -> dict:
-    today = timezone.localdate()
-    monday = today - timedelta(days=today.weekday() + 7)
-    return {"first_day": monday, "last_day": monday + timedelta(days=6)}
+def latest_export_range(connection: Connection) -> tuple[SyncRun, date, date] | None:
+    """The connection's latest real (not preview) export that ran, and its range."""
+    runs = SyncRun.objects.filter(
+        connection=connection, kind=RunKind.EXPORT, dry_run=False, started_at__isnull=False
+    ).order_by("-started_at", "-id")
+    for run in runs[:5]:
+        parameters = RunParameters.from_json(run.parameters)
+        try:
+            first = date.fromisoformat(parameters.first_day or "")
+            last = date.fromisoformat(parameters.last_day or "")
+        except ValueError:
+            continue  # a run refused for its dates: the one before it
+        return run, first, last
+    return None
+
+
+def default_range(connection: Connection | None) -> tuple[dict, str]:
+    """The form's starting values and a sentence saying where its range comes from: the
+    connection's latest real export, else the last complete week in its time zone."""
+    if connection is None:
+        return {}, ""
+    found = latest_export_range(connection)
+    if found is not None:
+        run, first, last = found
+        why = (
+            f"The range of {connection.name}'s latest export, #{run.pk} "
+            f"({timezone.localtime(run.started_at):%Y-%m-%d %H:%M}, {run.get_status_display().lower()})."
+        )
+    else:
+        first, last = connection.last_complete_week()
+        why = (
+            f"The last complete week in {connection.name}'s time zone ({connection.time_zone}): "
+            "it has no export yet."
+        )
+    return {"connection": connection.pk, "first_day": first, "last_day": last}, why

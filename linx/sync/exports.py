@@ -141,23 +141,7 @@ class Exporter(RunWork):
         return list(kept.values())
 
     def plan(self, record: TimeRecord, ledger) -> Plan:
-        """The record's plan. One the ledger holds at its current revision is resolved
-        with local lookups only; only if that plan differs from what was sent (a mapping
-        or setting changed since) is it resolved again against fresh Procore lists."""
-        if not self.settled(record, ledger):
-            return self.planner.plan(record)
-        try:
-            plan = self.planner.plan(record, settled=True)
-        except Unexportable:
-            return self.planner.plan(record)
-        sent = {
-            kind: line.fingerprint
-            for kind in HOURS_FIELD
-            if (line := ledger.get(origin_id(record.id, kind))) is not None
-        }
-        if plan.keep or {p.kind: p.fingerprint for p in plan.entries or []} == sent:
-            return plan
-        return self.planner.plan(record)
+        return plan_record(self.planner, record, ledger)
 
     @staticmethod
     def settled(record: TimeRecord, ledger) -> bool:
@@ -238,3 +222,24 @@ class Exporter(RunWork):
                 needs=result.needs,
             )
         )
+
+
+def plan_record(planner: Planner, record: TimeRecord, ledger) -> Plan:
+    """The record's plan. One the ledger holds at its current revision is resolved
+    with local lookups only; only if that plan differs from what was sent (a mapping
+    or setting changed since) is it resolved again against fresh Procore lists. A
+    reconciliation plans its records this way too."""
+    if not Exporter.settled(record, ledger):
+        return planner.plan(record)
+    try:
+        plan = planner.plan(record, settled=True)
+    except Unexportable:
+        return planner.plan(record)
+    sent = {
+        kind: line.fingerprint
+        for kind in HOURS_FIELD
+        if (line := ledger.get(origin_id(record.id, kind))) is not None
+    }
+    if plan.keep or {p.kind: p.fingerprint for p in plan.entries or []} == sent:
+        return plan
+    return planner.plan(record)

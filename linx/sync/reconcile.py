@@ -1,19 +1,21 @@
 """A reconciliation: does Procore hold exactly the hours ExakTime's people punched?
 
 `reconcile` records a `Reconciliation` (who, when, the range) before anything is read,
-then reads the range's time records and timecard entries in pages, with no database
-transaction open, compares them (`reconcile_compare`), and saves the totals and the
-differing lines in one write. If a read fails, the reconciliation is saved as failed
+then reads the range's time records and timecard entries in pages, a run of days at a
+time (`DayChunks`: memory is bounded by the run, not the range), with no database
+transaction open, compares each run (`reconcile_compare`) and adds its lines up
+(`reconcile_totals`: matched lines are counted, not kept), and saves the totals and
+the differing lines in one write. If a read fails, the reconciliation is saved as failed
 with the reason, and no totals or lines: nothing half-reported. It changes nothing in
 either system.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
-from datetime import date
-from decimal import Decimal
+from dataclasses import dataclass
+from datetime import date, timedelta
 
+from django.db.models import Count
 from django.utils import timezone
 
 from integrations.exaktime.errors import ExakTimeError
@@ -23,8 +25,7 @@ from integrations.procore.records import TimecardEntry
 from linx.clients import exaktime_client, procore_client
 from linx.models import (
     Connection,
-    EntityMapping,
-    EntityType,
+    ExportLedgerLine,
     Reconciliation,
     ReconciliationStatus,
     RunTrigger,
@@ -33,8 +34,14 @@ from linx.models import (
 from linx.sync.classify import classify
 from linx.sync.execute import check_secrets, check_service_urls
 from linx.sync.export_plan import Planner
-from linx.sync.reconcile_compare import CLASSES, MATCHED, Comparer, Line
+from linx.sync.reconcile_compare import MATCHED, Comparer, Line
+from linx.sync.reconcile_totals import Tally
 from linx.sync.runs import RunAborted
+
+#: About how many timecard entries one run of days may hold: a reconciliation's memory
+#: is bounded by this (or by its largest day), not by its range.
+CHUNK_ENTRIES = 4000
+ONE_DAY = timedelta(days=1)
 
 
 class CouldNotReconcile(Exception):
@@ -62,34 +69,101 @@ def reconcile(
     try:
         if last_day < first_day:
             raise CouldNotReconcile(f"The range ends ({last_day}) before it starts ({first_day}).")
-        lines = compare_range(connection, first_day, last_day)
+        compared = compare_range(connection, first_day, last_day)
     except (CouldNotReconcile, RunAborted) as problem:
         done.status = ReconciliationStatus.FAILED
         done.message = f"The reconciliation could not run: {problem.message}"
     else:
-        done.totals = totals(connection, lines)
-        done.lines = [line.as_json() for line in lines if line.cls != MATCHED]
-        differs = any(line.cls != MATCHED for line in lines)
+        done.totals = compared.totals
+        done.lines = [line.as_json() for line in compared.differing]
+        differs = bool(compared.differing)
         done.status = ReconciliationStatus.DIFFERENCES if differs else ReconciliationStatus.MATCHED
     done.finished_at = timezone.now()
     done.save()
     return done
 
 
-def compare_range(connection: Connection, first_day: date, last_day: date) -> list[Line]:
+def compare_range(connection: Connection, first_day: date, last_day: date) -> Compared:
+    """The range compared a chunk of days at a time (`DayChunks`): its totals and the
+    lines that differ. Raises CouldNotReconcile when a list cannot be read."""
     check_service_urls(connection)
     check_secrets(connection)
+    tally, differing = Tally(connection), []
+
+    def on_line(line: Line) -> None:
+        tally.add(line)
+        if line.cls != MATCHED:
+            differing.append(line)
+
     with procore_client(connection) as procore, exaktime_client(connection) as exaktime:
         planner = Planner(
             connection, procore, exaktime, approved_only=connection.export_approved_only
         )
-        records = read_records(exaktime, first_day, last_day)
-        entries = read_entries(procore, first_day, last_day)
-        return Comparer(connection, planner).compare(records, entries)
+        comparer = Comparer(connection, planner, on_line)
+        chunks = DayChunks(connection, first_day, last_day)
+        for first, last in chunks:
+            records = read_records(exaktime, first, last)
+            entries = read_entries(procore, first, last)
+            chunks.read(first, last, len(records), len(entries))
+            comparer.compare(records, entries)
+            del records, entries  # the next chunk is read without this one in memory
+        comparer.finish()
+    return Compared(tally.result(), differing)
+
+
+@dataclass
+class Compared:
+    totals: dict
+    differing: list[Line]
+
+
+class DayChunks:
+    """The range as runs of whole days, each expected to hold at most about CHUNK_ENTRIES
+    timecard entries, so a reconciliation holds one run in memory, never the range.
+
+    A day's expected size is what Linx exported for it (the ledger's lines dated that
+    day) or the densest run read so far, whichever is more. Knowing neither (nothing
+    exported in the range, nothing read yet), a run is one day, then two, four... while
+    they turn out empty. A range that fits is read as
+    one run: as many requests as reading it whole."""
+
+    def __init__(self, connection: Connection, first_day: date, last_day: date) -> None:
+        self.next_day, self.last_day = first_day, last_day
+        self.exported: dict[date, int] = dict(
+            ExportLedgerLine.objects.filter(
+                connection=connection, work_date__range=(first_day, last_day)
+            )
+            .values_list("work_date")
+            .annotate(lines=Count("id"))
+            .order_by()
+        )
+        self.per_day = 0.0  # the most entries (or records) per day of a run read so far
+        self.blind = 1  # while nothing is known: the days of the next run
+
+    def __iter__(self):
+        while self.next_day <= self.last_day:
+            first = last = self.next_day
+            load = self.expected(first)
+            while last < self.last_day and load + self.expected(last + ONE_DAY) <= CHUNK_ENTRIES:
+                last += ONE_DAY
+                load += self.expected(last)
+            self.next_day = last + ONE_DAY
+            yield first, last
+
+    def expected(self, day: date) -> float:
+        if self.exported or self.per_day:  # a day the ledger does not know is likely empty
+            return max(self.exported.get(day, 0), self.per_day)
+        return CHUNK_ENTRIES / self.blind
+
+    def read(self, first: date, last: date, records: int, entries: int) -> None:
+        days = (last - first).days + 1
+        self.per_day = max(self.per_day, max(records, entries) / days)
+        if not self.per_day:
+            self.blind *= 2
 
 
 def read_records(exaktime, first_day: date, last_day: date) -> list[TimeRecord]:
-    """The range's time records, in pages; the fresher reading of a record seen twice."""
+    """The days' time records, in pages; the fresher reading of a record seen twice."""
     try:
         return list({r.id: r for r in exaktime.time_records(first_day, last_day)}.values())
     except ExakTimeError as error:
@@ -99,77 +173,10 @@ def read_records(exaktime, first_day: date, last_day: date) -> list[TimeRecord]:
 
 
 def read_entries(procore, first_day: date, last_day: date) -> list[TimecardEntry]:
-    """Every timecard entry dated within the range, Linx's or not, in pages."""
+    """Every timecard entry dated within the days, Linx's or not, in pages."""
     try:
         return list({e.id: e for e in procore.timecard_entries(first_day, last_day)}.values())
     except ProcoreError as error:
         raise CouldNotReconcile(
             f"Linx could not read Procore's timecard entries: {classify(error).message}"
         ) from error
-
-
-# --- totals ---------------------------------------------------------------------------
-
-
-def totals(connection: Connection, lines: list[Line]) -> dict:
-    """Counts per class, hours per side, and hours per worker, project and day."""
-    counts = dict.fromkeys(CLASSES, 0)
-    workers, projects = labels(connection)
-    groups: dict[str, dict[str, list[Decimal]]] = {
-        "by_worker": defaultdict(lambda: [Decimal(0), Decimal(0)]),
-        "by_project": defaultdict(lambda: [Decimal(0), Decimal(0)]),
-        "by_day": defaultdict(lambda: [Decimal(0), Decimal(0)]),
-    }
-    both = [Decimal(0), Decimal(0)]
-    for line in lines:
-        counts[line.cls] += 1
-        hours = (line.exaktime_hours or Decimal(0), line.procore_hours or Decimal(0))
-        keys = {
-            "by_worker": worker_label(line, workers),
-            "by_project": projects.get(line.project_id)
-            or (f"Procore project {line.project_id}" if line.project_id else "No project"),
-            "by_day": line.date.isoformat() if line.date else "No date",
-        }
-        for group, key in keys.items():
-            groups[group][key][0] += hours[0]
-            groups[group][key][1] += hours[1]
-        both[0] += hours[0]
-        both[1] += hours[1]
-    result: dict = {
-        "exaktime_hours": float(both[0]),
-        "procore_hours": float(both[1]),
-        "difference": float(both[1] - both[0]),
-        **counts,
-    }
-    for group, sums in groups.items():
-        result[group] = [
-            {
-                "name": key,
-                "exaktime_hours": float(e),
-                "procore_hours": float(p),
-                "difference": float(p - e),
-            }
-            for key, (e, p) in sorted(sums.items())
-        ]
-    return result
-
-
-def labels(connection: Connection) -> tuple[dict[int, str], dict[int, str]]:
-    """Workers and projects by Procore id, as people know them."""
-    workers, projects = {}, {}
-    mappings = EntityMapping.objects.filter(
-        connection=connection, entity_type__in=[EntityType.EMPLOYEE, EntityType.LOCATION]
-    ).only("entity_type", "procore_id", "name", "data")
-    for m in mappings:
-        named = " ".join(str(part) for part in (m.identifier, m.name) if part)
-        target = workers if m.entity_type == EntityType.EMPLOYEE else projects
-        target[m.procore_id] = named or f"id {m.procore_id}"
-    return workers, projects
-
-
-def worker_label(line: Line, workers: dict[int, str]) -> str:
-    if line.procore_worker_id is not None:
-        return workers.get(line.procore_worker_id) or f"Procore worker {line.procore_worker_id}"
-    if line.exaktime_employee_id is not None:
-        return f"ExakTime employee {line.exaktime_employee_id} (not linked)"
-    return "Unknown worker"

@@ -2,7 +2,9 @@
 
 "Should hold" is computed the one way an export computes it: each time record of the
 range is planned by `export_plan.Planner` (the connection's mappings, hour kinds, time
-types and time entry mode), giving one expected entry per hour kind. Procore's side is
+types and time entry mode), giving one expected entry per hour kind; a record exported
+at its current revision is planned against the kept project lists however old, as an
+export does (`exports.plan_record`), so reconciling an exported week reads none. Procore's side is
 *every* timecard entry dated within the range, read in pages; an entry is tied to a
 time record by its `origin_id` and the export ledger (what Linx created and sent).
 
@@ -18,7 +20,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
 from integrations.exaktime.records import TimeRecord
 from integrations.procore.records import TimecardEntry
@@ -31,6 +33,7 @@ from linx.models import (
     RunKind,
 )
 from linx.sync.export_plan import Plan, Planned, Planner, Unexportable, origin_id
+from linx.sync.exports import plan_record
 from linx.sync.rules import HOURS_FIELD, KIND_NAMES
 
 MATCHED = "matched"
@@ -60,6 +63,19 @@ COMPARED = {
     "lunch_time": "lunch",
 }
 SLICE = 2000  # values per IN (...) query
+
+
+class Sent(NamedTuple):
+    """A ledger line as the comparison needs it (what Linx sent, read only for lines that
+    differ): a tuple, so a day of them stays small."""
+
+    origin_id: str
+    id: int
+    time_record_id: int
+    kind: str
+    procore_id: int | None
+    fingerprint: str
+    revision: int | None
 
 
 @dataclass
@@ -161,33 +177,97 @@ def differences(wanted: dict[str, Any], held: dict[str, Any]) -> list[str]:
 
 
 class Comparer:
-    """Compares one connection's range; see the module docstring."""
+    """Compares one connection's range a chunk of days at a time; see the module docstring.
 
-    def __init__(self, connection: Connection, planner: Planner) -> None:
+    Each chunk's lines are handed to ``on_line`` as soon as the chunk is compared, so
+    nothing of a chunk is kept once it is done but what cannot be settled within it: a
+    time record whose entry Linx created is not among the chunk's entries (its entry was
+    moved to another day in Procore, or its record in ExakTime), and an entry Linx created
+    whose record is not among the chunk's records. Those few wait until every chunk has
+    been read (`finish`), then are compared with each other as one more chunk.
+    """
+
+    def __init__(self, connection: Connection, planner: Planner, on_line) -> None:
         self.connection = connection
         self.planner = planner
+        self.on_line = on_line
         self.lines: list[Line] = []
+        self.waiting_records: list[TimeRecord] = []
+        self.waiting_entries: dict[str, list[TimecardEntry]] = defaultdict(list)
+        self.waiting_ledger: dict[str, Sent] = {}
 
-    def compare(self, records: list[TimeRecord], entries: list[TimecardEntry]) -> list[Line]:
+    def compare(self, records: list[TimeRecord], entries: list[TimecardEntry]) -> None:
+        """One chunk of days: its time records beside its timecard entries."""
         self.ledger = self._ledger(records, entries)
         self.by_origin: dict[str, list[TimecardEntry]] = defaultdict(list)
         for entry in entries:
             self.by_origin[entry.origin_id or ""].append(entry)
-        self.seen_records = {r.id: r for r in records}
+        here = []
+        for record in records:
+            if self.entry_elsewhere(record):
+                self.wait_for(record)
+            else:
+                here.append(record)
+        # Only the records compared now: an entry of a waiting record waits with it.
+        self.seen_records = {r.id: r for r in here}
+        self.compare_chunk(here, carry=True)
+
+    def finish(self) -> None:
+        """The records and entries that waited, compared with each other."""
+        self.ledger = self.waiting_ledger
+        self.by_origin = self.waiting_entries
+        self.seen_records = {r.id: r for r in self.waiting_records}
+        self.compare_chunk(self.waiting_records, carry=False)
+
+    def compare_chunk(self, records: list[TimeRecord], *, carry: bool) -> None:
         self.missing: list[Line] = []
         for record in sorted(records, key=lambda r: (r.work_date or date.min, r.id or 0)):
             self.record_lines(record)
         self.explain_missing()
         for origin, left in self.by_origin.items():
             for entry in left:
-                self.unexpected(entry, origin)
-        return self.lines
+                if carry and self.record_elsewhere(entry, origin):
+                    self.waiting_entries[origin].append(entry)
+                    self.waiting_ledger[origin] = self.ledger[origin]
+                else:
+                    self.unexpected(entry, origin)
+        for line in self.lines:
+            self.on_line(line)
+        self.lines = []
+
+    def entry_elsewhere(self, record: TimeRecord) -> bool:
+        """The ledger says Procore holds an entry for this record that is not among the
+        chunk's entries: dated another day (or deleted in Procore), so it waits."""
+        if record.id is None:
+            return False
+        for kind in HOURS_FIELD:
+            origin = origin_id(record.id, kind)
+            sent = self.ledger.get(origin)
+            if sent is not None and sent.procore_id and not self.by_origin.get(origin):
+                return True
+        return False
+
+    def wait_for(self, record: TimeRecord) -> None:
+        self.waiting_records.append(record)
+        for kind in HOURS_FIELD:
+            origin = origin_id(record.id, kind)
+            if origin in self.ledger:
+                self.waiting_ledger[origin] = self.ledger[origin]
+
+    def record_elsewhere(self, entry: TimecardEntry, origin: str) -> bool:
+        """An entry Linx created for a record that is not among the chunk's records."""
+        sent = self.ledger.get(origin) if origin else None
+        return (
+            sent is not None
+            and sent.procore_id == entry.id
+            and sent.time_record_id not in self.seen_records
+        )
 
     # --- ExakTime's side ---------------------------------------------------------------
 
     def record_lines(self, record: TimeRecord) -> None:
         try:
-            plan = self.planner.plan(record)
+            plan = plan_record(self.planner, record, self.ledger)
         except Unexportable as problem:
             self.unexportable(record, str(problem))
             return
@@ -328,12 +408,13 @@ class Comparer:
         """Name the fields that differ, and which side changed since Linx sent the entry."""
         names = ", ".join(COMPARED[name] for name in changed)
         sent = self.ledger.get(planned.origin)
-        if sent is None or not sent.fields:
+        fields = sent and ExportLedgerLine.objects.filter(pk=sent.id).values_list("fields")[0][0]
+        if not fields:
             return f"{names} differ; Linx has no record of what it sent."
         sides = []
-        if differences(sent.fields, held_fields(entry, COMPARED)):
+        if differences(fields, held_fields(entry, COMPARED)):
             sides.append("edited in Procore after export")
-        if differences(sent.fields, planned.fields):
+        if differences(fields, planned.fields):
             sides.append("changed in ExakTime since export (an export sends it)")
         return f"{names} differ: {' and '.join(sides) or 'unknown which side changed'}."
 
@@ -398,21 +479,17 @@ class Comparer:
                 return kind
         return "regular"
 
-    def _ledger(
-        self, records: list[TimeRecord], entries: list[TimecardEntry]
-    ) -> dict[str, ExportLedgerLine]:
+    def _ledger(self, records: list[TimeRecord], entries: list[TimecardEntry]) -> dict[str, Sent]:
         """The ledger lines of these records and of these entries' origins."""
         origins = {origin_id(r.id, kind) for r in records if r.id for kind in HOURS_FIELD}
         origins |= {e.origin_id for e in entries if e.origin_id}
         origins_list = sorted(origins)
         ledger = {}
         for start in range(0, len(origins_list), SLICE):
-            ledger.update(
-                (line.origin_id, line)
-                for line in ExportLedgerLine.objects.filter(
-                    connection=self.connection, origin_id__in=origins_list[start : start + SLICE]
-                ).defer("created_at", "updated_at")
-            )
+            rows = ExportLedgerLine.objects.filter(
+                connection=self.connection, origin_id__in=origins_list[start : start + SLICE]
+            ).values_list(*Sent._fields)
+            ledger.update((row[0], Sent(*row)) for row in rows)
         return ledger
 
 

@@ -1,0 +1,84 @@
+"""A reconciliation's totals, added up line by line as each chunk of days is compared.
+
+Counts per class, hours on each side, and hours per worker, per project and per day,
+each with its difference. Matched lines are counted here and then dropped; only the
+differing lines are kept (the report lists them, the CSV and XLSX carry them).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from decimal import Decimal
+
+from linx.models import Connection, EntityMapping, EntityType
+from linx.sync.reconcile_compare import CLASSES, Line
+
+GROUPS = ("by_worker", "by_project", "by_day")
+
+
+class Tally:
+    """Totals of the lines seen so far; see the module docstring."""
+
+    def __init__(self, connection: Connection) -> None:
+        self.workers, self.projects = labels(connection)
+        self.counts = dict.fromkeys(CLASSES, 0)
+        self.both = [Decimal(0), Decimal(0)]
+        self.groups: dict[str, dict[str, list[Decimal]]] = {
+            group: defaultdict(lambda: [Decimal(0), Decimal(0)]) for group in GROUPS
+        }
+
+    def add(self, line: Line) -> None:
+        self.counts[line.cls] += 1
+        hours = (line.exaktime_hours or Decimal(0), line.procore_hours or Decimal(0))
+        keys = {
+            "by_worker": worker_label(line, self.workers),
+            "by_project": self.projects.get(line.project_id)
+            or (f"Procore project {line.project_id}" if line.project_id else "No project"),
+            "by_day": line.date.isoformat() if line.date else "No date",
+        }
+        for group, key in keys.items():
+            self.groups[group][key][0] += hours[0]
+            self.groups[group][key][1] += hours[1]
+        self.both[0] += hours[0]
+        self.both[1] += hours[1]
+
+    def result(self) -> dict:
+        exaktime, procore = self.both
+        totals: dict = {
+            "exaktime_hours": float(exaktime),
+            "procore_hours": float(procore),
+            "difference": float(procore - exaktime),
+            **self.counts,
+        }
+        for group, sums in self.groups.items():
+            totals[group] = [
+                {
+                    "name": key,
+                    "exaktime_hours": float(e),
+                    "procore_hours": float(p),
+                    "difference": float(p - e),
+                }
+                for key, (e, p) in sorted(sums.items())
+            ]
+        return totals
+
+
+def labels(connection: Connection) -> tuple[dict[int, str], dict[int, str]]:
+    """Workers and projects by Procore id, as people know them."""
+    workers, projects = {}, {}
+    mappings = EntityMapping.objects.filter(
+        connection=connection, entity_type__in=[EntityType.EMPLOYEE, EntityType.LOCATION]
+    ).only("entity_type", "procore_id", "name", "data")
+    for m in mappings:
+        named = " ".join(str(part) for part in (m.identifier, m.name) if part)
+        target = workers if m.entity_type == EntityType.EMPLOYEE else projects
+        target[m.procore_id] = named or f"id {m.procore_id}"
+    return workers, projects
+
+
+def worker_label(line: Line, workers: dict[int, str]) -> str:
+    if line.procore_worker_id is not None:
+        return workers.get(line.procore_worker_id) or f"Procore worker {line.procore_worker_id}"
+    if line.exaktime_employee_id is not None:
+        return f"ExakTime employee {line.exaktime_employee_id} (not linked)"
+    return "Unknown worker"
