@@ -30,8 +30,7 @@ from openpyxl import Workbook
 
 from linx.admin.charts import ChartFrame, nice_scale
 from linx.admin.run_forms import DateRangeForm
-from linx.admin.run_views import _cell as spreadsheet_text
-from linx.admin.run_views import run_url
+from linx.admin.run_views import run_url, spreadsheet_text
 from linx.models import Connection, Reconciliation, RunKind, RunTrigger, SyncRun
 from linx.sync.parameters import RunParameters
 from linx.sync.queueing import queue_runs

@@ -460,7 +460,7 @@ class _Echo:
         return value
 
 
-def _cell(text: str) -> str:
+def spreadsheet_text(text: str) -> str:
     # A spreadsheet runs a cell starting with = + - @ as a formula; names come from Procore.
     return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
@@ -484,9 +484,9 @@ def failed_rows_csv(request: HttpRequest, model_admin, run_id) -> StreamingHttpR
                 [
                     ENTITY_LABELS.get(entity, entity),
                     "" if procore_id is None else procore_id,
-                    _cell(exaktime_id),
-                    _cell(name),
-                    _cell(message),
+                    spreadsheet_text(exaktime_id),
+                    spreadsheet_text(name),
+                    spreadsheet_text(message),
                     "yes" if retryable else "no",
                 ]
             )
