@@ -275,7 +275,7 @@ def test_an_unlinked_employee_failure_links_to_its_place_in_mappings(
     assert "is not linked to a Procore worker" in csv and "href" not in csv
 
 
-def test_a_cost_code_not_set_up_on_a_project_links_to_the_project(
+def test_a_cost_code_not_set_up_on_a_project_links_to_the_projects_codes(
     staff_client,
     punch,
     linked,
@@ -285,7 +285,16 @@ def test_a_cost_code_not_set_up_on_a_project_links_to_the_project(
     row = run.rows.get(exaktime_id=str(bad["id"]))
     assert row.needs == {"entity_type": "cost_code", "project": pc.PROJECT_PJA}
     html = staff_client.get(f"/admin/linx/rowresult/{row.pk}/change/").content.decode()
-    assert f"entity_type__exact=location&amp;q={pc.PROJECT_PJA}" in html
+    codes = f"/admin/linx/projectreference/codes/{linked.pk}/{pc.PROJECT_PJA}/"
+    assert f'href="{codes}" class="linx-fix-link">Cost code 26-26010 is not set up' in html
+
+    # The codes Procore has on PJA as the export read them: Concrete Labor, not Electrical
+    # Labor (never set up) nor Drywall (deleted).
+    page = staff_client.get(codes).content.decode()
+    assert "Cost codes set up on project PJA" in page
+    table = page.split('id="linx-project-codes"', 1)[1].split("</table>")[0]
+    assert "03-3010</td>" in table and "Concrete Labor" in table
+    assert "26-26010</td>" not in table and "Drywall" not in table
 
 
 def test_once_the_missing_link_is_made_the_failed_rows_may_be_re_run(
