@@ -48,6 +48,7 @@ LABELS = {
     "parent_job_id": "Project (parent location)",
     "category_id": "Location category",
     "member_ids": "Members",
+    "show_in_mobile": "Shown in the mobile app",
     "group_type": "Group of",
     "address1": "Address",
     "zip": "ZIP code",
@@ -61,6 +62,7 @@ LABELS = {
 #: Bookkeeping a person never needs to read: shown only in the details toggle.
 TECHNICAL = frozenset({"origin_id", "origin_data"})
 CUSTOM_FIELD = "custom_field_"
+MEMBERS = "member_ids"
 #: A project's own cost code: named from the project's kept cost code list.
 PROJECT_CODE = "cost_code_id"
 
@@ -70,6 +72,8 @@ def shown(value: Any) -> str | None:
         return None
     if isinstance(value, bool):
         return "yes" if value else "no"
+    if isinstance(value, list) and value and all(isinstance(v, str) for v in value):
+        value = ", ".join(value)  # a select's choices, as a person lists them
     text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
     return text if len(text) <= VALUE_MAX else text[: VALUE_MAX - 1] + "…"
 
@@ -157,6 +161,8 @@ class Names:
         return LABELS.get(name) or name.replace("_", " ").capitalize()
 
     def value(self, name: str, raw: Any) -> str | None:
+        if name == MEMBERS and isinstance(raw, list):  # ExakTime ids: how many, not which
+            return f"{len(raw)} member{'s' if len(raw) != 1 else ''}" if raw else "none"
         if isinstance(raw, int) and not isinstance(raw, bool):
             if name in NAMED_BY or name == PROJECT_CODE:
                 return self.names.get((NAMED_BY.get(name, PROJECT_CODE), raw)) or shown(raw)
