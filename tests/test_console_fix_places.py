@@ -154,7 +154,7 @@ def test_the_codes_page_names_each_code_and_says_when_it_was_read(
     assert names == [
         ("01-100", "General Conditions"),
         ("03-3010", "Concrete Labor"),  # found by its full code
-        ("05", "not imported by Linx (a division, or a code no import brings in)"),
+        ("05", "not imported (a division, or an inactive code)"),
     ]
     assert "3 cost codes set up on project 200 PJA" in html
 

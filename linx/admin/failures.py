@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from django.contrib import admin
+from django.contrib.admin.utils import display_for_field
 from django.db.models import Q
 from django.utils.html import format_html
 
@@ -46,18 +47,19 @@ def attach_needs(failures: Iterable[OpenFailure]) -> None:
         failure.needs = needs.get((failure.last_run_id, failure.entity_type, failure.source_id))
 
 
+def _when(moment) -> str:
+    return display_for_field(moment, OpenFailure._meta.get_field("first_seen_at"), "—")
+
+
 @admin.register(OpenFailure)
 class OpenFailureAdmin(ReadOnlyAdmin):
     list_display = [
         "name_shown",
         "connection",
-        "kind",
-        "entity_type",
-        "source_id",
+        "what",
         "message_shown",
         "fix_or_retry",
-        "first_seen_at",
-        "last_seen_at",
+        "failing_since",
         "last_run_shown",
     ]
     list_filter = [("connection", ConnectionFilter), "kind", "entity_type", "retryable"]
@@ -84,7 +86,24 @@ class OpenFailureAdmin(ReadOnlyAdmin):
 
     @admin.display(description="Record", ordering="name")
     def name_shown(self, failure: OpenFailure):
-        return failure.name or failure.source_id
+        if not failure.name:
+            return failure.source_id
+        return format_html(
+            '{}<br><span class="linx-quiet">{}</span>', failure.name, failure.source_id
+        )
+
+    @admin.display(description="Failing in", ordering="kind")
+    def what(self, failure: OpenFailure):
+        return f"{failure.get_kind_display()}: {failure.get_entity_type_display().lower()}"
+
+    @admin.display(description="Failing since", ordering="first_seen_at")
+    def failing_since(self, failure: OpenFailure):
+        # Not the fields themselves: the admin never wraps a date field's cell.
+        return format_html(
+            '{}<br><span class="linx-quiet">last {}</span>',
+            _when(failure.first_seen_at),
+            _when(failure.last_seen_at),
+        )
 
     @admin.display(description="Needs")
     def fix_or_retry(self, failure: OpenFailure):
