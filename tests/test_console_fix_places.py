@@ -178,7 +178,9 @@ def test_a_viewer_reads_the_codes_and_a_stranger_is_sent_to_sign_in(client, conn
     assert missing.status_code == 404
 
 
-def test_an_export_row_shows_its_cost_code_and_select_values_by_name(staff_client, connection, pja):
+def test_an_export_row_shows_its_cost_code_select_values_and_times_as_people_read_them(
+    staff_client, connection, pja
+):
     CustomField.objects.create(
         connection=connection, procore_id=9_400_000_004, label="Weather", data_type="lov_entry",
         options=[{"id": 9_500_000_003, "label": "Sunny"}, {"id": 9_500_000_004, "label": "Rain"}],
@@ -189,6 +191,7 @@ def test_an_export_row_shows_its_cost_code_and_select_values_by_name(staff_clien
         name="Alex Rivera, 2026-11-25",
         # An update names only what changed: the project is not among them.
         changes={"regular": {"cost_code_id": [GENERAL, CONCRETE],
+                             "time_in": ["2026-11-25T06:00:00-08:00", "2026-11-25T06:30:00-08:00"],
                              "custom_field_9400000004": [9_500_000_003, 9_500_000_004]}},
     )  # fmt: skip
 
@@ -198,6 +201,7 @@ def test_an_export_row_shows_its_cost_code_and_select_values_by_name(staff_clien
     assert "<del>01-100 General Conditions</del>" in readable
     assert "<ins>03-3010 Concrete Labor</ins>" in readable
     assert "<del>Sunny</del>" in readable and "<ins>Rain</ins>" in readable
+    assert "<del>2026-11-25 06:00</del>" in readable and "<ins>2026-11-25 06:30</ins>" in readable
     rows = readable.split('<table id="result_list"', 1)[1]
     for raw in (str(GENERAL), str(CONCRETE), "9500000003", "cost_code_id"):
         assert raw not in rows

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from linx.admin.code_names import code_labels
@@ -63,6 +64,8 @@ LABELS = {
 TECHNICAL = frozenset({"origin_id", "origin_data"})
 CUSTOM_FIELD = "custom_field_"
 MEMBERS = "member_ids"
+#: Clock times, sent as ISO date-times with their offset: shown as the day and the time.
+CLOCK_TIMES = frozenset({"time_in", "time_out"})
 #: A project's own cost code: named from the project's kept cost code list.
 PROJECT_CODE = "cost_code_id"
 
@@ -99,6 +102,14 @@ def _pairs(changes: dict) -> list[tuple[str, Any, Any]]:
         else (name, None, value)
         for name, value in changes.items()
     ]
+
+
+def _clock_time(raw: str) -> str | None:
+    """ "2026-11-18T06:00:00-08:00" as "2026-11-18 06:00" (the time where it was punched)."""
+    try:
+        return datetime.fromisoformat(raw).strftime("%Y-%m-%d %H:%M")
+    except ValueError:
+        return shown(raw)
 
 
 def _custom_id(name: str) -> int | None:
@@ -161,6 +172,8 @@ class Names:
         return LABELS.get(name) or name.replace("_", " ").capitalize()
 
     def value(self, name: str, raw: Any) -> str | None:
+        if name in CLOCK_TIMES and isinstance(raw, str):
+            return _clock_time(raw)
         if name == MEMBERS and isinstance(raw, list):  # ExakTime ids: how many, not which
             return f"{len(raw)} member{'s' if len(raw) != 1 else ''}" if raw else "none"
         if isinstance(raw, int) and not isinstance(raw, bool):
