@@ -172,7 +172,9 @@ def test_a_project_whose_codes_were_never_read_says_so_and_what_reads_them(
 def test_a_viewer_reads_the_codes_and_a_stranger_is_sent_to_sign_in(client, connection, pja):
     viewer, _ = staff_in("Viewers")
     assert "General Conditions" in viewer.get(codes_page(connection)).content.decode()
-    assert "See the codes" in viewer.get("/admin/linx/projectreference/").content.decode()
+    lists = "/admin/linx/projectreference/"
+    assert "See the codes" in viewer.get(lists, {"q": "pja"}).content.decode()
+    assert "See the codes" not in viewer.get(lists, {"q": "elm street"}).content.decode()
     assert client.get(codes_page(connection)).status_code == 302
     missing = viewer.get(f"/admin/linx/projectreference/codes/999/{PROJECT}/")
     assert missing.status_code == 404

@@ -13,7 +13,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.contrib import admin
 from django.core.exceptions import PermissionDenied
-from django.db.models import OuterRef, Subquery
+from django.db.models import OuterRef, Q, Subquery
 from django.http import HttpRequest
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
@@ -49,7 +49,7 @@ class ProjectReferenceAdmin(ReadOnlyAdmin):
 
     list_display = ["project_shown", "connection", "kind", "size", "read_at", "codes_link"]
     list_filter = [("connection", ConnectionFilter), "kind"]
-    search_fields = ["project_id"]
+    search_fields = ["project_id"]  # and the project's name: see get_search_results
     list_select_related = ["connection"]
 
     class Media:
@@ -70,6 +70,18 @@ class ProjectReferenceAdmin(ReadOnlyAdmin):
             procore_id=OuterRef("project_id"),
         ).values("name")[:1]
         return super().get_queryset(request).annotate(project_name=Subquery(name))
+
+    def get_search_results(self, request, queryset, search_term):
+        term = search_term.strip()
+        if not term:
+            return queryset, False
+        named = EntityMapping.objects.filter(
+            entity_type=EntityType.LOCATION, name__icontains=term
+        ).values("procore_id")
+        found = Q(project_id__in=named)
+        if term.isdigit():
+            found |= Q(project_id=int(term))
+        return queryset.filter(found), False
 
     def get_urls(self):
         return [
