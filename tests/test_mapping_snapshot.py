@@ -6,6 +6,7 @@ to their record's place in Mappings."""
 
 from __future__ import annotations
 
+from types import SimpleNamespace
 from urllib.parse import parse_qs, urlparse
 
 import pytest
@@ -134,6 +135,24 @@ def test_a_link_to_a_record_gone_from_the_snapshot_is_orphaned(sandbox_connectio
         connection=sandbox_connection, kind="employee", exaktime_id="777", read_at="2026-11-01T00:00:00Z"
     )  # fmt: skip
     assert status_of(linked_one) == MappingStatus.SYNCED
+
+
+def test_twins_the_first_import_creates_are_synced_not_orphaned(sandbox_connection):
+    # The import listed ExakTime's employees (the snapshot) before it created their twins.
+    import_employees(sandbox_connection)
+    created = EntityMapping.objects.filter(entity_type=EMPLOYEE, exaktime_id__isnull=False)
+    assert created.exists()
+    statuses = {status_of(mapping) for mapping in created}
+    assert statuses == {MappingStatus.SYNCED}
+    # A later reading that lacks one of them does make it orphaned.
+    gone = created.first()
+    listed = {m.exaktime_id for m in created} | set(
+        ExakTimeRecord.objects.filter(kind="employee").values_list("exaktime_id", flat=True)
+    )
+    snapshot.record(sandbox_connection, "employee", [
+        SimpleNamespace(id=int(exaktime_id)) for exaktime_id in listed - {gone.exaktime_id}
+    ])  # fmt: skip
+    assert status_of(gone) == MappingStatus.GONE_FROM_EXAKTIME
 
 
 def test_only_in_exaktime_lists_the_records_no_procore_record_is_linked_to(

@@ -80,16 +80,19 @@ class OpenFailureAdmin(ReadOnlyAdmin):
 
     @admin.display(description="Message", ordering="message")
     def message_shown(self, failure: OpenFailure):
-        return message_to_fix(
+        message = message_to_fix(
             failure.connection_id, getattr(failure, "needs", None), failure.message
         )
+        return format_html('<span class="linx-breakable">{}</span>', message)
 
     @admin.display(description="Record", ordering="name")
     def name_shown(self, failure: OpenFailure):
         if not failure.name:
-            return failure.source_id
+            return format_html('<span class="linx-breakable">{}</span>', failure.source_id)
         return format_html(
-            '{}<br><span class="linx-quiet">{}</span>', failure.name, failure.source_id
+            '<span class="linx-breakable">{}</span><br><span class="linx-quiet">{}</span>',
+            failure.name,
+            failure.source_id,
         )
 
     @admin.display(description="Failing in", ordering="kind")
