@@ -21,6 +21,7 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 
 from linx.admin.code_names import CompanyCodes
+from linx.admin.run_views import without_secrets
 from linx.admin.runs import ConnectionFilter, ReadOnlyAdmin
 from linx.models import Connection, EntityMapping, EntityType, ProjectReference, ReferenceKind
 
@@ -69,7 +70,8 @@ class ProjectReferenceAdmin(ReadOnlyAdmin):
             entity_type=EntityType.LOCATION,
             procore_id=OuterRef("project_id"),
         ).values("name")[:1]
-        return super().get_queryset(request).annotate(project_name=Subquery(name))
+        queryset = super().get_queryset(request).defer(*without_secrets("connection__"))
+        return queryset.annotate(project_name=Subquery(name))
 
     def get_search_results(self, request, queryset, search_term):
         term = search_term.strip()
