@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from datetime import timedelta
 from urllib.parse import urlencode
 
@@ -336,6 +337,29 @@ def test_an_export_preview_reads_as_names_with_ids_only_in_the_details(staff_cli
     assert "Alex Rivera, 2026-11-25 · 200 PJA / PJA.SJB · 3010 Concrete Labor" in readable
     for raw in ("7000000001", "custom_field_9400000004", "origin_data", "1000001-regular"):
         assert raw not in readable.split('<table id="result_list"', 1)[-1].split("</table>")[0]
+        assert raw in details
+
+
+def test_an_import_row_reads_in_user_words_with_ids_only_in_the_details(staff_client, connection):
+    run = make_run(connection, RunKind.IMPORT, dry_run=True, **finished(status=RunStatus.SUCCEEDED))
+    row(run, Outcome.UPDATED, "crew", procore_id=8, name="Concrete Crew",
+        changes={"member_ids": [[100001], [100001, 100002, 100003]],
+                 "show_in_mobile": [None, True], "is_active": [False, True]})  # fmt: skip
+    row(run, Outcome.UPDATED, "custom_field", procore_id=9, name="Weather",
+        changes={"options": [["Sunny"], ["Sunny", "Rain"]]})  # fmt: skip
+
+    page = staff_client.get(page_of(run)).content.decode()
+    rows = page.split('<table id="result_list"', 1)[1].split("</table>")[0]
+    details = "".join(re.findall(r"<details.*?</details>", rows, re.S))
+    readable = re.sub(r"<details.*?</details>", "", rows, flags=re.S)
+    for label, before, after in [("Members", "1 member", "3 members"),
+                                 ("Shown in the mobile app", None, "yes"),
+                                 ("Active", "no", "yes"), ("Choices", "Sunny", "Sunny, Rain")]:  # fmt: skip
+        assert f'<span class="linx-change-field">{label}</span>' in readable
+        assert before is None or f"<del>{before}</del>" in readable
+        assert f"<ins>{after}</ins>" in readable
+    for raw in ("member_ids", "show_in_mobile", "100002"):
+        assert raw not in readable
         assert raw in details
 
 

@@ -6,6 +6,7 @@ to their record's place in Mappings."""
 
 from __future__ import annotations
 
+from types import SimpleNamespace
 from urllib.parse import parse_qs, urlparse
 
 import pytest
@@ -134,6 +135,24 @@ def test_a_link_to_a_record_gone_from_the_snapshot_is_orphaned(sandbox_connectio
         connection=sandbox_connection, kind="employee", exaktime_id="777", read_at="2026-11-01T00:00:00Z"
     )  # fmt: skip
     assert status_of(linked_one) == MappingStatus.SYNCED
+
+
+def test_twins_the_first_import_creates_are_synced_not_orphaned(sandbox_connection):
+    # The import listed ExakTime's employees (the snapshot) before it created their twins.
+    import_employees(sandbox_connection)
+    created = EntityMapping.objects.filter(entity_type=EMPLOYEE, exaktime_id__isnull=False)
+    assert created.exists()
+    statuses = {status_of(mapping) for mapping in created}
+    assert statuses == {MappingStatus.SYNCED}
+    # A later reading that lacks one of them does make it orphaned.
+    gone = created.first()
+    listed = {m.exaktime_id for m in created} | set(
+        ExakTimeRecord.objects.filter(kind="employee").values_list("exaktime_id", flat=True)
+    )
+    snapshot.record(sandbox_connection, "employee", [
+        SimpleNamespace(id=int(exaktime_id)) for exaktime_id in listed - {gone.exaktime_id}
+    ])  # fmt: skip
+    assert status_of(gone) == MappingStatus.GONE_FROM_EXAKTIME
 
 
 def test_only_in_exaktime_lists_the_records_no_procore_record_is_linked_to(
@@ -275,7 +294,7 @@ def test_an_unlinked_employee_failure_links_to_its_place_in_mappings(
     assert "is not linked to a Procore worker" in csv and "href" not in csv
 
 
-def test_a_cost_code_not_set_up_on_a_project_links_to_the_project(
+def test_a_cost_code_not_set_up_on_a_project_links_to_the_projects_codes(
     staff_client,
     punch,
     linked,
@@ -285,7 +304,16 @@ def test_a_cost_code_not_set_up_on_a_project_links_to_the_project(
     row = run.rows.get(exaktime_id=str(bad["id"]))
     assert row.needs == {"entity_type": "cost_code", "project": pc.PROJECT_PJA}
     html = staff_client.get(f"/admin/linx/rowresult/{row.pk}/change/").content.decode()
-    assert f"entity_type__exact=location&amp;q={pc.PROJECT_PJA}" in html
+    codes = f"/admin/linx/projectreference/codes/{linked.pk}/{pc.PROJECT_PJA}/"
+    assert f'href="{codes}" class="linx-fix-link">Cost code 26-26010 is not set up' in html
+
+    # The codes Procore has on PJA as the export read them: Concrete Labor, not Electrical
+    # Labor (never set up) nor Drywall (deleted).
+    page = staff_client.get(codes).content.decode()
+    assert "Cost codes set up on project PJA" in page
+    table = page.split('id="linx-project-codes"', 1)[1].split("</table>")[0]
+    assert "03-3010</td>" in table and "Concrete Labor" in table
+    assert "26-26010</td>" not in table and "Drywall" not in table
 
 
 def test_once_the_missing_link_is_made_the_failed_rows_may_be_re_run(

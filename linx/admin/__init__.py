@@ -8,6 +8,7 @@ from linx.admin import (  # noqa: F401 (each module registers its screens)
     exaktime_records,
     failures,
     mappings,
+    project_codes,
     reconciliations,
     reference,
     runs,

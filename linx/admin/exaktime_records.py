@@ -14,7 +14,7 @@ from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.http import urlencode
 
-from linx.admin.mapping_places import place_in_mappings
+from linx.admin.mapping_places import place_to_fix
 from linx.models import EntityMapping, ExakTimeRecord
 from linx.sync.snapshot import KIND_OF
 
@@ -80,7 +80,7 @@ class ExakTimeRecordAdmin(admin.ModelAdmin):
                 )
             )
             return format_html('<a href="{}">Linked: see Mappings</a>', url)
-        url = place_in_mappings(
+        url = place_to_fix(
             record.connection_id,
             {"entity_type": ENTITY_OF_KIND[record.kind], "exaktime_id": record.exaktime_id},
         )

@@ -14,6 +14,7 @@ from __future__ import annotations
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.models import CHANGE, LogEntry
+from django.contrib.admin.utils import display_for_field
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpResponseRedirect
 from django.shortcuts import get_object_or_404
@@ -99,8 +100,7 @@ class EntityMappingAdmin(admin.ModelAdmin):
         "procore_id",
         "exaktime_id",
         "connection",
-        "ignored_note",
-        "synced_at",
+        "synced",
         "link_button",
     ]
     list_display_links = ["name"]
@@ -232,17 +232,21 @@ class EntityMappingAdmin(admin.ModelAdmin):
     @admin.display(description="Status", ordering="status")
     def status_badge(self, obj: EntityMapping):
         status = MappingStatus(obj.status)
-        return badge(status.label, TONES[status], EXPLAINED[status])
-
-    @admin.display(description="Ignored by")
-    def ignored_note(self, obj: EntityMapping):
+        shown = badge(status.label, TONES[status], EXPLAINED[status])
         if not obj.ignored:
-            return ""
+            return shown
         return format_html(
-            '{}<br><span class="linx-when">{}</span>',
+            '{}<br><span class="linx-when">by {}{}</span>',
+            shown,
             obj.ignored_by or "an operator",
-            obj.ignored_at.strftime("%Y-%m-%d %H:%M") if obj.ignored_at else "",
+            obj.ignored_at.strftime(", %Y-%m-%d %H:%M") if obj.ignored_at else "",
         )
+
+    @admin.display(description="Synced at", ordering="synced_at")
+    def synced(self, obj: EntityMapping):
+        # Not the field itself: the admin never wraps a date field's cell, and the list
+        # must fit a laptop's screen.
+        return display_for_field(obj.synced_at, EntityMapping._meta.get_field("synced_at"), "—")
 
     @admin.display(description="")
     def link_button(self, obj: EntityMapping, wanted: str | None = None):

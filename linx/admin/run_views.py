@@ -28,7 +28,7 @@ from django.utils.safestring import SafeString
 from django.views.decorators.http import require_POST
 
 from linx.admin.badges import badge, fix_or_retry
-from linx.admin.mapping_places import place_in_mappings
+from linx.admin.mapping_places import place_to_fix
 from linx.admin.readable import ChangeGroup, Names, change_groups
 from linx.admin.readable import shown as shown_value
 from linx.encryption import EncryptedTextField
@@ -382,7 +382,7 @@ def run_page(request: HttpRequest, model_admin, run_id) -> HttpResponse:
             outcome_badge(row),
             failure_label(row),
             change_groups(row.changes, names),
-            place_in_mappings(run.connection_id, row.needs),
+            place_to_fix(run.connection_id, row.needs),
         )
         for row in page.object_list
     ]

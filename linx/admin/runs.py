@@ -14,7 +14,7 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 
 from linx.admin import run_views
-from linx.admin.mapping_places import place_in_mappings
+from linx.admin.mapping_places import message_to_fix
 from linx.admin.readable import Names, change_groups
 from linx.models import Connection, Outcome, RowResult, SyncRun
 from linx.sync.execute import RETRIED_ONCE_FIXED
@@ -241,8 +241,7 @@ class RowResultAdmin(ReadOnlyAdmin):
             else "An operator must fix this first (the message says what); "
             f"{RETRIED_ONCE_FIXED.get(row.run.kind, 'the next run retries it once fixed')}."
         )
-        place = place_in_mappings(row.run.connection_id, row.needs)
-        message = format_html('<a href="{}">{}</a>', place, row.message) if place else row.message
+        message = message_to_fix(row.run.connection_id, row.needs, row.message)
         return format_html(
             '<div class="linx-row-message linx-row-message--{}">{} {}</div>'
             '<div class="linx-quiet">{}</div>',

@@ -87,14 +87,19 @@ def status_expression() -> Case:
 
 def _gone_from_snapshot() -> Q:
     """Linked to an ExakTime record its collection's snapshot does not have (when there
-    is a snapshot: before the first one, nothing is taken for gone)."""
+    is a snapshot: before the first one, nothing is taken for gone), a snapshot taken
+    since Linx last wrote the twin: an import lists a collection before it creates twins
+    in it, so the twins it created are not in that snapshot, and are not gone."""
     gone = Q()
     for kind in SnapshotKind:
         types = [entity_type for entity_type, of in KIND_OF.items() if of == kind]
         taken = ExakTimeRecord.objects.filter(connection=OuterRef("connection"), kind=kind)
+        taken_since_written = Exists(taken.filter(read_at__gte=OuterRef("synced_at"))) | (
+            Q(synced_at__isnull=True) & Exists(taken)
+        )
         gone |= (
             Q(entity_type__in=types)
-            & Exists(taken)
+            & taken_since_written
             & ~Exists(taken.filter(exaktime_id=OuterRef("exaktime_id")))
         )
     return gone

@@ -12,8 +12,16 @@ import pytest
 from axe_playwright_python.sync_playwright import Axe
 
 from integrations.exaktime.sandbox import data as et
-from linx.models import RunKind, RunSchedule, RunTrigger
+from linx.models import (
+    ProjectReference,
+    Reconciliation,
+    ReferenceKind,
+    RunKind,
+    RunSchedule,
+    RunTrigger,
+)
 from linx.sync.execute import execute
+from linx.sync.reconcile import reconcile
 from linx.sync.runs import create_run
 from tests.browser.conftest import TIMEOUT_MS, log_in, screenshot
 
@@ -35,7 +43,19 @@ def blocking_violations(page) -> list[str]:
 
 
 def scrolls_sideways(page) -> bool:
-    return page.evaluate("document.documentElement.scrollWidth > window.innerWidth")
+    """Whether the page, or a list's table inside it, has to be scrolled sideways to be read."""
+    return page.evaluate(
+        """document.documentElement.scrollWidth > window.innerWidth
+        || [...document.querySelectorAll('.results')].some(
+            (box) => box.scrollWidth > box.clientWidth + 1)"""
+    )
+
+
+def widths(page) -> str:
+    return page.evaluate(
+        """`page ${document.documentElement.scrollWidth} px, lists ` + [...document
+        .querySelectorAll('.results')].map((box) => `${box.scrollWidth}/${box.clientWidth}`)"""
+    )
 
 
 @pytest.fixture
@@ -50,21 +70,27 @@ def laptop(browser, live_server):
 @pytest.fixture
 def worked_connection(sandbox_connection, exaktime_sandbox):
     """A connection with what a week of work leaves: an import, an export with a failure,
-    mappings and a schedule."""
+    mappings, a schedule and a reconciliation of the week."""
     connection = sandbox_connection
     execute(create_run(connection, RunKind.IMPORT, trigger=RunTrigger.COMMAND))
     monday = et.last_week()
+    sunday = monday + timedelta(days=6)
     exaktime_sandbox.generate_time_records(monday)
-    week = {"from": monday.isoformat(), "to": (monday + timedelta(days=6)).isoformat()}
+    week = {"from": monday.isoformat(), "to": sunday.isoformat()}
     export = execute(
         create_run(connection, RunKind.EXPORT, trigger=RunTrigger.COMMAND, parameters=week)
     )
     RunSchedule.objects.create(connection=connection, kind=RunKind.IMPORT, cron="0 5 * * *")
+    reconcile(connection, monday, sunday)
     return connection, export
 
 
 def pages_of(connection, export) -> list[tuple[str, str, bool]]:
-    """(screenshot name, path, whether it is a list that must not scroll sideways)."""
+    """(screenshot name, path, whether it must not scroll sideways: lists and reports)."""
+    codes = ProjectReference.objects.filter(
+        connection=connection, kind=ReferenceKind.COST_CODES
+    ).first()
+    reconciliation = Reconciliation.objects.get(connection=connection)
     return [
         ("dashboard", "/admin/", False),
         ("connections-list", "/admin/linx/connection/", True),
@@ -73,6 +99,15 @@ def pages_of(connection, export) -> list[tuple[str, str, bool]]:
         ("run-page", f"/admin/linx/syncrun/{export.pk}/change/", False),
         ("mappings-list", "/admin/linx/entitymapping/", True),
         ("schedules-list", "/admin/linx/runschedule/", True),
+        ("open-failures-list", "/admin/linx/openfailure/", True),
+        ("reconciliations-list", "/admin/linx/reconciliation/", True),
+        ("reconciliation-page", f"/admin/linx/reconciliation/{reconciliation.pk}/change/", True),
+        ("project-lists", "/admin/linx/projectreference/", True),
+        (
+            "project-codes",
+            f"/admin/linx/projectreference/codes/{connection.pk}/{codes.project_id}/",
+            True,
+        ),
     ]
 
 
@@ -89,11 +124,7 @@ def test_every_main_page_fits_a_laptop_and_passes_axe(laptop, administrator, wor
         screenshot(page, name)
         problems[name] = blocking_violations(page)
         if is_list and scrolls_sideways(page):
-            problems[name].append(
-                "scrolls sideways at 1366 px: "
-                + str(page.evaluate("document.documentElement.scrollWidth"))
-                + " px wide"
-            )
+            problems[name].append(f"scrolls sideways at 1366 px: {widths(page)} wide")
     failing = [f"{name}: {found}" for name, findings in problems.items() for found in findings]
     assert not failing, "\n".join(failing)
 
