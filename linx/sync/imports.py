@@ -24,6 +24,8 @@ import logging
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 
+from django.conf import settings
+
 from integrations.exaktime.client import ExakTimeClient
 from integrations.procore.client import ProcoreClient
 from integrations.procore.records import Project
@@ -31,6 +33,7 @@ from linx.models import Connection, EntityMapping, EntityType, Outcome
 from linx.sync import rules
 from linx.sync.crew_groups import crew_groups, crews_by_name
 from linx.sync.procore_lists import ListReader
+from linx.sync.read_ahead import ReadAhead
 from linx.sync.reference import ProjectLists
 from linx.sync.rerun import Only, ProjectFamily
 from linx.sync.runs import RunAborted, RunRecorder, RunWork
@@ -91,6 +94,8 @@ class Importer(RunWork):
         self._work_classifications: dict[int, str] | None = None
         # Projects whose location group is written once their sub-jobs are answered.
         self._groups_due: list[tuple[Project, list[int]]] = []
+        # Projects' sub-job lists read a few at a time ahead of the loop that uses them.
+        self._ahead = ReadAhead(procore, 1)
 
     # --- entry point ---------------------------------------------------------------
 
@@ -121,6 +126,7 @@ class Importer(RunWork):
                     if entity not in self.lists.part_failures:
                         self.completed.add(entity)
         finally:
+            self._ahead.close()
             self.twins.close()  # writes still out are saved even when the run stops
 
     # --- employees -----------------------------------------------------------------
@@ -234,6 +240,7 @@ class Importer(RunWork):
         seen: set[int] = set()
         seen_sub_jobs: set[int] = set()
         families = []  # (project, what `_sub_jobs_of` found), written once answered
+        self._read_sub_jobs_ahead(projects)
         for project in projects:
             family = self.only.project(project.id)
             if project.problems:
@@ -272,6 +279,25 @@ class Importer(RunWork):
             self.deactivate_missing(kind, seen)
             if self.connection.import_sub_jobs and not self.only.is_rerun:
                 self.deactivate_missing(EntityType.SUB_JOB, seen_sub_jobs)
+
+    def _read_sub_jobs_ahead(self, projects: list[Project]) -> None:
+        """Start reading, a few at a time, the sub-job lists the loop over ``projects``
+        will ask for, in its order (`_sub_jobs_of` takes them)."""
+        if not self.connection.import_sub_jobs:
+            return
+        wanted = [
+            project
+            for project in projects
+            if not project.problems
+            and project.active
+            and self.only.project(project.id).reads_sub_jobs
+        ]
+        self._ahead.close()
+        self._ahead = ReadAhead(
+            self.procore,
+            settings.LINX_PROCORE_READS_AT_ONCE,
+            ((p.id, lambda client, p=p: client.sub_jobs(p.id)) for p in wanted),
+        )
 
     def _projects_to_import(self, since: datetime | None) -> list[Project] | None:
         """The projects an import goes through: all (a full pass), the changed ones, or
@@ -343,11 +369,12 @@ class Importer(RunWork):
         if not family.reads_sub_jobs:
             return None  # a re-run of other rows: this project's sub-jobs are not asked for
         if kind in self.lists.refused:
+            self._ahead.stop()
             return None  # Procore refused sub-jobs once: that row says how to enable them
         listing = self.lists.read(
             kind,
             f"sub-jobs of project {project.project_number} {project.name!r}",
-            lambda: self.procore.sub_jobs(project.id),
+            lambda: self._ahead.take(project.id, lambda client: client.sub_jobs(project.id)),
         )
         if listing is None:
             return None
@@ -497,7 +524,9 @@ class Importer(RunWork):
         projects = self.projects()
         if projects is None:
             return
-        by_name, unreadable = crews_by_name(self.lists, self.procore, projects)
+        by_name, unreadable = crews_by_name(
+            self.lists, self.procore, projects, settings.LINX_PROCORE_READS_AT_ONCE
+        )
         employees = self.twins.mapping_ids(EntityType.EMPLOYEE)
         by_crew_id = {
             crew_id: mapping
