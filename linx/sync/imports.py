@@ -8,7 +8,7 @@ in Procore is deactivated, never deleted. Between full passes, when only what ch
 is read, that is what the read shows: workers made inactive (the inactive list is read
 whole) or no longer employees, projects made inactive with their sub-jobs, and the
 sub-jobs gone from a changed project; what only a full read shows waits for the next
-full pass.
+full pass. Failing records are tried again by every plain import (`plain_reads`).
 
 ExakTime writes whose id nothing waits for (employees, cost codes, sub-jobs, groups) are
 sent several at once (`twins`); each entity's are all answered before the next starts.
@@ -32,6 +32,7 @@ from integrations.procore.records import Project
 from linx.models import Connection, EntityMapping, EntityType, Outcome
 from linx.sync import rules
 from linx.sync.crew_groups import crew_groups, crews_by_name
+from linx.sync.plain_reads import FailingRecords, PlainReads
 from linx.sync.procore_lists import ListReader
 from linx.sync.read_ahead import ReadAhead
 from linx.sync.reference import ProjectLists
@@ -59,11 +60,7 @@ ENTITY_OF = {
 }
 
 
-#: A failing sub-job whose project is not known: every project is gone through again.
-ALL_PROJECTS: frozenset[int] = frozenset({-1})
-
-
-class Importer(RunWork):
+class Importer(PlainReads, RunWork):
     """One import run's work for one connection (see the module docstring)."""
 
     def __init__(
@@ -86,6 +83,10 @@ class Importer(RunWork):
         # Entity type → Procore ids whose import is failing: a changed-since read retries
         # them too, though Procore does not list them as changed (they are still broken).
         self.failing = dict(failing or {})
+        # Failing workers and projects as last read: retried without reading them again.
+        self.failing_records = FailingRecords(connection, recorder.run, dry_run)
+        self.retried_only: set[tuple[str, int]] = set()  # gone through only as failing
+        self._inactive: set[int] | None = None
         self.twins = TwinWriter(connection, recorder, exaktime, dry_run=dry_run, only=self.only)
         self.lists = ListReader(recorder, self.twins.row, ENTITY_OF)
         self.reference = ProjectLists(connection, procore)  # sub-jobs read, kept for exports
@@ -123,6 +124,7 @@ class Importer(RunWork):
                     steps[entity]()
                     self.twins.drain()
                     self.recorder.flush()
+                    self.failing_records.save()
                     if entity not in self.lists.part_failures:
                         self.completed.add(entity)
         finally:
@@ -134,23 +136,14 @@ class Importer(RunWork):
     def import_employees(self) -> None:
         kind = EntityType.EMPLOYEE
         since = self.since.get("employees")
-        failing = self.failing.get(kind, set()) if since else set()
-        # With failing workers to retry, the whole list is read (Procore has no filter
-        # by id) and only the changed and the failing ones are gone through.
-        read_since = None if failing else since
-        workers = self.lists.read(
-            kind, "workers", lambda: self.procore.workers(updated_since=read_since)
-        )
+        workers = self._workers_to_import(since)  # all, the changed, the failing
         if workers is None:
             return
         seen: set[int] = set()
         gone: set[int] = set()  # read, and no longer to be an active employee
         context = {"work_classifications": self.work_classifications()}
-        if failing:
-            workers = self.lists.changed_or_failing(kind, workers, since, failing)
-        else:
-            workers = self.lists.counted(kind, workers)
         for worker in self.only.among(kind, workers):
+            self.failing_records.went_through(kind, worker)
             verdict = self.import_worker(worker, context)
             if verdict is not None:
                 (seen if verdict else gone).add(worker.id)
@@ -201,14 +194,6 @@ class Importer(RunWork):
         )
         return True
 
-    def _inactive_workers(self) -> set[int]:
-        """Procore's inactive workers, read whole (one list): a changed-since read of
-        the active workers cannot show who was made inactive."""
-        listing = self.lists.read(
-            EntityType.EMPLOYEE, "inactive workers", self.procore.inactive_workers
-        )
-        return set() if listing is None else {w.id for w in listing if w.id is not None}
-
     def work_classifications(self) -> dict[int, str]:
         """Procore work classification names by id, as the pre-import stored them."""
         if self._work_classifications is None:
@@ -243,6 +228,7 @@ class Importer(RunWork):
         self._read_sub_jobs_ahead(projects)
         for project in projects:
             family = self.only.project(project.id)
+            self.failing_records.went_through(kind, project)
             if project.problems:
                 # Unreadable is not gone: neither it nor its sub-jobs are deactivated.
                 seen.add(project.id)
@@ -261,7 +247,7 @@ class Importer(RunWork):
                     Twin(kind, project.id, project.name, fields, rules.labels(rules.LOCATION)),
                     wait=False,
                 )
-            if self.connection.import_sub_jobs:
+            if self.connection.import_sub_jobs and not self._nothing_under(project):
                 families.append((project, self._sub_jobs_of(project, family)))
         # Sub-jobs name their project's location and category by ExakTime id: every
         # project's are answered first (while their sub-jobs were being read).
@@ -291,6 +277,7 @@ class Importer(RunWork):
             if not project.problems
             and project.active
             and self.only.project(project.id).reads_sub_jobs
+            and not self._nothing_under(project)
         ]
         self._ahead.close()
         self._ahead = ReadAhead(
@@ -299,56 +286,12 @@ class Importer(RunWork):
             ((p.id, lambda client, p=p: client.sub_jobs(p.id)) for p in wanted),
         )
 
-    def _projects_to_import(self, since: datetime | None) -> list[Project] | None:
-        """The projects an import goes through: all (a full pass), the changed ones, or
-        the changed and the failing ones; None when Procore refused the list."""
-        kind = EntityType.LOCATION
-        failing = self._failing_projects() if since else set()
-        if since is None:
-            return self.projects()
-        if failing:
-            # Retrying failing locations: the whole list of every status (no filter by
-            # id), gone through for the changed projects (made inactive ones included)
-            # and the failing ones only.
-            listing = self.lists.read(kind, "projects", lambda: self.procore.projects("All"))
-            if listing is None:
-                return None
-            listing = list(listing)
-            if self._projects is None:  # crews need the active ones: no second read
-                self._projects = [p for p in listing if p.active is not False]
-            everything = failing is ALL_PROJECTS
-            return self.lists.changed_or_failing(kind, listing, since, failing, everything)
-        # Of every status: a project made inactive is a change too.
-        listing = self.lists.read(
-            kind,
-            "changed projects",
-            lambda: self.procore.projects("All", updated_since=since),
-        )
-        return None if listing is None else list(listing)
-
     def deactivate_project(self, project_id: int) -> None:
         """A project Procore shows as inactive: its location and its sub-jobs' go too."""
         self.deactivate_listed(EntityType.LOCATION, [project_id])
         if self.connection.import_sub_jobs:
             mapped = sorted(self.sub_jobs_mapped_to(project_id))
             self.deactivate_listed(EntityType.SUB_JOB, mapped)
-
-    def _failing_projects(self) -> set[int]:
-        """Projects whose location, group, category or a sub-job is failing.
-
-        ``ALL_PROJECTS`` when a failing sub-job's project is not known (it never got
-        a mapping): every project's sub-jobs are read again, as a full pass does.
-        """
-        projects = set()
-        for kind in (EntityType.LOCATION, EntityType.LOCATION_GROUP, EntityType.LOCATION_CATEGORY):
-            projects |= self.failing.get(kind, set())
-        for sub_job_id in self.failing.get(EntityType.SUB_JOB, set()):
-            mapping = self.twins.mappings_of(EntityType.SUB_JOB).get(sub_job_id)
-            project = mapping.project_id if mapping else None
-            if project is None:
-                return ALL_PROJECTS
-            projects.add(project)
-        return projects
 
     def import_sub_jobs(self, project: Project, family: ProjectFamily) -> set[int]:
         """One project's sub-jobs as locations under it (its location is written by now);

@@ -1,0 +1,66 @@
+"""A plain (changed-since) import of a company where nothing changed spends five Procore
+requests; with crews imported as groups, the active projects and one crew list per
+active project besides. It still tries every failing record again."""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+
+import pytest
+
+from integrations.procore.sandbox import data as pc
+from linx.models import Outcome, RunKind, RunTrigger
+from linx.sync.execute import execute
+from linx.sync.runs import create_run
+
+THE_FIVE = {
+    "GET /rest/v1.3/companies/{id}/users": 1,  # the workers changed since the last import
+    "GET /rest/v1.0/companies/{id}/users/inactive": 1,  # who was made inactive
+    "GET /rest/v1.1/projects": 1,  # the projects changed since
+    "GET /rest/v1.0/standard_cost_code_lists": 1,
+    "GET /rest/v1.0/standard_cost_codes": 1,
+}
+CREWS = "GET /rest/v1.0/projects/{id}/crews"
+PROJECTS = "GET /rest/v1.1/projects"
+
+
+def run_import(connection, **parameters):
+    run = create_run(
+        connection, RunKind.IMPORT, trigger=RunTrigger.COMMAND, parameters=parameters
+    )
+    return execute(run)
+
+
+def failed(run) -> set[tuple[str, int]]:
+    return set(run.rows.filter(outcome=Outcome.FAILED).values_list("entity_type", "procore_id"))
+
+
+def procore_calls(sandbox) -> Counter:
+    return Counter(
+        f"{r['method']} {re.sub(r'/[0-9]+', '/{id}', r['path'])}"
+        for r in sandbox.requests()
+        if r["path"].startswith("/rest/")
+    )
+
+
+@pytest.mark.parametrize("crews_as_groups", [False, True])
+def test_a_plain_import_of_an_unchanged_company_reads_only_what_changed(
+    sandbox_connection, procore_sandbox, exaktime_sandbox, crews_as_groups
+):
+    sandbox_connection.crews_as_groups = crews_as_groups
+    sandbox_connection.save()
+    first = run_import(sandbox_connection)
+    assert failed(first)  # the sandbox's broken workers and projects fail every time
+    procore_sandbox.clear_requests()
+
+    plain = run_import(sandbox_connection)
+
+    calls = procore_calls(procore_sandbox)
+    active = len(procore_sandbox.records("project", scope=pc.COMPANY_ID, active=True))
+    # Crews need every active project: their list (one page here), then their crews.
+    crews = {PROJECTS: 2, CREWS: active} if crews_as_groups else {}
+    assert calls == THE_FIVE | crews
+    # Nothing was read whole for the failing records, yet each was tried again.
+    assert failed(plain) == failed(first)
+    assert set(plain.counts) <= {"failed", "unchanged", "skipped"}
