@@ -9,8 +9,9 @@ from collections import Counter
 
 import pytest
 
+from integrations.exaktime.client import EMPLOYEES
 from integrations.procore.sandbox import data as pc
-from linx.models import Outcome, RunKind, RunTrigger
+from linx.models import EntityMapping, EntityType, Outcome, RunKind, RunTrigger
 from linx.sync.execute import execute
 from linx.sync.runs import create_run
 
@@ -26,9 +27,7 @@ PROJECTS = "GET /rest/v1.1/projects"
 
 
 def run_import(connection, **parameters):
-    run = create_run(
-        connection, RunKind.IMPORT, trigger=RunTrigger.COMMAND, parameters=parameters
-    )
+    run = create_run(connection, RunKind.IMPORT, trigger=RunTrigger.COMMAND, parameters=parameters)
     return execute(run)
 
 
@@ -64,3 +63,33 @@ def test_a_plain_import_of_an_unchanged_company_reads_only_what_changed(
     # Nothing was read whole for the failing records, yet each was tried again.
     assert failed(plain) == failed(first)
     assert set(plain.counts) <= {"failed", "unchanged", "skipped"}
+
+
+def test_a_worker_whose_create_was_refused_is_created_by_the_next_plain_import(
+    sandbox_connection, procore_sandbox, exaktime_sandbox
+):
+    # ExakTime refuses one create (a passing refusal: nothing in Procore is wrong).
+    exaktime_sandbox.faults.set("status", status=422, method="POST", path=EMPLOYEES, count=1)
+    first = run_import(sandbox_connection, entities=["employees"])
+    (refused,) = [
+        worker
+        for kind, worker in failed(first)
+        if worker not in {pc.WORKER_NO_EMPLOYEE_ID, pc.WORKER_LONG_NAME, pc.WORKER_DUPLICATE_ID_B}
+    ]
+    procore_sandbox.clear_requests()
+
+    plain = run_import(sandbox_connection, entities=["employees"])
+
+    row = plain.rows.get(procore_id=refused)
+    assert row.outcome == Outcome.CREATED  # from the worker as last read: Procore did not
+    assert refused not in {w for _, w in failed(plain)}  # list it as changed
+    assert procore_calls(procore_sandbox) == {
+        "GET /rest/v1.3/companies/{id}/users": 1,
+        "GET /rest/v1.0/companies/{id}/users/inactive": 1,
+    }
+    (users,) = [r for r in procore_sandbox.requests() if r["path"].endswith("/users")]
+    assert "filters[updated_at]" in users["query"]  # what changed, not every worker
+    twin = EntityMapping.objects.get(
+        connection=sandbox_connection, entity_type=EntityType.EMPLOYEE, procore_id=refused
+    )
+    assert any(e["id"] == int(twin.exaktime_id) for e in exaktime_sandbox.records("employee"))

@@ -149,6 +149,8 @@ class PlainReads:
         for record in listing:
             extra.pop(record.id, None)
             yield record
+        if kind in self.lists.unsteady:
+            return  # the list was cut short or moved: a kept one may have changed unseen
         for _, record in sorted(extra.items()):
             self.retried_only.add((kind, record.id))
             yield record
