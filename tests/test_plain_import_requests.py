@@ -9,7 +9,7 @@ from collections import Counter
 
 import pytest
 
-from integrations.exaktime.client import EMPLOYEES
+from integrations.exaktime.client import EMPLOYEES, LOCATION_CATEGORIES
 from integrations.procore.sandbox import data as pc
 from linx.models import EntityMapping, EntityType, Outcome, RunKind, RunTrigger
 from linx.sync.execute import execute
@@ -93,3 +93,39 @@ def test_a_worker_whose_create_was_refused_is_created_by_the_next_plain_import(
         connection=sandbox_connection, entity_type=EntityType.EMPLOYEE, procore_id=refused
     )
     assert any(e["id"] == int(twin.exaktime_id) for e in exaktime_sandbox.records("employee"))
+
+
+def test_a_failing_category_is_tried_again_without_reading_sub_jobs_until_it_is_created(
+    sandbox_connection, procore_sandbox, exaktime_sandbox
+):
+    # ExakTime refuses the first category once (nothing in Procore is wrong).
+    exaktime_sandbox.faults.set(
+        "status", status=422, method="POST", path=LOCATION_CATEGORIES, count=1
+    )
+    first = run_import(sandbox_connection, entities=["locations"])
+    (project,) = [p for kind, p in failed(first) if kind == EntityType.LOCATION_CATEGORY]
+    procore_sandbox.clear_requests()
+    exaktime_sandbox.faults.set(
+        "status", status=422, method="POST", path=LOCATION_CATEGORIES, count=1
+    )
+
+    again = run_import(sandbox_connection, entities=["locations"])
+
+    assert failed(again) == failed(first)  # tried again, refused again ...
+    assert "GET /rest/v1.0/sub_jobs" not in procore_calls(procore_sandbox)  # ... from what
+    procore_sandbox.clear_requests()  # was kept: the project and its sub-jobs unchanged
+
+    last = run_import(sandbox_connection, entities=["locations"])
+
+    # Created at last: the sub-jobs, written without a category, are read and join it.
+    assert (EntityType.LOCATION_CATEGORY, project) not in failed(last)
+    assert procore_calls(procore_sandbox)["GET /rest/v1.0/sub_jobs"] == 1
+    twins = {
+        (m.entity_type, m.procore_id): m
+        for m in EntityMapping.objects.filter(connection=sandbox_connection)
+    }
+    category = int(twins[(EntityType.LOCATION_CATEGORY, project)].exaktime_id)
+    sub_jobs = [m for m in twins.values() if m.entity_type == EntityType.SUB_JOB]
+    jobs = {j["id"]: j for j in exaktime_sandbox.records("job")}
+    under = [jobs[int(m.exaktime_id)] for m in sub_jobs if m.project_id == project]
+    assert under and all(job["category_id"] == category for job in under)

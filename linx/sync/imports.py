@@ -247,8 +247,11 @@ class Importer(PlainReads, RunWork):
                     Twin(kind, project.id, project.name, fields, rules.labels(rules.LOCATION)),
                     wait=False,
                 )
-            if self.connection.import_sub_jobs and not self._nothing_under(project):
-                families.append((project, self._sub_jobs_of(project, family)))
+            if self.connection.import_sub_jobs:
+                kept = self._kept_sub_jobs(project)  # a failing project's, not read again
+                if kept is None or not self._family_from_kept(project, family, kept):
+                    found = self._sub_jobs_of(project, family, category=kept is None)
+                    families.append((project, found))
         # Sub-jobs name their project's location and category by ExakTime id: every
         # project's are answered first (while their sub-jobs were being read).
         self.twins.drain()
@@ -277,7 +280,7 @@ class Importer(PlainReads, RunWork):
             if not project.problems
             and project.active
             and self.only.project(project.id).reads_sub_jobs
-            and not self._nothing_under(project)
+            and self._kept_sub_jobs(project) is None
         ]
         self._ahead.close()
         self._ahead = ReadAhead(
@@ -304,10 +307,11 @@ class Importer(PlainReads, RunWork):
         return written
 
     def _sub_jobs_of(
-        self, project: Project, family: ProjectFamily
+        self, project: Project, family: ProjectFamily, *, category: bool = True
     ) -> tuple[list, ProjectFamily] | None:
         """The project's active sub-jobs, and what the run redoes of its family; its
-        category is sent for writing. None when there are none to go through."""
+        category is sent for writing (unless already written: ``category`` False).
+        None when there are none to go through."""
         kind = EntityType.SUB_JOB
         if not family.reads_sub_jobs:
             return None  # a re-run of other rows: this project's sub-jobs are not asked for
@@ -327,7 +331,7 @@ class Importer(PlainReads, RunWork):
         if not sub_jobs:
             return None
         family = family.with_sub_jobs(s.id for s in sub_jobs)
-        if family.whole:
+        if family.whole and category:
             self._project_category(project)
         return sub_jobs, family
 
@@ -366,8 +370,9 @@ class Importer(PlainReads, RunWork):
             self._groups_due.append((project, [s.id for s in sub_jobs]))
         return seen
 
-    def _project_category(self, project: Project) -> None:
-        """The project as the location category of its sub-jobs, when chosen."""
+    def _project_category(self, project: Project, *, wait: bool = False) -> None:
+        """The project as the location category of its sub-jobs, when chosen (by
+        default answered later: its sub-jobs read its id once every project's is)."""
         if not self.connection.projects_as_categories:
             return
         self.twins.write(
@@ -378,7 +383,7 @@ class Importer(PlainReads, RunWork):
                 rules.apply(rules.PROJECT_CATEGORY, project, {}),
                 rules.labels(rules.PROJECT_CATEGORY),
             ),
-            wait=False,  # its sub-jobs read its id once every project's is answered
+            wait=wait,
         )
 
     def _write_project_groups(self) -> None:

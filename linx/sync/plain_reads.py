@@ -10,9 +10,12 @@ a failing record has nothing kept (it failed before records were kept, or what f
 one of a project's sub-jobs, its category or its group) is the whole list read, and gone
 through for the changed and the failing records, as before.
 
-A project tried again only because it is failing is not changed: its sub-jobs are read
-again unless its kept sub-job list (see `reference`) is fresh and empty, in which case
-there is nothing under it to write.
+A project tried again only because it is failing (its location, category or group) is
+not changed, and neither are its sub-jobs as far as a plain import can tell (it reads
+sub-jobs only of changed projects). While its kept sub-job list (see `reference`) is
+fresh, none of them is failing and its location is not, they are not read again: its
+category and group are written from the kept list. When that category is created just
+now, its sub-jobs (written without it) are read and written again with it.
 """
 
 from __future__ import annotations
@@ -28,6 +31,15 @@ from linx.models import Connection, EntityType, OpenFailure, RunKind, SyncRun
 
 #: The record types kept on their open failure, by entity type.
 KEPT = {EntityType.EMPLOYEE: Worker, EntityType.LOCATION: Project}
+#: The failures each keeps its record on: a project's on its location's, category's, group's.
+KEPT_ON = {
+    EntityType.EMPLOYEE: (EntityType.EMPLOYEE,),
+    EntityType.LOCATION: (
+        EntityType.LOCATION,
+        EntityType.LOCATION_CATEGORY,
+        EntityType.LOCATION_GROUP,
+    ),
+}
 
 #: A failing sub-job whose project is not known: every project is gone through again.
 ALL_PROJECTS: frozenset[int] = frozenset({-1})
@@ -81,7 +93,7 @@ class FailingRecords:
         rows = OpenFailure.objects.filter(
             connection=self.connection,
             kind=RunKind.IMPORT,
-            entity_type=kind,
+            entity_type__in=KEPT_ON[kind],
             procore_id__in=sorted(ids),
             procore_record__isnull=False,
         ).values_list("procore_id", "procore_record")
@@ -103,7 +115,7 @@ class FailingRecords:
                 OpenFailure.objects.filter(
                     connection=self.connection,
                     kind=RunKind.IMPORT,
-                    entity_type=kind,
+                    entity_type__in=KEPT_ON[kind],
                     last_run=self.run,
                     procore_id__isnull=False,
                 ).only("pk", "procore_id", "procore_record")
@@ -214,8 +226,31 @@ class PlainReads:
             projects.add(project)
         return projects
 
-    def _nothing_under(self, project: Project) -> bool:
-        """A project tried again only because it is failing, whose kept sub-job list is
-        fresh and empty: there is nothing under it to read or write."""
-        retried_only = (EntityType.LOCATION, project.id) in self.retried_only
-        return retried_only and self.reference.kept_sub_jobs(project.id) == set()
+    def _kept_sub_jobs(self, project: Project) -> set[int] | None:
+        """A project tried again only because it is failing: its active sub-jobs as
+        kept, when they need not be read again (see the module); None: read them."""
+        if (EntityType.LOCATION, project.id) not in self.retried_only:
+            return None
+        kept = self.reference.kept_sub_jobs(project.id)
+        if not kept:
+            return kept  # None: nothing kept, or too old; empty: nothing under it
+        if project.id in self.failing.get(EntityType.LOCATION, set()):
+            return None  # its sub-jobs were written without their parent location
+        if kept & self.failing.get(EntityType.SUB_JOB, set()):
+            return None
+        return kept
+
+    def _family_from_kept(self, project: Project, family, kept: set[int]) -> bool:
+        """The project's category (answered now) and group from its kept sub-jobs;
+        False when the category was created just now, so its sub-jobs, written without
+        it, must be read and written again."""
+        if not kept or not family.whole:
+            return True
+        if self.connection.projects_as_categories:
+            had = self.twins.mapped_id(EntityType.LOCATION_CATEGORY, project.id)
+            self._project_category(project, wait=True)
+            if not had and self.twins.mapped_id(EntityType.LOCATION_CATEGORY, project.id):
+                return False
+        if self.connection.projects_as_groups:
+            self._groups_due.append((project, sorted(kept)))
+        return True
