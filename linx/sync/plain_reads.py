@@ -96,7 +96,7 @@ class FailingRecords:
             entity_type__in=KEPT_ON[kind],
             procore_id__in=sorted(ids),
             procore_record__isnull=False,
-        ).values_list("procore_id", "procore_record")
+        ).order_by("last_seen_at").values_list("procore_id", "procore_record")  # newest wins
         found = {procore_id: record_from(kind, data) for procore_id, data in rows}
         return found if ids and ids <= set(found) else None
 
