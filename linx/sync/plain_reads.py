@@ -90,14 +90,21 @@ class FailingRecords:
 
     def kept(self, kind: str, ids: set[int]) -> dict[int, Any] | None:
         """The kept records of these failing ids; None when one of them has none."""
-        rows = OpenFailure.objects.filter(
-            connection=self.connection,
-            kind=RunKind.IMPORT,
-            entity_type__in=KEPT_ON[kind],
-            procore_id__in=sorted(ids),
-            procore_record__isnull=False,
-        ).order_by("last_seen_at").values_list("procore_id", "procore_record")  # newest wins
-        found = {procore_id: record_from(kind, data) for procore_id, data in rows}
+        rows = (
+            OpenFailure.objects.filter(
+                connection=self.connection,
+                kind=RunKind.IMPORT,
+                entity_type__in=KEPT_ON[kind],
+                procore_id__in=sorted(ids),
+                procore_record__isnull=False,
+            )
+            .order_by("last_seen_at")
+            .values_list("procore_id", "procore_record")
+        )  # newest wins
+        try:
+            found = {procore_id: record_from(kind, data) for procore_id, data in rows}
+        except (TypeError, ValueError, KeyError):  # kept by another version: read again
+            return None
         return found if ids and ids <= set(found) else None
 
     def went_through(self, kind: str, record) -> None:
