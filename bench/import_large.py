@@ -19,11 +19,13 @@ requests and writes against the records written, the growth of the process's pea
 memory, and the import time against the raw fetch time.
 
     .venv/bin/python bench/import_large.py [--scale large|small] [--latency-ms 80]
-        [--writes-at-once 4]
+        [--writes-at-once 4] [--reads-at-once 4]
 
 `--latency-ms` holds every sandbox answer back that long (a service on the internet);
 the floor printed is then every request the run made, one after another, at that
-latency. `--writes-at-once` is LINX_EXAKTIME_WRITES_AT_ONCE for the runs.
+latency. `--writes-at-once` is LINX_EXAKTIME_WRITES_AT_ONCE for the runs,
+`--reads-at-once` LINX_PROCORE_READS_AT_ONCE (per-project lists; by default as many as
+`--writes-at-once`, so `--writes-at-once 1` is an import that does everything one by one).
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ import cProfile
 import multiprocessing
 import os
 import pstats
+import re
 import resource
 import sys
 import tempfile
@@ -94,14 +97,16 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def plain_import(connection, procore_url: str, execute, create_run) -> int:
+def plain_import(connection, procore_url: str, execute, create_run) -> Counter:
     """A plain import (only what Procore says changed) of the unchanged company: the
     Procore requests it makes."""
     from linx.models import RunKind, RunTrigger
 
     clear_log(procore_url)
     execute(create_run(connection, RunKind.IMPORT, trigger=RunTrigger.COMMAND, parameters={}))
-    return len(log(procore_url))
+    return Counter(
+        f"{e['method']} {re.sub(r'/[0-9]+', '/{id}', e['path'])}" for e in log(procore_url)
+    )
 
 
 def main() -> None:
@@ -110,9 +115,14 @@ def main() -> None:
     parser.add_argument("--latency-ms", type=float, default=0, help="each sandbox answer's delay")
     parser.add_argument("--writes-at-once", type=int, default=4, help="ExakTime writes at once")
     parser.add_argument(
+        "--reads-at-once", type=int, help="per-project Procore lists at once (default: as writes)"
+    )
+    parser.add_argument(
         "--profile", action="store_true", help="print where the no-change import's time goes"
     )
     args = parser.parse_args()
+    if args.reads_at_once is None:
+        args.reads_at_once = args.writes_at_once
 
     folder = tempfile.mkdtemp(prefix="linx-bench-")
     print(f"Generating the {args.scale} sandbox company ...", flush=True)
@@ -130,6 +140,7 @@ def main() -> None:
             "LINX_RUN_HEARTBEAT_SECONDS": "0",
             "LOG_LEVEL": "WARNING",
             "LINX_EXAKTIME_WRITES_AT_ONCE": str(args.writes_at_once),
+            "LINX_PROCORE_READS_AT_ONCE": str(args.reads_at_once),
         }
     )
     import django
@@ -244,11 +255,17 @@ def main() -> None:
     print(f"full import time / raw fetch time          = {full['seconds'] / raw_seconds:.2f}")
     print(f"process peak memory                        = {peak_rss_mb():.0f} MB")
     plain_requests = plain_import(connection, procore_url, execute, create_run)
-    print(f"plain (changed-since) import, nothing changed: Procore requests = {plain_requests}")
+    print(
+        "plain (changed-since) import, nothing changed: Procore requests = "
+        f"{sum(plain_requests.values())} ("
+        + ", ".join(f"{n} {call}" for call, n in sorted(plain_requests.items()))
+        + ")"
+    )
     if args.latency_ms:
         floor = full["requests"] * args.latency_ms / 1000
         print(
-            f"full import at {args.latency_ms:g} ms, {args.writes_at_once} writes at once = "
+            f"full import at {args.latency_ms:g} ms, {args.writes_at_once} writes and "
+            f"{args.reads_at_once} reads at once = "
             f"{full['seconds']:.1f} s; its floor (its {full['requests']:,} requests one after "
             f"another x {args.latency_ms:g} ms) = {floor:.1f} s; time / floor = "
             f"{full['seconds'] / floor:.2f}"

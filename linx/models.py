@@ -1312,6 +1312,9 @@ class OpenFailure(models.Model):
     name = models.CharField(max_length=255, blank=True)
     message = models.TextField(blank=True)
     retryable = models.BooleanField(default=False)
+    #: An import's failing Procore record as last read (worker or project fields), so a
+    #: plain import retries it without reading it again while Procore lists it unchanged.
+    procore_record = models.JSONField(null=True, blank=True, default=None)
     first_seen_at = models.DateTimeField(default=timezone.now)
     last_seen_at = models.DateTimeField(default=timezone.now)
     last_run = models.ForeignKey(

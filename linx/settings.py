@@ -174,6 +174,9 @@ LINX_REFERENCE_MAX_AGE_MINUTES = env.integer("LINX_REFERENCE_MAX_AGE_MINUTES", 3
 # How many ExakTime writes an import sends at once (ExakTime has no bulk write). 1: one
 # after another. Rate limits and Retry-After are honoured for the connection as a whole.
 LINX_EXAKTIME_WRITES_AT_ONCE = env.integer("LINX_EXAKTIME_WRITES_AT_ONCE", 4, minimum=1)
+# How many per-project Procore lists (sub-jobs, crews) an import reads at once. 1: one
+# after another. Rate limits and Retry-After are honoured for the connection as a whole.
+LINX_PROCORE_READS_AT_ONCE = env.integer("LINX_PROCORE_READS_AT_ONCE", 4, minimum=1)
 # Overrides of the HTTP clients' retry policy (integrations.http.RetryPolicy); the
 # defaults retry at least as hard as the seed product. Tests make the waits short.
 LINX_HTTP_RETRY: dict = {}

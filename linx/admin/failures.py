@@ -66,12 +66,17 @@ class OpenFailureAdmin(ReadOnlyAdmin):
     search_fields = ["name", "source_id", "message"]
     list_select_related = ["connection"]
     list_per_page = 100
+    exclude = ["procore_record"]  # Linx's own copy of the record, for plain imports
 
     class Media:
         css = {"all": ["linx/console.css"]}
 
     def get_queryset(self, request):
-        return super().get_queryset(request).defer(*run_views.without_secrets("connection__"))
+        return (
+            super()
+            .get_queryset(request)
+            .defer("procore_record", *run_views.without_secrets("connection__"))
+        )
 
     def get_changelist_instance(self, request):
         changelist = super().get_changelist_instance(request)

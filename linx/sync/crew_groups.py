@@ -12,6 +12,7 @@ from integrations.procore.records import Project
 from linx.models import EntityMapping, EntityType
 from linx.sync import rules
 from linx.sync.procore_lists import ListReader
+from linx.sync.read_ahead import ReadAhead
 from linx.sync.twins import Twin
 
 
@@ -26,24 +27,33 @@ class CrewGroup(NamedTuple):
 
 
 def crews_by_name(
-    lists: ListReader, procore: ProcoreClient, projects: list[Project]
+    lists: ListReader, procore: ProcoreClient, projects: list[Project], reads_at_once: int = 1
 ) -> tuple[dict[str, list], list]:
-    """Every active project's crews, readable ones by name, and the unreadable ones."""
+    """Every active project's crews, readable ones by name, and the unreadable ones.
+
+    The lists are read up to ``reads_at_once`` at a time, taken in the projects' order."""
     by_name: dict[str, list] = defaultdict(list)
     unreadable = []
-    for project in projects:
-        if not project.active or project.id is None:
-            continue
-        crews = lists.read(
-            EntityType.CREW,
-            f"crews of project {project.name!r}",
-            lambda project=project: procore.crews(project.id),
-        )
-        for crew in crews or ():
-            if crew.problems:
-                unreadable.append(crew)
-            else:
-                by_name[crew.name].append(crew)
+    active = [p for p in projects if p.active and p.id is not None]
+    ahead = ReadAhead(
+        procore, reads_at_once, ((p.id, lambda client, p=p: client.crews(p.id)) for p in active)
+    )
+    try:
+        for project in active:
+            crews = lists.read(
+                EntityType.CREW,
+                f"crews of project {project.name!r}",
+                lambda project=project: ahead.take(
+                    project.id, lambda client: client.crews(project.id)
+                ),
+            )
+            for crew in crews or ():
+                if crew.problems:
+                    unreadable.append(crew)
+                else:
+                    by_name[crew.name].append(crew)
+    finally:
+        ahead.close()
     return by_name, unreadable
 
 

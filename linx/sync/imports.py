@@ -8,7 +8,7 @@ in Procore is deactivated, never deleted. Between full passes, when only what ch
 is read, that is what the read shows: workers made inactive (the inactive list is read
 whole) or no longer employees, projects made inactive with their sub-jobs, and the
 sub-jobs gone from a changed project; what only a full read shows waits for the next
-full pass.
+full pass. Failing records are tried again by every plain import (`plain_reads`).
 
 ExakTime writes whose id nothing waits for (employees, cost codes, sub-jobs, groups) are
 sent several at once (`twins`); each entity's are all answered before the next starts.
@@ -24,13 +24,17 @@ import logging
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 
+from django.conf import settings
+
 from integrations.exaktime.client import ExakTimeClient
 from integrations.procore.client import ProcoreClient
 from integrations.procore.records import Project
 from linx.models import Connection, EntityMapping, EntityType, Outcome
 from linx.sync import rules
 from linx.sync.crew_groups import crew_group, crew_groups, crews_by_name
+from linx.sync.plain_reads import FailingRecords, PlainReads
 from linx.sync.procore_lists import ListReader
+from linx.sync.read_ahead import ReadAhead
 from linx.sync.reference import ProjectLists
 from linx.sync.rerun import Only, ProjectFamily
 from linx.sync.runs import RunAborted, RunRecorder, RunWork
@@ -56,11 +60,7 @@ ENTITY_OF = {
 }
 
 
-#: A failing sub-job whose project is not known: every project is gone through again.
-ALL_PROJECTS: frozenset[int] = frozenset({-1})
-
-
-class Importer(RunWork):
+class Importer(PlainReads, RunWork):
     """One import run's work for one connection (see the module docstring)."""
 
     def __init__(
@@ -83,6 +83,10 @@ class Importer(RunWork):
         # Entity type → Procore ids whose import is failing: a changed-since read retries
         # them too, though Procore does not list them as changed (they are still broken).
         self.failing = dict(failing or {})
+        # Failing workers and projects as last read: retried without reading them again.
+        self.failing_records = FailingRecords(connection, recorder.run, dry_run)
+        self.retried_only: set[tuple[str, int]] = set()  # gone through only as failing
+        self._inactive: set[int] | None = None
         self.twins = TwinWriter(connection, recorder, exaktime, dry_run=dry_run, only=self.only)
         self.lists = ListReader(recorder, self.twins.row, ENTITY_OF)
         self.reference = ProjectLists(connection, procore)  # sub-jobs read, kept for exports
@@ -91,6 +95,8 @@ class Importer(RunWork):
         self._work_classifications: dict[int, str] | None = None
         # Projects whose location group is written once their sub-jobs are answered.
         self._groups_due: list[tuple[Project, list[int]]] = []
+        # Projects' sub-job lists read a few at a time ahead of the loop that uses them.
+        self._ahead = ReadAhead(procore, 1)
 
     # --- entry point ---------------------------------------------------------------
 
@@ -118,9 +124,11 @@ class Importer(RunWork):
                     steps[entity]()
                     self.twins.drain()
                     self.recorder.flush()
+                    self.failing_records.save()
                     if entity not in self.lists.part_failures:
                         self.completed.add(entity)
         finally:
+            self._ahead.close()
             self.twins.close()  # writes still out are saved even when the run stops
 
     # --- employees -----------------------------------------------------------------
@@ -128,23 +136,14 @@ class Importer(RunWork):
     def import_employees(self) -> None:
         kind = EntityType.EMPLOYEE
         since = self.since.get("employees")
-        failing = self.failing.get(kind, set()) if since else set()
-        # With failing workers to retry, the whole list is read (Procore has no filter
-        # by id) and only the changed and the failing ones are gone through.
-        read_since = None if failing else since
-        workers = self.lists.read(
-            kind, "workers", lambda: self.procore.workers(updated_since=read_since)
-        )
+        workers = self._workers_to_import(since)  # all, the changed, the failing
         if workers is None:
             return
         seen: set[int] = set()
         gone: set[int] = set()  # read, and no longer to be an active employee
         context = {"work_classifications": self.work_classifications()}
-        if failing:
-            workers = self.lists.changed_or_failing(kind, workers, since, failing)
-        else:
-            workers = self.lists.counted(kind, workers)
         for worker in self.only.among(kind, workers):
+            self.failing_records.went_through(kind, worker)
             verdict = self.import_worker(worker, context)
             if verdict is not None:
                 (seen if verdict else gone).add(worker.id)
@@ -195,14 +194,6 @@ class Importer(RunWork):
         )
         return True
 
-    def _inactive_workers(self) -> set[int]:
-        """Procore's inactive workers, read whole (one list): a changed-since read of
-        the active workers cannot show who was made inactive."""
-        listing = self.lists.read(
-            EntityType.EMPLOYEE, "inactive workers", self.procore.inactive_workers
-        )
-        return set() if listing is None else {w.id for w in listing if w.id is not None}
-
     def work_classifications(self) -> dict[int, str]:
         """Procore work classification names by id, as the pre-import stored them."""
         if self._work_classifications is None:
@@ -234,8 +225,10 @@ class Importer(RunWork):
         seen: set[int] = set()
         seen_sub_jobs: set[int] = set()
         families = []  # (project, what `_sub_jobs_of` found), written once answered
+        self._read_sub_jobs_ahead(projects)
         for project in projects:
             family = self.only.project(project.id)
+            self.failing_records.went_through(kind, project)
             if project.problems:
                 # Unreadable is not gone: neither it nor its sub-jobs are deactivated.
                 seen.add(project.id)
@@ -255,7 +248,10 @@ class Importer(RunWork):
                     wait=False,
                 )
             if self.connection.import_sub_jobs:
-                families.append((project, self._sub_jobs_of(project, family)))
+                kept = self._kept_sub_jobs(project)  # a failing project's, not read again
+                if kept is None or not self._family_from_kept(project, family, kept):
+                    found = self._sub_jobs_of(project, family, category=kept is None)
+                    families.append((project, found))
         # Sub-jobs name their project's location and category by ExakTime id: every
         # project's are answered first (while their sub-jobs were being read).
         self.twins.drain()
@@ -273,32 +269,25 @@ class Importer(RunWork):
             if self.connection.import_sub_jobs and not self.only.is_rerun:
                 self.deactivate_missing(EntityType.SUB_JOB, seen_sub_jobs)
 
-    def _projects_to_import(self, since: datetime | None) -> list[Project] | None:
-        """The projects an import goes through: all (a full pass), the changed ones, or
-        the changed and the failing ones; None when Procore refused the list."""
-        kind = EntityType.LOCATION
-        failing = self._failing_projects() if since else set()
-        if since is None:
-            return self.projects()
-        if failing:
-            # Retrying failing locations: the whole list of every status (no filter by
-            # id), gone through for the changed projects (made inactive ones included)
-            # and the failing ones only.
-            listing = self.lists.read(kind, "projects", lambda: self.procore.projects("All"))
-            if listing is None:
-                return None
-            listing = list(listing)
-            if self._projects is None:  # crews need the active ones: no second read
-                self._projects = [p for p in listing if p.active is not False]
-            everything = failing is ALL_PROJECTS
-            return self.lists.changed_or_failing(kind, listing, since, failing, everything)
-        # Of every status: a project made inactive is a change too.
-        listing = self.lists.read(
-            kind,
-            "changed projects",
-            lambda: self.procore.projects("All", updated_since=since),
+    def _read_sub_jobs_ahead(self, projects: list[Project]) -> None:
+        """Start reading, a few at a time, the sub-job lists the loop over ``projects``
+        will ask for, in its order (`_sub_jobs_of` takes them)."""
+        if not self.connection.import_sub_jobs:
+            return
+        wanted = [
+            project
+            for project in projects
+            if not project.problems
+            and project.active
+            and self.only.project(project.id).reads_sub_jobs
+            and self._kept_sub_jobs(project) is None
+        ]
+        self._ahead.close()
+        self._ahead = ReadAhead(
+            self.procore,
+            settings.LINX_PROCORE_READS_AT_ONCE,
+            ((p.id, lambda client, p=p: client.sub_jobs(p.id)) for p in wanted),
         )
-        return None if listing is None else list(listing)
 
     def deactivate_project(self, project_id: int) -> None:
         """A project Procore shows as inactive: its location and its sub-jobs' go too."""
@@ -306,23 +295,6 @@ class Importer(RunWork):
         if self.connection.import_sub_jobs:
             mapped = sorted(self.sub_jobs_mapped_to(project_id))
             self.deactivate_listed(EntityType.SUB_JOB, mapped)
-
-    def _failing_projects(self) -> set[int]:
-        """Projects whose location, group, category or a sub-job is failing.
-
-        ``ALL_PROJECTS`` when a failing sub-job's project is not known (it never got
-        a mapping): every project's sub-jobs are read again, as a full pass does.
-        """
-        projects = set()
-        for kind in (EntityType.LOCATION, EntityType.LOCATION_GROUP, EntityType.LOCATION_CATEGORY):
-            projects |= self.failing.get(kind, set())
-        for sub_job_id in self.failing.get(EntityType.SUB_JOB, set()):
-            mapping = self.twins.mappings_of(EntityType.SUB_JOB).get(sub_job_id)
-            project = mapping.project_id if mapping else None
-            if project is None:
-                return ALL_PROJECTS
-            projects.add(project)
-        return projects
 
     def import_sub_jobs(self, project: Project, family: ProjectFamily) -> set[int]:
         """One project's sub-jobs as locations under it (its location is written by now);
@@ -335,19 +307,21 @@ class Importer(RunWork):
         return written
 
     def _sub_jobs_of(
-        self, project: Project, family: ProjectFamily
+        self, project: Project, family: ProjectFamily, *, category: bool = True
     ) -> tuple[list, ProjectFamily] | None:
         """The project's active sub-jobs, and what the run redoes of its family; its
-        category is sent for writing. None when there are none to go through."""
+        category is sent for writing (unless already written: ``category`` False).
+        None when there are none to go through."""
         kind = EntityType.SUB_JOB
         if not family.reads_sub_jobs:
             return None  # a re-run of other rows: this project's sub-jobs are not asked for
         if kind in self.lists.refused:
+            self._ahead.stop()
             return None  # Procore refused sub-jobs once: that row says how to enable them
         listing = self.lists.read(
             kind,
             f"sub-jobs of project {project.project_number} {project.name!r}",
-            lambda: self.procore.sub_jobs(project.id),
+            lambda: self._ahead.take(project.id, lambda client: client.sub_jobs(project.id)),
         )
         if listing is None:
             return None
@@ -357,7 +331,7 @@ class Importer(RunWork):
         if not sub_jobs:
             return None
         family = family.with_sub_jobs(s.id for s in sub_jobs)
-        if family.whole:
+        if family.whole and category:
             self.project_category(project)
         return sub_jobs, family
 
@@ -396,8 +370,9 @@ class Importer(RunWork):
         twin = Twin(EntityType.SUB_JOB, sub_job.id, name, fields, labels, facts)
         self.twins.write(twin, wait=False)
 
-    def project_category(self, project: Project) -> None:
-        """The project as the location category of its sub-jobs, when chosen."""
+    def project_category(self, project: Project, *, wait: bool = False) -> None:
+        """The project as the location category of its sub-jobs, when chosen (by
+        default answered later: its sub-jobs read its id once every project's is)."""
         if not self.connection.projects_as_categories:
             return
         self.twins.write(
@@ -408,7 +383,7 @@ class Importer(RunWork):
                 rules.apply(rules.PROJECT_CATEGORY, project, {}),
                 rules.labels(rules.PROJECT_CATEGORY),
             ),
-            wait=False,  # its sub-jobs read its id once every project's is answered
+            wait=wait,
         )
 
     def _write_project_groups(self) -> None:
@@ -505,7 +480,9 @@ class Importer(RunWork):
         projects = self.projects()
         if projects is None:
             return
-        by_name, unreadable = crews_by_name(self.lists, self.procore, projects)
+        by_name, unreadable = crews_by_name(
+            self.lists, self.procore, projects, settings.LINX_PROCORE_READS_AT_ONCE
+        )
         employees = self.twins.mapping_ids(EntityType.EMPLOYEE)
         by_crew_id = {
             crew_id: mapping

@@ -92,14 +92,23 @@ class ProjectLists:
         """An import read a project's whole sub-job list: keep it for exports."""
         self._save(ReferenceKind.SUB_JOBS, project_id, sub_job_data(sub_jobs))
 
+    def kept_sub_jobs(self, project_id: int) -> set[int] | None:
+        """The project's active sub-jobs as kept, while the list is younger than the
+        limit; None when there is no such list (nothing is read from Procore)."""
+        kept = self._all().get((ReferenceKind.SUB_JOBS, project_id))
+        if kept is None or not self._young(kept):
+            return None
+        return set(kept.data["active"])
+
     def _get(self, kind: str, project_id: int, any_age: bool) -> dict[str, Any]:
-        key = (kind, project_id)
-        kept = self._all().get(key)
-        if kept is not None and (
-            any_age or key in self._fresh or timezone.now() - kept.read_at <= self.max_age
-        ):
+        kept = self._all().get((kind, project_id))
+        if kept is not None and (any_age or self._young(kept)):
             return kept.data
         return self._read(kind, project_id)
+
+    def _young(self, kept: ProjectReference) -> bool:
+        key = (kept.kind, kept.project_id)
+        return key in self._fresh or timezone.now() - kept.read_at <= self.max_age
 
     def _all(self) -> dict[tuple[str, int], ProjectReference]:
         if self._kept is None:  # one query for every project the run may touch

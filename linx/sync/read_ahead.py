@@ -1,0 +1,148 @@
+"""Per-project Procore lists read a few at a time, ahead of the run that uses them.
+
+A full import reads one sub-job list and one crew list per project: at internet latency,
+one after another, that is minutes of waiting. A `ReadAhead` reads up to ``limit`` of
+them side by side while the run goes through the earlier ones, in the order the run
+asks for them, so rows come out in the same order as when they are read one by one.
+
+Only the HTTP calls go to a worker thread (`write_pool` does the same for ExakTime
+writes). The token is read on the run's thread, where the connection's row lives, and
+handed to the worker pinned: a worker never touches the database. A call whose token
+must be renewed (expiring, or refused with 401) is read again on the run's thread, where
+the renewal is saved. Pacing, 429 and ``Retry-After`` are the HTTP client's, shared by
+every thread of the connection (see `integrations.http`).
+
+A worker reads its list to the end (a project's list is one page or a few) and hands
+back what it read and the error that cut it short, if any; the run's thread meets the
+error at the same record as a list read in place would raise it.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+from collections.abc import Callable, Hashable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any
+
+from integrations.procore.client import ProcoreClient
+from integrations.procore.errors import ProcoreError
+from linx.sync.write_pool import _in_worker
+
+log = logging.getLogger(__name__)
+
+Read = Callable[[ProcoreClient], Iterable[Any]]
+
+
+class RenewOnRunThread(Exception):
+    """A worker's pinned token must be renewed: the call is made again on the run's thread."""
+
+
+class PinnedToken:
+    """A `TokenStore` holding the token the run's thread read; renewing is refused here."""
+
+    def __init__(self, token) -> None:
+        self._token = token
+
+    def current(self):
+        return self._token
+
+    def replace(self, stale, obtain):
+        raise RenewOnRunThread
+
+
+class Fetched:
+    """A list read to its end in a worker: its records, then the error that cut it short.
+
+    Iterates like the client's `Listing` (``total``, ``changed`` as it set them)."""
+
+    def __init__(self, records: list, total: int | None, changed: bool, error: Exception | None):
+        self.records = records
+        self.total = total
+        self.changed = changed
+        self.error = error
+
+    def __iter__(self) -> Iterator[Any]:
+        yield from self.records
+        if self.error is not None:
+            raise self.error
+
+
+def _read_whole(read: Read, client: ProcoreClient) -> Fetched:
+    records: list = []
+    listing = None
+    error = None
+    try:
+        listing = read(client)
+        records.extend(listing)
+    except ProcoreError as failed:
+        error = failed
+    return Fetched(
+        records, getattr(listing, "total", None), getattr(listing, "changed", False), error
+    )
+
+
+class ReadAhead:
+    """Reads the lists ``plan`` names (key, read), up to ``limit`` at once, ahead of `take`.
+
+    `take(key)` returns that key's list: read by a worker, or read in place when it was
+    not read ahead (not planned, a token to renew, ``limit`` 1).
+    """
+
+    def __init__(
+        self,
+        procore: ProcoreClient,
+        limit: int,
+        plan: Iterable[tuple[Hashable, Read]] = (),
+        name: str = "linx-procore-read",
+    ) -> None:
+        self.procore = procore
+        self.limit = max(1, limit)
+        self._plan = iter(plan)
+        self._name = name
+        self._executor: ThreadPoolExecutor | None = None
+        self._pending: dict[Hashable, tuple[Future, Read]] = {}
+        self._threaded = self.limit > 1 and hasattr(procore, "token_store")
+        self._fill()
+
+    def take(self, key: Hashable, read: Read) -> Iterable[Any]:
+        """The list for ``key``; ``read`` reads it in place when it was not read ahead."""
+        job = self._pending.pop(key, None)
+        self._fill()  # the next one goes out while this one is used
+        if job is None:
+            return read(self.procore)
+        future, planned = job
+        try:
+            return future.result()
+        except RenewOnRunThread:
+            return planned(self.procore)  # renews the token on this thread, then reads
+
+    def stop(self) -> None:
+        """Send no more reads ahead (what is out is finished and dropped at `close`)."""
+        self._plan = iter(())
+
+    def close(self) -> None:
+        self.stop()
+        self._pending.clear()
+        if self._executor is not None:
+            self._executor.shutdown(wait=True, cancel_futures=True)
+            self._executor = None
+
+    def _fill(self) -> None:
+        if not self._threaded:
+            return
+        while len(self._pending) < self.limit:
+            job = next(self._plan, None)
+            if job is None:
+                return
+            key, read = job
+            self._pending[key] = (self._submit(read), read)
+
+    def _submit(self, read: Read) -> Future:
+        """Send one read to a worker with the token read here, on the run's thread."""
+        token = self.procore.auth.valid_token(self.procore.token_store, self.procore._now())
+        worker_client = copy.copy(self.procore)
+        worker_client.token_store = PinnedToken(token)
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(self.limit, thread_name_prefix=self._name)
+        return self._executor.submit(_in_worker, lambda: _read_whole(read, worker_client))

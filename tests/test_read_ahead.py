@@ -1,0 +1,103 @@
+"""An import reads projects' sub-job and crew lists up to LINX_PROCORE_READS_AT_ONCE at a
+time, and ends exactly where one reading them one after another ends, row for row; a
+token that expires while they are out is renewed and the lists read again."""
+
+from __future__ import annotations
+
+import threading
+
+from linx.models import Connection, Outcome
+from tests.test_concurrent_writes import exaktime_state, full_import
+
+PER_PROJECT = ("/rest/v1.0/sub_jobs", "/crews")
+
+
+class ListsInFlight:
+    """Counts the per-project lists the Procore sandbox is answering at the same moment;
+    ``on_first`` runs when the first of them arrives."""
+
+    def __init__(self, sandbox, monkeypatch, on_first=None):
+        self.now = self.peak = self.seen = 0
+        self._lock = threading.Lock()
+        dispatch = sandbox.dispatch
+
+        def counting(http):
+            listed = http.command == "GET" and http.path.split("?")[0].endswith(PER_PROJECT)
+            with self._lock:
+                self.now += listed
+                self.peak = max(self.peak, self.now)
+                self.seen += listed
+                first = listed and self.seen == 1
+            if first and on_first:
+                on_first()
+            try:
+                dispatch(http)
+            finally:
+                with self._lock:
+                    self.now -= listed
+
+        monkeypatch.setattr(sandbox, "dispatch", counting)
+
+
+def rows_in_order(run) -> list[tuple]:
+    return list(
+        run.rows.order_by("pk").values_list("entity_type", "procore_id", "outcome", "message")
+    )
+
+
+def a_fresh_start(connection, exaktime_sandbox, generated) -> Connection:
+    """ExakTime as it was, and a connection that knows nothing of it (pre-import too)."""
+    exaktime_sandbox.restore(generated)
+    fresh = Connection.objects.get(pk=connection.pk)
+    connection.delete()
+    fresh.pk, fresh.preimported_at = None, None
+    fresh.save()
+    return fresh
+
+
+def test_lists_read_a_few_at_a_time_give_the_rows_of_lists_read_one_by_one(
+    sandbox_connection, procore_sandbox, exaktime_sandbox, _exaktime_sandbox_server,
+    settings, monkeypatch,
+):  # fmt: skip
+    _, generated = _exaktime_sandbox_server
+    procore_sandbox.latency = 0.02  # answers take a while, so reads overlap
+    in_flight = ListsInFlight(procore_sandbox, monkeypatch)
+    settings.LINX_EXAKTIME_WRITES_AT_ONCE = 1  # rows in an order that depends on reads only
+
+    settings.LINX_PROCORE_READS_AT_ONCE = 1
+    one_by_one = full_import(sandbox_connection)
+    assert in_flight.peak == 1 and in_flight.seen >= 10
+    before = rows_in_order(one_by_one), exaktime_state(exaktime_sandbox)
+
+    fresh = a_fresh_start(sandbox_connection, exaktime_sandbox, generated)
+    in_flight.peak = 0
+    settings.LINX_PROCORE_READS_AT_ONCE = 4
+    side_by_side = full_import(fresh)
+    assert 2 <= in_flight.peak <= 4
+
+    assert side_by_side.status == one_by_one.status
+    assert (rows_in_order(side_by_side), exaktime_state(exaktime_sandbox)) == before
+    assert any(row[0] == "sub_job" and row[2] == Outcome.CREATED for row in before[0])
+    assert any(row[0] == "crew" and row[2] == Outcome.CREATED for row in before[0])
+
+
+def test_a_token_expiring_while_lists_are_read_ahead_is_renewed_and_they_are_read_again(
+    sandbox_connection, procore_sandbox, exaktime_sandbox, _exaktime_sandbox_server,
+    settings, monkeypatch,
+):  # fmt: skip
+    _, generated = _exaktime_sandbox_server
+    settings.LINX_EXAKTIME_WRITES_AT_ONCE = 1
+    settings.LINX_PROCORE_READS_AT_ONCE = 1
+    reference = rows_in_order(full_import(sandbox_connection))
+
+    fresh = a_fresh_start(sandbox_connection, exaktime_sandbox, generated)
+    procore_sandbox.latency = 0.02
+    procore_sandbox.clear_requests()
+    in_flight = ListsInFlight(procore_sandbox, monkeypatch, on_first=procore_sandbox.expire_tokens)
+    settings.LINX_PROCORE_READS_AT_ONCE = 4
+    run = full_import(fresh)
+
+    assert in_flight.peak >= 2
+    refused = [r for r in procore_sandbox.requests() if r["status"] == 401]
+    assert refused and all(r["path"].endswith(PER_PROJECT) for r in refused)
+    assert rows_in_order(run) == reference  # no list failed for the expired token
