@@ -155,6 +155,35 @@ def test_twins_the_first_import_creates_are_synced_not_orphaned(sandbox_connecti
     assert status_of(gone) == MappingStatus.GONE_FROM_EXAKTIME
 
 
+def test_the_employees_an_import_creates_are_in_the_snapshot_and_listed_as_linked(
+    staff_client, sandbox_connection, exaktime_sandbox
+):
+    exaktime_sandbox.clear_requests()
+    run = import_employees(sandbox_connection)
+    created = run.rows.filter(entity_type=EMPLOYEE, outcome=Outcome.CREATED)
+    assert created.count() > 1
+    seen = employee_records(sandbox_connection)
+    for row in created:
+        assert (seen[row.exaktime_id].name, seen[row.exaktime_id].active) == (row.name, True)
+    new = created.first()
+    # ExakTime's records: listed as linked, not as only in ExakTime.
+    listed = "/admin/linx/exaktimerecord/"
+    query = {"connection__id__exact": sandbox_connection.pk}
+    assert new.name in staff_client.get(listed, {**query, "linked": "yes"}).content.decode()
+    assert new.name not in staff_client.get(listed, {**query, "linked": "no"}).content.decode()
+    # Mappings lists it as synced; the picker never offers it to another Procore record.
+    mapping = EntityMapping.objects.get(entity_type=EMPLOYEE, procore_id=new.procore_id)
+    assert status_of(mapping) == MappingStatus.SYNCED
+    jordan = EntityMapping.objects.get(entity_type=EMPLOYEE, procore_id=pc.WORKER_NO_EMPLOYEE_ID)
+    found = staff_client.get(f"{LIST}{jordan.pk}/candidates/", {"q": new.name}).json()
+    assert found["results"] == []
+    # Kept from what Linx wrote: no ExakTime employee read one by one.
+    assert not [
+        r for r in exaktime_sandbox.requests()
+        if r["method"] == "GET" and r["path"].rstrip("/").split("/")[-1].isdigit()
+    ]  # fmt: skip
+
+
 def test_only_in_exaktime_lists_the_records_no_procore_record_is_linked_to(
     staff_client, sandbox_connection
 ):
