@@ -10,6 +10,8 @@ from types import SimpleNamespace
 from urllib.parse import parse_qs, urlparse
 
 import pytest
+from django import db
+from django.test.utils import CaptureQueriesContext
 
 from integrations.exaktime.sandbox import data as et
 from integrations.procore.sandbox import data as pc
@@ -198,6 +200,20 @@ def test_only_in_exaktime_lists_the_records_no_procore_record_is_linked_to(
         "/admin/linx/exaktimerecord/", {"linked": "yes"}
     ).content.decode()
     assert "Alex Rivera" in linked_html and "Taylor Brooks" not in linked_html
+
+
+def test_an_unlinked_employees_export_rows_are_named_as_exaktime_knows_them(punch, linked):
+    first = punch(employee_id=et.EMPLOYEE_EXAKTIME_ONLY, ot1_hours=0, ot2_hours=0)
+    second = punch(employee_id=et.EMPLOYEE_EXAKTIME_ONLY, work_date="2026-11-19")
+    with CaptureQueriesContext(db.connection) as queries:
+        run = export(linked)
+    for record, day in ((first, "2026-11-18"), (second, "2026-11-19")):
+        row = run.rows.get(exaktime_id=str(record["id"]))
+        assert row.outcome == Outcome.FAILED
+        assert row.name.startswith(f"Taylor Brooks (ExakTime {et.EMPLOYEE_EXAKTIME_ONLY}), {day}")
+    # The snapshot's names are read once for the run, not once per record.
+    reads = [q for q in queries if "linx_exaktimerecord" in q["sql"]]
+    assert len(reads) == 1
 
 
 # --- the picker -------------------------------------------------------------------------
