@@ -168,7 +168,7 @@ def test_deactivating_a_twin_writes_it_inactive_once(writing, connection):
 def test_the_twins_written_are_kept_in_the_snapshot_without_asking_exaktime_again(
     writing, connection
 ):
-    writer, client, rows = writing
+    writer, client, _ = writing
     twins = writer()
 
     def kept() -> tuple:
