@@ -7,18 +7,22 @@ import html as html_text
 import io
 import re
 from datetime import UTC, date, datetime
+from urllib.parse import parse_qs, urlparse
 
 import time_machine
 from django.urls import reverse
 from openpyxl import load_workbook
 
+from integrations.exaktime.sandbox import data as et
 from integrations.procore.sandbox import data as pc
+from linx.admin.run_views import run_url
 from linx.clients import procore_client
 from linx.models import Connection, Reconciliation, RunKind, SyncRun
 from linx.sync.execute import execute
 from linx.sync.parameters import RunParameters
 from linx.sync.reconcile import reconcile
 from tests import test_export
+from tests.test_console_fix_places import links_on
 from tests.test_console_runs import staff_in
 from tests.test_export import DAY, export
 from tests.test_reconcile import worker_of_linked_employee
@@ -143,6 +147,31 @@ def test_the_lines_download_as_csv(punch, linked):
         "missing_in_procore",
     ]
     assert response["Content-Disposition"].startswith("attachment")
+
+
+def test_a_failed_rows_line_leads_to_that_row_and_to_the_place_that_fixes_it(punch, linked):
+    record = punch(employee_id=et.EMPLOYEE_EXAKTIME_ONLY, ot1_hours=0, ot2_hours=0)
+    run = export(linked)  # its row fails: the employee is linked to no Procore worker
+    done = reconcile(linked, FIRST, LAST)
+    client, _ = staff_in("Operators")
+    html = client.get(report_url(done), {"class": "missing_in_procore"}).content.decode()
+    table = html[html.index('id="reconciliation-lines"') :]
+
+    row_link = f"{run_url(run.pk)}?entity=time_record&q={record['id']}"
+    assert f'<a href="{html_text.escape(row_link)}">run #{run.pk}</a>' in table
+    ((message, place),) = links_on(table).items()
+    assert "is not linked to a Procore worker" in message
+    assert urlparse(place).path == reverse("admin:linx_entitymapping_changelist")
+    assert parse_qs(urlparse(place).query)["exaktime"] == [str(et.EMPLOYEE_EXAKTIME_ONLY)]
+    # The run's link shows that row, named as ExakTime knows the employee.
+    shown = client.get(row_link).content.decode()
+    assert f"Taylor Brooks (ExakTime {et.EMPLOYEE_EXAKTIME_ONLY}), 2026-11-18" in shown
+    assert shown.count('class="linx-row ') == 1
+    # The downloads keep their columns, the message as plain text.
+    response = client.get(reverse("admin:linx_reconciliation_csv", args=[done.pk]))
+    header, line = csv.reader(io.StringIO(response.content.decode()))
+    assert header[-1] == "message" and "<a" not in line[-1]
+    assert line[-1].startswith(f"Its row failed in export run #{run.pk}: Time record")
 
 
 def test_the_report_downloads_as_xlsx_with_a_totals_sheet_and_the_csvs_lines(punch, linked):

@@ -10,6 +10,8 @@ from types import SimpleNamespace
 from urllib.parse import parse_qs, urlparse
 
 import pytest
+from django import db
+from django.test.utils import CaptureQueriesContext
 
 from integrations.exaktime.sandbox import data as et
 from integrations.procore.sandbox import data as pc
@@ -155,6 +157,35 @@ def test_twins_the_first_import_creates_are_synced_not_orphaned(sandbox_connecti
     assert status_of(gone) == MappingStatus.GONE_FROM_EXAKTIME
 
 
+def test_the_employees_an_import_creates_are_in_the_snapshot_and_listed_as_linked(
+    staff_client, sandbox_connection, exaktime_sandbox
+):
+    exaktime_sandbox.clear_requests()
+    run = import_employees(sandbox_connection)
+    created = run.rows.filter(entity_type=EMPLOYEE, outcome=Outcome.CREATED)
+    assert created.count() > 1
+    seen = employee_records(sandbox_connection)
+    for row in created:
+        assert (seen[row.exaktime_id].name, seen[row.exaktime_id].active) == (row.name, True)
+    new = created.first()
+    # ExakTime's records: listed as linked, not as only in ExakTime.
+    listed = "/admin/linx/exaktimerecord/"
+    query = {"connection__id__exact": sandbox_connection.pk}
+    assert new.name in staff_client.get(listed, {**query, "linked": "yes"}).content.decode()
+    assert new.name not in staff_client.get(listed, {**query, "linked": "no"}).content.decode()
+    # Mappings lists it as synced; the picker never offers it to another Procore record.
+    mapping = EntityMapping.objects.get(entity_type=EMPLOYEE, procore_id=new.procore_id)
+    assert status_of(mapping) == MappingStatus.SYNCED
+    jordan = EntityMapping.objects.get(entity_type=EMPLOYEE, procore_id=pc.WORKER_NO_EMPLOYEE_ID)
+    found = staff_client.get(f"{LIST}{jordan.pk}/candidates/", {"q": new.name}).json()
+    assert found["results"] == []
+    # Kept from what Linx wrote: no ExakTime employee read one by one.
+    assert not [
+        r for r in exaktime_sandbox.requests()
+        if r["method"] == "GET" and r["path"].rstrip("/").split("/")[-1].isdigit()
+    ]  # fmt: skip
+
+
 def test_only_in_exaktime_lists_the_records_no_procore_record_is_linked_to(
     staff_client, sandbox_connection
 ):
@@ -169,6 +200,20 @@ def test_only_in_exaktime_lists_the_records_no_procore_record_is_linked_to(
         "/admin/linx/exaktimerecord/", {"linked": "yes"}
     ).content.decode()
     assert "Alex Rivera" in linked_html and "Taylor Brooks" not in linked_html
+
+
+def test_an_unlinked_employees_export_rows_are_named_as_exaktime_knows_them(punch, linked):
+    first = punch(employee_id=et.EMPLOYEE_EXAKTIME_ONLY, ot1_hours=0, ot2_hours=0)
+    second = punch(employee_id=et.EMPLOYEE_EXAKTIME_ONLY, work_date="2026-11-19")
+    with CaptureQueriesContext(db.connection) as queries:
+        run = export(linked)
+    for record, day in ((first, "2026-11-18"), (second, "2026-11-19")):
+        row = run.rows.get(exaktime_id=str(record["id"]))
+        assert row.outcome == Outcome.FAILED
+        assert row.name.startswith(f"Taylor Brooks (ExakTime {et.EMPLOYEE_EXAKTIME_ONLY}), {day}")
+    # The snapshot's names are read once for the run, not once per record.
+    reads = [q for q in queries if "linx_exaktimerecord" in q["sql"]]
+    assert len(reads) == 1
 
 
 # --- the picker -------------------------------------------------------------------------

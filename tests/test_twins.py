@@ -19,7 +19,15 @@ from integrations.exaktime.errors import (
     exaktime_says,
 )
 from integrations.procore.errors import ProcoreError, hint_for, procore_says
-from linx.models import EntityMapping, EntityType, FailureKind, Outcome, RunKind, RunTrigger
+from linx.models import (
+    EntityMapping,
+    EntityType,
+    ExakTimeRecord,
+    FailureKind,
+    Outcome,
+    RunKind,
+    RunTrigger,
+)
 from linx.sync.crew_groups import CrewGroup
 from linx.sync.imports import ENTITY_OF
 from linx.sync.procore_lists import ListReader
@@ -155,6 +163,26 @@ def test_deactivating_a_twin_writes_it_inactive_once(writing, connection):
     twins.deactivate(EntityType.EMPLOYEE, mapping)
     assert client.calls == []  # already inactive: nothing asked, nothing reported
     assert [o for o, _ in rows()] == [Outcome.CREATED, Outcome.DEACTIVATED]
+
+
+def test_the_twins_written_are_kept_in_the_snapshot_without_asking_exaktime_again(
+    writing, connection
+):
+    writer, client, _ = writing
+    twins = writer()
+
+    def kept() -> tuple:
+        twins.drain()  # as an import does after each collection
+        (record,) = ExakTimeRecord.objects.filter(connection=connection, kind="employee")
+        return record.exaktime_id, record.identifier, record.name, record.active
+
+    twins.write(employee(is_active=True))
+    assert kept() == ("100", "E7", "Ana Ruiz", True)  # the list read was empty: created since
+    twins.write(employee(first="Anna", is_active=True))
+    assert kept() == ("100", "E7", "Anna Ruiz", True)
+    twins.deactivate(EntityType.EMPLOYEE, EntityMapping.objects.get(procore_id=7))
+    assert kept() == ("100", "E7", "Anna Ruiz", False)
+    assert client.calls == ["list", "create", "get 100", "update 100", "get 100", "update 100"]
 
 
 def test_a_refused_key_stops_the_run_and_an_outage_fails_the_row_for_a_retry(writing):

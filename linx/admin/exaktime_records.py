@@ -3,7 +3,7 @@ cost codes, linked or only in ExakTime.
 
 Part of Mappings (whoever may see mappings may see it): a record no Procore record is
 linked to is listed here, and leads back to Mappings to link it with the picker.
-Read-only: the snapshot changes only by reading ExakTime.
+Read-only: the snapshot changes only by reading ExakTime, and as Linx writes its twins.
 """
 
 from __future__ import annotations

@@ -26,12 +26,16 @@ from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
+from django.utils.html import format_html
+from django.utils.http import urlencode
+from django.utils.safestring import SafeString
 from openpyxl import Workbook
 
 from linx.admin.charts import ChartFrame, nice_scale
+from linx.admin.mapping_places import message_to_fix
 from linx.admin.run_forms import DateRangeForm
 from linx.admin.run_views import run_url, spreadsheet_text
-from linx.models import Connection, Reconciliation, RunKind, RunTrigger, SyncRun
+from linx.models import Connection, EntityType, Reconciliation, RunKind, RunTrigger, SyncRun
 from linx.sync.parameters import RunParameters
 from linx.sync.queueing import queue_runs
 from linx.sync.reconcile import reconcile
@@ -143,9 +147,32 @@ def labelled_lines(done: Reconciliation) -> list[dict]:
                 or (f"Procore project {project}" if project else "-"),
                 "project_key": str(project or ""),
                 "can_export": line["class"] in (MISSING, DIFFERENT) and line["time_record_id"],
+                "why": why(done, line),
             }
         )
     return shown
+
+
+def why(done: Reconciliation, line: dict) -> SafeString | str:
+    """A line's message, where it names the export run that last tried its record, with
+    that run a link to the record's row there, and what the row said (when it names a
+    missing link or project code) a link to the place that fixes it."""
+    run_id = line.get("run_id")
+    head, named, said = line["message"].partition(f"run #{run_id}: ")
+    if not run_id or not named:
+        return line["message"]
+    row = (
+        run_url(run_id)
+        + "?"
+        + urlencode({"entity": EntityType.TIME_RECORD, "q": line["time_record_id"] or ""})
+    )
+    return format_html(
+        '{}<a href="{}">run #{}</a>: {}',
+        head,
+        row,
+        run_id,
+        message_to_fix(done.connection_id, line.get("needs"), said),
+    )
 
 
 def filtered(lines: list[dict], params) -> list[dict]:

@@ -25,9 +25,10 @@ from linx.models import (
     EntityMapping,
     EntityType,
     ReferenceKind,
+    SnapshotKind,
     TimeEntryMode,
 )
-from linx.sync import rules
+from linx.sync import rules, snapshot
 from linx.sync.labels import exaktime_name
 from linx.sync.reference import ProjectLists
 from linx.sync.rules import HOUR_KINDS, HOURS_FIELD, KIND_NAMES, MAX_HOURS
@@ -105,6 +106,7 @@ class Planner:
         # project's lists are taken as kept, of any age (see `reference`).
         self._any_age = False
         self._described: dict[tuple[str, int], str] = {}
+        self._snapshot_employees: dict[str, str] | None = None  # read once, when needed
 
     def load_context(self) -> dict[str, Any]:
         """The mappings and reference data every record is resolved against."""
@@ -150,10 +152,11 @@ class Planner:
 
     def name_of(self, record: TimeRecord) -> str:
         """A time record as a person reads it: "Alex Rivera, 2026-11-25 · PJA / SJB ·
-        03-3010 Concrete Labor" (what Linx knows of it; an unlinked part by its ExakTime id)."""
+        03-3010 Concrete Labor" (what Linx knows of it; an unlinked part by its ExakTime id,
+        an unlinked employee by the snapshot's name too: "Taylor Brooks (ExakTime 100002)")."""
         context = self.context
         employee = context["employees"].get(record.employee_id)
-        who = employee.name if employee and employee.name else f"employee {record.employee_id}"
+        who = employee.name if employee and employee.name else self._unlinked(record.employee_id)
         parts = [f"{who}, {record.work_date}"]
         sub_job = context["sub_jobs"].get(record.job_id)
         if sub_job is not None:
@@ -167,6 +170,12 @@ class Planner:
         if code is not None:
             parts.append(code.name or code.full_code or "")  # e.g. "03-3010 Concrete Labor"
         return " · ".join(p for p in parts if p)
+
+    def _unlinked(self, employee_id: int | None) -> str:
+        if self._snapshot_employees is None:
+            self._snapshot_employees = snapshot.names(self.connection.pk, SnapshotKind.EMPLOYEE)
+        name = self._snapshot_employees.get(str(employee_id))
+        return f"{name} (ExakTime {employee_id})" if name else f"employee {employee_id}"
 
     # --- planning ------------------------------------------------------------------
 

@@ -95,6 +95,10 @@ class Line:
     sub_job_id: int | None = None
     cost_code_id: int | None = None
     message: str = ""
+    #: The export run whose row last tried the record (failed or skipped), and what that
+    #: row said was missing (`RowResult.needs`): the report links to both.
+    run_id: int | None = None
+    needs: dict | None = None
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -111,6 +115,8 @@ class Line:
             "sub_job_id": self.sub_job_id,
             "cost_code_id": self.cost_code_id,
             "message": self.message,
+            "run_id": self.run_id,
+            "needs": self.needs,
         }
 
 
@@ -361,8 +367,10 @@ class Comparer:
                 )
             elif row is not None and row.outcome == Outcome.FAILED:
                 line.message = f"Its row failed in export run #{row.run_id}: {row.message}"
+                line.run_id, line.needs = row.run_id, row.needs
             elif row is not None and row.outcome == Outcome.SKIPPED:
                 line.message = f"Skipped by export run #{row.run_id}: {row.message}"
+                line.run_id = row.run_id
             elif line.message:  # it cannot be exported (the plan said why)
                 line.message = f"Never exported, and it cannot be: {line.message}"
             else:

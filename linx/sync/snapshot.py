@@ -4,15 +4,20 @@ Mappings lists records only in ExakTime, and links to records ExakTime no longer
 from this snapshot rather than by asking ExakTime while a person waits. A collection's
 snapshot is replaced whole whenever Linx reads its complete list: an import that lists
 it anyway (to link records by ID) records what it saw, and "Refresh from ExakTime" reads
-the three lists (paged reads, never one request per record).
+the three lists (paged reads, never one request per record). Between readings, the twins
+Linx itself creates, changes or deactivates are kept in it as it writes them
+(`TwinsWritten`), so what an import just created is in the picker and the lists at once.
 """
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Iterable
+from types import SimpleNamespace
 from typing import Any
 
 from django.db import transaction
+from django.db.models import Max
 from django.utils import timezone
 
 from integrations.exaktime.client import ExakTimeClient
@@ -39,35 +44,109 @@ def _lists(client: ExakTimeClient):
     }
 
 
-def record(connection: Connection | int, kind: str, records: Iterable[Any]) -> int:
+def record(connection: Connection | int, kind: str, records: Iterable[Any], now=None) -> int:
     """Replace the snapshot of one collection with the complete list just read."""
     connection_id = getattr(connection, "pk", connection)
-    now = timezone.now()
-    rows = {
-        str(r.id): ExakTimeRecord(
-            connection_id=connection_id,
-            kind=kind,
-            exaktime_id=str(r.id),
-            identifier=str(getattr(r, "identifier", "") or "")[:255],
-            name=exaktime_name(r)[:255],
-            active=bool(getattr(r, "is_active", True)),
-            read_at=now,
-        )
-        for r in records
-        if r.id is not None
-    }
+    now = now or timezone.now()
+    rows = {str(r.id): _row(connection_id, kind, r.id, r, now) for r in records if r.id is not None}
     with transaction.atomic():
         ExakTimeRecord.objects.filter(connection_id=connection_id, kind=kind).exclude(
             exaktime_id__in=list(rows)
         ).delete()
-        ExakTimeRecord.objects.bulk_create(
-            rows.values(),
-            batch_size=500,
-            update_conflicts=True,
-            unique_fields=["connection", "kind", "exaktime_id"],
-            update_fields=["identifier", "name", "active", "read_at"],
-        )
+        _save(rows.values())
     return len(rows)
+
+
+def _row(connection_id: int, kind: str, exaktime_id, found: Any, read_at) -> ExakTimeRecord:
+    """``found`` (an ExakTime record, or the fields Linx wrote to one) as a snapshot row."""
+    return ExakTimeRecord(
+        connection_id=connection_id,
+        kind=kind,
+        exaktime_id=str(exaktime_id),
+        identifier=str(getattr(found, "identifier", "") or "")[:255],
+        name=exaktime_name(found)[:255],
+        active=bool(getattr(found, "is_active", True)),
+        read_at=read_at,
+    )
+
+
+def _save(rows: Iterable[ExakTimeRecord]) -> None:
+    ExakTimeRecord.objects.bulk_create(
+        rows,
+        batch_size=500,
+        update_conflicts=True,
+        unique_fields=["connection", "kind", "exaktime_id"],
+        update_fields=["identifier", "name", "active", "read_at"],
+    )
+
+
+class TwinsWritten:
+    """The twins a run writes in ExakTime, kept in the snapshot without reading it again.
+
+    An import lists a collection before it creates the twins it lacks, so what it creates
+    would otherwise be missing from the snapshot (the picker, the ExakTime records list)
+    until the next reading. Each twin is noted as its mapping is saved and written in
+    batches, as the run's rows are: `flush` when the run takes its writes' answers. A
+    collection Linx never read has no snapshot to keep: its twins wait for a reading.
+    The rows keep the reading's ``read_at``: they are what that reading would now hold.
+    """
+
+    def __init__(self, connection_id: int, batch: int = 500) -> None:
+        self.connection_id = connection_id
+        self.batch = batch
+        self._written: dict[tuple[str, str], ExakTimeRecord | None] = {}  # None: gone
+        self._read_at: dict[str, Any] = {}  # the collections this run read whole, when
+
+    def read(self, kind: str, records: Iterable[Any]) -> None:
+        """A complete list the run read: the snapshot is replaced with it (`record`), and
+        the twins written after it are kept in it, even when it was empty."""
+        self._read_at[kind] = timezone.now()
+        record(self.connection_id, kind, records, self._read_at[kind])
+
+    def wrote(self, entity_type: str, exaktime_id, fields: dict[str, Any]) -> None:
+        """A twin created, changed or deactivated with these fields."""
+        self._note(entity_type, exaktime_id, SimpleNamespace(**fields))
+
+    def gone(self, entity_type: str, exaktime_id) -> None:
+        """A twin ExakTime no longer has."""
+        self._note(entity_type, exaktime_id, None)
+
+    def _note(self, entity_type: str, exaktime_id, found: Any) -> None:
+        kind = KIND_OF.get(entity_type)
+        if kind is None or exaktime_id in (None, ""):
+            return
+        row = None if found is None else _row(self.connection_id, kind, exaktime_id, found, None)
+        self._written[(kind, str(exaktime_id))] = row
+        if len(self._written) >= self.batch:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self._written:
+            return
+        read = dict(
+            ExakTimeRecord.objects.filter(connection_id=self.connection_id)
+            .order_by()
+            .values_list("kind")
+            .annotate(Max("read_at"))
+        )
+        for kind, at in self._read_at.items():
+            read.setdefault(kind, at)
+        kept, gone = [], defaultdict(list)
+        for (kind, exaktime_id), row in self._written.items():
+            if kind not in read:
+                continue
+            if row is None:
+                gone[kind].append(exaktime_id)
+            else:
+                row.read_at = read[kind]
+                kept.append(row)
+        self._written = {}
+        with transaction.atomic():
+            for kind, ids in gone.items():
+                ExakTimeRecord.objects.filter(
+                    connection_id=self.connection_id, kind=kind, exaktime_id__in=ids
+                ).delete()
+            _save(kept)
 
 
 def refresh(connection: Connection, exaktime: ExakTimeClient) -> dict[str, int]:
@@ -80,6 +159,15 @@ def refresh(connection: Connection, exaktime: ExakTimeClient) -> dict[str, int]:
     for kind, list_all in _lists(exaktime).items():
         counts[kind] = record(connection, kind, list(list_all()))
     return counts
+
+
+def names(connection_id: int, kind: str) -> dict[str, str]:
+    """The snapshot's names of one collection by ExakTime id (one query)."""
+    return dict(
+        ExakTimeRecord.objects.filter(connection_id=connection_id, kind=kind)
+        .exclude(name="")
+        .values_list("exaktime_id", "name")
+    )
 
 
 def has_snapshot(connection_id: int, kind: str) -> bool:

@@ -99,6 +99,8 @@ class TwinWriter:
         # members) are not recorded, unless they fail.
         self._unasked = False
         self.pool = WritePool(1 if dry_run else settings.LINX_EXAKTIME_WRITES_AT_ONCE)
+        # The twins written, kept in Mappings' snapshot when the writes' answers are taken.
+        self.snapshot = snapshot.TwinsWritten(connection.pk, recorder.batch)
 
     # --- writing one twin ------------------------------------------------------------
 
@@ -154,10 +156,12 @@ class TwinWriter:
     def drain(self) -> None:
         """Take the answer of every write still out (its mapping and row are saved)."""
         self.pool.drain()
+        self.snapshot.flush()
 
     def close(self) -> None:
         """Take what is still out, even when the run is ending early; stop the threads."""
         self.pool.close()
+        self.snapshot.flush()
 
     def _send(self, twin: Twin, mapped_id: str, record: tuple, call, finish, wait: bool):
         """One ExakTime write for ``twin`` through the pool; ``record`` names what it
@@ -316,6 +320,7 @@ class TwinWriter:
             if answer is None:
                 # Removed on the ExakTime side: make it again rather than fail for ever.
                 mapping.delete()
+                self.snapshot.gone(twin.kind, exaktime_id)
                 self.mappings_of(twin.kind).pop(mapping.procore_id, None)
                 return self._create(twin)
             before, diff = answer
@@ -361,6 +366,7 @@ class TwinWriter:
             if not self.dry_run:
                 mapping.delete()
                 self.mappings_of(kind).pop(procore_id, None)
+                self.snapshot.gone(kind, mapping.exaktime_id)
             self.row(
                 kind,
                 Outcome.DEACTIVATED,
@@ -450,6 +456,7 @@ class TwinWriter:
             },
         )
         self.mappings_of(twin.kind)[twin.procore_id] = mapping
+        self.snapshot.wrote(twin.kind, exaktime_id, twin.fields)
 
     def _touch(self, mapping: EntityMapping, name: str, data: dict[str, Any] | None) -> None:
         """Keep an unchanged record's name and Procore facts current (no ExakTime write)."""
@@ -469,7 +476,7 @@ class TwinWriter:
             listed = list(target.list(self.exaktime))
             if target.plural in snapshot.PLURALS and not target.group_type:
                 # The complete list, read anyway: Mappings' snapshot is kept without asking twice.
-                snapshot.record(self.connection, snapshot.PLURALS[target.plural], listed)
+                self.snapshot.read(snapshot.PLURALS[target.plural], listed)
             self._existing[cache_key] = {getattr(r, target.key): r for r in listed}
         return self._existing[cache_key].get(key)
 

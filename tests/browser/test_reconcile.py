@@ -41,6 +41,18 @@ def test_reconcile_the_demo_week_then_reapply_exaktime_over_an_edit(
     expect(page.locator("#reconciliation-lines")).to_contain_text("entered by hand")
     screenshot(page, "reconciliation-report")
 
+    # The record whose export row failed: its run leads to that row, its message to the fix.
+    missing = page.locator('#reconciliation-lines tr[data-class="missing_in_procore"]')
+    missing.get_by_role("link", name="run #").click()
+    expect(page.locator("tr.linx-row")).to_have_count(1)
+    expect(page.locator("tr.linx-row")).to_contain_text("is not linked to a Procore project")
+    page.go_back()
+    missing.get_by_role("link", name="is not linked to a Procore project").click()
+    expect(page.locator(".linx-wanted")).to_contain_text(
+        f"Main Shop and Yard (id {exaktime_data.JOB_SHOP})"
+    )
+    page.go_back()
+
     page.locator('select[name="class"]').select_option("different")
     page.get_by_role("button", name="Filter").click()
     expect(page.locator("#reconciliation-lines tbody tr")).to_have_count(1)
