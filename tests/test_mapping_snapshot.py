@@ -216,6 +216,45 @@ def test_an_unlinked_employees_export_rows_are_named_as_exaktime_knows_them(punc
     assert len(reads) == 1
 
 
+def test_unlinked_employees_failures_are_named_from_the_snapshot_without_asking_exaktime(
+    punch, linked, exaktime_sandbox
+):
+    sam = exaktime_sandbox.add("employee", {
+        "id": 100_777, "identifier": "9002", "first_name": "Sam", "last_name": "Ortiz",
+        "is_active": True,
+    })  # fmt: skip
+    snapshot.record(linked, "employee", [*exaktime_client(linked).list_employees()])
+    taylor_record = punch(employee_id=et.EMPLOYEE_EXAKTIME_ONLY)
+    sam_record = punch(employee_id=sam["id"])
+    exaktime_sandbox.clear_requests()
+    with CaptureQueriesContext(db.connection) as queries:
+        run = export(linked)
+    for record, named in (
+        (taylor_record, f"ExakTime employee 9001 Taylor Brooks (id {et.EMPLOYEE_EXAKTIME_ONLY})"),
+        (sam_record, f"ExakTime employee 9002 Sam Ortiz (id {sam['id']})"),
+    ):
+        row = run.rows.get(exaktime_id=str(record["id"]))
+        assert row.outcome == Outcome.FAILED
+        assert f"{named} is not linked to a Procore worker" in row.message
+    # Not one read of an employee from ExakTime: the snapshot named both, in one query.
+    assert not [r for r in exaktime_sandbox.requests() if "Employees/" in r["path"]]
+    assert len([q for q in queries if "linx_exaktimerecord" in q["sql"]]) == 1
+
+
+def test_an_unlinked_employee_the_snapshot_lacks_is_read_from_exaktime_once(
+    punch, linked, exaktime_sandbox
+):
+    ExakTimeRecord.objects.filter(exaktime_id=str(et.EMPLOYEE_EXAKTIME_ONLY)).delete()
+    first = punch(employee_id=et.EMPLOYEE_EXAKTIME_ONLY)
+    punch(employee_id=et.EMPLOYEE_EXAKTIME_ONLY, work_date="2026-11-19")
+    exaktime_sandbox.clear_requests()
+    run = export(linked)
+    message = run.rows.get(exaktime_id=str(first["id"])).message
+    assert f"ExakTime employee 9001 Taylor Brooks (id {et.EMPLOYEE_EXAKTIME_ONLY})" in message
+    reads = [r for r in exaktime_sandbox.requests() if "Employees/" in r["path"]]
+    assert len(reads) == 1
+
+
 # --- the picker -------------------------------------------------------------------------
 
 

@@ -35,6 +35,12 @@ from linx.sync.rules import HOUR_KINDS, HOURS_FIELD, KIND_NAMES, MAX_HOURS
 from linx.sync.runs import RunAborted, stop_unless_only_this_list
 
 RERUN = "then re-run the failed rows"
+#: The snapshot collection `Planner.describe` finds each kind of ExakTime record in.
+DESCRIBED = {
+    "employee": SnapshotKind.EMPLOYEE,
+    "location": SnapshotKind.LOCATION,
+    "cost_code": SnapshotKind.COST_CODE,
+}
 
 
 def origin_id(record_id: int, kind: str) -> str:
@@ -106,7 +112,7 @@ class Planner:
         # project's lists are taken as kept, of any age (see `reference`).
         self._any_age = False
         self._described: dict[tuple[str, int], str] = {}
-        self._snapshot_employees: dict[str, str] | None = None  # read once, when needed
+        self._snapshot: dict[str, dict] = {}  # per collection, read once, when needed
 
     def load_context(self) -> dict[str, Any]:
         """The mappings and reference data every record is resolved against."""
@@ -172,10 +178,15 @@ class Planner:
         return " · ".join(p for p in parts if p)
 
     def _unlinked(self, employee_id: int | None) -> str:
-        if self._snapshot_employees is None:
-            self._snapshot_employees = snapshot.names(self.connection.pk, SnapshotKind.EMPLOYEE)
-        name = self._snapshot_employees.get(str(employee_id))
-        return f"{name} (ExakTime {employee_id})" if name else f"employee {employee_id}"
+        known = self._known(SnapshotKind.EMPLOYEE, employee_id)
+        return f"{known.name} (ExakTime {employee_id})" if known else f"employee {employee_id}"
+
+    def _known(self, kind: str, exaktime_id: int | None):
+        """The snapshot's record of ``exaktime_id`` (None: not in it); each collection is
+        read once per run, the first time one of its records is asked for."""
+        if kind not in self._snapshot:
+            self._snapshot[kind] = snapshot.named(self.connection.pk, kind)
+        return self._snapshot[kind].get(str(exaktime_id))
 
     # --- planning ------------------------------------------------------------------
 
@@ -335,8 +346,11 @@ class Planner:
         return fields
 
     def describe(self, noun: str, exaktime_id: int | None) -> str:
-        """An ExakTime record as a person knows it ("9001 Pat Doe (id 100002)"), read once."""
+        """An ExakTime record as a person knows it ("9001 Pat Doe (id 100002)"): from the
+        snapshot, else read from ExakTime (once per run)."""
         key = (noun, exaktime_id)
+        if key not in self._described and (known := self._known(DESCRIBED[noun], exaktime_id)):
+            self._described[key] = str(known)
         if key not in self._described:
             try:
                 found = getattr(self.exaktime, f"get_{noun}")(exaktime_id)

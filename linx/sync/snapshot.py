@@ -161,13 +161,20 @@ def refresh(connection: Connection, exaktime: ExakTimeClient) -> dict[str, int]:
     return counts
 
 
-def names(connection_id: int, kind: str) -> dict[str, str]:
-    """The snapshot's names of one collection by ExakTime id (one query)."""
-    return dict(
+def named(connection_id: int, kind: str) -> dict[str, ExakTimeRecord]:
+    """The snapshot's named records of one collection by ExakTime id (one query); each
+    reads as a person knows it: `.name`, or `str()` "9001 Taylor Brooks (id 100002)"."""
+    found = (
         ExakTimeRecord.objects.filter(connection_id=connection_id, kind=kind)
         .exclude(name="")
-        .values_list("exaktime_id", "name")
+        .only("exaktime_id", "identifier", "name")
     )
+    return {r.exaktime_id: r for r in found}
+
+
+def names(connection_id: int, kind: str) -> dict[str, str]:
+    """The snapshot's names of one collection by ExakTime id (one query)."""
+    return {exaktime_id: r.name for exaktime_id, r in named(connection_id, kind).items()}
 
 
 def has_snapshot(connection_id: int, kind: str) -> bool:
