@@ -10,6 +10,8 @@ from datetime import UTC, date, datetime
 from urllib.parse import parse_qs, urlparse
 
 import time_machine
+from django import db
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from openpyxl import load_workbook
 
@@ -172,6 +174,23 @@ def test_a_failed_rows_line_leads_to_that_row_and_to_the_place_that_fixes_it(pun
     header, line = csv.reader(io.StringIO(response.content.decode()))
     assert header[-1] == "message" and "<a" not in line[-1]
     assert line[-1].startswith(f"Its row failed in export run #{run.pk}: Time record")
+
+
+def test_an_unlinked_employee_is_named_from_the_snapshot_in_the_worker_column(punch, linked):
+    punch(employee_id=et.EMPLOYEE_EXAKTIME_ONLY, ot1_hours=0, ot2_hours=0)
+    punch(employee_id=100_888, ot1_hours=0, ot2_hours=0)  # in no snapshot: its id, as before
+    with CaptureQueriesContext(db.connection) as queries:
+        done = reconcile(linked, FIRST, LAST)
+    taylor = f"Taylor Brooks (ExakTime {et.EMPLOYEE_EXAKTIME_ONLY}, not linked)"
+    unknown = "ExakTime employee 100888 (not linked)"
+    assert {w["name"] for w in done.totals["by_worker"]} == {taylor, unknown}
+    # The snapshot is read once for the reconciliation, its planner's messages included.
+    assert len([q for q in queries if "linx_exaktimerecord" in q["sql"]]) == 1
+    client, _ = staff_in("Viewers")
+    html = html_text.unescape(client.get(report_url(done)).content.decode())
+    table = html[html.index('id="reconciliation-lines"') :]
+    assert f"<td>{taylor}</td>" in table and f"<td>{unknown}</td>" in table
+    assert "9001 Taylor Brooks (id 100002) is not linked" in table
 
 
 def test_the_report_downloads_as_xlsx_with_a_totals_sheet_and_the_csvs_lines(punch, linked):

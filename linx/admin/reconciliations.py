@@ -130,12 +130,9 @@ def labelled_lines(done: Reconciliation) -> list[dict]:
     workers, projects = labels(done.connection)
     shown = []
     for line in done.lines:
-        worker = line.get("procore_worker_id")
-        if worker is not None:
-            who, key = workers.get(worker) or f"Procore worker {worker}", f"p{worker}"
-        else:
-            employee = line.get("exaktime_employee_id")
-            who, key = f"ExakTime employee {employee} (not linked)", f"e{employee}"
+        worker, employee = line.get("procore_worker_id"), line.get("exaktime_employee_id")
+        who = workers.label(worker, employee)
+        key = f"p{worker}" if worker is not None else f"e{employee}"
         project = line.get("project_id")
         shown.append(
             {

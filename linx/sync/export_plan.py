@@ -101,6 +101,7 @@ class Planner:
         exaktime: ExakTimeClient,
         *,
         approved_only: bool,
+        known: snapshot.Known | None = None,
     ) -> None:
         self.connection = connection
         self.procore = procore
@@ -112,7 +113,8 @@ class Planner:
         # project's lists are taken as kept, of any age (see `reference`).
         self._any_age = False
         self._described: dict[tuple[str, int], str] = {}
-        self._snapshot: dict[str, dict] = {}  # per collection, read once, when needed
+        # The snapshot's names for records Linx has not linked, read once, when needed.
+        self.known = known or snapshot.Known(connection.pk)
 
     def load_context(self) -> dict[str, Any]:
         """The mappings and reference data every record is resolved against."""
@@ -178,15 +180,8 @@ class Planner:
         return " · ".join(p for p in parts if p)
 
     def _unlinked(self, employee_id: int | None) -> str:
-        known = self._known(SnapshotKind.EMPLOYEE, employee_id)
+        known = self.known.get(SnapshotKind.EMPLOYEE, employee_id)
         return f"{known.name} (ExakTime {employee_id})" if known else f"employee {employee_id}"
-
-    def _known(self, kind: str, exaktime_id: int | None):
-        """The snapshot's record of ``exaktime_id`` (None: not in it); each collection is
-        read once per run, the first time one of its records is asked for."""
-        if kind not in self._snapshot:
-            self._snapshot[kind] = snapshot.named(self.connection.pk, kind)
-        return self._snapshot[kind].get(str(exaktime_id))
 
     # --- planning ------------------------------------------------------------------
 
@@ -349,7 +344,7 @@ class Planner:
         """An ExakTime record as a person knows it ("9001 Pat Doe (id 100002)"): from the
         snapshot, else read from ExakTime (once per run)."""
         key = (noun, exaktime_id)
-        if key not in self._described and (known := self._known(DESCRIBED[noun], exaktime_id)):
+        if key not in self._described and (known := self.known.get(DESCRIBED[noun], exaktime_id)):
             self._described[key] = str(known)
         if key not in self._described:
             try:

@@ -97,7 +97,11 @@ def compare_range(connection: Connection, first_day: date, last_day: date) -> Co
 
     with procore_client(connection) as procore, exaktime_client(connection) as exaktime:
         planner = Planner(
-            connection, procore, exaktime, approved_only=connection.export_approved_only
+            connection,
+            procore,
+            exaktime,
+            approved_only=connection.export_approved_only,
+            known=tally.workers.known,
         )
         comparer = Comparer(connection, planner, on_line)
         chunks = DayChunks(connection, first_day, last_day)

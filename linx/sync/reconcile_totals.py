@@ -10,7 +10,8 @@ from __future__ import annotations
 from collections import defaultdict
 from decimal import Decimal
 
-from linx.models import Connection, EntityMapping, EntityType
+from linx.models import Connection, EntityMapping, EntityType, SnapshotKind
+from linx.sync import snapshot
 from linx.sync.reconcile_compare import CLASSES, Line
 
 GROUPS = ("by_worker", "by_project", "by_day")
@@ -31,7 +32,7 @@ class Tally:
         self.counts[line.cls] += 1
         hours = (line.exaktime_hours or Decimal(0), line.procore_hours or Decimal(0))
         keys = {
-            "by_worker": worker_label(line, self.workers),
+            "by_worker": self.workers.label(line.procore_worker_id, line.exaktime_employee_id),
             "by_project": self.projects.get(line.project_id)
             or (f"Procore project {line.project_id}" if line.project_id else "No project"),
             "by_day": line.date.isoformat() if line.date else "No date",
@@ -63,8 +64,8 @@ class Tally:
         return totals
 
 
-def labels(connection: Connection) -> tuple[dict[int, str], dict[int, str]]:
-    """Workers and projects by Procore id, as people know them."""
+def labels(connection: Connection) -> tuple[Workers, dict[int, str]]:
+    """Workers (`Workers`) and projects by Procore id, as people know them."""
     workers, projects = {}, {}
     mappings = EntityMapping.objects.filter(
         connection=connection, entity_type__in=[EntityType.EMPLOYEE, EntityType.LOCATION]
@@ -73,12 +74,26 @@ def labels(connection: Connection) -> tuple[dict[int, str], dict[int, str]]:
         named = " ".join(str(part) for part in (m.identifier, m.name) if part)
         target = workers if m.entity_type == EntityType.EMPLOYEE else projects
         target[m.procore_id] = named or f"id {m.procore_id}"
-    return workers, projects
+    return Workers(connection.pk, workers), projects
 
 
-def worker_label(line: Line, workers: dict[int, str]) -> str:
-    if line.procore_worker_id is not None:
-        return workers.get(line.procore_worker_id) or f"Procore worker {line.procore_worker_id}"
-    if line.exaktime_employee_id is not None:
-        return f"ExakTime employee {line.exaktime_employee_id} (not linked)"
-    return "Unknown worker"
+class Workers:
+    """A line's worker as people know them: a linked one by its mapping ("1001 Alex
+    Rivera"), an employee linked to no Procore worker by the snapshot's name ("Taylor
+    Brooks (ExakTime 100002, not linked)"). ``known`` is shared with the reconciliation's
+    planner, so the snapshot is read once per reconciliation."""
+
+    def __init__(self, connection_id: int, by_procore_id: dict[int, str]) -> None:
+        self.by_procore_id = by_procore_id
+        self.known = snapshot.Known(connection_id)
+
+    def label(self, procore_worker_id: int | None, exaktime_employee_id: int | None) -> str:
+        if procore_worker_id is not None:
+            return self.by_procore_id.get(procore_worker_id) or (
+                f"Procore worker {procore_worker_id}"
+            )
+        if exaktime_employee_id is None:
+            return "Unknown worker"
+        if known := self.known.get(SnapshotKind.EMPLOYEE, exaktime_employee_id):
+            return f"{known.name} (ExakTime {exaktime_employee_id}, not linked)"
+        return f"ExakTime employee {exaktime_employee_id} (not linked)"

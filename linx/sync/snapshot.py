@@ -172,6 +172,21 @@ def named(connection_id: int, kind: str) -> dict[str, ExakTimeRecord]:
     return {r.exaktime_id: r for r in found}
 
 
+class Known:
+    """The snapshot's named records as one run asks for them: each collection is read
+    once (`named`, one query), the first time one of its records is asked for."""
+
+    def __init__(self, connection_id: int) -> None:
+        self.connection_id = connection_id
+        self._read: dict[str, dict[str, ExakTimeRecord]] = {}
+
+    def get(self, kind: str, exaktime_id) -> ExakTimeRecord | None:
+        """The record of ``exaktime_id`` in collection ``kind`` (None: not in it)."""
+        if kind not in self._read:
+            self._read[kind] = named(self.connection_id, kind)
+        return self._read[kind].get(str(exaktime_id))
+
+
 def names(connection_id: int, kind: str) -> dict[str, str]:
     """The snapshot's names of one collection by ExakTime id (one query)."""
     return {exaktime_id: r.name for exaktime_id, r in named(connection_id, kind).items()}
