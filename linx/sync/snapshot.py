@@ -187,11 +187,6 @@ class Known:
         return self._read[kind].get(str(exaktime_id))
 
 
-def names(connection_id: int, kind: str) -> dict[str, str]:
-    """The snapshot's names of one collection by ExakTime id (one query)."""
-    return {exaktime_id: r.name for exaktime_id, r in named(connection_id, kind).items()}
-
-
 def has_snapshot(connection_id: int, kind: str) -> bool:
     return ExakTimeRecord.objects.filter(connection_id=connection_id, kind=kind).exists()
 
