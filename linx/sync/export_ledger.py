@@ -29,7 +29,7 @@ from integrations.procore.errors import (
 )
 from integrations.procore.records import TimecardEntry
 from linx.models import Connection, ExportLedgerLine, LineState
-from linx.sync import rules
+from linx.sync import bulk_sql, rules
 from linx.sync.classify import classify
 from linx.sync.export_plan import Planned, origin_id
 from linx.sync.rules import HOURS_FIELD
@@ -70,8 +70,24 @@ def load_ledger(connection: Connection, records: list[TimeRecord]) -> dict[str, 
     return ledger
 
 
+#: What `write_intent` inserts of a line, in this order (see `_intent_values`).
+INTENT_FIELDS = [
+    "connection", "origin_id", "time_record_id", "kind", "state", *SENT_FIELDS,
+    "created_at", "updated_at",
+]  # fmt: skip
+
+
+def _intent_values(line: ExportLedgerLine) -> tuple:
+    return (
+        line.connection_id, line.origin_id, line.time_record_id, line.kind, line.state,
+        line.work_date, line.party_id, line.fields, line.fingerprint, line.revision,
+        line.created_at, line.updated_at,
+    )  # fmt: skip
+
+
 def write_intent(connection: Connection, plans: Iterable[Planned]) -> list[ExportLedgerLine]:
     """Ledger lines written before the create is sent: a crash leaves them pending."""
+    now = timezone.now()
     lines = []
     for plan in plans:
         line = ExportLedgerLine(
@@ -80,12 +96,24 @@ def write_intent(connection: Connection, plans: Iterable[Planned]) -> list[Expor
             time_record_id=plan.record.id,
             kind=plan.kind,
             state=LineState.PENDING,
+            created_at=now,
+            updated_at=now,
         )
         fill_line(line, plan)
         lines.append(line)
-    # One INSERT for the batch, committed before the create is sent.
+    # One prepared INSERT for the batch, committed before the create is sent; the ids
+    # are read back by origin (unique per connection).
     with transaction.atomic():
-        return ExportLedgerLine.objects.bulk_create(lines)
+        bulk_sql.insert(ExportLedgerLine, INTENT_FIELDS, map(_intent_values, lines))
+        ids = dict(
+            ExportLedgerLine.objects.filter(
+                connection=connection, origin_id__in=[line.origin_id for line in lines]
+            ).values_list("origin_id", "pk")
+        )
+    for line in lines:
+        line.pk = ids[line.origin_id]
+        line._state.adding, line._state.db = False, "default"
+    return lines
 
 
 def forget(lines: Iterable[ExportLedgerLine]) -> None:
@@ -104,17 +132,18 @@ def record_line(line: ExportLedgerLine, plan: Planned, entry_id: int) -> None:
 
 def record_created(lines: list[ExportLedgerLine], entry_ids: list[int]) -> None:
     """A batch's lines whose entries Procore created as their intents said (the fields
-    were filled when the intent was written): two statements, not one UPDATE a line."""
+    were filled when the intent was written): one prepared UPDATE for the batch."""
     now = timezone.now()
     for line, entry_id in zip(lines, entry_ids, strict=True):
         line.procore_id = entry_id
         line.state = LineState.DONE
         line.synced_at = line.updated_at = now
     with transaction.atomic():
-        ExportLedgerLine.objects.filter(pk__in=[line.pk for line in lines]).update(
-            state=LineState.DONE, synced_at=now, updated_at=now
+        bulk_sql.update(
+            ExportLedgerLine,
+            ["procore_id", "state", "synced_at", "updated_at"],
+            [(line.procore_id, line.state, now, now, line.pk) for line in lines],
         )
-        ExportLedgerLine.objects.bulk_update(lines, ["procore_id"], batch_size=500)
 
 
 def found_line(line: ExportLedgerLine, entry_id: int) -> None:
