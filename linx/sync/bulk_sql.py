@@ -24,11 +24,21 @@ def _preparers(model: type[models.Model], names: Sequence[str]) -> list[Callable
     out: list[Callable | None] = []
     for name in names:
         field = model._meta.get_field(name)
-        if isinstance(field, _PREPARED):
-            out.append(lambda value, f=field: f.get_db_prep_save(value, connection))
-        else:
-            out.append(None)
+        out.append(_prepare(field) if isinstance(field, _PREPARED) else None)
     return out
+
+
+def _prepare(field: models.Field) -> Callable[[Any], Any]:
+    """The field's own preparation; the same object again (a batch's one timestamp)
+    is prepared once."""
+    last: list[Any] = [_prepare, None]  # the last value (by identity) and its prepared form
+
+    def prepare(value: Any) -> Any:
+        if value is not last[0]:
+            last[:] = [value, field.get_db_prep_save(value, connection)]
+        return last[1]
+
+    return prepare
 
 
 def _columns(model: type[models.Model], names: Sequence[str]) -> list[str]:
@@ -38,7 +48,10 @@ def _columns(model: type[models.Model], names: Sequence[str]) -> list[str]:
 
 def _prepared(preparers: list[Callable | None], rows: Iterable[Sequence[Any]]) -> list[tuple]:
     return [
-        tuple(value if prep is None else prep(value) for prep, value in zip(preparers, row))
+        tuple(
+            value if prep is None else prep(value)
+            for prep, value in zip(preparers, row, strict=True)
+        )
         for row in rows
     ]
 
@@ -46,25 +59,26 @@ def _prepared(preparers: list[Callable | None], rows: Iterable[Sequence[Any]]) -
 def insert(model: type[models.Model], names: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
     """INSERT ``rows`` (each one value per field named in ``names``) into ``model``'s table."""
     rows = _prepared(_preparers(model, names), rows)
-    if not rows:
-        return
-    sql = (
-        f"INSERT INTO {connection.ops.quote_name(model._meta.db_table)} "
-        f"({', '.join(_columns(model, names))}) VALUES ({', '.join(['%s'] * len(names))})"
-    )
-    with connection.cursor() as cursor:
-        cursor.executemany(sql, rows)
+    if rows:
+        columns = ", ".join(_columns(model, names))
+        values = ", ".join(["%s"] * len(names))
+        _send(f"INSERT INTO {_table(model)} ({columns}) VALUES ({values})", rows)  # noqa: S608
 
 
 def update(model: type[models.Model], names: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
     """UPDATE ``model``'s rows: each of ``rows`` is its values for ``names``, then its pk."""
     rows = _prepared([*_preparers(model, names), None], rows)
-    if not rows:
-        return
-    assignments = ", ".join(f"{column} = %s" for column in _columns(model, names))
-    sql = (
-        f"UPDATE {connection.ops.quote_name(model._meta.db_table)} SET {assignments} "
-        f"WHERE {connection.ops.quote_name(model._meta.pk.column)} = %s"
-    )
+    if rows:
+        assignments = ", ".join(f"{column} = %s" for column in _columns(model, names))
+        pk = connection.ops.quote_name(model._meta.pk.column)
+        _send(f"UPDATE {_table(model)} SET {assignments} WHERE {pk} = %s", rows)  # noqa: S608
+
+
+def _table(model: type[models.Model]) -> str:
+    return connection.ops.quote_name(model._meta.db_table)
+
+
+def _send(sql: str, rows: list[tuple]) -> None:
+    # Table and column names come from the model, quoted; every value is a parameter.
     with connection.cursor() as cursor:
         cursor.executemany(sql, rows)

@@ -212,7 +212,7 @@ class Sender(Reconciler):
 
     def _created(self, plan: Planned, result: RecordResult, entry_id: int | None) -> None:
         result.outcomes.append(Outcome.CREATED)
-        result.changes[plan.kind] = rules.changes({}, plan.fields)
+        result.changes[plan.kind] = rules.created_changes(plan.fields)
         if entry_id is not None:
             result.entry_ids.append(entry_id)
         self._answered(result)

@@ -24,8 +24,9 @@ from integrations.exaktime.records import TimeRecord
 from integrations.procore.client import ProcoreClient
 from linx.models import Connection, EntityType, Outcome, SyncRun
 from linx.sync.classify import classify
-from linx.sync.export_ledger import load_ledger
+from linx.sync.export_ledger import LEDGER_SLICE, load_ledger
 from linx.sync.export_plan import Plan, Planned, Planner, Unexportable, origin_id
+from linx.sync.export_read import PageReader, read_with
 from linx.sync.export_send import RecordResult, Sender
 from linx.sync.parameters import RunParameters
 from linx.sync.rules import HOURS_FIELD
@@ -75,14 +76,19 @@ class Exporter(RunWork):
         self.planner: Planner | None = None
 
     def run(self) -> None:
-        self.planner = Planner(
-            self.connection, self.procore, self.exaktime, approved_only=self.approved_only
-        )
-        records = self.read_records()
+        # The week's pages are read on a thread of their own while the mappings and the
+        # ledger lines of the records read so far are loaded here (see `export_read`).
+        reader = PageReader(self.exaktime, self.start_date, self.end_date)
+        try:
+            self.planner = Planner(
+                self.connection, self.procore, self.exaktime, approved_only=self.approved_only
+            )
+            records, ledger = self.read_records(reader)
+        finally:
+            reader.close()
         self.recorder.expect(EntityType.TIME_RECORD, len(records))
         if not records:
             self.recorder.note = self.nothing_found()
-        ledger = load_ledger(self.connection, records)
         if not self.dry_run:
             self.sender.reconcile(ledger)
         to_create: list[tuple[Planned, RecordResult]] = []
@@ -109,36 +115,37 @@ class Exporter(RunWork):
             "to export. Check the dates, or whether the crews have punched that week yet."
         )
 
-    def read_records(self) -> list[TimeRecord]:
-        changed: list[bool] = []
+    def read_records(self, reader: PageReader) -> tuple[list[TimeRecord], dict]:
+        """The records to export, each once, and their ledger lines (by origin_id)."""
+        ledger: dict = {}
+        waiting: list[TimeRecord] = []
+
+        def alongside(batch: list[TimeRecord]) -> None:
+            waiting.extend(batch)
+            if len(waiting) >= LEDGER_SLICE // len(HOURS_FIELD):
+                ledger.update(load_ledger(self.connection, waiting))
+                waiting.clear()
+
         try:
-            records = list(
-                self.exaktime.time_records(
-                    self.start_date, self.end_date, on_changed=lambda: changed.append(True)
-                )
-            )
-            if changed:
-                # The list changed while its pages were read (a punch added, or moved to
-                # another day): the record at the seam of two pages may have gone unseen,
-                # and these dates may never be exported again. A second reading finds it.
-                records += self.exaktime.time_records(self.start_date, self.end_date)
+            # By id: a list that changes while its pages are read (a punch added that
+            # sorts before the others) shows the last record of a page again on the next
+            # one. Its entries must be planned once; the later reading is the fresher one.
+            records = read_with(reader, self.wanted, alongside)
         except ExakTimeError as error:
             if classify(error).stops_the_run:
                 raise RunAborted(error.message) from error
             raise RunAborted(
                 f"Linx could not read ExakTime's time records: {error.message}"
             ) from error
-        # By id: a list that changes while its pages are read (a punch added that sorts
-        # before the others) shows the last record of a page again on the next one. Its
-        # entries must be planned once; the later reading is the fresher one.
-        kept: dict[int, TimeRecord] = {}
-        for record in records:
-            if self.only is not None and record.id not in self.only:
-                continue
-            if self.employees and record.employee_id not in self.employees:
-                continue
-            kept[record.id] = record
-        return list(kept.values())
+        ledger.update(load_ledger(self.connection, waiting))
+        return records, ledger
+
+    def wanted(self, record: TimeRecord) -> bool:
+        """Whether the run exports this record (only the ones to try again, or of the
+        chosen employees, when it was asked to)."""
+        if self.only is not None and record.id not in self.only:
+            return False
+        return not self.employees or record.employee_id in self.employees
 
     def plan(self, record: TimeRecord, ledger) -> Plan:
         """The record's plan. One the ledger holds at its current revision is resolved

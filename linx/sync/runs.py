@@ -426,11 +426,19 @@ class RunRecorder:
                 ROW_FIELDS,
                 [
                     (
-                        run_id, str(row.entity_type), str(row.outcome), row.procore_id,
+                        run_id,
+                        str(row.entity_type),
+                        str(row.outcome),
+                        row.procore_id,
                         row.exaktime_id,
-                        row.name, row.changes, row.message, row.retryable, row.hint, row.needs,
+                        row.name,
+                        row.changes,
+                        row.message,
+                        row.retryable,
+                        row.hint,
+                        row.needs,
                         at,
-                    )  # fmt: skip
+                    )
                     for row, at in self._rows
                 ],
             )
