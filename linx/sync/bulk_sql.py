@@ -74,6 +74,26 @@ def update(model: type[models.Model], names: Sequence[str], rows: Iterable[Seque
         _send(f"UPDATE {_table(model)} SET {assignments} WHERE {pk} = %s", rows)  # noqa: S608
 
 
+def pks_by(model: type[models.Model], key: str, keys: Sequence[Any], **equal: Any) -> dict:
+    """``{key's value: pk}`` of ``model``'s rows whose ``key`` is one of ``keys`` and
+    whose fields named in ``equal`` hold those values (plain values, no lookups)."""
+    pk = connection.ops.quote_name(model._meta.pk.column)
+    column, *where = _columns(model, [key, *equal])
+    found: dict = {}
+    with connection.cursor() as cursor:
+        for start in range(0, len(keys), 500):
+            part = list(keys[start : start + 500])
+            conditions = [f"{name} = %s" for name in where]
+            conditions.append(f"{column} IN ({', '.join(['%s'] * len(part))})")
+            cursor.execute(
+                f"SELECT {column}, {pk} FROM {_table(model)} "  # noqa: S608
+                f"WHERE {' AND '.join(conditions)}",
+                [*equal.values(), *part],
+            )
+            found.update(cursor.fetchall())
+    return found
+
+
 def _table(model: type[models.Model]) -> str:
     return connection.ops.quote_name(model._meta.db_table)
 

@@ -46,11 +46,19 @@ SENT_FIELDS = ["work_date", "party_id", "fields", "fingerprint", "revision"]
 def fill_line(line: ExportLedgerLine, plan: Planned) -> None:
     """What a ledger line keeps of its plan: the date and worker to look it up by, the
     fields sent, and what tells a changed record from an unchanged one."""
-    line.work_date = date.fromisoformat(plan.fields["date"])
-    line.party_id = plan.fields["party_id"]
-    line.fields = rules.json_ready(plan.fields)
-    line.fingerprint = plan.fingerprint
-    line.revision = plan.record.revision
+    for name, value in sent_values(plan).items():
+        setattr(line, name, value)
+
+
+def sent_values(plan: Planned) -> dict:
+    """The `SENT_FIELDS` of a line for ``plan``."""
+    return {
+        "work_date": date.fromisoformat(plan.fields["date"]),
+        "party_id": plan.fields["party_id"],
+        "fields": rules.json_ready(plan.fields),
+        "fingerprint": plan.fingerprint,
+        "revision": plan.record.revision,
+    }
 
 
 def load_ledger(connection: Connection, records: list[TimeRecord]) -> dict[str, ExportLedgerLine]:
@@ -70,50 +78,42 @@ def load_ledger(connection: Connection, records: list[TimeRecord]) -> dict[str, 
     return ledger
 
 
-#: What `write_intent` inserts of a line, in this order (see `_intent_values`).
-INTENT_FIELDS = [
-    "connection", "origin_id", "time_record_id", "kind", "state", *SENT_FIELDS,
-    "created_at", "updated_at",
-]  # fmt: skip
+#: What `write_intent` inserts of a line: every column but the id, in the model's order.
+INTENT_FIELDS = [f.name for f in ExportLedgerLine._meta.concrete_fields if not f.primary_key]
 
 
-def _intent_values(line: ExportLedgerLine) -> tuple:
-    return (
-        line.connection_id, line.origin_id, line.time_record_id, line.kind, line.state,
-        line.work_date, line.party_id, line.fields, line.fingerprint, line.revision,
-        line.created_at, line.updated_at,
-    )  # fmt: skip
+def _intent(connection: Connection, plan: Planned, now) -> tuple:
+    """A pending line's column values, in `INTENT_FIELDS`' order."""
+    line = {
+        "connection": connection.pk,
+        "origin_id": plan.origin,
+        "time_record_id": plan.record.id,
+        "kind": plan.kind,
+        "procore_id": None,
+        "state": LineState.PENDING,
+        **sent_values(plan),
+        "synced_at": None,
+        "created_at": now,
+        "updated_at": now,
+    }
+    return tuple(line[name] for name in INTENT_FIELDS)
 
 
 def write_intent(connection: Connection, plans: Iterable[Planned]) -> list[ExportLedgerLine]:
     """Ledger lines written before the create is sent: a crash leaves them pending."""
     now = timezone.now()
-    lines = []
-    for plan in plans:
-        line = ExportLedgerLine(
-            connection=connection,
-            origin_id=plan.origin,
-            time_record_id=plan.record.id,
-            kind=plan.kind,
-            state=LineState.PENDING,
-            created_at=now,
-            updated_at=now,
-        )
-        fill_line(line, plan)
-        lines.append(line)
+    values = [_intent(connection, plan, now) for plan in plans]
     # One prepared INSERT for the batch, committed before the create is sent; the ids
     # are read back by origin (unique per connection).
     with transaction.atomic():
-        bulk_sql.insert(ExportLedgerLine, INTENT_FIELDS, map(_intent_values, lines))
-        ids = dict(
-            ExportLedgerLine.objects.filter(
-                connection=connection, origin_id__in=[line.origin_id for line in lines]
-            ).values_list("origin_id", "pk")
-        )
-    for line in lines:
-        line.pk = ids[line.origin_id]
-        line._state.adding, line._state.db = False, "default"
-    return lines
+        bulk_sql.insert(ExportLedgerLine, INTENT_FIELDS, values)
+        origins = [row[INTENT_FIELDS.index("origin_id")] for row in values]
+        ids = bulk_sql.pks_by(ExportLedgerLine, "origin_id", origins, connection=connection.pk)
+    # As the database holds them (made as a query's rows are: the quick way).
+    return [
+        ExportLedgerLine.from_db("default", None, (ids[origin], *row))
+        for origin, row in zip(origins, values, strict=True)
+    ]
 
 
 def forget(lines: Iterable[ExportLedgerLine]) -> None:
