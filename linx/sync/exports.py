@@ -24,7 +24,7 @@ from integrations.exaktime.records import TimeRecord
 from integrations.procore.client import ProcoreClient
 from linx.models import Connection, EntityType, Outcome, SyncRun
 from linx.sync.classify import classify
-from linx.sync.export_ledger import LEDGER_SLICE, load_ledger
+from linx.sync.export_ledger import load_ledger
 from linx.sync.export_plan import Plan, Planned, Planner, Unexportable, origin_id
 from linx.sync.export_read import PageReader, read_with
 from linx.sync.export_send import RecordResult, Sender
@@ -76,14 +76,14 @@ class Exporter(RunWork):
         self.planner: Planner | None = None
 
     def run(self) -> None:
-        # The week's pages are read on a thread of their own while the mappings and the
-        # ledger lines of the records read so far are loaded here (see `export_read`).
+        # The week's pages are read on a thread of their own while, here, the mappings
+        # load and the records read so far are planned (see `read_records`).
         reader = PageReader(self.exaktime, self.start_date, self.end_date)
         try:
             self.planner = Planner(
                 self.connection, self.procore, self.exaktime, approved_only=self.approved_only
             )
-            records, ledger = self.read_records(reader)
+            records, ledger, early = self.read_records(reader)
         finally:
             reader.close()
         self.recorder.expect(EntityType.TIME_RECORD, len(records))
@@ -95,13 +95,23 @@ class Exporter(RunWork):
         for record in records:
             result = RecordResult(record, name=self.planner.name_of(record))
             try:
-                self.apply(self.plan(record, ledger), ledger, result, to_create)
+                self.apply(self.planned(record, ledger, early), ledger, result, to_create)
             except Unexportable as problem:
                 result.failures.append(str(problem))
                 result.needs = problem.needs
             if not result.waiting:
                 self.finish_record(result)
         self.sender.create(to_create)
+
+    def planned(self, record: TimeRecord, ledger, early: dict) -> Plan:
+        """The record's plan: the one made while the pages were read, if it was made for
+        this very reading of the record; else made now."""
+        made = early.get(record.id)
+        if made is None or made[0] is not record:
+            return self.plan(record, ledger)
+        if isinstance(made[1], Unexportable):
+            raise made[1]
+        return made[1]
 
     def nothing_found(self) -> str:
         """Why an export with no time records did nothing, and what to check."""
@@ -115,16 +125,30 @@ class Exporter(RunWork):
             "to export. Check the dates, or whether the crews have punched that week yet."
         )
 
-    def read_records(self, reader: PageReader) -> tuple[list[TimeRecord], dict]:
-        """The records to export, each once, and their ledger lines (by origin_id)."""
+    def read_records(self, reader: PageReader) -> tuple[list[TimeRecord], dict, dict]:
+        """The records to export, each once; their ledger lines (by origin_id); and the
+        plans made while the pages were read (by record id: the record and its plan, or
+        why it cannot be exported).
+
+        Each handful of records read has its ledger lines loaded and is planned at once,
+        so that resolving (and reading a project's lists) overlaps the reading. A record
+        with a pending line is planned later, once the ledger is settled from Procore.
+        Nothing is sent and no row is recorded before the reading is complete.
+        """
         ledger: dict = {}
-        waiting: list[TimeRecord] = []
+        early: dict[int, tuple[TimeRecord, Plan | Unexportable]] = {}
 
         def alongside(batch: list[TimeRecord]) -> None:
-            waiting.extend(batch)
-            if len(waiting) >= LEDGER_SLICE // len(HOURS_FIELD):
-                ledger.update(load_ledger(self.connection, waiting))
-                waiting.clear()
+            lines = load_ledger(self.connection, batch)
+            ledger.update(lines)
+            for record in batch:
+                mine = [lines.get(origin_id(record.id, kind)) for kind in HOURS_FIELD]
+                if record.id is None or any(line and line.procore_id is None for line in mine):
+                    continue
+                try:
+                    early[record.id] = (record, self.plan(record, lines))
+                except Unexportable as problem:
+                    early[record.id] = (record, problem)
 
         try:
             # By id: a list that changes while its pages are read (a punch added that
@@ -137,8 +161,7 @@ class Exporter(RunWork):
             raise RunAborted(
                 f"Linx could not read ExakTime's time records: {error.message}"
             ) from error
-        ledger.update(load_ledger(self.connection, waiting))
-        return records, ledger
+        return records, ledger, early
 
     def wanted(self, record: TimeRecord) -> bool:
         """Whether the run exports this record (only the ones to try again, or of the
