@@ -745,3 +745,30 @@ def test_an_export_row_is_named_as_a_person_reads_it(punch, linked):
     punch()
     (row,) = export(linked, dry_run=True).rows.all()
     assert row.name == "Alex Rivera, 2026-11-18 · PJA · 03-3010 Concrete Labor"
+
+
+def test_a_record_shown_again_on_the_next_page_is_exported_once_as_read_last(
+    punch, linked, procore_sandbox, monkeypatch
+):
+    """A list that changes while its pages are read shows the record at the seam twice;
+    the export plans as it reads, and still sends that record once, as last read."""
+    from dataclasses import replace
+    from decimal import Decimal
+
+    from integrations.exaktime.client import ExakTimeClient
+
+    seam, other = punch(), punch(employee_id=et.EMPLOYEE_LINKED, work_date="2026-11-17")
+    reading = ExakTimeClient.time_records
+
+    def shown_twice(self, *args, **kwargs):
+        records = list(reading(self, *args, **kwargs))
+        again = [replace(r, regular_hours=Decimal(7)) for r in records if r.id == seam["id"]]
+        return iter([*records, *again])
+
+    monkeypatch.setattr(ExakTimeClient, "time_records", shown_twice)
+    run = export(linked)
+    assert run.status == RunStatus.SUCCEEDED
+    assert run.counts == {Outcome.CREATED: 2}
+    made = [e for e in entries(procore_sandbox) if e["origin_id"] == f"{seam['id']}-regular"]
+    assert [float(e["hours"]) for e in made] == [7]
+    assert {e["origin_id"] for e in entries(procore_sandbox)} >= {f"{other['id']}-regular"}
