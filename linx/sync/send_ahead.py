@@ -9,8 +9,9 @@ is committed before it is sent (the caller writes it first).
 
 The worker makes only the HTTP call. The connection's token lives in the database, which
 a worker never touches: it is read on the run's thread and handed to the call; a call
-that would need a new one (it expired, or Procore answered 401, which means the request
-was refused unprocessed) is made again on the run's thread, which renews it as always.
+that would need a new one (it expires soon, or Procore answered 401, which means the
+request was refused unprocessed) has the token renewed on the run's thread, as the
+worker would have, and is made there.
 """
 
 from __future__ import annotations
@@ -26,7 +27,12 @@ from integrations.procore.client import ProcoreClient
 
 
 class _RunThreadOnly(Exception):
-    """The call needs the connection's token store: it is made on the run's thread."""
+    """The call needs a new token (``stale`` would not do): renewed and made on the
+    run's thread, where the connection's token store is."""
+
+    def __init__(self, stale) -> None:
+        super().__init__("a new Procore token is needed")
+        self.stale = stale
 
 
 class _Handed:
@@ -39,7 +45,7 @@ class _Handed:
         return self._token
 
     def replace(self, stale, obtain):
-        raise _RunThreadOnly
+        raise _RunThreadOnly(stale)
 
 
 def _in_worker(call: Callable[[], Any]) -> Any:
@@ -79,7 +85,10 @@ class SendAhead:
         token is made here, on the run's thread."""
         try:
             return future.result()
-        except _RunThreadOnly:
+        except _RunThreadOnly as needed:
+            # Renewed as the worker would have (once, unless another caller already
+            # has), so the create is not refused a second time with the same token.
+            self.procore.auth.renew(self.procore.token_store, stale=needed.stale)
             return self.procore.create_timecard_entries(future.entries)  # type: ignore[attr-defined]
 
     def close(self) -> None:
