@@ -218,8 +218,8 @@ def main() -> None:
     line("status", lambda r: r["run"].status)
     line("rows", lambda r: f"{r['rows']:,}")
     line("seconds", lambda r: f"{r['seconds']:.1f}")
-    # Linx's own CPU (this process; the sandboxes run in theirs): what a busy machine
-    # stretches least, so the figure to compare between runs on a shared machine.
+    # The import's own CPU (the sandboxes run in processes of their own): steadier
+    # than its wall time on a shared machine.
     line("Linx CPU seconds", lambda r: f"{r['cpu']:.1f}")
     line("rows per second", lambda r: f"{r['rows'] / r['seconds']:,.0f}")
     line("Procore requests", lambda r: f"{len(r['procore']):,}")

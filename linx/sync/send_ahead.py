@@ -17,13 +17,12 @@ worker would have, and is made there.
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
-from django.db import connections
-
 from integrations.procore.client import ProcoreClient
+from linx.sync.write_pool import in_worker
 
 
 class _RunThreadOnly(Exception):
@@ -48,13 +47,6 @@ class _Handed:
         raise _RunThreadOnly(stale)
 
 
-def _in_worker(call: Callable[[], Any]) -> Any:
-    try:
-        return call()
-    finally:
-        connections.close_all()  # a worker never keeps a database connection open
-
-
 class SendAhead:
     """Sends bulk creates on one worker thread; `answer` waits for one."""
 
@@ -76,7 +68,7 @@ class SendAhead:
         client.token_store = _Handed(store.current())
         if self._executor is None:
             self._executor = ThreadPoolExecutor(1, thread_name_prefix="linx-procore-bulk")
-        future = self._executor.submit(_in_worker, lambda: client.create_timecard_entries(entries))
+        future = self._executor.submit(in_worker, lambda: client.create_timecard_entries(entries))
         future.entries = entries  # type: ignore[attr-defined]
         return future
 
