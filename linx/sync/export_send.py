@@ -12,6 +12,7 @@ as one a re-run can fix.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -226,10 +227,24 @@ class Sender(Reconciler):
                         raise
                 future = ahead.send([plan.fields for plan, _ in batch]) if batch else None
                 if created is not None:
-                    self._batch_created(out[0], out[1], created)
+                    try:
+                        self._batch_created(out[0], out[1], created)
+                    except BaseException:  # stopped (a cancel, say) while a batch is out
+                        self._complete_quietly(ahead, future, lines)
+                        raise
                 out = (batch, lines, future) if batch else None
         finally:
             ahead.close()
+
+    @staticmethod
+    def _complete_quietly(ahead: SendAhead, future, lines: list[ExportLedgerLine]) -> None:
+        """The run is ending with a batch out: its ledger lines are completed if it was
+        created (no rows: the run records no more); else they stay pending, and the next
+        export settles them from what Procore holds."""
+        if future is None:
+            return
+        with contextlib.suppress(Exception):  # pending lines are the safe outcome
+            record_created(lines, [entry.id for entry in ahead.answer(future)])
 
     def _answer(self, ahead: SendAhead, batch, lines, future) -> list | None:
         """The entries a batch out created; None when Procore refused it (handled)."""
