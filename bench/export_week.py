@@ -22,14 +22,17 @@ export's time against the raw time. Both exports read the week's time records fr
 ExakTime sandbox; those pages are fetched again raw afterwards, so that their share of
 the export's time can be told apart.
 
-    .venv/bin/python bench/export_week.py [--records 20000] [--scale large|small]
+    .venv/bin/python bench/export_week.py [--records 20000] [--scale large|small] [--profile]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import cProfile
 import multiprocessing
 import os
+import pstats
 import random
 import re
 import shutil
@@ -220,6 +223,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--records", type=int, default=20_000, help="time records in the week")
     parser.add_argument("--scale", choices=["small", "large"], default="large")
+    parser.add_argument(
+        "--profile", action="store_true", help="print where each export's time goes"
+    )
     args = parser.parse_args()
 
     folder = tempfile.mkdtemp(prefix="linx-bench-")
@@ -311,20 +317,26 @@ def main() -> None:
     def export() -> dict:
         procore.clear_log()
         exaktime.clear_log()
+        profiler = cProfile.Profile() if args.profile else None
         began, cpu = time.perf_counter(), time.process_time()
-        run = execute(
-            create_run(
-                connection,
-                RunKind.EXPORT,
-                trigger=RunTrigger.COMMAND,
-                parameters={
-                    "from": WEEK_START.isoformat(),
-                    "to": (WEEK_START + timedelta(days=6)).isoformat(),
-                },
+        with profiler or contextlib.nullcontext():
+            run = execute(
+                create_run(
+                    connection,
+                    RunKind.EXPORT,
+                    trigger=RunTrigger.COMMAND,
+                    parameters={
+                        "from": WEEK_START.isoformat(),
+                        "to": (WEEK_START + timedelta(days=6)).isoformat(),
+                    },
+                )
             )
-        )
         seconds = time.perf_counter() - began
         cpu = time.process_time() - cpu
+        if profiler:
+            stats = pstats.Stats(profiler).sort_stats("cumulative")
+            stats.print_stats(45)
+            stats.sort_stats("tottime").print_stats(25)
         procore_log = [e for e in procore.log() if e["path"].startswith("/rest/")]
         return {
             "run": run,

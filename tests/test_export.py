@@ -745,3 +745,65 @@ def test_an_export_row_is_named_as_a_person_reads_it(punch, linked):
     punch()
     (row,) = export(linked, dry_run=True).rows.all()
     assert row.name == "Alex Rivera, 2026-11-18 · PJA · 03-3010 Concrete Labor"
+
+
+def test_a_record_shown_again_on_the_next_page_is_exported_once_as_read_last(
+    punch, linked, procore_sandbox, monkeypatch
+):
+    """A list that changes while its pages are read shows the record at the seam twice;
+    the export plans as it reads, and still sends that record once, as last read."""
+    from dataclasses import replace
+    from decimal import Decimal
+
+    from integrations.exaktime.client import ExakTimeClient
+
+    seam, other = punch(), punch(employee_id=et.EMPLOYEE_LINKED, work_date="2026-11-17")
+    reading = ExakTimeClient.time_records
+
+    def shown_twice(self, *args, **kwargs):
+        records = list(reading(self, *args, **kwargs))
+        again = [replace(r, regular_hours=Decimal(7)) for r in records if r.id == seam["id"]]
+        return iter([*records, *again])
+
+    monkeypatch.setattr(ExakTimeClient, "time_records", shown_twice)
+    run = export(linked)
+    assert run.status == RunStatus.SUCCEEDED
+    assert run.counts == {Outcome.CREATED: 2}
+    made = [e for e in entries(procore_sandbox) if e["origin_id"] == f"{seam['id']}-regular"]
+    assert [float(e["hours"]) for e in made] == [7]
+    assert {e["origin_id"] for e in entries(procore_sandbox)} >= {f"{other['id']}-regular"}
+
+
+def test_a_run_stopped_while_a_bulk_create_is_out_completes_its_ledger_and_duplicates_nothing(
+    punch, linked, procore_sandbox, monkeypatch
+):
+    """A batch is out while the previous one's rows are recorded: when the run stops
+    there (a cancel), the batch out is still completed in the ledger, and the next
+    export creates only what is missing."""
+    from linx.sync import export_send
+    from linx.sync.exports import Exporter
+    from linx.sync.runs import RunStopped
+
+    records = [punch(work_date=f"2026-11-{day}") for day in (16, 17, 18)]  # 9 entries
+    monkeypatch.setattr(export_send, "BULK", 2)
+    recorded = Exporter.finish_record
+
+    def stop_at_first_row(self, result):
+        monkeypatch.setattr(Exporter, "finish_record", recorded)
+        raise RunStopped("Cancelled by an operator.")
+
+    monkeypatch.setattr(Exporter, "finish_record", stop_at_first_row)
+    stopped = export(linked)
+    assert stopped.status == RunStatus.CANCELLED
+    held = entries(procore_sandbox)
+    assert 0 < len(held) < 9  # up to the batch out when the run stopped
+    lines = ExportLedgerLine.objects.filter(connection=linked)
+    assert not lines.filter(procore_id__isnull=True).exists()  # none left pending
+    assert sorted(line.procore_id for line in lines) == sorted(e["id"] for e in held)
+    monkeypatch.setattr(Exporter, "finish_record", recorded)
+    again = export(linked)
+    assert again.status == RunStatus.SUCCEEDED
+    origins = [e["origin_id"] for e in entries(procore_sandbox)]
+    assert sorted(origins) == sorted(
+        f"{r['id']}-{k}" for r in records for k in ("regular", "ot1", "ot2")
+    )

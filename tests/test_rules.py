@@ -377,3 +377,28 @@ def test_a_select_value_that_is_not_text_fails_its_row_not_the_run(punch, linked
     row = run.rows.get(exaktime_id=str(bad["id"]))
     assert row.outcome == Outcome.FAILED
     assert "holds ['Rain'], which is not one of its Procore options" in row.message
+
+
+def test_a_created_records_changes_list_every_field_that_has_a_value():
+    """The row of a record just created shows each value it was created with, as the
+    general diff from nothing would: a value of None is left out, the rest shown as sent."""
+    after = {
+        "hours": "8.5",
+        "cost_code_id": 7,
+        "sub_job_id": None,
+        "billable": False,
+        "lunch_time": 0,
+        "description": "",
+        "date": date(2026, 11, 16),
+        "tags": ("b", "a"),
+    }
+    assert rules.created_changes(after) == {
+        "hours": [None, "8.5"],
+        "cost_code_id": [None, 7],
+        "billable": [None, False],
+        "lunch_time": [None, 0],
+        "description": [None, ""],
+        "date": [None, "2026-11-16"],
+        "tags": [None, ["a", "b"]],
+    }
+    assert rules.created_changes(after) == rules.changes({}, after)

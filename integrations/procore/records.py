@@ -324,7 +324,7 @@ def _custom_field_values(data: Mapping[str, Any]) -> dict[int, Any]:
     values: dict[int, Any] = {}
     nested = data.get("custom_fields")
     sources = [nested.items()] if isinstance(nested, Mapping) else []
-    sources.append((k, v) for k, v in data.items() if k.startswith("custom_field_"))
+    sources.append([(k, v) for k, v in data.items() if k.startswith("custom_field_")])
     for items in sources:
         for key, value in items:
             definition_id = whole(str(key).removeprefix("custom_field_"))

@@ -29,7 +29,7 @@ from integrations.procore.errors import (
 )
 from integrations.procore.records import TimecardEntry
 from linx.models import Connection, ExportLedgerLine, LineState
-from linx.sync import rules
+from linx.sync import bulk_sql, rules
 from linx.sync.classify import classify
 from linx.sync.export_plan import Planned, origin_id
 from linx.sync.rules import HOURS_FIELD
@@ -46,11 +46,19 @@ SENT_FIELDS = ["work_date", "party_id", "fields", "fingerprint", "revision"]
 def fill_line(line: ExportLedgerLine, plan: Planned) -> None:
     """What a ledger line keeps of its plan: the date and worker to look it up by, the
     fields sent, and what tells a changed record from an unchanged one."""
-    line.work_date = date.fromisoformat(plan.fields["date"])
-    line.party_id = plan.fields["party_id"]
-    line.fields = rules.json_ready(plan.fields)
-    line.fingerprint = plan.fingerprint
-    line.revision = plan.record.revision
+    for name, value in sent_values(plan).items():
+        setattr(line, name, value)
+
+
+def sent_values(plan: Planned) -> dict:
+    """The `SENT_FIELDS` of a line for ``plan``."""
+    return {
+        "work_date": date.fromisoformat(plan.fields["date"]),
+        "party_id": plan.fields["party_id"],
+        "fields": rules.json_ready(plan.fields),
+        "fingerprint": plan.fingerprint,
+        "revision": plan.record.revision,
+    }
 
 
 def load_ledger(connection: Connection, records: list[TimeRecord]) -> dict[str, ExportLedgerLine]:
@@ -63,29 +71,50 @@ def load_ledger(connection: Connection, records: list[TimeRecord]) -> dict[str, 
             (line.origin_id, line)
             # Without the fields last sent: only a changed record's diff needs them (read
             # then, line by line); decoding every line's JSON made up much of a no-change run.
+            # Nor its times: converting three datetimes a line was the next largest part.
             for line in ExportLedgerLine.objects.filter(
                 connection=connection, origin_id__in=origins[start : start + LEDGER_SLICE]
-            ).defer("fields")
+            ).defer("fields", "synced_at", "created_at", "updated_at")
         )
     return ledger
 
 
+#: What `write_intent` inserts of a line: every column but the id, in the model's order.
+INTENT_FIELDS = [f.name for f in ExportLedgerLine._meta.concrete_fields if not f.primary_key]
+
+
+def _intent(connection: Connection, plan: Planned, now) -> tuple:
+    """A pending line's column values, in `INTENT_FIELDS`' order."""
+    line = {
+        "connection": connection.pk,
+        "origin_id": plan.origin,
+        "time_record_id": plan.record.id,
+        "kind": plan.kind,
+        "procore_id": None,
+        "state": LineState.PENDING,
+        **sent_values(plan),
+        "synced_at": None,
+        "created_at": now,
+        "updated_at": now,
+    }
+    return tuple(line[name] for name in INTENT_FIELDS)
+
+
 def write_intent(connection: Connection, plans: Iterable[Planned]) -> list[ExportLedgerLine]:
     """Ledger lines written before the create is sent: a crash leaves them pending."""
-    lines = []
-    for plan in plans:
-        line = ExportLedgerLine(
-            connection=connection,
-            origin_id=plan.origin,
-            time_record_id=plan.record.id,
-            kind=plan.kind,
-            state=LineState.PENDING,
-        )
-        fill_line(line, plan)
-        lines.append(line)
-    # One INSERT for the batch, committed before the create is sent.
+    now = timezone.now()
+    values = [_intent(connection, plan, now) for plan in plans]
+    # One prepared INSERT for the batch, committed before the create is sent; the ids
+    # are read back by origin (unique per connection).
     with transaction.atomic():
-        return ExportLedgerLine.objects.bulk_create(lines)
+        bulk_sql.insert(ExportLedgerLine, INTENT_FIELDS, values)
+        origins = [row[INTENT_FIELDS.index("origin_id")] for row in values]
+        ids = bulk_sql.pks_by(ExportLedgerLine, "origin_id", origins, connection=connection.pk)
+    # As the database holds them (made as a query's rows are: the quick way).
+    return [
+        ExportLedgerLine.from_db("default", None, (ids[origin], *row))
+        for origin, row in zip(origins, values, strict=True)
+    ]
 
 
 def forget(lines: Iterable[ExportLedgerLine]) -> None:
@@ -104,17 +133,18 @@ def record_line(line: ExportLedgerLine, plan: Planned, entry_id: int) -> None:
 
 def record_created(lines: list[ExportLedgerLine], entry_ids: list[int]) -> None:
     """A batch's lines whose entries Procore created as their intents said (the fields
-    were filled when the intent was written): two statements, not one UPDATE a line."""
+    were filled when the intent was written): one prepared UPDATE for the batch."""
     now = timezone.now()
     for line, entry_id in zip(lines, entry_ids, strict=True):
         line.procore_id = entry_id
         line.state = LineState.DONE
         line.synced_at = line.updated_at = now
     with transaction.atomic():
-        ExportLedgerLine.objects.filter(pk__in=[line.pk for line in lines]).update(
-            state=LineState.DONE, synced_at=now, updated_at=now
+        bulk_sql.update(
+            ExportLedgerLine,
+            ["procore_id", "state", "synced_at", "updated_at"],
+            [(line.procore_id, line.state, now, now, line.pk) for line in lines],
         )
-        ExportLedgerLine.objects.bulk_update(lines, ["procore_id"], batch_size=500)
 
 
 def found_line(line: ExportLedgerLine, entry_id: int) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
+from functools import cached_property
 from typing import Any
 
 from integrations.exaktime.client import ExakTimeClient
@@ -72,8 +73,10 @@ class Planned:
     def origin(self) -> str:
         return origin_id(self.record.id, self.kind)
 
-    @property
+    @cached_property
     def fingerprint(self) -> str:
+        # Once: a no-change export compares it with the ledger's twice, and a create
+        # keeps it. ``fields`` are not changed after planning (a new plan is made instead).
         return rules.fingerprint(self.fields)
 
 

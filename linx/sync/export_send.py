@@ -12,6 +12,7 @@ as one a re-run can fix.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -44,6 +45,7 @@ from linx.sync.export_plan import RERUN, Planned, Unexportable
 from linx.sync.reference import names_reference
 from linx.sync.rules import KIND_NAMES
 from linx.sync.runs import RunAborted
+from linx.sync.send_ahead import SendAhead
 
 log = logging.getLogger(__name__)
 
@@ -202,17 +204,59 @@ class Sender(Reconciler):
         result.changes[kind] = {"entry": [line.procore_id, None]}
 
     def create(self, to_create: list[tuple[Planned, RecordResult]]) -> None:
-        """Create the new entries in bulk batches; a refused batch falls back so only bad ones fail."""
+        """Create the new entries in bulk batches; a refused batch falls back so only bad ones fail.
+
+        One batch is out at a time, in order, each after its ledger intent is committed;
+        while it is out, the previous batch's answer is recorded (see `send_ahead`)."""
         if self.dry_run:
             for plan, result in to_create:
                 self._created(plan, result, None)
             return
-        for start in range(0, len(to_create), BULK):
-            self._create_batch(to_create[start : start + BULK])
+        batches = [to_create[start : start + BULK] for start in range(0, len(to_create), BULK)]
+        ahead = SendAhead(self.procore)
+        try:
+            out = None  # the batch out: (batch, lines, future)
+            for batch in [*batches, None]:
+                lines = write_intent(self.connection, [p for p, _ in batch]) if batch else []
+                created = None
+                if out is not None:
+                    try:
+                        created = self._answer(ahead, *out)
+                    except BaseException:
+                        forget(lines)  # not sent: nothing of theirs reached Procore
+                        raise
+                future = ahead.send([plan.fields for plan, _ in batch]) if batch else None
+                if created is not None:
+                    try:
+                        self._batch_created(out[0], out[1], created)
+                    except BaseException:  # stopped (a cancel, say) while a batch is out
+                        self._complete_quietly(ahead, future, lines)
+                        raise
+                out = (batch, lines, future) if batch else None
+        finally:
+            ahead.close()
+
+    @staticmethod
+    def _complete_quietly(ahead: SendAhead, future, lines: list[ExportLedgerLine]) -> None:
+        """The run is ending with a batch out: its ledger lines are completed if it was
+        created (no rows: the run records no more); else they stay pending, and the next
+        export settles them from what Procore holds."""
+        if future is None:
+            return
+        with contextlib.suppress(Exception):  # pending lines are the safe outcome
+            record_created(lines, [entry.id for entry in ahead.answer(future)])
+
+    def _answer(self, ahead: SendAhead, batch, lines, future) -> list | None:
+        """The entries a batch out created; None when Procore refused it (handled)."""
+        try:
+            return ahead.answer(future)
+        except ProcoreError as error:
+            self._batch_refused(batch, lines, error, 1)
+            return None
 
     def _created(self, plan: Planned, result: RecordResult, entry_id: int | None) -> None:
         result.outcomes.append(Outcome.CREATED)
-        result.changes[plan.kind] = rules.changes({}, plan.fields)
+        result.changes[plan.kind] = rules.created_changes(plan.fields)
         if entry_id is not None:
             result.entry_ids.append(entry_id)
         self._answered(result)
@@ -232,50 +276,57 @@ class Sender(Reconciler):
         lines = write_intent(self.connection, [plan for plan, _ in batch])
         try:
             created = self.procore.create_timecard_entries([plan.fields for plan, _ in batch])
-        except ProcoreValidationError as error:
-            bad = {index for index in error.index_errors if 0 <= index < len(batch)}
-            if not bad:
-                # No per-entry detail: send one by one so only the bad entries fail.
-                forget(lines)
-                for item in batch:
-                    self._create_one(item)
-                return
-            again = []
-            for index in sorted(bad):
-                plan, result = batch[index]
-                lines[index].delete()
-                messages = error.index_errors[index]
-                replanned = self._replanned(plan, messages)
-                if isinstance(replanned, Planned):
-                    again.append((replanned, result))
-                    continue
-                refused = " ".join(messages)
-                self._not_created(
-                    result,
-                    str(
-                        replanned or f"Procore refused the {KIND_NAMES[plan.kind]} entry: {refused}"
-                    ),
-                    retryable=False,
-                )
-            forget([line for i, line in enumerate(lines) if i not in bad])
-            rest = [item for i, item in enumerate(batch) if i not in bad] + again
-            if rest:
-                self._create_batch(rest, attempt)
-            return
-        except ProcoreOutcomeUnknown:
-            self._settle_unknown(batch, lines, attempt, self._create_batch)
-            return
         except ProcoreError as error:
+            self._batch_refused(batch, lines, error, attempt)
+            return
+        self._batch_created(batch, lines, created)
+
+    def _batch_created(self, batch, lines: list[ExportLedgerLine], created) -> None:
+        record_created(lines, [entry.id for entry in created])
+        for (plan, result), entry in zip(batch, created, strict=True):
+            self._created(plan, result, entry.id)
+
+    def _batch_refused(self, batch, lines: list[ExportLedgerLine], error, attempt: int) -> None:
+        """A bulk create that did not go through as sent: only its bad entries fail."""
+        if isinstance(error, ProcoreValidationError):
+            self._batch_invalid(batch, lines, error, attempt)
+        elif isinstance(error, ProcoreOutcomeUnknown):
+            self._settle_unknown(batch, lines, attempt, self._create_batch)
+        else:
             forget(lines)  # refused before anything was created
             failure = classify(error)
             if failure.stops_the_run:
                 raise RunAborted(failure.message) from error
             for _, result in batch:
                 self._not_created(result, failure.message, retryable=failure.retry_may_help)
+
+    def _batch_invalid(self, batch, lines, error: ProcoreValidationError, attempt: int) -> None:
+        bad = {index for index in error.index_errors if 0 <= index < len(batch)}
+        if not bad:
+            # No per-entry detail: send one by one so only the bad entries fail.
+            forget(lines)
+            for item in batch:
+                self._create_one(item)
             return
-        record_created(lines, [entry.id for entry in created])
-        for (plan, result), entry in zip(batch, created, strict=True):
-            self._created(plan, result, entry.id)
+        again = []
+        for index in sorted(bad):
+            plan, result = batch[index]
+            lines[index].delete()
+            messages = error.index_errors[index]
+            replanned = self._replanned(plan, messages)
+            if isinstance(replanned, Planned):
+                again.append((replanned, result))
+                continue
+            refused = " ".join(messages)
+            self._not_created(
+                result,
+                str(replanned or f"Procore refused the {KIND_NAMES[plan.kind]} entry: {refused}"),
+                retryable=False,
+            )
+        forget([line for i, line in enumerate(lines) if i not in bad])
+        rest = [item for i, item in enumerate(batch) if i not in bad] + again
+        if rest:
+            self._create_batch(rest, attempt)
 
     def _create_one(self, item: tuple[Planned, RecordResult], attempt: int = 1) -> None:
         plan, result = item

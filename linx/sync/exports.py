@@ -26,6 +26,7 @@ from linx.models import Connection, EntityType, Outcome, SyncRun
 from linx.sync.classify import classify
 from linx.sync.export_ledger import load_ledger
 from linx.sync.export_plan import Plan, Planned, Planner, Unexportable, origin_id
+from linx.sync.export_read import PageReader, read_with
 from linx.sync.export_send import RecordResult, Sender
 from linx.sync.parameters import RunParameters
 from linx.sync.rules import HOURS_FIELD
@@ -75,27 +76,42 @@ class Exporter(RunWork):
         self.planner: Planner | None = None
 
     def run(self) -> None:
-        self.planner = Planner(
-            self.connection, self.procore, self.exaktime, approved_only=self.approved_only
-        )
-        records = self.read_records()
+        # The week's pages are read on a thread of their own while, here, the mappings
+        # load and the records read so far are planned (see `read_records`).
+        reader = PageReader(self.exaktime, self.start_date, self.end_date)
+        try:
+            self.planner = Planner(
+                self.connection, self.procore, self.exaktime, approved_only=self.approved_only
+            )
+            records, ledger, early = self.read_records(reader)
+        finally:
+            reader.close()
         self.recorder.expect(EntityType.TIME_RECORD, len(records))
         if not records:
             self.recorder.note = self.nothing_found()
-        ledger = load_ledger(self.connection, records)
         if not self.dry_run:
             self.sender.reconcile(ledger)
         to_create: list[tuple[Planned, RecordResult]] = []
         for record in records:
             result = RecordResult(record, name=self.planner.name_of(record))
             try:
-                self.apply(self.plan(record, ledger), ledger, result, to_create)
+                self.apply(self.planned(record, ledger, early), ledger, result, to_create)
             except Unexportable as problem:
                 result.failures.append(str(problem))
                 result.needs = problem.needs
             if not result.waiting:
                 self.finish_record(result)
         self.sender.create(to_create)
+
+    def planned(self, record: TimeRecord, ledger, early: dict) -> Plan:
+        """The record's plan: the one made while the pages were read, if it was made for
+        this very reading of the record; else made now."""
+        made = early.get(record.id)
+        if made is None or made[0] is not record:
+            return self.plan(record, ledger)
+        if isinstance(made[1], Unexportable):
+            raise made[1]
+        return made[1]
 
     def nothing_found(self) -> str:
         """Why an export with no time records did nothing, and what to check."""
@@ -109,36 +125,50 @@ class Exporter(RunWork):
             "to export. Check the dates, or whether the crews have punched that week yet."
         )
 
-    def read_records(self) -> list[TimeRecord]:
-        changed: list[bool] = []
+    def read_records(self, reader: PageReader) -> tuple[list[TimeRecord], dict, dict]:
+        """The records to export, each once; their ledger lines (by origin_id); and the
+        plans made while the pages were read (by record id: the record and its plan, or
+        why it cannot be exported).
+
+        Each handful of records read has its ledger lines loaded and is planned at once,
+        so that resolving (and reading a project's lists) overlaps the reading. A record
+        with a pending line is planned later, once the ledger is settled from Procore.
+        Nothing is sent and no row is recorded before the reading is complete.
+        """
+        ledger: dict = {}
+        early: dict[int, tuple[TimeRecord, Plan | Unexportable]] = {}
+
+        def alongside(batch: list[TimeRecord]) -> None:
+            lines = load_ledger(self.connection, batch)
+            ledger.update(lines)
+            for record in batch:
+                mine = [lines.get(origin_id(record.id, kind)) for kind in HOURS_FIELD]
+                if record.id is None or any(line and line.procore_id is None for line in mine):
+                    continue
+                try:
+                    early[record.id] = (record, self.plan(record, lines))
+                except Unexportable as problem:
+                    early[record.id] = (record, problem)
+
         try:
-            records = list(
-                self.exaktime.time_records(
-                    self.start_date, self.end_date, on_changed=lambda: changed.append(True)
-                )
-            )
-            if changed:
-                # The list changed while its pages were read (a punch added, or moved to
-                # another day): the record at the seam of two pages may have gone unseen,
-                # and these dates may never be exported again. A second reading finds it.
-                records += self.exaktime.time_records(self.start_date, self.end_date)
+            # By id: a list that changes while its pages are read (a punch added that
+            # sorts before the others) shows the last record of a page again on the next
+            # one. Its entries must be planned once; the later reading is the fresher one.
+            records = read_with(reader, self.wanted, alongside)
         except ExakTimeError as error:
             if classify(error).stops_the_run:
                 raise RunAborted(error.message) from error
             raise RunAborted(
                 f"Linx could not read ExakTime's time records: {error.message}"
             ) from error
-        # By id: a list that changes while its pages are read (a punch added that sorts
-        # before the others) shows the last record of a page again on the next one. Its
-        # entries must be planned once; the later reading is the fresher one.
-        kept: dict[int, TimeRecord] = {}
-        for record in records:
-            if self.only is not None and record.id not in self.only:
-                continue
-            if self.employees and record.employee_id not in self.employees:
-                continue
-            kept[record.id] = record
-        return list(kept.values())
+        return records, ledger, early
+
+    def wanted(self, record: TimeRecord) -> bool:
+        """Whether the run exports this record (only the ones to try again, or of the
+        chosen employees, when it was asked to)."""
+        if self.only is not None and record.id not in self.only:
+            return False
+        return not self.employees or record.employee_id in self.employees
 
     def plan(self, record: TimeRecord, ledger) -> Plan:
         return plan_record(self.planner, record, ledger)

@@ -27,7 +27,7 @@ from typing import Any
 
 from integrations.procore.client import ProcoreClient
 from integrations.procore.errors import ProcoreError
-from linx.sync.write_pool import _in_worker
+from linx.sync.write_pool import in_worker
 
 log = logging.getLogger(__name__)
 
@@ -145,4 +145,4 @@ class ReadAhead:
         worker_client.token_store = PinnedToken(token)
         if self._executor is None:
             self._executor = ThreadPoolExecutor(self.limit, thread_name_prefix=self._name)
-        return self._executor.submit(_in_worker, lambda: _read_whole(read, worker_client))
+        return self._executor.submit(in_worker, lambda: _read_whole(read, worker_client))

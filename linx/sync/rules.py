@@ -400,6 +400,12 @@ def changes(before: Mapping[str, Any], after: Mapping[str, Any]) -> dict[str, li
     return out
 
 
+def created_changes(after: Mapping[str, Any]) -> dict[str, list[Any]]:
+    """``changes({}, after)`` for a record just created, without comparing each value
+    with nothing: every field that has a value, ``[None, value]``."""
+    return {key: [None, _json_ready(new)] for key, new in after.items() if new is not None}
+
+
 def _comparable(value: Any) -> Any:
     if isinstance(value, (list, tuple, set, frozenset)):
         return sorted(value)

@@ -36,7 +36,7 @@ class _Job:
     fail: Callable[[ExakTimeError], Any]
 
 
-def _in_worker(call: Callable[[], Any]) -> Any:
+def in_worker(call: Callable[[], Any]) -> Any:
     try:
         return call()
     finally:
@@ -77,7 +77,7 @@ class WritePool:
             return finish(answer)
         if self._executor is None:
             self._executor = ThreadPoolExecutor(self.limit, thread_name_prefix=self._name)
-        self._pending[key] = _Job(self._executor.submit(_in_worker, call), finish, fail)
+        self._pending[key] = _Job(self._executor.submit(in_worker, call), finish, fail)
         return None
 
     def settle(self, key: Hashable) -> None:

@@ -1,0 +1,91 @@
+"""One bulk create out on a thread of its own while the run's thread records the last.
+
+An export's creates go to Procore one batch after another, and each answer is recorded
+(the ledger lines completed, a row per record) before the next batch is sent. Recording
+does not need Procore, and Procore's answer does not need Linx: `SendAhead` sends a
+batch on a worker thread so the run's thread can record the previous batch meanwhile.
+Still only one create is out at a time, in the same order, and a batch's ledger intent
+is committed before it is sent (the caller writes it first).
+
+The worker makes only the HTTP call. The connection's token lives in the database, which
+a worker never touches: it is read on the run's thread and handed to the call; a call
+that would need a new one (it expires soon, or Procore answered 401, which means the
+request was refused unprocessed) has the token renewed on the run's thread, as the
+worker would have, and is made there.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any
+
+from integrations.procore.client import ProcoreClient
+from linx.sync.write_pool import in_worker
+
+
+class _RunThreadOnly(Exception):
+    """The call needs a new token (``stale`` would not do): renewed and made on the
+    run's thread, where the connection's token store is."""
+
+    def __init__(self, stale) -> None:
+        super().__init__("a new Procore token is needed")
+        self.stale = stale
+
+
+class _Handed:
+    """A token store holding the token read on the run's thread, and nothing else."""
+
+    def __init__(self, token) -> None:
+        self._token = token
+
+    def current(self):
+        return self._token
+
+    def replace(self, stale, obtain):
+        raise _RunThreadOnly(stale)
+
+
+class SendAhead:
+    """Sends bulk creates on one worker thread; `answer` waits for one."""
+
+    def __init__(self, procore: ProcoreClient) -> None:
+        self.procore = procore
+        self._executor: ThreadPoolExecutor | None = None
+
+    def send(self, entries: Sequence[dict[str, Any]]) -> Future:
+        """Send a bulk create now; its answer (or error) is taken with `answer`."""
+        store = getattr(self.procore, "token_store", None)
+        if store is None:  # not a client whose token can be handed over: sent inline
+            future: Future = Future()
+            try:
+                future.set_result(self.procore.create_timecard_entries(entries))
+            except Exception as error:
+                future.set_exception(error)
+            return future
+        client = copy.copy(self.procore)
+        client.token_store = _Handed(store.current())
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(1, thread_name_prefix="linx-procore-bulk")
+        future = self._executor.submit(in_worker, lambda: client.create_timecard_entries(entries))
+        future.entries = entries  # type: ignore[attr-defined]
+        return future
+
+    def answer(self, future: Future) -> list:
+        """The created entries; raises what the create raised. A call that needed a new
+        token is made here, on the run's thread."""
+        try:
+            return future.result()
+        except _RunThreadOnly as needed:
+            # Renewed as the worker would have (once, unless another caller already
+            # has), so the create is not refused a second time with the same token.
+            self.procore.auth.renew(self.procore.token_store, stale=needed.stale)
+            return self.procore.create_timecard_entries(future.entries)  # type: ignore[attr-defined]
+
+    def close(self) -> None:
+        """Wait for a create still out (its ledger lines stay pending if it was not
+        taken: the next export settles them from Procore) and stop the thread."""
+        if self._executor is not None:
+            self._executor.shutdown(wait=True)
+            self._executor = None

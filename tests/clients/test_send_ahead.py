@@ -1,0 +1,103 @@
+"""A bulk create sent ahead on a worker thread: the same one request as sent inline, the
+token handed over from the run's thread, and a call that needs a new token made there."""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import responses
+from responses.registries import OrderedRegistry
+
+from integrations.procore import MemoryTokenStore, ProcoreClient, ProcoreValidationError, Token
+from linx.sync.send_ahead import SendAhead
+
+LOGIN = "https://login.procore.test"
+API = "https://api.procore.test"
+CID = 4_294_967_303
+BULK = f"{API}/rest/v1.0/companies/{CID}/timesheets"
+RENEWED = {"access_token": "access-2", "refresh_token": "refresh-2", "expires_in": 5400}
+
+
+def entry(n: int) -> dict:
+    return {"project_id": 7, "party_id": 5, "date": "2026-03-02", "hours": "8",
+            "origin_id": f"{n}-regular"}  # fmt: skip
+
+
+def client_with(token: Token, clock, rng) -> tuple[ProcoreClient, MemoryTokenStore]:
+    store = MemoryTokenStore(token)
+    client = ProcoreClient(API, LOGIN, "client-id", "client-secret-VALUE", CID, store,
+                           "authorization_code", sleep=clock.sleep, clock=clock, rng=rng)  # fmt: skip
+    return client, store
+
+
+def token(clock, hours: float) -> Token:
+    expires = datetime.fromtimestamp(clock.now, tz=UTC) + timedelta(hours=hours)
+    return Token("access-1", expires, "refresh-1")
+
+
+def created(request):
+    created.threads.append(threading.current_thread().name)
+    return (
+        201,
+        {},
+        '[{"id": 1000, "origin_id": "0-regular"}, {"id": 1001, "origin_id": "1-regular"}]',
+    )
+
+
+@responses.activate
+def test_a_create_sent_ahead_is_one_request_made_off_the_runs_thread(clock, rng):
+    client, _ = client_with(token(clock, 1), clock, rng)
+    created.threads = []
+    responses.add_callback(responses.POST, BULK, callback=created)
+    ahead = SendAhead(client)
+    entries = ahead.answer(ahead.send([entry(0), entry(1)]))
+    ahead.close()
+    assert [e.id for e in entries] == [1000, 1001]
+    assert len(responses.calls) == 1
+    assert responses.calls[0].request.headers["Authorization"] == "Bearer access-1"
+    assert created.threads != [threading.current_thread().name]
+
+
+@responses.activate(registry=OrderedRegistry)
+def test_a_401_off_the_runs_thread_is_renewed_and_sent_again_on_it_once(clock, rng):
+    client, store = client_with(token(clock, 1), clock, rng)
+    created.threads = []
+    responses.post(BULK, status=401, json={"message": "The access token is invalid"})
+    responses.post(f"{LOGIN}/oauth/token", json=RENEWED)
+    responses.add_callback(responses.POST, BULK, callback=created)
+    ahead = SendAhead(client)
+    entries = ahead.answer(ahead.send([entry(0), entry(1)]))
+    ahead.close()
+    assert [e.id for e in entries] == [1000, 1001]
+    assert [c.request.url for c in responses.calls] == [BULK, f"{LOGIN}/oauth/token", BULK]
+    assert responses.calls[2].request.headers["Authorization"] == "Bearer access-2"
+    assert store.current().refresh_token == "refresh-2"  # kept where the run keeps it
+    assert created.threads == [threading.current_thread().name]
+
+
+@responses.activate(registry=OrderedRegistry)
+def test_a_token_about_to_expire_is_renewed_on_the_runs_thread_before_sending(clock, rng):
+    client, store = client_with(token(clock, 0), clock, rng)
+    created.threads = []
+    responses.post(f"{LOGIN}/oauth/token", json=RENEWED)
+    responses.add_callback(responses.POST, BULK, callback=created)
+    ahead = SendAhead(client)
+    ahead.answer(ahead.send([entry(0), entry(1)]))
+    ahead.close()
+    assert [c.request.url for c in responses.calls] == [f"{LOGIN}/oauth/token", BULK]
+    assert store.current().access_token == "access-2"
+
+
+@responses.activate
+def test_a_refused_create_sent_ahead_raises_its_refusal_on_the_runs_thread(clock, rng):
+    client, _ = client_with(token(clock, 1), clock, rng)
+    responses.post(BULK, status=422, json={"errors": [{"index": 1, "message": "Cost code is not set up"}]})  # fmt: skip
+    ahead = SendAhead(client)
+    future = ahead.send([entry(0), entry(1)])
+    with pytest.raises(ProcoreValidationError) as caught:
+        ahead.answer(future)
+    ahead.close()
+    assert caught.value.index_errors == {1: ("Cost code is not set up",)}
+    assert len(responses.calls) == 1
