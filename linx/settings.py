@@ -230,6 +230,9 @@ MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
 # TOTP secrets and recovery-code seeds are encrypted at rest with LINX_ENCRYPTION_KEYS.
 MFA_ADAPTER = "linx.mfa_secrets.StaffMFAAdapter"
 MFA_TOTP_ISSUER = "Linx"
+# A code typed as the app turns to the next one (the previous 30-second step) is still
+# taken; each code is taken once. Without it a sign-in at the turn fails for no reason.
+MFA_TOTP_TOLERANCE = 1
 # Staff without a second factor are sent to set one up before they reach any page but
 # signing in and out, password reset, the set-up itself and the health checks.
 LINX_REQUIRE_MFA = env.boolean("LINX_REQUIRE_MFA", not DEBUG)

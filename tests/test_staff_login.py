@@ -15,12 +15,13 @@ def log_in(client, email, password):
     return client.post(reverse("account_login"), {"login": email, "password": password})
 
 
-def current_code(secret: str) -> str:
+def current_code(secret: str, *, steps_back: int = 0) -> str:
     import time
 
     from allauth.mfa import app_settings
 
-    return format_hotp_value(hotp_value(secret, int(time.time()) // app_settings.TOTP_PERIOD))
+    step = int(time.time()) // app_settings.TOTP_PERIOD - steps_back
+    return format_hotp_value(hotp_value(secret, step))
 
 
 @pytest.fixture
@@ -75,6 +76,28 @@ def test_staff_with_totp_must_enter_a_code_before_the_admin(
     response = client.post(reverse("mfa_authenticate"), {"code": current_code(totp_secret)})
     assert response.status_code == 302
     assert client.get("/admin/").status_code == 200
+
+
+def test_a_code_typed_as_the_app_turns_over_is_taken_once_and_an_older_one_is_not(
+    client, staff_user, staff_password, totp_secret
+):
+    # The code the app showed a moment ago (the previous 30-second step) still signs in:
+    # a person typing at the turn is not refused. Two steps back is too old.
+    log_in(client, staff_user.email, staff_password)
+    too_old = current_code(totp_secret, steps_back=2)
+    assert client.post(reverse("mfa_authenticate"), {"code": too_old}).status_code == 200
+    assert "_auth_user_id" not in client.session
+
+    just_turned = current_code(totp_secret, steps_back=1)
+    response = client.post(reverse("mfa_authenticate"), {"code": just_turned})
+    assert response.status_code == 302
+    assert client.get("/admin/").status_code == 200
+
+    # The same code a second time (say, seen over a shoulder) is refused.
+    client.logout()
+    log_in(client, staff_user.email, staff_password)
+    assert client.post(reverse("mfa_authenticate"), {"code": just_turned}).status_code == 200
+    assert "_auth_user_id" not in client.session
 
 
 def test_a_recovery_code_also_passes_the_second_step(
