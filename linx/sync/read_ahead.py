@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import time
 from collections.abc import Callable, Hashable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
@@ -32,6 +33,12 @@ from linx.sync.write_pool import in_worker
 log = logging.getLogger(__name__)
 
 Read = Callable[[ProcoreClient], Iterable[Any]]
+
+#: How long a token read on the run's thread is handed to the next workers before the
+#: connection's row is read again (a list read ahead is a few milliseconds: reading the
+#: row for each was most of the run's own work). One renewed elsewhere meanwhile is
+#: refused with 401 and read again on the run's thread, as an expired one is.
+TOKEN_REUSE_SECONDS = 1.0
 
 
 class RenewOnRunThread(Exception):
@@ -103,6 +110,8 @@ class ReadAhead:
         self._executor: ThreadPoolExecutor | None = None
         self._pending: dict[Hashable, tuple[Future, Read]] = {}
         self._threaded = self.limit > 1 and hasattr(procore, "token_store")
+        self._token = None
+        self._token_read_at = 0.0
         self._fill()
 
     def take(self, key: Hashable, read: Read) -> Iterable[Any]:
@@ -140,9 +149,18 @@ class ReadAhead:
 
     def _submit(self, read: Read) -> Future:
         """Send one read to a worker with the token read here, on the run's thread."""
-        token = self.procore.auth.valid_token(self.procore.token_store, self.procore._now())
         worker_client = copy.copy(self.procore)
-        worker_client.token_store = PinnedToken(token)
+        worker_client.token_store = PinnedToken(self._current_token())
         if self._executor is None:
             self._executor = ThreadPoolExecutor(self.limit, thread_name_prefix=self._name)
         return self._executor.submit(in_worker, lambda: _read_whole(read, worker_client))
+
+    def _current_token(self):
+        """The token to pin: read (and renewed when due) on this thread, reused for
+        `TOKEN_REUSE_SECONDS` while it does not expire soon."""
+        now = self.procore._now()
+        fresh = time.monotonic() - self._token_read_at < TOKEN_REUSE_SECONDS
+        if self._token is None or not fresh or self._token.expires_soon(now):
+            self._token = self.procore.auth.valid_token(self.procore.token_store, now)
+            self._token_read_at = time.monotonic()
+        return self._token
