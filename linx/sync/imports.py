@@ -130,6 +130,7 @@ class Importer(PlainReads, RunWork):
         finally:
             self._ahead.close()
             self.twins.close()  # writes still out are saved even when the run stops
+            self.reference.save_kept()  # so are the sub-job lists read
 
     # --- employees -----------------------------------------------------------------
 
@@ -252,6 +253,7 @@ class Importer(PlainReads, RunWork):
                 if kept is None or not self._family_from_kept(project, family, kept):
                     found = self._sub_jobs_of(project, family, category=kept is None)
                     families.append((project, found))
+        self.reference.save_kept()
         # Sub-jobs name their project's location and category by ExakTime id: every
         # project's are answered first (while their sub-jobs were being read).
         self.twins.drain()
@@ -301,6 +303,7 @@ class Importer(PlainReads, RunWork):
         its category and group if chosen, as far as the run redoes the project's family.
         The ids of the sub-jobs read (the webhook import's way in)."""
         found = self._sub_jobs_of(project, family)
+        self.reference.save_kept()
         self.twins.drain()
         written = self._write_sub_jobs(project, found)
         self._write_project_groups()

@@ -9,7 +9,9 @@ sub-job re-reads that project's lists once per run (`reread`), and a code or sub
 not found in a kept list is looked for once more in a fresh reading (`missed`) before
 its record fails.
 
-Lists are read with no transaction open; each is saved afterwards in a short one.
+Lists are read with no transaction open; each is saved afterwards in a short one. The
+sub-job lists an import reads whole are kept in bulk (`keep_sub_jobs`, then `save_kept`):
+the unchanged ones' read times in one statement, each changed one in its own.
 """
 
 from __future__ import annotations
@@ -26,6 +28,9 @@ from linx.models import Connection, ProjectReference, ReferenceKind
 
 #: What in Procore's refusal of an entry says its cost code or sub-job is the problem.
 NAMES_REFERENCE = re.compile(r"cost[ _]?code|sub[ _-]?job", re.IGNORECASE)
+
+#: Unchanged kept lists whose read time is saved in one statement.
+SAVE_AT_ONCE = 500
 
 
 def names_reference(messages) -> bool:
@@ -61,6 +66,10 @@ class ProjectLists:
         self._kept: dict[tuple[str, int], ProjectReference] | None = None
         self._fresh: set[tuple[str, int]] = set()  # read from Procore during this run
         self._reread: set[int] = set()  # projects re-read after a 422 this run
+        # Lists an import kept, saved at `save_kept` (whether each changed), and when the
+        # first of them was read.
+        self._unsaved: dict[tuple[str, int], tuple[ProjectReference, bool]] = {}
+        self._unsaved_since = timezone.now()
 
     def cost_codes(self, project_id: int, *, any_age: bool = False) -> dict[str, dict]:
         """Raises ProcoreError when the list must be read and cannot be."""
@@ -89,8 +98,35 @@ class ProjectLists:
         return True
 
     def keep_sub_jobs(self, project_id: int, sub_jobs) -> None:
-        """An import read a project's whole sub-job list: keep it for exports."""
-        self._save(ReferenceKind.SUB_JOBS, project_id, sub_job_data(sub_jobs))
+        """An import read a project's whole sub-job list: keep it for exports (saved at
+        `save_kept`; a list never kept before is saved now)."""
+        key = (ReferenceKind.SUB_JOBS, project_id)
+        kept, data = self._all().get(key), sub_job_data(sub_jobs)
+        if kept is None:
+            self._save(ReferenceKind.SUB_JOBS, project_id, data)
+            return
+        if not self._unsaved:
+            self._unsaved_since = timezone.now()
+        changed = self._unsaved.get(key, (kept, False))[1] or kept.data != data
+        kept.data = data
+        self._unsaved[key] = (kept, changed)
+        self._fresh.add(key)
+
+    def save_kept(self) -> None:
+        """Save the lists `keep_sub_jobs` kept, as read when the first of them was: the
+        unchanged ones' read times in a statement per `SAVE_AT_ONCE`."""
+        unsaved, read_at = list(self._unsaved.values()), self._unsaved_since
+        self._unsaved = {}
+        same = []
+        for kept, changed in unsaved:
+            kept.read_at = read_at
+            if changed:
+                ProjectReference.objects.filter(pk=kept.pk).update(data=kept.data, read_at=read_at)
+            else:
+                same.append(kept.pk)
+        for start in range(0, len(same), SAVE_AT_ONCE):
+            chunk = same[start : start + SAVE_AT_ONCE]
+            ProjectReference.objects.filter(pk__in=chunk).update(read_at=read_at)
 
     def kept_sub_jobs(self, project_id: int) -> set[int] | None:
         """The project's active sub-jobs as kept, while the list is younger than the
