@@ -124,6 +124,7 @@ class ReadAhead:
         try:
             return future.result()
         except RenewOnRunThread:
+            self._token = None  # the lists sent from now on take the renewed one
             return planned(self.procore)  # renews the token on this thread, then reads
 
     def stop(self) -> None:
