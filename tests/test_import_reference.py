@@ -15,9 +15,7 @@ from tests.test_concurrent_writes import full_import
 def kept_sub_jobs(connection) -> dict[int, tuple[list[int], object]]:
     return {
         r.project_id: (r.data["active"], r.read_at)
-        for r in ProjectReference.objects.filter(
-            connection=connection, kind=ReferenceKind.SUB_JOBS
-        )
+        for r in ProjectReference.objects.filter(connection=connection, kind=ReferenceKind.SUB_JOBS)
     }
 
 

@@ -7,6 +7,7 @@ company) and follow Procore's `Link rel="next"` until it is gone.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Literal, TypeVar, Unpack
 from urllib.parse import urljoin, urlsplit
@@ -160,6 +161,20 @@ class ProcoreClient(HookCalls, ServiceClient):
         response = self.http.request(
             method, url, params=params, json=json, headers=self._headers(token)
         )
+        return self._answered(method, url, params, json, accept, token, response)
+
+    def _answered(
+        self,
+        method: str,
+        url: str,
+        params: Mapping[str, Any] | None,
+        json: Any,
+        accept: Sequence[int],
+        token: Token,
+        response: requests.Response,
+    ) -> requests.Response:
+        """`_call`'s answer, sent with ``token``: renewed and sent again after a 401; an
+        error raised for a refusal."""
         if response.status_code == 401:
             # The call was refused unprocessed, so even a POST may be sent again.
             token = self.auth.renew(self.token_store, stale=token)
@@ -199,16 +214,28 @@ class ProcoreClient(HookCalls, ServiceClient):
             status=response.status_code,
         )
 
+    def _get_ahead(self, url: str) -> Callable[[], requests.Response]:
+        """Send a GET of ``url`` from a thread of its own now, with the token read here;
+        the returned call waits for its answer (a 401 is renewed on the caller's thread,
+        as `_call` does, and an error raised there)."""
+        token = self.auth.valid_token(self.token_store, self._now())
+        executor = ThreadPoolExecutor(1, thread_name_prefix="linx-procore-page")
+        sent = executor.submit(self.http.request, "GET", url, headers=self._headers(token))
+        executor.shutdown(wait=False)
+        return lambda: self._answered("GET", url, None, None, (), token, sent.result())
+
     def _list(
         self,
         name: str,
         path: str,
         parse: Callable[[Mapping[str, Any]], R],
         params: Mapping[str, Any] | None = None,
+        pages_ahead: bool = False,
     ) -> Listing[R]:
-        """Every record of a list, one page in memory at a time."""
+        """Every record of a list, one page in memory at a time (``pages_ahead``: and the
+        next one asked for while this one is gone through, for a list read to its end)."""
         listing: Listing[R] = Listing()
-        listing._records = self._walk(listing, name, path, parse, params)
+        listing._records = self._walk(listing, name, path, parse, params, pages_ahead)
         return listing
 
     def _walk(
@@ -218,6 +245,7 @@ class ProcoreClient(HookCalls, ServiceClient):
         path: str,
         parse: Callable[[Mapping[str, Any]], R],
         params: Mapping[str, Any] | None,
+        pages_ahead: bool = False,
     ) -> Iterator[R]:
         url: str | None = self._url(path)
         query: Mapping[str, Any] | None = {**(params or {}), "page": 1, "per_page": PER_PAGE[name]}
@@ -225,8 +253,9 @@ class ProcoreClient(HookCalls, ServiceClient):
         seen: set[str] = set()
         expected: int | None = None  # the first page's Total
         read = 0
+        ahead: Callable[[], requests.Response] | None = None  # the next page, asked for
         while url is not None:
-            response = self._call("GET", url, params=query)
+            response = ahead() if ahead else self._call("GET", url, params=query)
             page = self._json(response)
             total = whole(response.headers.get("Total"))
             if not seen:
@@ -239,21 +268,25 @@ class ProcoreClient(HookCalls, ServiceClient):
                 raise ProcoreError(
                     procore_says(f"a list was expected from {path}", response.status_code)
                 )
+            # requests reads the RFC 8288 `Link` header: {rel: {"url": ...}}.
+            following = response.links.get("next", {}).get("url")
+            # The next URL is used as given; it already carries page and filters.
+            following_url = urljoin(response.url or url, following) if following else None
+            target = urlsplit(following_url or "")
+            same_host = (target.scheme, target.netloc) == (api.scheme, api.netloc)
+            seen.add(response.url or url)
+            ahead = None
+            if pages_ahead and following_url and same_host and following_url not in seen:
+                ahead = self._get_ahead(following_url)
             for item in page:
                 read += 1
                 yield parse(item)
-            seen.add(response.url or url)
-            # requests reads the RFC 8288 `Link` header: {rel: {"url": ...}}.
-            following = response.links.get("next", {}).get("url")
-            if not following:
+            if following_url is None:
                 if expected is not None and read != expected:
                     listing.changed = True  # some were missed, or read twice
                 return
-            # The next URL is used as given; it already carries page and filters.
-            url = urljoin(response.url or url, following)
-            query = None
-            target = urlsplit(url)
-            if (target.scheme, target.netloc) != (api.scheme, api.netloc):
+            url, query = following_url, None
+            if not same_host:
                 # Following it would hand our token to another host.
                 raise ProcoreError(
                     f"Procore's next-page link for {path} points to another host "
@@ -271,13 +304,20 @@ class ProcoreClient(HookCalls, ServiceClient):
         """The companies the token can reach (the company picker)."""
         return self._list("companies", "/rest/v1.0/companies", Company.from_api)
 
-    def workers(self, updated_since: datetime | None = None) -> Listing[Worker]:
-        """Active company users, optionally only those changed since a time."""
+    def workers(
+        self, updated_since: datetime | None = None, *, pages_ahead: bool = False
+    ) -> Listing[Worker]:
+        """Active company users, optionally only those changed since a time
+        (``pages_ahead``: see `_list`)."""
         params = (
             {} if updated_since is None else {"filters[updated_at]": self._window(updated_since)}
         )
         return self._list(
-            "users", f"/rest/v1.3/companies/{self._cid()}/users", Worker.from_api, params
+            "users",
+            f"/rest/v1.3/companies/{self._cid()}/users",
+            Worker.from_api,
+            params,
+            pages_ahead,
         )
 
     def inactive_workers(self) -> Listing[Worker]:

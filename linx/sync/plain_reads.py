@@ -147,8 +147,11 @@ class PlainReads:
         # Failing workers with nothing kept: the whole list (Procore has no filter by id),
         # gone through for the changed and the failing ones only.
         read_since = None if failing and kept is None else since
+        # Read to the end: the next page is asked for while one is gone through.
         workers = self.lists.read(
-            kind, "workers", lambda: self.procore.workers(updated_since=read_since)
+            kind,
+            "workers",
+            lambda: self.procore.workers(updated_since=read_since, pages_ahead=True),
         )
         if workers is None:
             return None

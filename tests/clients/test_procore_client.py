@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from urllib.parse import parse_qs, urlsplit
@@ -610,3 +611,77 @@ def test_secrets_never_reach_logs_errors_or_reprs(clock, rng, caplog):
     assert "[redacted]" in caught.value.message
     assert any(r.getMessage().startswith("GET /rest/v1.0/companies 403 ") for r in caplog.records)
     assert any(r.getMessage().startswith("POST /oauth/token 200 ") for r in caplog.records)
+
+
+# Pages asked for ahead -----------------------------------------------------------------
+
+
+def three_pages_of_workers(second: dict | None = None) -> None:
+    users = f"{API}/rest/v1.3/companies/{CID}/users"
+    responses.get(
+        users,
+        json=[{"id": 1, "first_name": "Ann", "last_name": "Lee"}],
+        headers={**page_link(f"{users}?page=2&per_page=1000"), "Total": "3"},
+    )
+    responses.get(
+        users,
+        **(second or {}),
+        json=[{"id": 2, "first_name": "Bo", "last_name": "Ng"}],
+        headers={**page_link(f"{users}?page=3&per_page=1000"), "Total": "3"},
+    )
+    responses.get(
+        users, json=[{"id": 3, "first_name": "Cy", "last_name": "Oz"}], headers={"Total": "3"}
+    )
+
+
+def calls_within(count: int, seconds: float = 5.0) -> int:
+    """The calls made, once ``count`` are or ``seconds`` have passed (one is in a thread)."""
+    deadline = time.monotonic() + seconds
+    while len(responses.calls) < count and time.monotonic() < deadline:
+        time.sleep(0.005)
+    return len(responses.calls)
+
+
+@responses.activate(registry=OrderedRegistry)
+def test_a_list_read_to_its_end_asks_for_the_next_page_while_one_is_gone_through(client):
+    three_pages_of_workers()
+    workers = client.workers(pages_ahead=True)
+    first = next(workers)
+    assert calls_within(2) == 2  # page 2 asked for while page 1's records are used
+    assert [first.id, *(w.id for w in workers)] == [1, 2, 3]
+    assert [query(c)["page"] for c in responses.calls] == [["1"], ["2"], ["3"]]
+    assert not workers.changed
+
+
+@responses.activate(registry=OrderedRegistry)
+def test_a_page_asked_for_ahead_and_refused_with_401_is_renewed_and_read(client, store):
+    users = f"{API}/rest/v1.3/companies/{CID}/users"
+    responses.get(users, json=[{"id": 1}], headers=page_link(f"{users}?page=2&per_page=1000"))
+    responses.get(users, status=401, json={"message": "The access token is invalid"})
+    responses.post(
+        TOKEN_URL,
+        json={"access_token": "access-2", "refresh_token": "refresh-2", "expires_in": 5400},
+    )
+    responses.get(users, json=[{"id": 2}])
+    assert [w.id for w in client.workers(pages_ahead=True)] == [1, 2]
+    assert responses.calls[3].request.headers["Authorization"] == "Bearer access-2"
+    assert store.current().access_token == "access-2"
+
+
+@responses.activate(registry=OrderedRegistry)
+def test_a_page_asked_for_ahead_that_fails_fails_the_list_after_the_pages_before(client):
+    three_pages_of_workers(second={"status": 403})
+    responses.assert_all_requests_are_fired = False
+    read = []
+    with pytest.raises(ProcoreError):
+        for worker in client.workers(pages_ahead=True):
+            read.append(worker.id)
+    assert read == [1]  # page 1's records, then page 2's refusal, as without reading ahead
+
+
+@responses.activate(registry=OrderedRegistry)
+def test_a_list_only_peeked_at_asks_for_no_page_ahead(client):
+    three_pages_of_workers()
+    responses.assert_all_requests_are_fired = False
+    next(client.workers())
+    assert calls_within(2, seconds=0.2) == 1
