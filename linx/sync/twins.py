@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
+from django.db.models import prefetch_related_objects
 from django.utils import timezone
 
 from integrations.exaktime.client import ExakTimeClient
@@ -417,12 +418,12 @@ class TwinWriter:
     def mappings_of(self, kind: str) -> dict[int, EntityMapping]:
         """This connection's mappings of ``kind`` by Procore id, read once per run."""
         if kind not in self.mappings:
-            self.mappings[kind] = {
-                m.procore_id: m
-                for m in EntityMapping.objects.filter(
-                    connection=self.connection, entity_type=kind
-                ).select_related("ignored_by")
-            }
+            mappings = EntityMapping.objects.filter(connection=self.connection, entity_type=kind)
+            self.mappings[kind] = {m.procore_id: m for m in mappings}
+            # Who ignored the ignored ones, in one query: a join on every mapping cost
+            # more (a fifth of loading them) than the few ignored ones need.
+            ignored = [m for m in self.mappings[kind].values() if m.ignored_by_id is not None]
+            prefetch_related_objects(ignored, "ignored_by")
         return self.mappings[kind]
 
     def mapping(self, kind: str, procore_id: int) -> EntityMapping | None:
