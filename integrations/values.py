@@ -192,7 +192,9 @@ class Reader:
         if value is None or value == "":
             return None
         amount = None
-        if isinstance(value, str) or (isinstance(value, int | float) and not isinstance(value, bool)):
+        if isinstance(value, str) or (
+            isinstance(value, int | float) and not isinstance(value, bool)
+        ):
             try:
                 amount = Decimal(str(value).strip())
             except InvalidOperation:
