@@ -334,7 +334,6 @@ def main() -> None:
         seconds = time.perf_counter() - began
         cpu = time.process_time() - cpu
         if profiler:
-            import os; profiler.dump_stats(f"/tmp/h15c_{os.getpid()}_{time.time():.0f}.prof")
             stats = pstats.Stats(profiler).sort_stats("cumulative")
             stats.print_stats(45)
             stats.sort_stats("tottime").print_stats(25)
