@@ -114,6 +114,8 @@ class Reader:
 
     def id(self, key: str = "id", *, required: bool = False) -> int | None:
         value = self.data.get(key)
+        if type(value) is int:  # as both services nearly always send it: read at once
+            return value
         if self._absent(key, value, required):
             return None
         number = whole(value)
@@ -124,6 +126,8 @@ class Reader:
     def count(self, key: str) -> int | None:
         """A whole number of something (minutes, ...)."""
         value = self.data.get(key)
+        if type(value) is int:
+            return value
         if value is None or value == "":
             return None
         number = whole(value)
@@ -133,7 +137,10 @@ class Reader:
 
     def ref(self, key: str) -> int | None:
         """`<key>_id`, or the id of a nested `<key>` object (either may be sent)."""
-        if self.data.get(f"{key}_id") not in (None, ""):
+        flat = self.data.get(f"{key}_id")
+        if type(flat) is int:
+            return flat
+        if flat not in (None, ""):
             return self.id(f"{key}_id")
         value = self.data.get(key)
         if isinstance(value, Mapping):
@@ -185,7 +192,9 @@ class Reader:
         if value is None or value == "":
             return None
         amount = None
-        if isinstance(value, int | float | str) and not isinstance(value, bool):
+        if isinstance(value, str) or (
+            isinstance(value, int | float) and not isinstance(value, bool)
+        ):
             try:
                 amount = Decimal(str(value).strip())
             except InvalidOperation:

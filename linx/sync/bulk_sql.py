@@ -47,13 +47,21 @@ def _columns(model: type[models.Model], names: Sequence[str]) -> list[str]:
 
 
 def _prepared(preparers: list[Callable | None], rows: Iterable[Sequence[Any]]) -> list[tuple]:
-    return [
-        tuple(
-            value if prep is None else prep(value)
-            for prep, value in zip(preparers, row, strict=True)
-        )
-        for row in rows
-    ]
+    # Only the columns that need it are touched (a row's other values go as they are):
+    # walking every value of every row was most of this.
+    width = len(preparers)
+    todo = [(index, prep) for index, prep in enumerate(preparers) if prep is not None]
+    out = []
+    for row in rows:
+        if len(row) != width:
+            raise ValueError(f"a row of {len(row)} values for {width} columns")
+        if todo:
+            values = list(row)
+            for index, prep in todo:
+                values[index] = prep(values[index])
+            row = tuple(values)
+        out.append(tuple(row))
+    return out
 
 
 def insert(model: type[models.Model], names: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:

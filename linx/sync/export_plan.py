@@ -36,6 +36,15 @@ from linx.sync.rules import HOUR_KINDS, HOURS_FIELD, KIND_NAMES, MAX_HOURS
 from linx.sync.runs import RunAborted, stop_unless_only_this_list
 
 RERUN = "then re-run the failed rows"
+#: The mappings a run's records are resolved against, and the columns read of them.
+CONTEXT_KINDS = (
+    EntityType.EMPLOYEE,
+    EntityType.LOCATION,
+    EntityType.SUB_JOB,
+    EntityType.COST_CODE,
+    EntityType.TIME_TYPE,
+)
+CONTEXT_COLUMNS = ("entity_type", "procore_id", "exaktime_id", "name", "data", "ignored")
 #: The snapshot collection `Planner.describe` finds each kind of ExakTime record in.
 DESCRIBED = {
     "employee": SnapshotKind.EMPLOYEE,
@@ -121,16 +130,18 @@ class Planner:
 
     def load_context(self) -> dict[str, Any]:
         """The mappings and reference data every record is resolved against."""
-        mappings = EntityMapping.objects.filter(connection=self.connection)
+        of_kind: dict[str, list[EntityMapping]] = {kind: [] for kind in CONTEXT_KINDS}
+        # One query, and only the columns resolving and naming read (a big connection has
+        # thousands of mappings; their times were most of loading them).
+        for mapping in EntityMapping.objects.filter(
+            connection=self.connection, entity_type__in=CONTEXT_KINDS
+        ).only(*CONTEXT_COLUMNS):
+            of_kind[mapping.entity_type].append(mapping)
 
         def by_exaktime(kind: str) -> dict[int, EntityMapping]:
-            return {
-                int(m.exaktime_id): m for m in mappings.filter(entity_type=kind) if m.exaktime_id
-            }
+            return {int(m.exaktime_id): m for m in of_kind[kind] if m.exaktime_id}
 
-        time_types = {
-            m.abbreviation: m.procore_id for m in mappings.filter(entity_type=EntityType.TIME_TYPE)
-        }
+        time_types = {m.abbreviation: m.procore_id for m in of_kind[EntityType.TIME_TYPE]}
         kinds = {}
         for kind, attribute in HOUR_KINDS.items():
             abbreviation = getattr(self.connection, attribute)

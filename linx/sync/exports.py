@@ -24,6 +24,7 @@ from integrations.exaktime.records import TimeRecord
 from integrations.procore.client import ProcoreClient
 from linx.models import Connection, EntityType, Outcome, SyncRun
 from linx.sync.classify import classify
+from linx.sync.collections_paused import fewer_collections
 from linx.sync.export_ledger import load_ledger
 from linx.sync.export_plan import Plan, Planned, Planner, Unexportable, origin_id
 from linx.sync.export_read import PageReader, read_with
@@ -76,6 +77,10 @@ class Exporter(RunWork):
         self.planner: Planner | None = None
 
     def run(self) -> None:
+        with fewer_collections():  # a big week keeps many objects alive to the end
+            self._run()
+
+    def _run(self) -> None:
         # The week's pages are read on a thread of their own while, here, the mappings
         # load and the records read so far are planned (see `read_records`).
         reader = PageReader(self.exaktime, self.start_date, self.end_date)

@@ -21,6 +21,7 @@ from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from integrations.procore.client import ProcoreClient
@@ -162,12 +163,39 @@ class ProjectLists:
         return self._save(kind, project_id, data)
 
     def _save(self, kind: str, project_id: int, data: dict[str, Any]) -> dict[str, Any]:
+        now = timezone.now()
+        kept = self._all().get((kind, project_id))
+        # One statement: an UPDATE by id of a list kept when the run began, an INSERT of
+        # one that was not. Only if another run removed or added it meanwhile is it
+        # written as `update_or_create` writes it (a locking read first).
+        if kept is not None:
+            if ProjectReference.objects.filter(pk=kept.pk).update(data=data, read_at=now):
+                kept.data, kept.read_at = data, now
+            else:
+                kept = self._save_again(kind, project_id, data, now)
+        else:
+            try:
+                with transaction.atomic():
+                    kept = ProjectReference.objects.create(
+                        connection=self.connection,
+                        project_id=project_id,
+                        kind=kind,
+                        data=data,
+                        read_at=now,
+                    )
+            except IntegrityError:
+                kept = self._save_again(kind, project_id, data, now)
+        self._all()[(kind, project_id)] = kept
+        self._fresh.add((kind, project_id))
+        return data
+
+    def _save_again(
+        self, kind: str, project_id: int, data: dict[str, Any], now
+    ) -> ProjectReference:
         reference, _ = ProjectReference.objects.update_or_create(
             connection=self.connection,
             project_id=project_id,
             kind=kind,
-            defaults={"data": data, "read_at": timezone.now()},
+            defaults={"data": data, "read_at": now},
         )
-        self._all()[(kind, project_id)] = reference
-        self._fresh.add((kind, project_id))
-        return data
+        return reference

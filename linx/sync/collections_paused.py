@@ -1,0 +1,44 @@
+"""Fewer garbage collections while a run holds many objects at once.
+
+An export of a big week keeps tens of thousands of records, plans, ledger lines and
+rows alive until it ends, and makes many small objects per record. Python's cyclic
+collector runs after every 700 allocations and walks the young objects each time (the
+older ones now and then): with such a heap that was a tenth of an export's CPU, and a
+fifth of a no-change export's, for almost nothing to collect (reference counting frees
+what these runs drop). While `fewer_collections` is open the collector runs less often;
+it is never switched off, and the thresholds are put back when the last user leaves.
+"""
+
+from __future__ import annotations
+
+import gc
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+#: Allocations between two collections of the youngest generation (Python's default: 700).
+YOUNG = 50_000
+#: Collections of a generation between two of the next older one (Python's default: 10).
+OLDER = 20
+
+_lock = threading.Lock()
+_users = 0
+_before: tuple[int, ...] = ()
+
+
+@contextmanager
+def fewer_collections() -> Iterator[None]:
+    global _users, _before
+    with _lock:
+        if _users == 0:
+            _before = gc.get_threshold()
+            young, *older = _before
+            gc.set_threshold(max(young, YOUNG), *(max(t, OLDER) for t in older))
+        _users += 1
+    try:
+        yield
+    finally:
+        with _lock:
+            _users -= 1
+            if _users == 0:
+                gc.set_threshold(*_before)
