@@ -42,7 +42,12 @@ TOKEN_REUSE_SECONDS = 1.0
 
 
 class RenewOnRunThread(Exception):
-    """A worker's pinned token must be renewed: the call is made again on the run's thread."""
+    """A worker's pinned token must be renewed: the call is made again on the run's
+    thread (``stale``, the token the worker held, lets it be renewed only once)."""
+
+    def __init__(self, stale=None) -> None:
+        super().__init__("a new Procore token is needed")
+        self.stale = stale
 
 
 class PinnedToken:
@@ -55,7 +60,7 @@ class PinnedToken:
         return self._token
 
     def replace(self, stale, obtain):
-        raise RenewOnRunThread
+        raise RenewOnRunThread(stale)
 
 
 class Fetched:

@@ -22,29 +22,8 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 from integrations.procore.client import ProcoreClient
+from linx.sync.read_ahead import PinnedToken, RenewOnRunThread
 from linx.sync.write_pool import in_worker
-
-
-class _RunThreadOnly(Exception):
-    """The call needs a new token (``stale`` would not do): renewed and made on the
-    run's thread, where the connection's token store is."""
-
-    def __init__(self, stale) -> None:
-        super().__init__("a new Procore token is needed")
-        self.stale = stale
-
-
-class _Handed:
-    """A token store holding the token read on the run's thread, and nothing else."""
-
-    def __init__(self, token) -> None:
-        self._token = token
-
-    def current(self):
-        return self._token
-
-    def replace(self, stale, obtain):
-        raise _RunThreadOnly(stale)
 
 
 class SendAhead:
@@ -65,7 +44,7 @@ class SendAhead:
                 future.set_exception(error)
             return future
         client = copy.copy(self.procore)
-        client.token_store = _Handed(store.current())
+        client.token_store = PinnedToken(store.current())
         if self._executor is None:
             self._executor = ThreadPoolExecutor(1, thread_name_prefix="linx-procore-bulk")
         future = self._executor.submit(in_worker, lambda: client.create_timecard_entries(entries))
@@ -77,7 +56,7 @@ class SendAhead:
         token is made here, on the run's thread."""
         try:
             return future.result()
-        except _RunThreadOnly as needed:
+        except RenewOnRunThread as needed:
             # Renewed as the worker would have (once, unless another caller already
             # has), so the create is not refused a second time with the same token.
             self.procore.auth.renew(self.procore.token_store, stale=needed.stale)
