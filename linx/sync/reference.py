@@ -122,7 +122,7 @@ class ProjectLists:
         for kept, changed in unsaved:
             kept.read_at = read_at
             if changed:
-                ProjectReference.objects.filter(pk=kept.pk).update(data=kept.data, read_at=read_at)
+                self._all()[(kept.kind, kept.project_id)] = self._update(kept, kept.data, read_at)
             else:
                 same.append(kept.pk)
         for start in range(0, len(same), SAVE_AT_ONCE):
@@ -169,10 +169,7 @@ class ProjectLists:
         # one that was not. Only if another run removed or added it meanwhile is it
         # written as `update_or_create` writes it (a locking read first).
         if kept is not None:
-            if ProjectReference.objects.filter(pk=kept.pk).update(data=data, read_at=now):
-                kept.data, kept.read_at = data, now
-            else:
-                kept = self._save_again(kind, project_id, data, now)
+            kept = self._update(kept, data, now)
         else:
             try:
                 with transaction.atomic():
@@ -188,6 +185,14 @@ class ProjectLists:
         self._all()[(kind, project_id)] = kept
         self._fresh.add((kind, project_id))
         return data
+
+    def _update(self, kept: ProjectReference, data: dict[str, Any], read_at) -> ProjectReference:
+        """UPDATE by id a list kept when the run began (written again, as
+        `update_or_create` writes it, if another run removed it meanwhile)."""
+        if ProjectReference.objects.filter(pk=kept.pk).update(data=data, read_at=read_at):
+            kept.data, kept.read_at = data, read_at
+            return kept
+        return self._save_again(kept.kind, kept.project_id, data, read_at)
 
     def _save_again(
         self, kind: str, project_id: int, data: dict[str, Any], now
