@@ -30,15 +30,29 @@ def _preparers(model: type[models.Model], names: Sequence[str]) -> list[Callable
 
 def _prepare(field: models.Field) -> Callable[[Any], Any]:
     """The field's own preparation; the same object again (a batch's one timestamp)
-    is prepared once."""
+    is prepared once, and so is a value with nothing in it (None, an empty mapping or
+    list: a row's "no changes"), which every row of a no-change run holds as a new
+    object."""
     last: list[Any] = [_prepare, None]  # the last value (by identity) and its prepared form
+    empty: dict[type, Any] = {}  # type of an empty value (None's too) → its prepared form
 
     def prepare(value: Any) -> Any:
-        if value is not last[0]:
-            last[:] = [value, field.get_db_prep_save(value, connection)]
+        if value is last[0]:
+            return last[1]
+        kind = type(value)
+        if kind in _EMPTY and not value:
+            if kind not in empty:
+                empty[kind] = field.get_db_prep_save(value, connection)
+            return empty[kind]
+        last[:] = [value, field.get_db_prep_save(value, connection)]
         return last[1]
 
     return prepare
+
+
+#: The types whose empty value (and None) is prepared once per batch: nothing in them
+#: can differ from one such value to the next.
+_EMPTY = frozenset({type(None), dict, list})
 
 
 def _columns(model: type[models.Model], names: Sequence[str]) -> list[str]:
@@ -100,6 +114,26 @@ def pks_by(model: type[models.Model], key: str, keys: Sequence[Any], **equal: An
             )
             found.update(cursor.fetchall())
     return found
+
+
+def delete(model: type[models.Model], key: str, keys: Sequence[Any], **equal: Any) -> int:
+    """DELETE ``model``'s rows whose ``key`` is one of ``keys`` and whose fields named
+    in ``equal`` hold those values (plain values); how many were deleted. For a model
+    no other row points at and no signal watches: none is sent, as with the ORM's
+    fast delete (which builds the same statement value by value)."""
+    column, *where = _columns(model, [key, *equal])
+    deleted = 0
+    with connection.cursor() as cursor:
+        for start in range(0, len(keys), 500):
+            part = list(keys[start : start + 500])
+            conditions = [f"{name} = %s" for name in where]
+            conditions.append(f"{column} IN ({', '.join(['%s'] * len(part))})")
+            cursor.execute(
+                f"DELETE FROM {_table(model)} WHERE {' AND '.join(conditions)}",  # noqa: S608
+                [*equal.values(), *part],
+            )
+            deleted += max(cursor.rowcount, 0)
+    return deleted
 
 
 def _table(model: type[models.Model]) -> str:
