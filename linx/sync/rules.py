@@ -26,6 +26,7 @@ value and the limit; values are never truncated or altered to fit.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import re
@@ -33,6 +34,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
+from types import MappingProxyType
 from typing import Any
 
 from integrations.procore.records import Project, StandardCostCode, SubJob, Worker
@@ -208,8 +210,10 @@ def apply(table: tuple[Field, ...], record: Any, context: Mapping[str, Any]) -> 
     return fields
 
 
-def labels(table: tuple[Field, ...]) -> dict[str, str]:
-    return {line.target: line.label for line in table}
+@functools.cache
+def labels(table: tuple[Field, ...]) -> Mapping[str, str]:
+    """Each target's label (read-only: made once per table, not once per record)."""
+    return MappingProxyType({line.target: line.label for line in table})
 
 
 def check(entity_type: str, fields: Mapping[str, Any], names: Mapping[str, str]) -> list[str]:
@@ -217,14 +221,18 @@ def check(entity_type: str, fields: Mapping[str, Any], names: Mapping[str, str])
     problems = []
     for target, limit in LIMITS.get(entity_type, {}).items():
         value = fields.get(target)
-        label = names.get(target, target)
         if value is None or value == "":
             if limit.required:
-                problems.append(f"its {label} is empty; ExakTime needs one")
+                problems.append(f"its {names.get(target, target)} is empty; ExakTime needs one")
             continue
-        if isinstance(value, str) and "\x00" in value:
+        text = isinstance(value, str)
+        fits = limit.max_length is None or (text and len(value) <= limit.max_length)
+        if fits and text and limit.range is None and _UNSTORABLE.search(value) is None:
+            continue  # nearly every value: text that fits, checked by its length alone
+        label = names.get(target, target)
+        if text and "\x00" in value:
             problems.append(f"its {label} {value!r} contains a null character")
-        if isinstance(value, str) and _SURROGATE.search(value):
+        if text and _SURROGATE.search(value):
             problems.append(
                 f"its {label} {value!r} is not valid Unicode text (half of a character pair)"
             )
@@ -378,7 +386,7 @@ def safe_label(text: str) -> str:
 
 def fingerprint(fields: Mapping[str, Any]) -> str:
     """A stable hash of what Linx writes; equal fingerprints mean nothing to write."""
-    canonical = json.dumps(fields, sort_keys=True, default=_plain, separators=(",", ":"))
+    canonical = _CANONICAL.encode(fields)
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
@@ -388,6 +396,11 @@ def _plain(value: Any) -> Any:
     if isinstance(value, (set, frozenset, tuple)):
         return sorted(value)
     return str(value)
+
+
+#: ``json.dumps(fields, sort_keys=True, default=_plain, separators=(",", ":"))``, the
+#: encoder made once (``dumps`` with options makes one per call).
+_CANONICAL = json.JSONEncoder(sort_keys=True, default=_plain, separators=(",", ":"))
 
 
 def changes(before: Mapping[str, Any], after: Mapping[str, Any]) -> dict[str, list[Any]]:
