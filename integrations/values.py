@@ -72,6 +72,8 @@ class Reader:
         return self._text(key, self.data.get(key))
 
     def _text(self, key: str, value: Any) -> str | None:
+        if type(value) is str and _UNSTORABLE.search(value) is None:
+            return value  # nearly every value: read at once
         if isinstance(value, str) and _UNSTORABLE.search(value):
             if "\x00" in value:
                 self._bad(key, value, "text without a null character")
