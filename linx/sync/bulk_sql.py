@@ -13,6 +13,7 @@ sent, as with ``bulk_create``.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
+from datetime import datetime
 from typing import Any
 
 from django.db import connection, models
@@ -24,8 +25,25 @@ def _preparers(model: type[models.Model], names: Sequence[str]) -> list[Callable
     out: list[Callable | None] = []
     for name in names:
         field = model._meta.get_field(name)
-        out.append(_prepare(field) if isinstance(field, _PREPARED) else None)
+        if isinstance(field, models.DateTimeField):
+            out.append(_prepare_moment(field))
+        else:
+            out.append(_prepare(field) if isinstance(field, _PREPARED) else None)
     return out
+
+
+def _prepare_moment(field: models.DateTimeField) -> Callable[[Any], Any]:
+    """A timestamp with its time zone (as every row's is) goes straight to the database's
+    adapter: the field's own preparation leaves one as it is before handing it there."""
+    slow = _prepare(field)
+    adapt = connection.ops.adapt_datetimefield_value
+
+    def prepare(value: Any) -> Any:
+        if type(value) is datetime and value.utcoffset() is not None:
+            return adapt(value)
+        return slow(value)  # naive, a date, None or an expression: as the field does
+
+    return prepare
 
 
 def _prepare(field: models.Field) -> Callable[[Any], Any]:
