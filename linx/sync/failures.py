@@ -98,36 +98,37 @@ def _open(run: SyncRun, failed: dict[tuple[str, str], RowResult]) -> None:
     if not failed:
         return
     now = timezone.now()
+    # What each open one last said, by (entity type, source id): most fail again in the
+    # same words, and need no object of their own (see below).
     existing = {
-        (f.entity_type, f.source_id): f
-        for f in OpenFailure.objects.filter(
+        (entity_type, source_id): (pk, said)
+        for pk, entity_type, source_id, *said in OpenFailure.objects.filter(
             connection_id=run.connection_id,
             kind=run.kind,
             source_id__in={source_id for _, source_id in failed},
-        )
+        ).values_list("pk", "entity_type", "source_id", *_SAID)
     }
     new, seen_again, reworded = [], [], []
     for key, row in failed.items():
-        failure = existing.get(key) or OpenFailure(
-            connection_id=run.connection_id,
-            kind=run.kind,
-            entity_type=key[0],
-            source_id=key[1],
-            first_seen_at=now,
-        )
-        said = [getattr(failure, field) for field in _SAID]
-        failure.procore_id = row.procore_id
-        failure.exaktime_id = row.exaktime_id or ""
-        failure.name = row.name
-        failure.message = row.message
-        failure.retryable = row.retryable
-        if failure.pk is None:
-            failure.last_seen_at, failure.last_run_id = now, run.pk
-            new.append(failure)
+        now_said = [row.procore_id, row.exaktime_id or "", row.name, row.message, row.retryable]
+        if key not in existing:
+            new.append(
+                OpenFailure(
+                    connection_id=run.connection_id,
+                    kind=run.kind,
+                    entity_type=key[0],
+                    source_id=key[1],
+                    first_seen_at=now,
+                    last_seen_at=now,
+                    last_run_id=run.pk,
+                    **dict(zip(_SAID, now_said, strict=True)),
+                )
+            )
             continue
-        seen_again.append(failure.pk)
-        if said != [getattr(failure, field) for field in _SAID]:
-            reworded.append(failure)
+        pk, said = existing[key]
+        seen_again.append(pk)
+        if said != now_said:
+            reworded.append(OpenFailure(pk=pk, **dict(zip(_SAID, now_said, strict=True))))
     OpenFailure.objects.bulk_create(new)
     # Most failures fail again in the same words: one UPDATE for all of them, and a
     # (much slower) bulk update only for those whose row now says something else.
