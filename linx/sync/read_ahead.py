@@ -98,7 +98,8 @@ class ReadAhead:
     """Reads the lists ``plan`` names (key, read), up to ``limit`` at once, ahead of `take`.
 
     `take(key)` returns that key's list: read by a worker, or read in place when it was
-    not read ahead (not planned, a token to renew, ``limit`` 1).
+    not read ahead (not planned, a token to renew, ``limit`` 1), with the token pinned
+    the same way.
     """
 
     def __init__(
@@ -124,13 +125,28 @@ class ReadAhead:
         job = self._pending.pop(key, None)
         self._fill()  # the next one goes out while this one is used
         if job is None:
-            return read(self.procore)
+            return self._read_here(read)
         future, planned = job
         try:
             return future.result()
         except RenewOnRunThread:
             self._token = None  # the lists sent from now on take the renewed one
             return planned(self.procore)  # renews the token on this thread, then reads
+
+    def _read_here(self, read: Read) -> Iterable[Any]:
+        """A list not read ahead, read whole on this thread with the token pinned as a
+        worker's is: reading the connection's row before each call was a third of a
+        one-by-one import's own work. One whose token must be renewed is read again
+        in place, where the renewal is saved."""
+        if not hasattr(self.procore, "token_store"):
+            return read(self.procore)
+        client = copy.copy(self.procore)
+        client.token_store = PinnedToken(self._current_token())
+        try:
+            return _read_whole(read, client)
+        except RenewOnRunThread:
+            self._token = None  # the lists read from now on take the renewed one
+            return read(self.procore)
 
     def stop(self) -> None:
         """Send no more reads ahead (what is out is finished and dropped at `close`)."""
