@@ -19,6 +19,7 @@ from integrations.procore.sandbox import data as pc
 from linx.clients import procore_client
 from linx.models import EntityType, ReconciliationStatus, TimeEntryMode
 from linx.sync import reconcile as reconcile_module
+from linx.sync import reconcile_compare
 from tests import test_export
 from tests.test_export import exaktime_id, export
 from tests.test_export_reference import age_kept_lists, list_reads
@@ -94,6 +95,24 @@ def test_read_a_day_at_a_time_the_report_is_the_same_as_the_week_read_whole(
     counts = {c: whole.totals[c] for c in ("matched", "different", "extra_in_procore")}
     assert counts == {"matched": 6, "different": 1, "extra_in_procore": 1}
     assert whole.totals["not_approved"] == 1
+
+
+def test_records_compared_one_ledger_read_at_a_time_report_the_same_lines_in_the_same_order(
+    punch, linked, monkeypatch
+):
+    """A day's records are compared a batch at a time, each batch with its own ledger
+    lines, and each line is counted as it is made: the report is the same, line for line."""
+    a_week_with_differences(punch, linked)
+    punch(work_date="2026-11-18", ot1_hours=0, ot2_hours=0)  # never exported: missing
+    whole = check(linked)
+    monkeypatch.setattr(reconcile_compare, "BATCH", 1)
+    batched = check(linked)
+    assert batched.status == whole.status == ReconciliationStatus.DIFFERENCES
+    assert batched.totals == whole.totals
+    assert batched.lines == whole.lines  # the same order too
+    assert [line["class"] for line in whole.lines] == [
+        "different", "missing_in_procore", "not_approved", "extra_in_procore",
+    ]  # fmt: skip
 
 
 def test_a_record_moved_to_another_day_after_export_is_one_different_line(

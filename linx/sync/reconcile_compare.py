@@ -16,7 +16,6 @@ times); custom fields are never compared.
 
 from __future__ import annotations
 
-from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -33,7 +32,7 @@ from linx.models import (
 )
 from linx.sync.export_plan import Plan, Planned, Planner, Unexportable, origin_id
 from linx.sync.exports import plan_record
-from linx.sync.reconcile_items import Held
+from linx.sync.reconcile_items import Entries, Held
 from linx.sync.rules import HOURS_FIELD, KIND_NAMES
 
 MATCHED = "matched"
@@ -203,14 +202,14 @@ class Comparer:
         self.planner = planner
         self.on_line = on_line
         self.waiting_records: list[TimeRecord] = []
-        self.waiting_entries: dict[str, list[Held]] = defaultdict(list)
+        self.waiting_entries = Entries()
         self.waiting_ledger: dict[str, Sent] = {}
 
     def compare(self, records: list[TimeRecord], entries: list[Held]) -> None:
         """One chunk of days: its time records beside its timecard entries."""
-        self.by_origin: dict[str, list[Held]] = defaultdict(list)
+        self.by_origin = Entries()
         for entry in entries:
-            self.by_origin[entry.origin_id or ""].append(entry)
+            self.by_origin.add(entry.origin_id or "", entry)
         # Only the records compared now: an entry of a waiting record waits with it.
         self.seen_records: dict[int | None, TimeRecord] = {}
         ordered = sorted(records, key=lambda r: (r.work_date or date.min, r.id or 0))
@@ -224,10 +223,10 @@ class Comparer:
                 else:
                     here.append(record)
             self.compare_records(here)
-        self.ledger = self._ledger(
-            {origin for origin, left in self.by_origin.items() if origin and left}
-        )
+        self.ledger = self._ledger({origin for origin, _ in self.by_origin.left() if origin})
         self.compare_left(carry=True)
+        # Nothing of the chunk is kept once it is compared: the next is read without it.
+        self.by_origin, self.seen_records, self.ledger, self.missing = Entries(), {}, {}, []
 
     def finish(self) -> None:
         """The records and entries that waited, compared with each other."""
@@ -249,13 +248,12 @@ class Comparer:
 
     def compare_left(self, *, carry: bool) -> None:
         """The entries no record took: extra, or (``carry``) waiting for their record."""
-        for origin, left in self.by_origin.items():
-            for entry in left:
-                if carry and self.record_elsewhere(entry, origin):
-                    self.waiting_entries[origin].append(entry)
-                    self.waiting_ledger[origin] = self.ledger[origin]
-                else:
-                    self.unexpected(entry, origin)
+        for origin, entry in self.by_origin.left():
+            if carry and self.record_elsewhere(entry, origin):
+                self.waiting_entries.add(origin, entry)
+                self.waiting_ledger[origin] = self.ledger[origin]
+            else:
+                self.unexpected(entry, origin)
 
     def entry_elsewhere(self, record: TimeRecord) -> bool:
         """The ledger says Procore holds an entry for this record that is not among the
@@ -265,7 +263,7 @@ class Comparer:
         for kind in HOURS_FIELD:
             origin = origin_id(record.id, kind)
             sent = self.ledger.get(origin)
-            if sent is not None and sent.procore_id and not self.by_origin.get(origin):
+            if sent is not None and sent.procore_id and not self.by_origin.of(origin):
                 return True
         return False
 
@@ -462,14 +460,8 @@ class Comparer:
 
     def take(self, origin: str) -> Held | None:
         """The Procore entry for ``origin``: the one the ledger names first, if several."""
-        found = self.by_origin.get(origin)
-        if not found:
-            return None
         sent = self.ledger.get(origin)
-        for index, entry in enumerate(found):
-            if sent is not None and entry.id == sent.procore_id:
-                return found.pop(index)
-        return found.pop(0)
+        return self.by_origin.take(origin, sent.procore_id if sent is not None else None)
 
     def _line(self, record: TimeRecord, kind: str, fields: dict[str, Any]) -> Line:
         return Line(

@@ -93,3 +93,48 @@ def compact_record(record: TimeRecord, intern: Interner) -> TimeRecord:
         ot2_hours=intern(record.ot2_hours),
         custom_fields=record.custom_fields or NO_CUSTOM_FIELDS,
     )
+
+
+class Entries:
+    """A chunk's entries by origin id ("" for none), in the order read: an origin's only
+    entry is held alone (most have one), several in a list."""
+
+    def __init__(self) -> None:
+        self.by_origin: dict[str, Held | list[Held]] = {}
+
+    def add(self, origin: str, entry: Held) -> None:
+        held = self.by_origin.get(origin)
+        if held is None:
+            self.by_origin[origin] = entry
+        elif type(held) is list:
+            held.append(entry)
+        else:
+            self.by_origin[origin] = [held, entry]
+
+    def of(self, origin: str) -> list[Held]:
+        held = self.by_origin.get(origin)
+        if held is None:
+            return []
+        return held if type(held) is list else [held]
+
+    def take(self, origin: str, preferred_id: int | None) -> Held | None:
+        """The origin's entry whose id is ``preferred_id``, else its first; None if none."""
+        found = self.of(origin)
+        if not found:
+            return None
+        index = next(
+            (i for i, e in enumerate(found) if preferred_id is not None and e.id == preferred_id),
+            0,
+        )
+        entry = found.pop(index)
+        if not found:
+            del self.by_origin[origin]
+        elif len(found) == 1:
+            self.by_origin[origin] = found[0]
+        return entry
+
+    def left(self):
+        """(origin, entry) for every entry not taken, in the order read."""
+        for origin in self.by_origin:
+            for entry in self.of(origin):
+                yield origin, entry

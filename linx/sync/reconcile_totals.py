@@ -15,6 +15,10 @@ from linx.sync import snapshot
 from linx.sync.reconcile_compare import CLASSES, Line
 
 GROUPS = ("by_worker", "by_project", "by_day")
+ZERO = Decimal(0)
+#: Workers' sums held as one object per distinct value (most workers' hours add up to the
+#: same few values), up to this many values so that odd ones cannot grow it without end.
+SHARED_SUMS = 4096
 
 
 class Tally:
@@ -23,14 +27,15 @@ class Tally:
     def __init__(self, connection: Connection) -> None:
         self.workers, self.projects = labels(connection)
         self.counts = dict.fromkeys(CLASSES, 0)
-        self.both = [Decimal(0), Decimal(0)]
+        self.both = [ZERO, ZERO]
         self.groups: dict[str, dict[str, list[Decimal]]] = {
-            group: defaultdict(lambda: [Decimal(0), Decimal(0)]) for group in GROUPS
+            group: defaultdict(lambda: [ZERO, ZERO]) for group in GROUPS
         }
+        self.shared: dict[Decimal, Decimal] = {}
 
     def add(self, line: Line) -> None:
         self.counts[line.cls] += 1
-        hours = (line.exaktime_hours or Decimal(0), line.procore_hours or Decimal(0))
+        hours = (line.exaktime_hours or ZERO, line.procore_hours or ZERO)
         keys = {
             "by_worker": self.workers.label(line.procore_worker_id, line.exaktime_employee_id),
             "by_project": self.projects.get(line.project_id)
@@ -38,10 +43,18 @@ class Tally:
             "by_day": line.date.isoformat() if line.date else "No date",
         }
         for group, key in keys.items():
-            self.groups[group][key][0] += hours[0]
-            self.groups[group][key][1] += hours[1]
+            sums = self.groups[group][key]
+            sums[0], sums[1] = sums[0] + hours[0], sums[1] + hours[1]
+            if group == "by_worker":
+                sums[0], sums[1] = self.share(sums[0]), self.share(sums[1])
         self.both[0] += hours[0]
         self.both[1] += hours[1]
+
+    def share(self, total: Decimal) -> Decimal:
+        """An equal sum already held, if any (only its value is reported: `result`)."""
+        if not total or len(self.shared) >= SHARED_SUMS:
+            return total  # a zero as it is: 0 and -0 are equal, not the same float
+        return self.shared.setdefault(total, total)
 
     def result(self) -> dict:
         exaktime, procore = self.both
