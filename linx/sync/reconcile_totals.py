@@ -7,7 +7,6 @@ differing lines are kept (the report lists them, the CSV and XLSX carry them).
 
 from __future__ import annotations
 
-from collections import defaultdict
 from decimal import Decimal
 
 from linx.models import Connection, EntityMapping, EntityType, SnapshotKind
@@ -16,8 +15,9 @@ from linx.sync.reconcile_compare import CLASSES, Line
 
 GROUPS = ("by_worker", "by_project", "by_day")
 ZERO = Decimal(0)
-#: Workers' sums held as one object per distinct value (most workers' hours add up to the
-#: same few values), up to this many values so that odd ones cannot grow it without end.
+NOTHING = (ZERO, ZERO)
+#: Workers' sums held as one pair per distinct pair of values (most workers' hours add up
+#: to the same few), up to this many pairs, so that odd ones cannot grow it without end.
 SHARED_SUMS = 4096
 
 
@@ -28,10 +28,9 @@ class Tally:
         self.workers, self.projects = labels(connection)
         self.counts = dict.fromkeys(CLASSES, 0)
         self.both = [ZERO, ZERO]
-        self.groups: dict[str, dict[str, list[Decimal]]] = {
-            group: defaultdict(lambda: [ZERO, ZERO]) for group in GROUPS
-        }
-        self.shared: dict[Decimal, Decimal] = {}
+        #: Per group, per name: (ExakTime hours, Procore hours).
+        self.groups: dict[str, dict[str, tuple[Decimal, Decimal]]] = {g: {} for g in GROUPS}
+        self.shared: dict[tuple[Decimal, Decimal], tuple[Decimal, Decimal]] = {}
 
     def add(self, line: Line) -> None:
         self.counts[line.cls] += 1
@@ -43,18 +42,17 @@ class Tally:
             "by_day": line.date.isoformat() if line.date else "No date",
         }
         for group, key in keys.items():
-            sums = self.groups[group][key]
-            sums[0], sums[1] = sums[0] + hours[0], sums[1] + hours[1]
-            if group == "by_worker":
-                sums[0], sums[1] = self.share(sums[0]), self.share(sums[1])
+            sums = self.groups[group].get(key, NOTHING)
+            sums = (sums[0] + hours[0], sums[1] + hours[1])
+            self.groups[group][key] = self.share(sums) if group == "by_worker" else sums
         self.both[0] += hours[0]
         self.both[1] += hours[1]
 
-    def share(self, total: Decimal) -> Decimal:
-        """An equal sum already held, if any (only its value is reported: `result`)."""
-        if not total or len(self.shared) >= SHARED_SUMS:
-            return total  # a zero as it is: 0 and -0 are equal, not the same float
-        return self.shared.setdefault(total, total)
+    def share(self, sums: tuple[Decimal, Decimal]) -> tuple[Decimal, Decimal]:
+        """An equal pair of sums already held, if any (only their values are reported)."""
+        if not (sums[0] and sums[1]) or len(self.shared) >= SHARED_SUMS:
+            return sums  # zeros as they are: 0 and -0 are equal, but not the same float
+        return self.shared.setdefault(sums, sums)
 
     def result(self) -> dict:
         exaktime, procore = self.both
