@@ -13,6 +13,8 @@ from datetime import timedelta
 
 import pytest
 
+from integrations.exaktime.client import ExakTimeClient
+from integrations.exaktime.errors import ExakTimeUnavailable
 from integrations.procore.client import ProcoreClient
 from integrations.procore.errors import ProcoreUnavailable
 from integrations.procore.sandbox import data as pc
@@ -198,4 +200,28 @@ def test_a_procore_read_failing_on_a_later_day_reports_nothing(
     done = check(linked)
     assert done.status == ReconciliationStatus.FAILED
     assert "could not read Procore's timecard entries" in done.message and "503" in done.message
+    assert done.totals == {} and done.lines == []
+
+
+def test_when_both_services_fail_exaktimes_failure_is_reported_and_a_procore_one_alone_is_too(
+    punch, linked, monkeypatch
+):
+    """A run of days' entries are read before its records (their pages are the largest),
+    but a failing read is reported as when the records were read first."""
+    punch()
+    export(linked)
+
+    def procore_down(self, *args, **kwargs):
+        raise ProcoreUnavailable("Procore did not answer (HTTP 503).")
+
+    def exaktime_down(self, *args, **kwargs):
+        raise ExakTimeUnavailable("ExakTime did not answer (HTTP 503).", status=503)
+
+    monkeypatch.setattr(ProcoreClient, "timecard_entries", procore_down)
+    done = check(linked)
+    assert "could not read Procore's timecard entries" in done.message
+    monkeypatch.setattr(ExakTimeClient, "time_records", exaktime_down)
+    done = check(linked)
+    assert done.status == ReconciliationStatus.FAILED
+    assert "could not read ExakTime's time records" in done.message and "503" in done.message
     assert done.totals == {} and done.lines == []

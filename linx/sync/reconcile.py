@@ -107,8 +107,7 @@ def compare_range(connection: Connection, first_day: date, last_day: date) -> Co
         chunks = DayChunks(connection, first_day, last_day)
         for first, last in chunks:
             intern = Interner()  # the chunk's repeated values, shared while it is held
-            records = read_records(exaktime, first, last, intern)
-            entries = read_entries(procore, first, last, intern)
+            records, entries = read_chunk(exaktime, procore, first, last, intern)
             chunks.read(first, last, len(records), len(entries))
             comparer.compare(records, entries)
             del records, entries, intern  # the next chunk is read without this one in memory
@@ -165,6 +164,19 @@ class DayChunks:
         self.per_day = max(self.per_day, max(records, entries) / days)
         if not self.per_day:
             self.blind *= 2
+
+
+def read_chunk(exaktime, procore, first: date, last: date, intern: Interner):
+    """The days' time records and timecard entries. The entries are read first, while
+    nothing else of the days is held: their pages are the largest Linx reads (a page of
+    1,000 entries is about 4 MiB while it is parsed). A failing read is reported as it
+    was when the records were read first: ExakTime's failure before Procore's."""
+    try:
+        entries = read_entries(procore, first, last, intern)
+    except CouldNotReconcile:
+        read_records(exaktime, first, last, intern)  # raises if ExakTime fails too
+        raise
+    return read_records(exaktime, first, last, intern), entries
 
 
 def read_records(exaktime, first_day: date, last_day: date, intern: Interner) -> list[TimeRecord]:
