@@ -13,12 +13,15 @@ from datetime import timedelta
 
 import pytest
 
+from integrations.exaktime.client import ExakTimeClient
+from integrations.exaktime.errors import ExakTimeUnavailable
 from integrations.procore.client import ProcoreClient
 from integrations.procore.errors import ProcoreUnavailable
 from integrations.procore.sandbox import data as pc
 from linx.clients import procore_client
 from linx.models import EntityType, ReconciliationStatus, TimeEntryMode
 from linx.sync import reconcile as reconcile_module
+from linx.sync import reconcile_compare
 from tests import test_export
 from tests.test_export import exaktime_id, export
 from tests.test_export_reference import age_kept_lists, list_reads
@@ -94,6 +97,24 @@ def test_read_a_day_at_a_time_the_report_is_the_same_as_the_week_read_whole(
     counts = {c: whole.totals[c] for c in ("matched", "different", "extra_in_procore")}
     assert counts == {"matched": 6, "different": 1, "extra_in_procore": 1}
     assert whole.totals["not_approved"] == 1
+
+
+def test_records_compared_one_ledger_read_at_a_time_report_the_same_lines_in_the_same_order(
+    punch, linked, monkeypatch
+):
+    """A day's records are compared a batch at a time, each batch with its own ledger
+    lines, and each line is counted as it is made: the report is the same, line for line."""
+    a_week_with_differences(punch, linked)
+    punch(work_date="2026-11-18", ot1_hours=0, ot2_hours=0)  # never exported: missing
+    whole = check(linked)
+    monkeypatch.setattr(reconcile_compare, "BATCH", 1)
+    batched = check(linked)
+    assert batched.status == whole.status == ReconciliationStatus.DIFFERENCES
+    assert batched.totals == whole.totals
+    assert batched.lines == whole.lines  # the same order too
+    assert [line["class"] for line in whole.lines] == [
+        "different", "missing_in_procore", "not_approved", "extra_in_procore",
+    ]  # fmt: skip
 
 
 def test_a_record_moved_to_another_day_after_export_is_one_different_line(
@@ -179,4 +200,28 @@ def test_a_procore_read_failing_on_a_later_day_reports_nothing(
     done = check(linked)
     assert done.status == ReconciliationStatus.FAILED
     assert "could not read Procore's timecard entries" in done.message and "503" in done.message
+    assert done.totals == {} and done.lines == []
+
+
+def test_when_both_services_fail_exaktimes_failure_is_reported_and_a_procore_one_alone_is_too(
+    punch, linked, monkeypatch
+):
+    """A run of days' entries are read before its records (their pages are the largest),
+    but a failing read is reported as when the records were read first."""
+    punch()
+    export(linked)
+
+    def procore_down(self, *args, **kwargs):
+        raise ProcoreUnavailable("Procore did not answer (HTTP 503).")
+
+    def exaktime_down(self, *args, **kwargs):
+        raise ExakTimeUnavailable("ExakTime did not answer (HTTP 503).", status=503)
+
+    monkeypatch.setattr(ProcoreClient, "timecard_entries", procore_down)
+    done = check(linked)
+    assert "could not read Procore's timecard entries" in done.message
+    monkeypatch.setattr(ExakTimeClient, "time_records", exaktime_down)
+    done = check(linked)
+    assert done.status == ReconciliationStatus.FAILED
+    assert "could not read ExakTime's time records" in done.message and "503" in done.message
     assert done.totals == {} and done.lines == []

@@ -278,9 +278,11 @@ class ProcoreClient(HookCalls, ServiceClient):
             ahead = None
             if pages_ahead and following_url and same_host and following_url not in seen:
                 ahead = self._get_ahead(following_url)
+            del response  # its body is read: only the page is held while it is gone through
             for item in page:
                 read += 1
                 yield parse(item)
+            del page  # dropped before the next page is asked for, not after
             if following_url is None:
                 if expected is not None and read != expected:
                     listing.changed = True  # some were missed, or read twice

@@ -21,7 +21,6 @@ from django.utils import timezone
 from integrations.exaktime.errors import ExakTimeError
 from integrations.exaktime.records import TimeRecord
 from integrations.procore.errors import ProcoreError
-from integrations.procore.records import TimecardEntry
 from linx.clients import exaktime_client, procore_client
 from linx.models import (
     Connection,
@@ -35,6 +34,7 @@ from linx.sync.classify import classify
 from linx.sync.execute import check_secrets, check_service_urls
 from linx.sync.export_plan import Planner
 from linx.sync.reconcile_compare import MATCHED, Comparer, Line
+from linx.sync.reconcile_items import Held, Interner, compact_record, held
 from linx.sync.reconcile_totals import Tally
 from linx.sync.runs import RunAborted
 
@@ -106,11 +106,11 @@ def compare_range(connection: Connection, first_day: date, last_day: date) -> Co
         comparer = Comparer(connection, planner, on_line)
         chunks = DayChunks(connection, first_day, last_day)
         for first, last in chunks:
-            records = read_records(exaktime, first, last)
-            entries = read_entries(procore, first, last)
+            intern = Interner()  # the chunk's repeated values, shared while it is held
+            records, entries = read_chunk(exaktime, procore, first, last, intern)
             chunks.read(first, last, len(records), len(entries))
             comparer.compare(records, entries)
-            del records, entries  # the next chunk is read without this one in memory
+            del records, entries, intern  # the next chunk is read without this one in memory
         comparer.finish()
     return Compared(tally.result(), differing)
 
@@ -166,20 +166,37 @@ class DayChunks:
             self.blind *= 2
 
 
-def read_records(exaktime, first_day: date, last_day: date) -> list[TimeRecord]:
-    """The days' time records, in pages; the fresher reading of a record seen twice."""
+def read_chunk(exaktime, procore, first: date, last: date, intern: Interner):
+    """The days' time records and timecard entries. The entries are read first, while
+    nothing else of the days is held: their pages are the largest Linx reads (a page of
+    1,000 entries is about 4 MiB while it is parsed). A failing read is reported as it
+    was when the records were read first: ExakTime's failure before Procore's."""
     try:
-        return list({r.id: r for r in exaktime.time_records(first_day, last_day)}.values())
+        entries = read_entries(procore, first, last, intern)
+    except CouldNotReconcile:
+        read_records(exaktime, first, last, intern)  # raises if ExakTime fails too
+        raise
+    return read_records(exaktime, first, last, intern), entries
+
+
+def read_records(exaktime, first_day: date, last_day: date, intern: Interner) -> list[TimeRecord]:
+    """The days' time records, in pages; the fresher reading of a record seen twice. Each
+    is held compactly (`compact_record`) as soon as it is read."""
+    try:
+        read = exaktime.time_records(first_day, last_day)
+        return list({r.id: compact_record(r, intern) for r in read}.values())
     except ExakTimeError as error:
         raise CouldNotReconcile(
             f"Linx could not read ExakTime's time records: {classify(error).message}"
         ) from error
 
 
-def read_entries(procore, first_day: date, last_day: date) -> list[TimecardEntry]:
-    """Every timecard entry dated within the days, Linx's or not, in pages."""
+def read_entries(procore, first_day: date, last_day: date, intern: Interner) -> list[Held]:
+    """Every timecard entry dated within the days, Linx's or not, in pages; each held as
+    just what the comparison reads (`Held`) as soon as it is read."""
     try:
-        return list({e.id: e for e in procore.timecard_entries(first_day, last_day)}.values())
+        read = procore.timecard_entries(first_day, last_day)
+        return list({e.id: held(e, intern) for e in read}.values())
     except ProcoreError as error:
         raise CouldNotReconcile(
             f"Linx could not read Procore's timecard entries: {classify(error).message}"

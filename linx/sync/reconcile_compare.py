@@ -16,14 +16,12 @@ times); custom fields are never compared.
 
 from __future__ import annotations
 
-from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any, NamedTuple
 
 from integrations.exaktime.records import TimeRecord
-from integrations.procore.records import TimecardEntry
 from linx.models import (
     Connection,
     EntityType,
@@ -34,6 +32,7 @@ from linx.models import (
 )
 from linx.sync.export_plan import Plan, Planned, Planner, Unexportable, origin_id
 from linx.sync.exports import plan_record
+from linx.sync.reconcile_items import Entries, Held
 from linx.sync.rules import HOURS_FIELD, KIND_NAMES
 
 MATCHED = "matched"
@@ -63,6 +62,9 @@ COMPARED = {
     "lunch_time": "lunch",
 }
 SLICE = 2000  # values per IN (...) query
+#: Time records compared per read of their ledger lines: a chunk's ledger is never held
+#: whole, only a batch's.
+BATCH = 500
 
 
 class Sent(NamedTuple):
@@ -124,7 +126,7 @@ def _number(hours: Decimal | None) -> float | None:
     return None if hours is None else float(hours)
 
 
-def entry_hours(entry: TimecardEntry) -> Decimal | None:
+def entry_hours(entry: Held) -> Decimal | None:
     """An entry's hours: its total, or its clock times less lunch (start/stop mode)."""
     if entry.hours is not None:
         return Decimal(entry.hours)
@@ -164,7 +166,7 @@ def _moment(value: Any) -> datetime:
     return value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
 
 
-def held_fields(entry: TimecardEntry, names) -> dict[str, Any]:
+def held_fields(entry: Held, names) -> dict[str, Any]:
     return {name: getattr(entry, name) for name in names}
 
 
@@ -185,61 +187,73 @@ def differences(wanted: dict[str, Any], held: dict[str, Any]) -> list[str]:
 class Comparer:
     """Compares one connection's range a chunk of days at a time; see the module docstring.
 
-    Each chunk's lines are handed to ``on_line`` as soon as the chunk is compared, so
-    nothing of a chunk is kept once it is done but what cannot be settled within it: a
-    time record whose entry Linx created is not among the chunk's entries (its entry was
-    moved to another day in Procore, or its record in ExakTime), and an entry Linx created
-    whose record is not among the chunk's records. Those few wait until every chunk has
-    been read (`finish`), then are compared with each other as one more chunk.
+    Each line is handed to ``on_line`` as soon as it is made (matched lines are counted
+    there, not kept), and a chunk's records are compared `BATCH` at a time, each batch
+    with its own ledger lines, so nothing of a chunk is kept once it is done but what
+    cannot be settled within it: a time record whose entry Linx created is not among the
+    chunk's entries (its entry was moved to another day in Procore, or its record in
+    ExakTime), and an entry Linx created whose record is not among the chunk's records.
+    Those few wait until every chunk has been read (`finish`), then are compared with
+    each other as one more chunk.
     """
 
     def __init__(self, connection: Connection, planner: Planner, on_line) -> None:
         self.connection = connection
         self.planner = planner
         self.on_line = on_line
-        self.lines: list[Line] = []
         self.waiting_records: list[TimeRecord] = []
-        self.waiting_entries: dict[str, list[TimecardEntry]] = defaultdict(list)
+        self.waiting_entries = Entries()
         self.waiting_ledger: dict[str, Sent] = {}
 
-    def compare(self, records: list[TimeRecord], entries: list[TimecardEntry]) -> None:
+    def compare(self, records: list[TimeRecord], entries: list[Held]) -> None:
         """One chunk of days: its time records beside its timecard entries."""
-        self.ledger = self._ledger(records, entries)
-        self.by_origin: dict[str, list[TimecardEntry]] = defaultdict(list)
+        self.by_origin = Entries()
         for entry in entries:
-            self.by_origin[entry.origin_id or ""].append(entry)
-        here = []
-        for record in records:
-            if self.entry_elsewhere(record):
-                self.wait_for(record)
-            else:
-                here.append(record)
+            self.by_origin.add(entry.origin_id or "", entry)
         # Only the records compared now: an entry of a waiting record waits with it.
-        self.seen_records = {r.id: r for r in here}
-        self.compare_chunk(here, carry=True)
+        self.seen_records: dict[int | None, TimeRecord] = {}
+        ordered = sorted(records, key=lambda r: (r.work_date or date.min, r.id or 0))
+        for start in range(0, len(ordered), BATCH):
+            batch = ordered[start : start + BATCH]
+            self.ledger = self._ledger(record_origins(batch))
+            here = []
+            for record in batch:
+                if self.entry_elsewhere(record):
+                    self.wait_for(record)
+                else:
+                    here.append(record)
+            self.compare_records(here)
+        self.ledger = self._ledger({origin for origin, _ in self.by_origin.left() if origin})
+        self.compare_left(carry=True)
+        # Nothing of the chunk is kept once it is compared: the next is read without it.
+        self.by_origin, self.seen_records, self.ledger, self.missing = Entries(), {}, {}, []
 
     def finish(self) -> None:
         """The records and entries that waited, compared with each other."""
         self.ledger = self.waiting_ledger
         self.by_origin = self.waiting_entries
-        self.seen_records = {r.id: r for r in self.waiting_records}
-        self.compare_chunk(self.waiting_records, carry=False)
+        self.seen_records = {}
+        self.compare_records(
+            sorted(self.waiting_records, key=lambda r: (r.work_date or date.min, r.id or 0))
+        )
+        self.compare_left(carry=False)
 
-    def compare_chunk(self, records: list[TimeRecord], *, carry: bool) -> None:
+    def compare_records(self, records: list[TimeRecord]) -> None:
+        """These records' lines, in this order, then why each missing entry is missing."""
         self.missing: list[Line] = []
-        for record in sorted(records, key=lambda r: (r.work_date or date.min, r.id or 0)):
+        for record in records:
+            self.seen_records[record.id] = record
             self.record_lines(record)
         self.explain_missing()
-        for origin, left in self.by_origin.items():
-            for entry in left:
-                if carry and self.record_elsewhere(entry, origin):
-                    self.waiting_entries[origin].append(entry)
-                    self.waiting_ledger[origin] = self.ledger[origin]
-                else:
-                    self.unexpected(entry, origin)
-        for line in self.lines:
-            self.on_line(line)
-        self.lines = []
+
+    def compare_left(self, *, carry: bool) -> None:
+        """The entries no record took: extra, or (``carry``) waiting for their record."""
+        for origin, entry in self.by_origin.left():
+            if carry and self.record_elsewhere(entry, origin):
+                self.waiting_entries.add(origin, entry)
+                self.waiting_ledger[origin] = self.ledger[origin]
+            else:
+                self.unexpected(entry, origin)
 
     def entry_elsewhere(self, record: TimeRecord) -> bool:
         """The ledger says Procore holds an entry for this record that is not among the
@@ -249,7 +263,7 @@ class Comparer:
         for kind in HOURS_FIELD:
             origin = origin_id(record.id, kind)
             sent = self.ledger.get(origin)
-            if sent is not None and sent.procore_id and not self.by_origin.get(origin):
+            if sent is not None and sent.procore_id and not self.by_origin.of(origin):
                 return True
         return False
 
@@ -260,7 +274,7 @@ class Comparer:
             if origin in self.ledger:
                 self.waiting_ledger[origin] = self.ledger[origin]
 
-    def record_elsewhere(self, entry: TimecardEntry, origin: str) -> bool:
+    def record_elsewhere(self, entry: Held, origin: str) -> bool:
         """An entry Linx created for a record that is not among the chunk's records."""
         sent = self.ledger.get(origin) if origin else None
         return (
@@ -301,7 +315,7 @@ class Comparer:
                 line.message = self.which_side(planned, entry, changed)
             else:
                 line.cls = MATCHED
-        self.lines.append(line)
+        self.on_line(line)
 
     def kept(self, record: TimeRecord, plan: Plan) -> None:
         """Not approved (approved-only export) or still clocked in: not expected yet."""
@@ -325,7 +339,7 @@ class Comparer:
                     "Not approved in ExakTime any more, but Procore holds the entry Linx "
                     "exported before."
                 )
-            self.lines.append(line)
+            self.on_line(line)
 
     def unexportable(self, record: TimeRecord, problem: str) -> None:
         for kind, attribute in HOURS_FIELD.items():
@@ -349,7 +363,7 @@ class Comparer:
                 line.message = f"Procore holds entry {entry.id}, but {problem}"
             else:
                 self.missing.append(line)
-            self.lines.append(line)
+            self.on_line(line)
 
     def explain_missing(self) -> None:
         """Why each missing entry is missing: never exported, its row failed or was
@@ -378,7 +392,7 @@ class Comparer:
 
     # --- Procore's side ----------------------------------------------------------------
 
-    def unexpected(self, entry: TimecardEntry, origin: str) -> None:
+    def unexpected(self, entry: Held, origin: str) -> None:
         line = Line(EXTRA, entry.date, self._kind_of(entry, origin))
         self._with_entry(line, entry)
         sent = self.ledger.get(origin) if origin else None
@@ -389,7 +403,7 @@ class Comparer:
                 else f"A second entry for time record {sent.time_record_id}'s "
                 f"{KIND_NAMES[sent.kind]} hours, not created by Linx: possible double pay."
             )
-            self.lines.append(line)
+            self.on_line(line)
             return
         line.time_record_id = sent.time_record_id
         record = self.seen_records.get(sent.time_record_id)
@@ -410,9 +424,9 @@ class Comparer:
                 f"Created by Linx for time record {sent.time_record_id}'s "
                 f"{KIND_NAMES[sent.kind]} hours, which ExakTime no longer has."
             )
-        self.lines.append(line)
+        self.on_line(line)
 
-    def which_side(self, planned: Planned, entry: TimecardEntry, changed: list[str]) -> str:
+    def which_side(self, planned: Planned, entry: Held, changed: list[str]) -> str:
         """Name the fields that differ, and which side changed since Linx sent the entry."""
         names = ", ".join(COMPARED[name] for name in changed)
         sent = self.ledger.get(planned.origin)
@@ -444,16 +458,10 @@ class Comparer:
             "project_id": project,
         }
 
-    def take(self, origin: str) -> TimecardEntry | None:
+    def take(self, origin: str) -> Held | None:
         """The Procore entry for ``origin``: the one the ledger names first, if several."""
-        found = self.by_origin.get(origin)
-        if not found:
-            return None
         sent = self.ledger.get(origin)
-        for index, entry in enumerate(found):
-            if sent is not None and entry.id == sent.procore_id:
-                return found.pop(index)
-        return found.pop(0)
+        return self.by_origin.take(origin, sent.procore_id if sent is not None else None)
 
     def _line(self, record: TimeRecord, kind: str, fields: dict[str, Any]) -> Line:
         return Line(
@@ -469,7 +477,7 @@ class Comparer:
         )
 
     @staticmethod
-    def _with_entry(line: Line, entry: TimecardEntry) -> None:
+    def _with_entry(line: Line, entry: Held) -> None:
         line.timecard_entry_id = entry.id
         line.procore_hours = entry_hours(entry)
         line.procore_worker_id = line.procore_worker_id or entry.party_id
@@ -478,7 +486,7 @@ class Comparer:
         line.cost_code_id = line.cost_code_id or entry.cost_code_id
         line.date = line.date or entry.date
 
-    def _kind_of(self, entry: TimecardEntry, origin: str) -> str:
+    def _kind_of(self, entry: Held, origin: str) -> str:
         if origin and origin.rsplit("-", 1)[-1] in HOURS_FIELD:
             return origin.rsplit("-", 1)[-1]
         time_types = self.planner.context["time_types"]
@@ -487,10 +495,8 @@ class Comparer:
                 return kind
         return "regular"
 
-    def _ledger(self, records: list[TimeRecord], entries: list[TimecardEntry]) -> dict[str, Sent]:
-        """The ledger lines of these records and of these entries' origins."""
-        origins = {origin_id(r.id, kind) for r in records if r.id for kind in HOURS_FIELD}
-        origins |= {e.origin_id for e in entries if e.origin_id}
+    def _ledger(self, origins: set[str]) -> dict[str, Sent]:
+        """The ledger lines of these origins."""
         origins_list = sorted(origins)
         ledger = {}
         for start in range(0, len(origins_list), SLICE):
@@ -499,6 +505,11 @@ class Comparer:
             ).values_list(*Sent._fields)
             ledger.update((row[0], Sent(*row)) for row in rows)
         return ledger
+
+
+def record_origins(records: list[TimeRecord]) -> set[str]:
+    """The origins of the entries these records may have."""
+    return {origin_id(r.id, kind) for r in records if r.id for kind in HOURS_FIELD}
 
 
 def last_export_rows(connection: Connection, record_ids: set[int | None]) -> dict[str, RowResult]:

@@ -7,7 +7,6 @@ differing lines are kept (the report lists them, the CSV and XLSX carry them).
 
 from __future__ import annotations
 
-from collections import defaultdict
 from decimal import Decimal
 
 from linx.models import Connection, EntityMapping, EntityType, SnapshotKind
@@ -15,6 +14,11 @@ from linx.sync import snapshot
 from linx.sync.reconcile_compare import CLASSES, Line
 
 GROUPS = ("by_worker", "by_project", "by_day")
+ZERO = Decimal(0)
+NOTHING = (ZERO, ZERO)
+#: Workers' sums held as one pair per distinct pair of values (most workers' hours add up
+#: to the same few), up to this many pairs, so that odd ones cannot grow it without end.
+SHARED_SUMS = 4096
 
 
 class Tally:
@@ -23,14 +27,14 @@ class Tally:
     def __init__(self, connection: Connection) -> None:
         self.workers, self.projects = labels(connection)
         self.counts = dict.fromkeys(CLASSES, 0)
-        self.both = [Decimal(0), Decimal(0)]
-        self.groups: dict[str, dict[str, list[Decimal]]] = {
-            group: defaultdict(lambda: [Decimal(0), Decimal(0)]) for group in GROUPS
-        }
+        self.both = [ZERO, ZERO]
+        #: Per group, per name: (ExakTime hours, Procore hours).
+        self.groups: dict[str, dict[str, tuple[Decimal, Decimal]]] = {g: {} for g in GROUPS}
+        self.shared: dict[tuple[Decimal, Decimal], tuple[Decimal, Decimal]] = {}
 
     def add(self, line: Line) -> None:
         self.counts[line.cls] += 1
-        hours = (line.exaktime_hours or Decimal(0), line.procore_hours or Decimal(0))
+        hours = (line.exaktime_hours or ZERO, line.procore_hours or ZERO)
         keys = {
             "by_worker": self.workers.label(line.procore_worker_id, line.exaktime_employee_id),
             "by_project": self.projects.get(line.project_id)
@@ -38,10 +42,17 @@ class Tally:
             "by_day": line.date.isoformat() if line.date else "No date",
         }
         for group, key in keys.items():
-            self.groups[group][key][0] += hours[0]
-            self.groups[group][key][1] += hours[1]
+            sums = self.groups[group].get(key, NOTHING)
+            sums = (sums[0] + hours[0], sums[1] + hours[1])
+            self.groups[group][key] = self.share(sums) if group == "by_worker" else sums
         self.both[0] += hours[0]
         self.both[1] += hours[1]
+
+    def share(self, sums: tuple[Decimal, Decimal]) -> tuple[Decimal, Decimal]:
+        """An equal pair of sums already held, if any (only their values are reported)."""
+        if not (sums[0] and sums[1]) or len(self.shared) >= SHARED_SUMS:
+            return sums  # zeros as they are: 0 and -0 are equal, but not the same float
+        return self.shared.setdefault(sums, sums)
 
     def result(self) -> dict:
         exaktime, procore = self.both
