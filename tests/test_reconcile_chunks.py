@@ -133,6 +133,33 @@ def test_a_record_moved_to_another_day_after_export_is_one_different_line(
     assert done.totals["exaktime_hours"] == done.totals["procore_hours"] == 8
 
 
+def test_a_record_moved_into_the_range_after_export_says_where_its_entry_is(
+    punch, linked, exaktime_sandbox
+):
+    """Exported for a day before the range, then moved into it in ExakTime: its entry is
+    not among the range's, and the line says where it is and what moves it, not that
+    Procore deleted it."""
+    record = punch(
+        work_date="2026-11-13", time_in="2026-11-13T06:00:00-08:00",
+        time_out="2026-11-13T14:30:00-08:00", ot1_hours=0, ot2_hours=0,
+    )  # fmt: skip
+    export(linked, **{"from": "2026-11-09", "to": "2026-11-15"})
+    exaktime_sandbox.update(
+        "time_record", record["id"], work_date="2026-11-18",
+        time_in="2026-11-18T06:00:00-08:00", time_out="2026-11-18T14:30:00-08:00", revision=2,
+    )  # fmt: skip
+    (line,) = check(linked).lines
+    assert (line["class"], line["time_record_id"]) == ("missing_in_procore", record["id"])
+    with procore_client(linked) as procore:
+        (entry,) = procore.timecard_entries(FIRST - timedelta(days=7), FIRST)
+    assert line["message"] == (
+        f"Exported as entry {entry.id} dated 2026-11-13, outside these dates: ExakTime moved "
+        "the record to 2026-11-18 since. Run an export for these dates to move the entry."
+    )
+    export(linked)  # as the line says
+    assert check(linked).status == ReconciliationStatus.MATCHED
+
+
 def test_an_entry_moved_to_another_day_in_procore_is_one_different_line(punch, linked, day_by_day):
     record = punch(ot1_hours=0, ot2_hours=0)
     export(linked)

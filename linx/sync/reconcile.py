@@ -103,7 +103,7 @@ def compare_range(connection: Connection, first_day: date, last_day: date) -> Co
             approved_only=connection.export_approved_only,
             known=tally.workers.known,
         )
-        comparer = Comparer(connection, planner, on_line)
+        comparer = Comparer(connection, planner, on_line, (first_day, last_day))
         chunks = DayChunks(connection, first_day, last_day)
         for first, last in chunks:
             intern = Interner()  # the chunk's repeated values, shared while it is held

@@ -78,6 +78,7 @@ class Sent(NamedTuple):
     procore_id: int | None
     fingerprint: str
     revision: int | None
+    work_date: date | None
 
 
 @dataclass
@@ -197,8 +198,11 @@ class Comparer:
     each other as one more chunk.
     """
 
-    def __init__(self, connection: Connection, planner: Planner, on_line) -> None:
+    def __init__(
+        self, connection: Connection, planner: Planner, on_line, days: tuple[date, date]
+    ) -> None:
         self.connection = connection
+        self.days = days  # the range reconciled: first and last day
         self.planner = planner
         self.on_line = on_line
         self.waiting_records: list[TimeRecord] = []
@@ -375,10 +379,7 @@ class Comparer:
             sent = self.ledger.get(origin_id(line.time_record_id, line.kind))
             row = last_rows.get(str(line.time_record_id))
             if sent is not None and sent.procore_id:
-                line.message = (
-                    f"Exported as entry {sent.procore_id}, which Procore no longer holds "
-                    "(deleted in Procore after export)."
-                )
+                line.message = self.gone_from_range(sent, line)
             elif row is not None and row.outcome == Outcome.FAILED:
                 line.message = f"Its row failed in export run #{row.run_id}: {row.message}"
                 line.run_id, line.needs = row.run_id, row.needs
@@ -389,6 +390,21 @@ class Comparer:
                 line.message = f"Never exported, and it cannot be: {line.message}"
             else:
                 line.message = "Never exported: run an export for these dates."
+
+    def gone_from_range(self, sent: Sent, line: Line) -> str:
+        """Why an entry Linx created is not among the range's: sent for a date outside it
+        (the record was moved into the range in ExakTime since), or gone in Procore."""
+        first, last = self.days
+        if sent.work_date is not None and not first <= sent.work_date <= last:
+            return (
+                f"Exported as entry {sent.procore_id} dated {sent.work_date}, outside these "
+                f"dates: ExakTime moved the record to {line.date} since. Run an export for "
+                "these dates to move the entry."
+            )
+        return (
+            f"Exported as entry {sent.procore_id}, which Procore no longer holds on these "
+            "dates (deleted in Procore after export, or moved by hand to another date)."
+        )
 
     # --- Procore's side ----------------------------------------------------------------
 
