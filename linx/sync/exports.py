@@ -30,6 +30,7 @@ from linx.sync.export_plan import Plan, Planned, Planner, Unexportable, origin_i
 from linx.sync.export_read import PageReader, read_with
 from linx.sync.export_send import RecordResult, Sender
 from linx.sync.parameters import RunParameters
+from linx.sync.reference import NotRead
 from linx.sync.rules import HOURS_FIELD
 from linx.sync.runs import Row, RunAborted, RunRecorder, RunWork
 
@@ -91,6 +92,8 @@ class Exporter(RunWork):
             records, ledger, early = self.read_records(reader)
         finally:
             reader.close()
+            if self.planner is not None:
+                self.planner.lists.close()
         self.recorder.expect(EntityType.TIME_RECORD, len(records))
         if not records:
             self.recorder.note = self.nothing_found()
@@ -146,14 +149,21 @@ class Exporter(RunWork):
         def alongside(batch: list[TimeRecord]) -> None:
             lines = load_ledger(self.connection, batch)
             ledger.update(lines)
+            now = []
             for record in batch:
                 mine = [lines.get(origin_id(record.id, kind)) for kind in HOURS_FIELD]
-                if record.id is None or any(line and line.procore_id is None for line in mine):
-                    continue
-                try:
-                    early[record.id] = (record, self.plan(record, lines))
-                except Unexportable as problem:
-                    early[record.id] = (record, problem)
+                if record.id is not None and all(
+                    x is None or x.procore_id is not None for x in mine
+                ):
+                    now.append(record)
+            # The project lists the handful needs are read a few at a time first (each
+            # once, as planning them one by one reads them); their records wait for them.
+            lists = self.planner.lists
+            with lists.deferring() as needed:
+                waiting = [record for record in now if not self.plan_early(record, lines, early)]
+            lists.read_ahead(needed)
+            for record in waiting:
+                self.plan_early(record, lines, early)
 
         try:
             # By id: a list that changes while its pages are read (a punch added that
@@ -167,6 +177,17 @@ class Exporter(RunWork):
                 f"Linx could not read ExakTime's time records: {error.message}"
             ) from error
         return records, ledger, early
+
+    def plan_early(self, record: TimeRecord, lines, early: dict) -> bool:
+        """Plan a record read while the pages are read; False when a project list it needs
+        is not read yet (see `ProjectLists.deferring`)."""
+        try:
+            early[record.id] = (record, self.plan(record, lines))
+        except NotRead:
+            return False
+        except Unexportable as problem:
+            early[record.id] = (record, problem)
+        return True
 
     def wanted(self, record: TimeRecord) -> bool:
         """Whether the run exports this record (only the ones to try again, or of the
