@@ -39,7 +39,7 @@ class SendAhead:
         if store is None:  # not a client whose token can be handed over: sent inline
             future: Future = Future()
             try:
-                future.set_result(self.procore.create_timecard_entries(entries))
+                future.set_result(self.procore.create_timecard_entry_ids(entries))
             except Exception as error:
                 future.set_exception(error)
             return future
@@ -47,12 +47,12 @@ class SendAhead:
         client.token_store = PinnedToken(store.current())
         if self._executor is None:
             self._executor = ThreadPoolExecutor(1, thread_name_prefix="linx-procore-bulk")
-        future = self._executor.submit(in_worker, lambda: client.create_timecard_entries(entries))
+        future = self._executor.submit(in_worker, lambda: client.create_timecard_entry_ids(entries))
         future.entries = entries  # type: ignore[attr-defined]
         return future
 
-    def answer(self, future: Future) -> list:
-        """The created entries; raises what the create raised. A call that needed a new
+    def answer(self, future: Future) -> list[int]:
+        """The created entries' ids; raises what the create raised. A call that needed a new
         token is made here, on the run's thread."""
         try:
             return future.result()
@@ -60,7 +60,7 @@ class SendAhead:
             # Renewed as the worker would have (once, unless another caller already
             # has), so the create is not refused a second time with the same token.
             self.procore.auth.renew(self.procore.token_store, stale=needed.stale)
-            return self.procore.create_timecard_entries(future.entries)  # type: ignore[attr-defined]
+            return self.procore.create_timecard_entry_ids(future.entries)  # type: ignore[attr-defined]
 
     def close(self) -> None:
         """Wait for a create still out (its ledger lines stay pending if it was not
