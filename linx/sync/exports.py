@@ -101,6 +101,10 @@ class Exporter(RunWork):
             self.sender.reconcile(ledger)
         to_create: list[tuple[Planned, RecordResult]] = []
         for record in records:
+            made = early.get(record.id)
+            if made is not None and made[0] is record and made[2] is not None:
+                self.finish_record(made[2])  # decided while the pages were read
+                continue
             result = RecordResult(record, name=self.planner.name_of(record))
             try:
                 self.apply(self.planned(record, ledger, early), ledger, result, to_create)
@@ -144,7 +148,7 @@ class Exporter(RunWork):
         Nothing is sent and no row is recorded before the reading is complete.
         """
         ledger: dict = {}
-        early: dict[int, tuple[TimeRecord, Plan | Unexportable]] = {}
+        early: dict[int, tuple[TimeRecord, Plan | Unexportable, RecordResult | None]] = {}
 
         def alongside(batch: list[TimeRecord]) -> None:
             lines = load_ledger(self.connection, batch)
@@ -182,11 +186,44 @@ class Exporter(RunWork):
         """Plan a record read while the pages are read; False when a project list it needs
         is not read yet (see `ProjectLists.deferring`)."""
         try:
-            early[record.id] = (record, self.plan(record, lines))
+            made: Plan | Unexportable = self.plan(record, lines)
         except NotRead:
             return False
         except Unexportable as problem:
-            early[record.id] = (record, problem)
+            made = problem
+        early[record.id] = (record, made, self.decided(record, made, lines))
+        return True
+
+    def decided(self, record: TimeRecord, made: Plan | Unexportable, ledger) -> RecordResult | None:
+        """The record's result, when its plan sends nothing (it fails before any send, is
+        kept, or every entry is as the ledger holds it); None when it sends something.
+        Worked out while the pages are read, recorded after, in the records' order."""
+        if (
+            isinstance(made, Plan)
+            and not made.keep
+            and not self.sends_nothing(record, made, ledger)
+        ):
+            return None
+        result = RecordResult(record, name=self.planner.name_of(record))
+        if isinstance(made, Unexportable):
+            result.failures.append(str(made))
+            result.needs = made.needs
+        else:
+            self.apply(made, ledger, result, [])  # nothing to send: nothing queued
+        return result
+
+    def sends_nothing(self, record: TimeRecord, plan: Plan, ledger) -> bool:
+        """Whether `apply` would leave every entry of the record as it is."""
+        wanted = {p.origin: p for p in plan.entries or []}
+        for kind in HOURS_FIELD:
+            origin = origin_id(record.id, kind)
+            line, entry = ledger.get(origin), wanted.get(origin)
+            if entry is None and line is None:
+                continue
+            if entry is None or line is None or record.id in self.reapply:
+                return False
+            if line.fingerprint != entry.fingerprint:
+                return False
         return True
 
     def wanted(self, record: TimeRecord) -> bool:
