@@ -143,9 +143,11 @@ class Exporter(RunWork):
         why it cannot be exported).
 
         Each handful of records read has its ledger lines loaded and is planned at once,
-        so that resolving (and reading a project's lists) overlaps the reading. A record
-        with a pending line is planned later, once the ledger is settled from Procore.
-        Nothing is sent and no row is recorded before the reading is complete.
+        so that resolving (and reading a project's lists, a few side by side) overlaps
+        the reading. A record whose plan sends nothing has its result worked out then too
+        (`decided`). A record with a pending line is planned later, once the ledger is
+        settled from Procore. Nothing is sent and no row is recorded before the reading
+        is complete.
         """
         ledger: dict = {}
         early: dict[int, tuple[TimeRecord, Plan | Unexportable, RecordResult | None]] = {}

@@ -12,6 +12,12 @@ its record fails.
 Lists are read with no transaction open; each is saved afterwards in a short one. The
 sub-job lists an import reads whole are kept in bulk (`keep_sub_jobs`, then `save_kept`):
 the unchanged ones' read times in one statement, each changed one in its own.
+
+An export knows which lists a handful of records needs before it uses them: planned
+`deferring`, a record that would read a list waits (`NotRead`), and the lists so named
+are read side by side (`read_ahead`, `LINX_PROCORE_READS_AT_ONCE` at a time) before its
+records are planned again. Each is read once, as planning the records one by one reads
+it, and a list that cannot be read fails the record that needs it, as it would have.
 """
 
 from __future__ import annotations
