@@ -33,6 +33,7 @@ from linx.sync.parameters import RunParameters
 from linx.sync.reference import NotRead
 from linx.sync.rules import HOURS_FIELD
 from linx.sync.runs import Row, RunAborted, RunRecorder, RunWork
+from linx.sync.thread_handoffs import quick_handoffs
 
 
 class Exporter(RunWork):
@@ -78,7 +79,9 @@ class Exporter(RunWork):
         self.planner: Planner | None = None
 
     def run(self) -> None:
-        with fewer_collections():  # a big week keeps many objects alive to the end
+        # A big week keeps many objects alive to the end; its pages and creates are
+        # answered on threads that must not wait long on the run's own work.
+        with fewer_collections(), quick_handoffs():
             self._run()
 
     def _run(self) -> None:
