@@ -412,13 +412,13 @@ def test_a_worker_killed_after_sending_leaves_pending_lines_the_next_run_settles
     from integrations.procore.client import ProcoreClient
 
     punch()
-    real_create = ProcoreClient.create_timecard_entries
+    real_create = ProcoreClient.create_timecard_entry_ids
 
     def create_then_die(self, batch):
         real_create(self, batch)
         raise KeyboardInterrupt  # the worker is gone: nothing after the send ran
 
-    monkeypatch.setattr(ProcoreClient, "create_timecard_entries", create_then_die)
+    monkeypatch.setattr(ProcoreClient, "create_timecard_entry_ids", create_then_die)
     with pytest.raises(KeyboardInterrupt):
         export(linked)
     monkeypatch.undo()

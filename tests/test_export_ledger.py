@@ -67,3 +67,30 @@ def test_the_migration_moves_them_back_on_the_way_down(connection):
     assert not ExportLedgerLine.objects.exists()
     after = EntityMapping.objects.filter(entity_type=TIME_ENTRY)
     assert sorted(after.values_list("exaktime_id", "procore_id", "fingerprint", "data")) == before
+
+
+def test_lines_loaded_for_an_export_are_the_lines_the_orm_loads_and_save_as_they_do(connection):
+    from linx.sync.export_ledger import load_ledger
+
+    line = ExportLedgerLine.objects.create(
+        connection=connection, origin_id="4711-regular", time_record_id=4711, kind="regular",
+        procore_id=9001, state=LineState.DONE, work_date=date(2026, 11, 18), party_id=7,
+        fields=FIELDS, fingerprint="f" * 64, revision=3,
+    )  # fmt: skip
+    orm = ExportLedgerLine.objects.defer("fields", "synced_at", "created_at", "updated_at").get()
+
+    class Record:  # what load_ledger reads of a time record
+        id = 4711
+
+    loaded = load_ledger(connection, [Record()])["4711-regular"]
+
+    assert type(loaded) is ExportLedgerLine and loaded == orm
+    assert loaded.get_deferred_fields() == orm.get_deferred_fields()
+    shown = {k: v for k, v in vars(loaded).items() if k != "_state"}
+    assert shown == {k: v for k, v in vars(orm).items() if k != "_state"}
+    assert loaded.work_date == date(2026, 11, 18)  # converted as the ORM converts it
+    assert loaded.fields == FIELDS  # read on first use
+    loaded.fingerprint = "0" * 64
+    loaded.save(update_fields=["fingerprint"])
+    line.refresh_from_db()
+    assert (line.fingerprint, line.fields, line.procore_id) == ("0" * 64, FIELDS, 9001)

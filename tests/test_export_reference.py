@@ -8,13 +8,14 @@ sub-job re-reads the project's lists once and checks the record again.
 
 from __future__ import annotations
 
+import threading
 from datetime import timedelta
 
 from django.test import override_settings
 from django.utils import timezone
 
 from integrations.procore.sandbox import data as pc
-from linx.models import EntityType, Outcome, ProjectReference
+from linx.models import EntityMapping, EntityType, Outcome, ProjectReference
 from tests import test_export
 from tests.test_export import entries, exaktime_id, export
 
@@ -188,3 +189,95 @@ def test_a_code_not_in_the_kept_list_is_looked_for_in_a_fresh_reading_before_fai
     assert "is not set up on Procore project 200 'PJA'" in row.message
     assert not [r for r in procore_sandbox.requests() if r["method"] == "POST"]
     assert list_reads(procore_sandbox)["cost_codes"] == 1
+
+
+# --- a first export's lists, read a few at a time ---------------------------------------
+
+FOUR_PROJECTS = (pc.PROJECT_PJA, pc.PROJECT_RIVERSIDE, pc.PROJECT_HARBOR, pc.PROJECT_ELM)
+
+
+def punch_on_each(punch, procore_sandbox, projects) -> dict[int, int]:
+    """A record on each project, with a linked cost code set up there; {record id: the
+    project's own code the entry must carry}."""
+    linked_codes = {
+        m.procore_id: int(m.exaktime_id)
+        for m in EntityMapping.objects.filter(entity_type=EntityType.COST_CODE)
+        if m.exaktime_id
+    }
+    wanted = {}
+    for day, project in enumerate(projects, start=16):
+        code = next(
+            c
+            for c in procore_sandbox.records("cost_code", scope=project)
+            if not c["deleted_at"] and c.get("standard_cost_code_id") in linked_codes
+        )
+        record = punch(
+            work_date=f"2026-11-{day}",
+            job_id=exaktime_id(EntityType.LOCATION, project),
+            cost_code_id=linked_codes[code["standard_cost_code_id"]],
+            ot1_hours=0,
+            ot2_hours=0,
+        )
+        wanted[record["id"]] = code["id"]
+    return wanted
+
+
+def cost_code_lists_in_flight(procore_sandbox, monkeypatch) -> dict[str, int]:
+    """The peak of project cost code lists the sandbox answers at the same moment."""
+    seen = {"now": 0, "peak": 0}
+    lock = threading.Lock()
+    dispatch = procore_sandbox.dispatch
+
+    def counting(http):
+        listed = http.command == "GET" and http.path.split("?")[0].endswith("/cost_codes")
+        with lock:
+            seen["now"] += listed
+            seen["peak"] = max(seen["peak"], seen["now"])
+        try:
+            dispatch(http)
+        finally:
+            with lock:
+                seen["now"] -= listed
+
+    monkeypatch.setattr(procore_sandbox, "dispatch", counting)
+    return seen
+
+
+def test_a_first_export_reads_its_projects_cost_codes_side_by_side_each_once(
+    punch, linked, procore_sandbox, settings, monkeypatch
+):
+    wanted = punch_on_each(punch, procore_sandbox, FOUR_PROJECTS)
+    procore_sandbox.latency = 0.02  # answers take a while, so reads overlap
+    in_flight = cost_code_lists_in_flight(procore_sandbox, monkeypatch)
+    settings.LINX_PROCORE_READS_AT_ONCE = 4
+    procore_sandbox.clear_requests()
+
+    run = export(linked)
+
+    assert run.counts == {"created": 4}
+    assert list_reads(procore_sandbox) == {"cost_codes": 4, "sub_jobs": 0}
+    assert 2 <= in_flight["peak"] <= 4
+    made = {e["origin_id"]: e["cost_code_id"] for e in entries(procore_sandbox)}
+    assert made == {f"{record}-regular": code for record, code in wanted.items()}
+    assert ProjectReference.objects.filter(kind="cost_codes").count() == 4
+
+
+def test_a_list_refused_while_read_side_by_side_fails_only_its_records_and_is_read_once(
+    punch, linked, procore_sandbox, settings
+):
+    wanted = punch_on_each(punch, procore_sandbox, FOUR_PROJECTS)
+    settings.LINX_PROCORE_READS_AT_ONCE = 4
+    procore_sandbox.faults.set(
+        "status", status=403, count=1, method="GET", path="/rest/v1.0/cost_codes"
+    )
+    procore_sandbox.clear_requests()
+
+    run = export(linked)
+
+    failed = run.rows.filter(outcome=Outcome.FAILED)
+    assert run.counts == {"created": 3, "failed": 1}
+    assert "Linx could not read the cost codes of project" in failed.get().message
+    # One reading per project; the refused one is not read again for the same record.
+    assert list_reads(procore_sandbox)["cost_codes"] == 4
+    made = {e["origin_id"] for e in entries(procore_sandbox)}
+    assert made == {f"{r}-regular" for r in wanted if str(r) != failed.get().exaktime_id}

@@ -40,6 +40,7 @@ from integrations.procore.records import (
     TimecardTimeType,
     WorkClassification,
     Worker,
+    created_id,
 )
 from integrations.values import iso_utc, whole
 
@@ -484,6 +485,15 @@ class ProcoreClient(HookCalls, ServiceClient):
         A 422 raises ProcoreValidationError whose `index_errors` maps entry index →
         messages.
         """
+        return [TimecardEntry.from_api(item) for item in self._bulk_create(entries)]
+
+    def create_timecard_entry_ids(self, entries: Sequence[Mapping[str, Any]]) -> list[int]:
+        """`create_timecard_entries`, answered with the created entries' ids only (in
+        request order): reading each answered entry whole was an eighth of the time a big
+        export's creates took (profiled), and the export keeps nothing else of them."""
+        return [created_id(item) for item in self._bulk_create(entries)]
+
+    def _bulk_create(self, entries: Sequence[Mapping[str, Any]]) -> list:
         if len(entries) > MAX_BULK_ENTRIES:
             raise ValueError(
                 f"at most {MAX_BULK_ENTRIES} timecard entries per bulk create, got {len(entries)}"
@@ -504,7 +514,7 @@ class ProcoreClient(HookCalls, ServiceClient):
                 "not answer with them. Linx checks what is there before sending it again.",
                 status=response.status_code,
             )
-        return [TimecardEntry.from_api(item) for item in body]
+        return body
 
     def create_timecard_entry(self, project_id: int, entry: Mapping[str, Any]) -> TimecardEntry:
         response = self._call(

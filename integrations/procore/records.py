@@ -51,6 +51,11 @@ def _id(read: Reader) -> int:
     return value
 
 
+def created_id(data: Mapping[str, Any]) -> int:
+    """The id of a record Procore answered a write with, read as `from_api` reads it."""
+    return _id(_reader(data))
+
+
 @dataclass(frozen=True, kw_only=True)
 class _Address:
     """The postal address a worker and a project both carry, all optional."""

@@ -244,10 +244,10 @@ class Sender(Reconciler):
         if future is None:
             return
         with contextlib.suppress(Exception):  # pending lines are the safe outcome
-            record_created(lines, [entry.id for entry in ahead.answer(future)])
+            record_created(lines, ahead.answer(future))
 
-    def _answer(self, ahead: SendAhead, batch, lines, future) -> list | None:
-        """The entries a batch out created; None when Procore refused it (handled)."""
+    def _answer(self, ahead: SendAhead, batch, lines, future) -> list[int] | None:
+        """The ids of the entries a batch out created; None when Procore refused it (handled)."""
         try:
             return ahead.answer(future)
         except ProcoreError as error:
@@ -275,16 +275,16 @@ class Sender(Reconciler):
     def _create_batch(self, batch: list[tuple[Planned, RecordResult]], attempt: int = 1) -> None:
         lines = write_intent(self.connection, [plan for plan, _ in batch])
         try:
-            created = self.procore.create_timecard_entries([plan.fields for plan, _ in batch])
+            created = self.procore.create_timecard_entry_ids([plan.fields for plan, _ in batch])
         except ProcoreError as error:
             self._batch_refused(batch, lines, error, attempt)
             return
         self._batch_created(batch, lines, created)
 
-    def _batch_created(self, batch, lines: list[ExportLedgerLine], created) -> None:
-        record_created(lines, [entry.id for entry in created])
-        for (plan, result), entry in zip(batch, created, strict=True):
-            self._created(plan, result, entry.id)
+    def _batch_created(self, batch, lines: list[ExportLedgerLine], created: list[int]) -> None:
+        record_created(lines, created)
+        for (plan, result), entry_id in zip(batch, created, strict=True):
+            self._created(plan, result, entry_id)
 
     def _batch_refused(self, batch, lines: list[ExportLedgerLine], error, attempt: int) -> None:
         """A bulk create that did not go through as sent: only its bad entries fail."""

@@ -30,8 +30,10 @@ from linx.sync.export_plan import Plan, Planned, Planner, Unexportable, origin_i
 from linx.sync.export_read import PageReader, read_with
 from linx.sync.export_send import RecordResult, Sender
 from linx.sync.parameters import RunParameters
+from linx.sync.reference import NotRead
 from linx.sync.rules import HOURS_FIELD
 from linx.sync.runs import Row, RunAborted, RunRecorder, RunWork
+from linx.sync.thread_handoffs import quick_handoffs
 
 
 class Exporter(RunWork):
@@ -77,7 +79,9 @@ class Exporter(RunWork):
         self.planner: Planner | None = None
 
     def run(self) -> None:
-        with fewer_collections():  # a big week keeps many objects alive to the end
+        # A big week keeps many objects alive to the end; its pages and creates are
+        # answered on threads that must not wait long on the run's own work.
+        with fewer_collections(), quick_handoffs():
             self._run()
 
     def _run(self) -> None:
@@ -91,6 +95,8 @@ class Exporter(RunWork):
             records, ledger, early = self.read_records(reader)
         finally:
             reader.close()
+            if self.planner is not None:
+                self.planner.lists.close()
         self.recorder.expect(EntityType.TIME_RECORD, len(records))
         if not records:
             self.recorder.note = self.nothing_found()
@@ -98,6 +104,10 @@ class Exporter(RunWork):
             self.sender.reconcile(ledger)
         to_create: list[tuple[Planned, RecordResult]] = []
         for record in records:
+            made = early.get(record.id)
+            if made is not None and made[0] is record and made[2] is not None:
+                self.finish_record(made[2])  # decided while the pages were read
+                continue
             result = RecordResult(record, name=self.planner.name_of(record))
             try:
                 self.apply(self.planned(record, ledger, early), ledger, result, to_create)
@@ -136,24 +146,33 @@ class Exporter(RunWork):
         why it cannot be exported).
 
         Each handful of records read has its ledger lines loaded and is planned at once,
-        so that resolving (and reading a project's lists) overlaps the reading. A record
-        with a pending line is planned later, once the ledger is settled from Procore.
-        Nothing is sent and no row is recorded before the reading is complete.
+        so that resolving (and reading a project's lists, a few side by side) overlaps
+        the reading. A record whose plan sends nothing has its result worked out then too
+        (`decided`). A record with a pending line is planned later, once the ledger is
+        settled from Procore. Nothing is sent and no row is recorded before the reading
+        is complete.
         """
         ledger: dict = {}
-        early: dict[int, tuple[TimeRecord, Plan | Unexportable]] = {}
+        early: dict[int, tuple[TimeRecord, Plan | Unexportable, RecordResult | None]] = {}
 
         def alongside(batch: list[TimeRecord]) -> None:
             lines = load_ledger(self.connection, batch)
             ledger.update(lines)
+            now = []
             for record in batch:
                 mine = [lines.get(origin_id(record.id, kind)) for kind in HOURS_FIELD]
-                if record.id is None or any(line and line.procore_id is None for line in mine):
-                    continue
-                try:
-                    early[record.id] = (record, self.plan(record, lines))
-                except Unexportable as problem:
-                    early[record.id] = (record, problem)
+                if record.id is not None and all(
+                    x is None or x.procore_id is not None for x in mine
+                ):
+                    now.append(record)
+            # The project lists the handful needs are read a few at a time first (each
+            # once, as planning them one by one reads them); their records wait for them.
+            lists = self.planner.lists
+            with lists.deferring() as needed:
+                waiting = [record for record in now if not self.plan_early(record, lines, early)]
+            lists.read_ahead(needed)
+            for record in waiting:
+                self.plan_early(record, lines, early)
 
         try:
             # By id: a list that changes while its pages are read (a punch added that
@@ -167,6 +186,50 @@ class Exporter(RunWork):
                 f"Linx could not read ExakTime's time records: {error.message}"
             ) from error
         return records, ledger, early
+
+    def plan_early(self, record: TimeRecord, lines, early: dict) -> bool:
+        """Plan a record read while the pages are read; False when a project list it needs
+        is not read yet (see `ProjectLists.deferring`)."""
+        try:
+            made: Plan | Unexportable = self.plan(record, lines)
+        except NotRead:
+            return False
+        except Unexportable as problem:
+            made = problem
+        early[record.id] = (record, made, self.decided(record, made, lines))
+        return True
+
+    def decided(self, record: TimeRecord, made: Plan | Unexportable, ledger) -> RecordResult | None:
+        """The record's result, when its plan sends nothing (it fails before any send, is
+        kept, or every entry is as the ledger holds it); None when it sends something.
+        Worked out while the pages are read, recorded after, in the records' order."""
+        if (
+            isinstance(made, Plan)
+            and not made.keep
+            and not self.sends_nothing(record, made, ledger)
+        ):
+            return None
+        result = RecordResult(record, name=self.planner.name_of(record))
+        if isinstance(made, Unexportable):
+            result.failures.append(str(made))
+            result.needs = made.needs
+        else:
+            self.apply(made, ledger, result, [])  # nothing to send: nothing queued
+        return result
+
+    def sends_nothing(self, record: TimeRecord, plan: Plan, ledger) -> bool:
+        """Whether `apply` would leave every entry of the record as it is."""
+        wanted = {p.origin: p for p in plan.entries or []}
+        for kind in HOURS_FIELD:
+            origin = origin_id(record.id, kind)
+            line, entry = ledger.get(origin), wanted.get(origin)
+            if entry is None and line is None:
+                continue
+            if entry is None or line is None or record.id in self.reapply:
+                return False
+            if line.fingerprint != entry.fingerprint:
+                return False
+        return True
 
     def wanted(self, record: TimeRecord) -> bool:
         """Whether the run exports this record (only the ones to try again, or of the

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import threading
 import time
 from collections.abc import Callable, Hashable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -186,3 +187,71 @@ class ReadAhead:
             self._token = self.procore.auth.valid_token(self.procore.token_store, now)
             self._token_read_at = time.monotonic()
         return self._token
+
+
+class ReadSet:
+    """Reads a set of lists at once, up to ``limit`` side by side; `take` hands each one
+    over once, by key (None: not read ahead, so read it in place).
+
+    For lists whose need is known before they are used (an export's records planned a
+    few hundred at a time). A list that ends in an error, or a token to renew, stops the
+    reads not yet sent: those are read in place, one by one, as before, so a refusal
+    costs no more than the reads already out. Each list is read at most once; its error
+    is met by the one taking it, as a list read in place raises it.
+    """
+
+    def __init__(self, procore: ProcoreClient, limit: int, name: str = "linx-procore-lists"):
+        self.procore = procore
+        self.limit = max(1, limit)
+        self._name = name
+        self._threaded = self.limit > 1 and hasattr(procore, "token_store")
+        self._executor: ThreadPoolExecutor | None = None
+        self._pending: dict[Hashable, Future] = {}
+        self._halt = threading.Event()
+
+    def start(self, jobs: Iterable[tuple[Hashable, Read]]) -> None:
+        """Start reading these lists (keys already out are left as they are)."""
+        jobs = [(key, read) for key, read in jobs if key not in self._pending]
+        if not self._threaded or self._halt.is_set() or len(jobs) < 2:
+            return  # one list gains nothing from a thread: read in place
+        client = copy.copy(self.procore)
+        now = self.procore._now()
+        client.token_store = PinnedToken(
+            self.procore.auth.valid_token(self.procore.token_store, now)
+        )
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(self.limit, thread_name_prefix=self._name)
+        for key, read in jobs:
+            self._pending[key] = self._executor.submit(
+                in_worker, lambda r=read: self._job(r, client)
+            )
+
+    def _job(self, read: Read, client: ProcoreClient) -> Fetched | None:
+        if self._halt.is_set():
+            return None  # not sent: read in place
+        try:
+            fetched = _read_whole(read, client)
+        except BaseException:
+            self._halt.set()
+            raise
+        if fetched.error is not None:
+            self._halt.set()
+        return fetched
+
+    def take(self, key: Hashable) -> Fetched | None:
+        """The list read for ``key``, once; None when it must be read in place."""
+        future = self._pending.pop(key, None)
+        if future is None:
+            return None
+        try:
+            return future.result()
+        except RenewOnRunThread:
+            return None  # the token is renewed on this thread when read in place
+
+    def close(self) -> None:
+        """Send no more reads; what is out is finished and dropped."""
+        self._halt.set()
+        self._pending.clear()
+        if self._executor is not None:
+            self._executor.shutdown(wait=True, cancel_futures=True)
+            self._executor = None

@@ -12,11 +12,19 @@ its record fails.
 Lists are read with no transaction open; each is saved afterwards in a short one. The
 sub-job lists an import reads whole are kept in bulk (`keep_sub_jobs`, then `save_kept`):
 the unchanged ones' read times in one statement, each changed one in its own.
+
+An export knows which lists a handful of records needs before it uses them: planned
+`deferring`, a record that would read a list waits (`NotRead`), and the lists so named
+are read side by side (`read_ahead`, `LINX_PROCORE_READS_AT_ONCE` at a time) before its
+records are planned again. Each is read once, as planning the records one by one reads
+it, and a list that cannot be read fails the record that needs it, as it would have.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any
 
@@ -26,6 +34,7 @@ from django.utils import timezone
 
 from integrations.procore.client import ProcoreClient
 from linx.models import Connection, ProjectReference, ReferenceKind
+from linx.sync.read_ahead import ReadSet
 
 #: What in Procore's refusal of an entry says its cost code or sub-job is the problem.
 NAMES_REFERENCE = re.compile(r"cost[ _]?code|sub[ _-]?job", re.IGNORECASE)
@@ -52,6 +61,14 @@ def cost_code_data(codes) -> dict[str, dict]:
     return {"by_standard": by_standard, "by_full_code": by_full}
 
 
+class NotRead(Exception):
+    """Raised, while `ProjectLists.deferring`, where a list would be read from Procore."""
+
+    def __init__(self, key: tuple[str, int]) -> None:
+        super().__init__(f"the {key[0]} of project {key[1]} are not read yet")
+        self.key = key
+
+
 def sub_job_data(sub_jobs) -> dict[str, list[int]]:
     return {"active": sorted(s.id for s in sub_jobs if s.active)}
 
@@ -71,6 +88,36 @@ class ProjectLists:
         # first of them was read.
         self._unsaved: dict[tuple[str, int], tuple[ProjectReference, bool]] = {}
         self._unsaved_since = timezone.now()
+        # Lists to be read, gathered while `deferring`; and those read ahead (`read_ahead`).
+        self._needed: dict[tuple[str, int], None] | None = None
+        self._ahead: ReadSet | None = None
+
+    @contextmanager
+    def deferring(self) -> Iterator[list[tuple[str, int]]]:
+        """While open, a list that would be read from Procore raises `NotRead` instead;
+        the lists so needed are in the yielded list (in the order first needed) when it
+        closes, for `read_ahead`."""
+        needed: list[tuple[str, int]] = []
+        self._needed = {}
+        try:
+            yield needed
+        finally:
+            needed.extend(self._needed)
+            self._needed = None
+
+    def read_ahead(self, keys: list[tuple[str, int]]) -> None:
+        """Start reading these lists a few at a time (`LINX_PROCORE_READS_AT_ONCE`); the
+        lookup that needs one next takes it, instead of reading it then. Each is read
+        once, as it would have been in place; `close` drops any not taken."""
+        if self._ahead is None:
+            self._ahead = ReadSet(self.procore, settings.LINX_PROCORE_READS_AT_ONCE)
+        self._ahead.start((key, self._reader(*key)) for key in keys)
+
+    def close(self) -> None:
+        """Stop reading ahead (lists read and not taken are dropped: not saved)."""
+        if self._ahead is not None:
+            self._ahead.close()
+            self._ahead = None
 
     def cost_codes(self, project_id: int, *, any_age: bool = False) -> dict[str, dict]:
         """Raises ProcoreError when the list must be read and cannot be."""
@@ -156,11 +203,24 @@ class ProjectLists:
         return self._kept
 
     def _read(self, kind: str, project_id: int) -> dict[str, Any]:
+        key = (kind, project_id)
+        if self._needed is not None:
+            self._needed[key] = None
+            raise NotRead(key)
+        listing = self._ahead.take(key) if self._ahead is not None else None
+        if listing is None:  # not read ahead: read now
+            listing = self._reader(kind, project_id)(self.procore)
         if kind == ReferenceKind.COST_CODES:
-            data = cost_code_data(self.procore.project_cost_codes(project_id))
+            data = cost_code_data(listing)
         else:
-            data = sub_job_data(self.procore.sub_jobs(project_id))
+            data = sub_job_data(listing)
         return self._save(kind, project_id, data)
+
+    @staticmethod
+    def _reader(kind: str, project_id: int):
+        if kind == ReferenceKind.COST_CODES:
+            return lambda client: client.project_cost_codes(project_id)
+        return lambda client: client.sub_jobs(project_id)
 
     def _save(self, kind: str, project_id: int, data: dict[str, Any]) -> dict[str, Any]:
         now = timezone.now()

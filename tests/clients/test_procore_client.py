@@ -477,6 +477,20 @@ def test_bulk_create_returns_the_entries_in_request_order(client):
     ]
 
 
+@responses.activate
+def test_bulk_create_for_ids_answers_the_created_ids_in_request_order(client):
+    url = f"{API}/rest/v1.0/companies/{CID}/timesheets"
+    answered = [{"id": 1000 + n, **entry(n), "date": "not a date"} for n in range(3)]
+    responses.post(url, status=201, json={"timecard_entries": answered})
+    assert client.create_timecard_entry_ids([entry(n) for n in range(3)]) == [1000, 1001, 1002]
+    # An answer without one of its entries cannot be recorded: the same error as read whole.
+    responses.post(url, status=201, json=[{"id": 7}, {"origin_id": "1-regular"}])
+    with pytest.raises(ValueError, match="without 'id'"):
+        client.create_timecard_entry_ids([entry(0), entry(1)])
+    with pytest.raises(ValueError, match="without 'id'"):
+        client.create_timecard_entries([entry(0), entry(1)])
+
+
 def test_bulk_create_takes_at_most_100_entries(client):
     with pytest.raises(ValueError, match="at most 100"):
         client.create_timecard_entries([entry(n) for n in range(101)])

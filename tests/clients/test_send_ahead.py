@@ -52,9 +52,9 @@ def test_a_create_sent_ahead_is_one_request_made_off_the_runs_thread(clock, rng)
     created.threads = []
     responses.add_callback(responses.POST, BULK, callback=created)
     ahead = SendAhead(client)
-    entries = ahead.answer(ahead.send([entry(0), entry(1)]))
+    ids = ahead.answer(ahead.send([entry(0), entry(1)]))
     ahead.close()
-    assert [e.id for e in entries] == [1000, 1001]
+    assert ids == [1000, 1001]
     assert len(responses.calls) == 1
     assert responses.calls[0].request.headers["Authorization"] == "Bearer access-1"
     assert created.threads != [threading.current_thread().name]
@@ -68,9 +68,9 @@ def test_a_401_off_the_runs_thread_is_renewed_and_sent_again_on_it_once(clock, r
     responses.post(f"{LOGIN}/oauth/token", json=RENEWED)
     responses.add_callback(responses.POST, BULK, callback=created)
     ahead = SendAhead(client)
-    entries = ahead.answer(ahead.send([entry(0), entry(1)]))
+    ids = ahead.answer(ahead.send([entry(0), entry(1)]))
     ahead.close()
-    assert [e.id for e in entries] == [1000, 1001]
+    assert ids == [1000, 1001]
     assert [c.request.url for c in responses.calls] == [BULK, f"{LOGIN}/oauth/token", BULK]
     assert responses.calls[2].request.headers["Authorization"] == "Bearer access-2"
     assert store.current().refresh_token == "refresh-2"  # kept where the run keeps it
@@ -88,6 +88,30 @@ def test_a_token_about_to_expire_is_renewed_on_the_runs_thread_before_sending(cl
     ahead.close()
     assert [c.request.url for c in responses.calls] == [f"{LOGIN}/oauth/token", BULK]
     assert store.current().access_token == "access-2"
+
+
+@responses.activate
+def test_creates_sent_within_a_second_share_one_reading_of_the_token(clock, rng, monkeypatch):
+    client, store = client_with(token(clock, 1), clock, rng)
+    created.threads = []
+    responses.add_callback(responses.POST, BULK, callback=created)
+    reads = []
+    current = store.current
+    monkeypatch.setattr(store, "current", lambda: reads.append(1) or current())
+    now = [100.0]
+    monkeypatch.setattr("linx.sync.send_ahead.time.monotonic", lambda: now[0])
+    ahead = SendAhead(client)
+    for _ in range(3):
+        ahead.answer(ahead.send([entry(0), entry(1)]))
+    assert len(reads) == 1  # the row is read (and its token decrypted) once
+    renewed = current()  # renewed meanwhile, as by another process
+    store.replace(renewed, lambda stale: Token("access-2", stale.expires_at, "refresh-2"))
+    now[0] += 1.0
+    ahead.answer(ahead.send([entry(0), entry(1)]))
+    ahead.close()
+    assert len(reads) == 2  # read again a second on: the renewed one
+    sent_with = [c.request.headers["Authorization"] for c in responses.calls]
+    assert sent_with == ["Bearer access-1"] * 3 + ["Bearer access-2"]
 
 
 @responses.activate
