@@ -37,10 +37,14 @@ def _prepare_moment(field: models.DateTimeField) -> Callable[[Any], Any]:
     adapter: the field's own preparation leaves one as it is before handing it there."""
     slow = _prepare(field)
     adapt = connection.ops.adapt_datetimefield_value
+    last: list[Any] = [_prepare, None]  # the last one (by identity) and its adapted form
 
     def prepare(value: Any) -> Any:
+        if value is last[0]:  # a batch's one timestamp, on each of its rows
+            return last[1]
         if type(value) is datetime and value.utcoffset() is not None:
-            return adapt(value)
+            last[:] = [value, adapt(value)]
+            return last[1]
         return slow(value)  # naive, a date, None or an expression: as the field does
 
     return prepare

@@ -434,7 +434,13 @@ def json_ready(fields: Mapping[str, Any]) -> dict[str, Any]:
     return {key: _json_ready(value) for key, value in fields.items()}
 
 
+#: Types that are JSON-ready as they are (most values of every record): no check further.
+_PLAIN = frozenset({str, int, float, bool, type(None)})
+
+
 def _json_ready(value: Any) -> Any:
+    if type(value) in _PLAIN:
+        return value
     if isinstance(value, date):
         return value.isoformat()
     if isinstance(value, (tuple, set, frozenset)):
