@@ -106,7 +106,10 @@ class Exporter(RunWork):
         for record in records:
             made = early.get(record.id)
             if made is not None and made[0] is record and made[2] is not None:
-                self.finish_record(made[2])  # decided while the pages were read
+                if made[3]:  # its creates, queued while the pages were read
+                    to_create.extend(made[3])
+                else:
+                    self.finish_record(made[2])  # decided while the pages were read
                 continue
             result = RecordResult(record, name=self.planner.name_of(record))
             try:
@@ -153,7 +156,7 @@ class Exporter(RunWork):
         is complete.
         """
         ledger: dict = {}
-        early: dict[int, tuple[TimeRecord, Plan | Unexportable, RecordResult | None]] = {}
+        early: dict[int, tuple[TimeRecord, Plan | Unexportable, RecordResult | None, list]] = {}
 
         def alongside(batch: list[TimeRecord]) -> None:
             lines = load_ledger(self.connection, batch)
@@ -196,26 +199,38 @@ class Exporter(RunWork):
             return False
         except Unexportable as problem:
             made = problem
-        early[record.id] = (record, made, self.decided(record, made, lines))
+        early[record.id] = (record, made, *self.decided(record, made, lines))
         return True
 
-    def decided(self, record: TimeRecord, made: Plan | Unexportable, ledger) -> RecordResult | None:
-        """The record's result, when its plan sends nothing (it fails before any send, is
-        kept, or every entry is as the ledger holds it); None when it sends something.
-        Worked out while the pages are read, recorded after, in the records' order."""
+    def decided(
+        self, record: TimeRecord, made: Plan | Unexportable, ledger
+    ) -> tuple[RecordResult | None, list]:
+        """The record's result when its plan sends nothing (it fails before any send, is
+        kept, or every entry is as the ledger holds it), or only creates (nothing of it is
+        in the ledger yet): with those creates, queued after the reading. None when it
+        updates or deletes. Worked out while the pages are read, recorded (or its creates
+        sent) after, in the records' order."""
+        creates: list = []
         if (
             isinstance(made, Plan)
             and not made.keep
             and not self.sends_nothing(record, made, ledger)
+            and not self.only_creates(record, ledger)
         ):
-            return None
+            return None, creates
         result = RecordResult(record, name=self.planner.name_of(record))
         if isinstance(made, Unexportable):
             result.failures.append(str(made))
             result.needs = made.needs
         else:
-            self.apply(made, ledger, result, [])  # nothing to send: nothing queued
-        return result
+            self.apply(made, ledger, result, creates)  # nothing sent: creates only queued
+        return result, creates
+
+    @staticmethod
+    def only_creates(record: TimeRecord, ledger) -> bool:
+        """Whether `apply` can only queue creates for the record: no line of it is in the
+        ledger, so there is nothing to update or delete."""
+        return all(ledger.get(origin_id(record.id, kind)) is None for kind in HOURS_FIELD)
 
     def sends_nothing(self, record: TimeRecord, plan: Plan, ledger) -> bool:
         """Whether `apply` would leave every entry of the record as it is."""
