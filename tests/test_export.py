@@ -807,3 +807,31 @@ def test_a_run_stopped_while_a_bulk_create_is_out_completes_its_ledger_and_dupli
     assert sorted(origins) == sorted(
         f"{r['id']}-{k}" for r in records for k in ("regular", "ot1", "ot2")
     )
+
+
+def test_a_refusal_that_ends_the_run_sends_no_batch_after_it_and_leaves_nothing_pending(
+    punch, linked, procore_sandbox, monkeypatch
+):
+    """The next batch is handed over before the one out is answered; when that answer
+    ends the run (Procore no longer accepts the connection's sign-in), the next never goes out, and its
+    ledger lines are dropped, not left pending for the next export to look for."""
+    from integrations.procore.client import ProcoreClient
+    from integrations.procore.errors import ProcoreAuthError
+    from linx.sync import export_send
+
+    for day in (16, 17, 18):
+        punch(work_date=f"2026-11-{day}")  # 9 entries: 5 batches of 2
+    monkeypatch.setattr(export_send, "BULK", 2)
+    tried = []
+
+    def refuse(self, batch):
+        tried.append(len(batch))
+        raise ProcoreAuthError("The refresh token was revoked.", status=401)
+
+    monkeypatch.setattr(ProcoreClient, "create_timecard_entry_ids", refuse)
+    run = export(linked)
+    assert run.status == RunStatus.FAILED
+    assert "The refresh token was revoked." in run.message
+    assert tried == [2]  # the batch handed over behind it never went out
+    assert not ExportLedgerLine.objects.filter(connection=linked).exists()
+    assert entries(procore_sandbox) == []
