@@ -45,7 +45,7 @@ from linx.sync.export_plan import RERUN, Planned, Unexportable
 from linx.sync.reference import names_reference
 from linx.sync.rules import KIND_NAMES
 from linx.sync.runs import RunAborted
-from linx.sync.send_ahead import NotSent, SendAhead
+from linx.sync.send_ahead import SendAhead
 
 log = logging.getLogger(__name__)
 
@@ -206,10 +206,8 @@ class Sender(Reconciler):
     def create(self, to_create: list[tuple[Planned, RecordResult]]) -> None:
         """Create the new entries in bulk batches; a refused batch falls back so only bad ones fail.
 
-        One batch is out at a time, in order, each after its ledger intent is committed.
-        A batch is handed over before the one out is answered, so it goes out the moment
-        that one is created; one refused goes through `_answer` first (see `send_ahead`).
-        Meanwhile the answers are recorded here."""
+        One batch is out at a time, in order, each after its ledger intent is committed;
+        while it is out, the previous batch's answer is recorded (see `send_ahead`)."""
         if self.dry_run:
             for plan, result in to_create:
                 self._created(plan, result, None)
@@ -217,45 +215,36 @@ class Sender(Reconciler):
         batches = [to_create[start : start + BULK] for start in range(0, len(to_create), BULK)]
         ahead = SendAhead(self.procore)
         try:
-            out = None  # the batch handed over before: (batch, lines, future)
+            out = None  # the batch out: (batch, lines, future)
             for batch in [*batches, None]:
                 lines = write_intent(self.connection, [p for p, _ in batch]) if batch else []
+                created = None
+                if out is not None:
+                    try:
+                        created = self._answer(ahead, *out)
+                    except BaseException:
+                        forget(lines)  # not sent: nothing of theirs reached Procore
+                        raise
                 future = ahead.send([plan.fields for plan, _ in batch]) if batch else None
-                if out is None:
-                    out = (batch, lines, future)
-                    continue
-                try:
-                    created = self._answer(ahead, *out)
-                    ahead.settled(out[2])
-                    if created is not None:
+                if created is not None:
+                    try:
                         self._batch_created(out[0], out[1], created)
-                except BaseException:  # stopped (a refusal that ends the run, a cancel)
-                    ahead.stop()
-                    self._complete_quietly(ahead, future, lines)
-                    raise
+                    except BaseException:  # stopped (a cancel, say) while a batch is out
+                        self._complete_quietly(ahead, future, lines)
+                        raise
                 out = (batch, lines, future) if batch else None
         finally:
             ahead.close()
 
     @staticmethod
     def _complete_quietly(ahead: SendAhead, future, lines: list[ExportLedgerLine]) -> None:
-        """The run is ending with a batch handed over: its ledger lines are dropped if it
-        never went out, completed if it was created (no rows: the run records no more);
-        else they stay pending, and the next export settles them from what Procore holds."""
+        """The run is ending with a batch out: its ledger lines are completed if it was
+        created (no rows: the run records no more); else they stay pending, and the next
+        export settles them from what Procore holds."""
         if future is None:
             return
-        if future.gate is None:  # sent by `answer`, which will not be called: never out
-            forget(lines)
-            return
-        try:
-            ids = ahead.answer(future)
-        except NotSent:
-            forget(lines)  # nothing of theirs reached Procore
-        except Exception:  # noqa: S110 (pending lines are the safe outcome)
-            pass
-        else:
-            with contextlib.suppress(Exception):
-                record_created(lines, ids)
+        with contextlib.suppress(Exception):  # pending lines are the safe outcome
+            record_created(lines, ahead.answer(future))
 
     def _answer(self, ahead: SendAhead, batch, lines, future) -> list[int] | None:
         """The ids of the entries a batch out created; None when Procore refused it (handled)."""

@@ -4,7 +4,6 @@ token handed over from the run's thread, and a call that needs a new token made 
 from __future__ import annotations
 
 import threading
-import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -12,7 +11,7 @@ import responses
 from responses.registries import OrderedRegistry
 
 from integrations.procore import MemoryTokenStore, ProcoreClient, ProcoreValidationError, Token
-from linx.sync.send_ahead import NotSent, SendAhead
+from linx.sync.send_ahead import SendAhead
 
 LOGIN = "https://login.procore.test"
 API = "https://api.procore.test"
@@ -126,63 +125,3 @@ def test_a_refused_create_sent_ahead_raises_its_refusal_on_the_runs_thread(clock
     ahead.close()
     assert caught.value.index_errors == {1: ("Cost code is not set up",)}
     assert len(responses.calls) == 1
-
-
-def bulk_calls() -> int:
-    return sum(1 for call in responses.calls if call.request.url == BULK)
-
-
-def wait_for_calls(count: int, seconds: float = 5.0) -> bool:
-    deadline = time.monotonic() + seconds
-    while bulk_calls() < count and time.monotonic() < deadline:
-        time.sleep(0.01)
-    return bulk_calls() >= count
-
-
-@responses.activate
-def test_a_created_batch_lets_the_next_go_out_before_the_runs_thread_takes_its_answer(clock, rng):
-    client, _ = client_with(token(clock, 1), clock, rng)
-    created.threads = []
-    responses.add_callback(responses.POST, BULK, callback=created)
-    ahead = SendAhead(client)
-    first = ahead.send([entry(0), entry(1)])
-    second = ahead.send([entry(0), entry(1)])
-    assert wait_for_calls(2)  # the run's thread has not taken the first answer yet
-    assert ahead.answer(first) == ahead.answer(second) == [1000, 1001]
-    ahead.close()
-
-
-@responses.activate(registry=OrderedRegistry)
-def test_a_refused_batch_holds_the_next_back_until_the_runs_thread_has_dealt_with_it(clock, rng):
-    client, _ = client_with(token(clock, 1), clock, rng)
-    created.threads = []
-    responses.post(BULK, status=422, json={"errors": [{"index": 1, "message": "Cost code is not set up"}]})  # fmt: skip
-    responses.add_callback(responses.POST, BULK, callback=created)
-    ahead = SendAhead(client)
-    first = ahead.send([entry(0), entry(1)])
-    second = ahead.send([entry(0), entry(1)])
-    with pytest.raises(ProcoreValidationError):
-        ahead.answer(first)
-    assert not wait_for_calls(2, seconds=0.3)  # held back: the refusal is dealt with first
-    ahead.settled(first)
-    assert ahead.answer(second) == [1000, 1001]
-    ahead.close()
-    assert bulk_calls() == 2
-
-
-@responses.activate(registry=OrderedRegistry)
-def test_a_stop_keeps_every_batch_not_yet_out_from_going_out(clock, rng):
-    client, _ = client_with(token(clock, 1), clock, rng)
-    responses.post(BULK, status=422, json={"errors": [{"index": 0, "message": "Cost code is not set up"}]})  # fmt: skip
-    responses.add_callback(responses.POST, BULK, callback=created)
-    ahead = SendAhead(client)
-    first = ahead.send([entry(0), entry(1)])
-    held = [ahead.send([entry(0), entry(1)]) for _ in range(2)]
-    with pytest.raises(ProcoreValidationError):
-        ahead.answer(first)
-    ahead.stop()  # the run ends here
-    for future in held:
-        with pytest.raises(NotSent):
-            ahead.answer(future)
-    ahead.close()
-    assert bulk_calls() == 1
