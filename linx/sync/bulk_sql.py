@@ -12,7 +12,7 @@ sent, as with ``bulk_create``.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -118,22 +118,28 @@ def update(model: type[models.Model], names: Sequence[str], rows: Iterable[Seque
         _send(f"UPDATE {_table(model)} SET {assignments} WHERE {pk} = %s", rows)  # noqa: S608
 
 
+def _where_in(
+    model: type[models.Model], key: str, keys: Sequence[Any], equal: dict[str, Any]
+) -> Iterator[tuple[str, str, list]]:
+    """For each slice of 500 ``keys``: ``key``'s column, the WHERE clause matching the
+    slice and ``equal``'s values (plain values, no lookups), and its parameters."""
+    column, *where = _columns(model, [key, *equal])
+    for start in range(0, len(keys), 500):
+        part = list(keys[start : start + 500])
+        conditions = [f"{name} = %s" for name in where]
+        conditions.append(f"{column} IN ({', '.join(['%s'] * len(part))})")
+        yield column, " AND ".join(conditions), [*equal.values(), *part]
+
+
 def pks_by(model: type[models.Model], key: str, keys: Sequence[Any], **equal: Any) -> dict:
     """``{key's value: pk}`` of ``model``'s rows whose ``key`` is one of ``keys`` and
     whose fields named in ``equal`` hold those values (plain values, no lookups)."""
     pk = connection.ops.quote_name(model._meta.pk.column)
-    column, *where = _columns(model, [key, *equal])
     found: dict = {}
     with connection.cursor() as cursor:
-        for start in range(0, len(keys), 500):
-            part = list(keys[start : start + 500])
-            conditions = [f"{name} = %s" for name in where]
-            conditions.append(f"{column} IN ({', '.join(['%s'] * len(part))})")
-            cursor.execute(
-                f"SELECT {column}, {pk} FROM {_table(model)} "  # noqa: S608
-                f"WHERE {' AND '.join(conditions)}",
-                [*equal.values(), *part],
-            )
+        for column, where, params in _where_in(model, key, keys, equal):
+            sql = f"SELECT {column}, {pk} FROM {_table(model)} WHERE {where}"  # noqa: S608
+            cursor.execute(sql, params)
             found.update(cursor.fetchall())
     return found
 
@@ -143,17 +149,10 @@ def delete(model: type[models.Model], key: str, keys: Sequence[Any], **equal: An
     in ``equal`` hold those values (plain values); how many were deleted. For a model
     no other row points at and no signal watches: none is sent, as with the ORM's
     fast delete (which builds the same statement value by value)."""
-    column, *where = _columns(model, [key, *equal])
     deleted = 0
     with connection.cursor() as cursor:
-        for start in range(0, len(keys), 500):
-            part = list(keys[start : start + 500])
-            conditions = [f"{name} = %s" for name in where]
-            conditions.append(f"{column} IN ({', '.join(['%s'] * len(part))})")
-            cursor.execute(
-                f"DELETE FROM {_table(model)} WHERE {' AND '.join(conditions)}",  # noqa: S608
-                [*equal.values(), *part],
-            )
+        for _, where, params in _where_in(model, key, keys, equal):
+            cursor.execute(f"DELETE FROM {_table(model)} WHERE {where}", params)  # noqa: S608
             deleted += max(cursor.rowcount, 0)
     return deleted
 

@@ -12,33 +12,20 @@ it is never switched off, and the thresholds are put back when the last user lea
 from __future__ import annotations
 
 import gc
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
+
+from linx.sync.process_settings import WhileRunning
 
 #: Allocations between two collections of the youngest generation (Python's default: 700).
 YOUNG = 50_000
 #: Collections of a generation between two of the next older one (Python's default: 10).
 OLDER = 20
 
-_lock = threading.Lock()
-_users = 0
-_before: tuple[int, ...] = ()
+
+def _raised(before: tuple[int, ...]) -> None:
+    young, *older = before
+    gc.set_threshold(max(young, YOUNG), *(max(t, OLDER) for t in older))
 
 
-@contextmanager
-def fewer_collections() -> Iterator[None]:
-    global _users, _before
-    with _lock:
-        if _users == 0:
-            _before = gc.get_threshold()
-            young, *older = _before
-            gc.set_threshold(max(young, YOUNG), *(max(t, OLDER) for t in older))
-        _users += 1
-    try:
-        yield
-    finally:
-        with _lock:
-            _users -= 1
-            if _users == 0:
-                gc.set_threshold(*_before)
+fewer_collections = WhileRunning(
+    gc.get_threshold, _raised, lambda before: gc.set_threshold(*before)
+)

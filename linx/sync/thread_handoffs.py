@@ -13,30 +13,14 @@ when the last user leaves.
 from __future__ import annotations
 
 import sys
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
+
+from linx.sync.process_settings import WhileRunning
 
 #: Seconds a thread runs before one that waits may take over (Python's default: 0.005).
 INTERVAL = 0.001
 
-_lock = threading.Lock()
-_users = 0
-_before = 0.0
-
-
-@contextmanager
-def quick_handoffs() -> Iterator[None]:
-    global _users, _before
-    with _lock:
-        if _users == 0:
-            _before = sys.getswitchinterval()
-            sys.setswitchinterval(min(_before, INTERVAL))
-        _users += 1
-    try:
-        yield
-    finally:
-        with _lock:
-            _users -= 1
-            if _users == 0:
-                sys.setswitchinterval(_before)
+quick_handoffs = WhileRunning(
+    sys.getswitchinterval,
+    lambda before: sys.setswitchinterval(min(before, INTERVAL)),
+    sys.setswitchinterval,
+)
