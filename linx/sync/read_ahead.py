@@ -64,6 +64,34 @@ class PinnedToken:
         raise RenewOnRunThread(stale)
 
 
+class TokenPin:
+    """Hands workers clients whose token was read here, on the run's thread (renewed here
+    when due), and reuses it for `TOKEN_REUSE_SECONDS` while it does not expire soon."""
+
+    def __init__(self, procore: ProcoreClient) -> None:
+        self.procore = procore
+        self._token = None
+        self._read_at = 0.0
+
+    def client(self) -> ProcoreClient:
+        """A copy of the client holding the pinned token: it never reads the database."""
+        client = copy.copy(self.procore)
+        client.token_store = PinnedToken(self.token())
+        return client
+
+    def token(self):
+        now = self.procore._now()
+        fresh = time.monotonic() - self._read_at < TOKEN_REUSE_SECONDS
+        if self._token is None or not fresh or self._token.expires_soon(now):
+            self._token = self.procore.auth.valid_token(self.procore.token_store, now)
+            self._read_at = time.monotonic()
+        return self._token
+
+    def forget(self) -> None:
+        """The token was renewed on the run's thread: the next clients read it again."""
+        self._token = None
+
+
 class Fetched:
     """A list read to its end in a worker: its records, then the error that cut it short.
 
@@ -117,8 +145,7 @@ class ReadAhead:
         self._executor: ThreadPoolExecutor | None = None
         self._pending: dict[Hashable, tuple[Future, Read]] = {}
         self._threaded = self.limit > 1 and hasattr(procore, "token_store")
-        self._token = None
-        self._token_read_at = 0.0
+        self._pin = TokenPin(procore)
         self._fill()
 
     def take(self, key: Hashable, read: Read) -> Iterable[Any]:
@@ -131,7 +158,7 @@ class ReadAhead:
         try:
             return future.result()
         except RenewOnRunThread:
-            self._token = None  # the lists sent from now on take the renewed one
+            self._pin.forget()  # the lists sent from now on take the renewed one
             return planned(self.procore)  # renews the token on this thread, then reads
 
     def _read_here(self, read: Read) -> Iterable[Any]:
@@ -141,12 +168,10 @@ class ReadAhead:
         in place, where the renewal is saved."""
         if not hasattr(self.procore, "token_store"):
             return read(self.procore)
-        client = copy.copy(self.procore)
-        client.token_store = PinnedToken(self._current_token())
         try:
-            return _read_whole(read, client)
+            return _read_whole(read, self._pin.client())
         except RenewOnRunThread:
-            self._token = None  # the lists read from now on take the renewed one
+            self._pin.forget()  # the lists read from now on take the renewed one
             return read(self.procore)
 
     def stop(self) -> None:
@@ -172,21 +197,10 @@ class ReadAhead:
 
     def _submit(self, read: Read) -> Future:
         """Send one read to a worker with the token read here, on the run's thread."""
-        worker_client = copy.copy(self.procore)
-        worker_client.token_store = PinnedToken(self._current_token())
+        worker_client = self._pin.client()
         if self._executor is None:
             self._executor = ThreadPoolExecutor(self.limit, thread_name_prefix=self._name)
         return self._executor.submit(in_worker, lambda: _read_whole(read, worker_client))
-
-    def _current_token(self):
-        """The token to pin: read (and renewed when due) on this thread, reused for
-        `TOKEN_REUSE_SECONDS` while it does not expire soon."""
-        now = self.procore._now()
-        fresh = time.monotonic() - self._token_read_at < TOKEN_REUSE_SECONDS
-        if self._token is None or not fresh or self._token.expires_soon(now):
-            self._token = self.procore.auth.valid_token(self.procore.token_store, now)
-            self._token_read_at = time.monotonic()
-        return self._token
 
 
 class ReadSet:
@@ -208,17 +222,14 @@ class ReadSet:
         self._executor: ThreadPoolExecutor | None = None
         self._pending: dict[Hashable, Future] = {}
         self._halt = threading.Event()
+        self._pin = TokenPin(procore)
 
     def start(self, jobs: Iterable[tuple[Hashable, Read]]) -> None:
         """Start reading these lists (keys already out are left as they are)."""
         jobs = [(key, read) for key, read in jobs if key not in self._pending]
         if not self._threaded or self._halt.is_set() or len(jobs) < 2:
             return  # one list gains nothing from a thread: read in place
-        client = copy.copy(self.procore)
-        now = self.procore._now()
-        client.token_store = PinnedToken(
-            self.procore.auth.valid_token(self.procore.token_store, now)
-        )
+        client = self._pin.client()
         if self._executor is None:
             self._executor = ThreadPoolExecutor(self.limit, thread_name_prefix=self._name)
         for key, read in jobs:

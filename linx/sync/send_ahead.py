@@ -16,14 +16,12 @@ worker would have, and is made there.
 
 from __future__ import annotations
 
-import copy
-import time
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 from integrations.procore.client import ProcoreClient
-from linx.sync.read_ahead import TOKEN_REUSE_SECONDS, PinnedToken, RenewOnRunThread
+from linx.sync.read_ahead import RenewOnRunThread, TokenPin
 from linx.sync.write_pool import in_worker
 
 
@@ -33,30 +31,24 @@ class SendAhead:
     def __init__(self, procore: ProcoreClient) -> None:
         self.procore = procore
         self._executor: ThreadPoolExecutor | None = None
-        self._pinned = None
-        self._pinned_at = 0.0
-
-    def _token(self, store):
-        """The connection's token, read on this thread and reused for the creates sent
-        within `TOKEN_REUSE_SECONDS` (as `ReadAhead` does: reading the row, and
-        decrypting the token, for each create was a cost of its own). One renewed
-        elsewhere meanwhile is refused with 401 and the create made again here."""
-        if self._pinned is None or time.monotonic() - self._pinned_at >= TOKEN_REUSE_SECONDS:
-            self._pinned, self._pinned_at = store.current(), time.monotonic()
-        return self._pinned
+        # The token is read on this thread and reused for the creates sent within a
+        # second, as lists read ahead reuse it: reading the row, and decrypting the token,
+        # for each create was a cost of its own. One renewed elsewhere meanwhile is
+        # refused with 401 and the create made again here.
+        self._pin = TokenPin(procore)
 
     def send(self, entries: Sequence[dict[str, Any]]) -> Future:
         """Send a bulk create now; its answer (or error) is taken with `answer`."""
-        store = getattr(self.procore, "token_store", None)
-        if store is None:  # not a client whose token can be handed over: sent inline
+        if not hasattr(
+            self.procore, "token_store"
+        ):  # not a client whose token can be handed over: sent inline
             future: Future = Future()
             try:
                 future.set_result(self.procore.create_timecard_entry_ids(entries))
             except Exception as error:
                 future.set_exception(error)
             return future
-        client = copy.copy(self.procore)
-        client.token_store = PinnedToken(self._token(store))
+        client = self._pin.client()
         if self._executor is None:
             self._executor = ThreadPoolExecutor(1, thread_name_prefix="linx-procore-bulk")
         future = self._executor.submit(in_worker, lambda: client.create_timecard_entry_ids(entries))
@@ -72,7 +64,7 @@ class SendAhead:
             # Renewed as the worker would have (once, unless another caller already
             # has), so the create is not refused a second time with the same token.
             self.procore.auth.renew(self.procore.token_store, stale=needed.stale)
-            self._pinned = None  # the next creates take the renewed one
+            self._pin.forget()  # the next creates take the renewed one
             return self.procore.create_timecard_entry_ids(future.entries)  # type: ignore[attr-defined]
 
     def close(self) -> None:

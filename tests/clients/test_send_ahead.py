@@ -99,7 +99,7 @@ def test_creates_sent_within_a_second_share_one_reading_of_the_token(clock, rng,
     current = store.current
     monkeypatch.setattr(store, "current", lambda: reads.append(1) or current())
     now = [100.0]
-    monkeypatch.setattr("linx.sync.send_ahead.time.monotonic", lambda: now[0])
+    monkeypatch.setattr("linx.sync.read_ahead.time.monotonic", lambda: now[0])
     ahead = SendAhead(client)
     for _ in range(3):
         ahead.answer(ahead.send([entry(0), entry(1)]))
