@@ -66,6 +66,48 @@ def test_redirects_are_not_followed_so_headers_never_reach_another_host(http):
     assert len(responses.calls) == 1
 
 
+# The environment: proxies, CA bundle, netrc ------------------------------------------
+
+
+@responses.activate
+def test_the_environments_proxy_is_used_unless_no_proxy_names_the_host(http, monkeypatch):
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.example.test:3128")
+    responses.get(URL, json=[])
+    responses.get("https://direct.example.test/x", json=[])
+    monkeypatch.setenv("NO_PROXY", "direct.example.test")
+
+    http.request("GET", URL)
+    http.request("GET", URL)  # read once per host, the same every time
+    http.request("GET", "https://direct.example.test/x")
+
+    proxies = [call.request.req_kwargs.get("proxies") or {} for call in responses.calls]
+    assert [p.get("https") for p in proxies] == ["http://proxy.example.test:3128"] * 2 + [None]
+
+
+@responses.activate
+def test_the_environments_ca_bundle_is_used_to_verify(http, monkeypatch, tmp_path):
+    bundle = tmp_path / "company-ca.pem"
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(bundle))
+    responses.get(URL, json=[])
+
+    http.request("GET", URL)
+
+    assert responses.calls[0].request.req_kwargs["verify"] == str(bundle)
+
+
+@responses.activate
+def test_a_netrc_entry_for_the_host_never_adds_credentials(http, monkeypatch, tmp_path):
+    (tmp_path / ".netrc").write_text("machine api.example.test login someone password hunter2\n")
+    (tmp_path / ".netrc").chmod(0o600)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("NETRC", str(tmp_path / ".netrc"))
+    responses.post(URL, json={})
+
+    http.request("POST", URL, data={"grant_type": "client_credentials"})
+
+    assert "Authorization" not in responses.calls[0].request.headers
+
+
 # Transient failures ------------------------------------------------------------------
 
 
