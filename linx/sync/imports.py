@@ -31,6 +31,7 @@ from integrations.procore.client import ProcoreClient
 from integrations.procore.records import Project
 from linx.models import Connection, EntityMapping, EntityType, Outcome
 from linx.sync import rules
+from linx.sync.collections_paused import fewer_collections
 from linx.sync.crew_groups import crew_group, crew_groups, crews_by_name
 from linx.sync.plain_reads import FailingRecords, PlainReads
 from linx.sync.procore_lists import ListReader
@@ -39,6 +40,7 @@ from linx.sync.reference import ProjectLists
 from linx.sync.rerun import Only, ProjectFamily
 from linx.sync.runs import RunAborted, RunRecorder, RunWork
 from linx.sync.targets import NOUNS
+from linx.sync.thread_handoffs import quick_handoffs
 from linx.sync.twins import RERUN_HINT, Twin, TwinWriter
 
 log = logging.getLogger(__name__)
@@ -118,6 +120,12 @@ class Importer(PlainReads, RunWork):
             "cost_codes": self.import_cost_codes,
             "crews": self.import_crews,
         }
+        # A company's mappings are held all run long while its lists are read on
+        # threads of their own: the same settings as an export's (see there).
+        with fewer_collections(), quick_handoffs():
+            self._run_steps(chosen, steps)
+
+    def _run_steps(self, chosen: set[str], steps: dict) -> None:
         try:
             for entity in ENTITIES:
                 if entity in chosen:
