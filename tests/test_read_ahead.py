@@ -7,6 +7,7 @@ from __future__ import annotations
 import threading
 
 from linx.models import Connection, Outcome
+from linx.sync import read_ahead
 from tests.test_concurrent_writes import exaktime_state, full_import
 
 PER_PROJECT = ("/rest/v1.0/sub_jobs", "/crews")
@@ -79,6 +80,28 @@ def test_lists_read_a_few_at_a_time_give_the_rows_of_lists_read_one_by_one(
     assert (rows_in_order(side_by_side), exaktime_state(exaktime_sandbox)) == before
     assert any(row[0] == "sub_job" and row[2] == Outcome.CREATED for row in before[0])
     assert any(row[0] == "crew" and row[2] == Outcome.CREATED for row in before[0])
+
+
+def test_lists_answered_quickly_are_read_one_ahead_with_the_same_rows(
+    sandbox_connection, procore_sandbox, exaktime_sandbox, _exaktime_sandbox_server,
+    settings, monkeypatch,
+):  # fmt: skip
+    # Quicker than the limit, side by side gains nothing: only the next list is read
+    # while one is used (here every answer counts as quick; over loopback they are).
+    _, generated = _exaktime_sandbox_server
+    settings.LINX_EXAKTIME_WRITES_AT_ONCE = 1
+    settings.LINX_PROCORE_READS_AT_ONCE = 1
+    reference = rows_in_order(full_import(sandbox_connection))
+
+    fresh = a_fresh_start(sandbox_connection, exaktime_sandbox, generated)
+    monkeypatch.setattr(read_ahead, "QUICK_ANSWER_SECONDS", 60.0)
+    procore_sandbox.latency = 0.02  # slow enough that four would overlap
+    in_flight = ListsInFlight(procore_sandbox, monkeypatch)
+    settings.LINX_PROCORE_READS_AT_ONCE = 4
+    run = full_import(fresh)
+
+    assert in_flight.peak == 2 and in_flight.seen >= 10
+    assert rows_in_order(run) == reference
 
 
 def test_a_token_expiring_while_lists_are_read_ahead_is_renewed_and_only_those_out_read_again(

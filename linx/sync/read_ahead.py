@@ -41,6 +41,13 @@ Read = Callable[[ProcoreClient], Iterable[Any]]
 #: refused with 401 and read again on the run's thread, as an expired one is.
 TOKEN_REUSE_SECONDS = 1.0
 
+#: A list answered within this many seconds (of its own: the time it took, shared by
+#: the lists out with it) has only the next one read while it is used: side by side, quick
+#: answers come no sooner (the server answers them in turn) and the threads taking turns
+#: at Python cost a third more CPU per list. Slow answers, as over the internet, are
+#: what reading several at once is for.
+QUICK_ANSWER_SECONDS = 0.002
+
 
 class RenewOnRunThread(Exception):
     """A worker's pinned token must be renewed: the call is made again on the run's
@@ -128,7 +135,8 @@ class ReadAhead:
 
     `take(key)` returns that key's list: read by a worker, or read in place when it was
     not read ahead (not planned, a token to renew, ``limit`` 1), with the token pinned
-    the same way.
+    the same way. While the lists come back quicker than `QUICK_ANSWER_SECONDS`, only
+    the next one goes out while one is used.
     """
 
     def __init__(
@@ -146,6 +154,11 @@ class ReadAhead:
         self._pending: dict[Hashable, tuple[Future, Read]] = {}
         self._threaded = self.limit > 1 and hasattr(procore, "token_store")
         self._pin = TokenPin(procore)
+        # The time of its own a list read so far took (each new one counts for half),
+        # and how many are out now.
+        self._answer_seconds: float | None = None
+        self._out = 0
+        self._out_lock = threading.Lock()
         self._fill()
 
     def take(self, key: Hashable, read: Read) -> Iterable[Any]:
@@ -188,19 +201,36 @@ class ReadAhead:
     def _fill(self) -> None:
         if not self._threaded:
             return
-        while len(self._pending) < self.limit:
+        while len(self._pending) < (1 if self._quick() else self.limit):
             job = next(self._plan, None)
             if job is None:
                 return
             key, read = job
             self._pending[key] = (self._submit(read), read)
 
+    def _quick(self) -> bool:
+        return self._answer_seconds is None or self._answer_seconds < QUICK_ANSWER_SECONDS
+
     def _submit(self, read: Read) -> Future:
         """Send one read to a worker with the token read here, on the run's thread."""
         worker_client = self._pin.client()
         if self._executor is None:
             self._executor = ThreadPoolExecutor(self.limit, thread_name_prefix=self._name)
-        return self._executor.submit(in_worker, lambda: _read_whole(read, worker_client))
+        with self._out_lock:
+            self._out += 1
+            out = self._out  # this one with those already out
+        return self._executor.submit(in_worker, lambda: self._timed(read, worker_client, out))
+
+    def _timed(self, read: Read, client: ProcoreClient, out: int) -> Fetched:
+        began = time.perf_counter()
+        try:
+            return _read_whole(read, client)
+        finally:
+            took = (time.perf_counter() - began) / out
+            with self._out_lock:
+                self._out -= 1
+                before = self._answer_seconds
+                self._answer_seconds = took if before is None else (before + took) / 2
 
 
 class ReadSet:
