@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from integrations.procore.sandbox import data as pc
 from linx.models import EntityMapping, EntityType, Outcome, ProjectReference
+from linx.sync import read_ahead
 from tests import test_export
 from tests.test_export import entries, exaktime_id, export
 
@@ -260,6 +261,25 @@ def test_a_first_export_reads_its_projects_cost_codes_side_by_side_each_once(
     made = {e["origin_id"]: e["cost_code_id"] for e in entries(procore_sandbox)}
     assert made == {f"{record}-regular": code for record, code in wanted.items()}
     assert ProjectReference.objects.filter(kind="cost_codes").count() == 4
+
+
+def test_cost_code_lists_answered_quickly_are_read_two_at_a_time(
+    punch, linked, procore_sandbox, settings, monkeypatch
+):
+    # Quick answers come no sooner side by side: one list is used while the next is
+    # read (here every answer counts as quick; over loopback they are).
+    wanted = punch_on_each(punch, procore_sandbox, FOUR_PROJECTS)
+    monkeypatch.setattr(read_ahead, "QUICK_ANSWER_SECONDS", 60.0)
+    procore_sandbox.latency = 0.02  # slow enough that four would overlap
+    in_flight = cost_code_lists_in_flight(procore_sandbox, monkeypatch)
+    settings.LINX_PROCORE_READS_AT_ONCE = 4
+
+    run = export(linked)
+
+    assert run.counts == {"created": 4}
+    assert in_flight["peak"] == 2
+    made = {e["origin_id"]: e["cost_code_id"] for e in entries(procore_sandbox)}
+    assert made == {f"{record}-regular": code for record, code in wanted.items()}
 
 
 def test_a_list_refused_while_read_side_by_side_fails_only_its_records_and_is_read_once(

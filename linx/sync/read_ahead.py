@@ -42,11 +42,10 @@ Read = Callable[[ProcoreClient], Iterable[Any]]
 TOKEN_REUSE_SECONDS = 1.0
 
 #: A list answered within this many seconds (of its own: the time it took, shared by
-#: the lists out with it) has only the next one read while it is used: side by side, quick
-#: answers come no sooner (the server answers them in turn) and the threads taking turns
-#: at Python cost a third more CPU per list. Slow answers, as over the internet, are
-#: what reading several at once is for.
+#: the lists out with it) is quick: see `AnswerPace`.
 QUICK_ANSWER_SECONDS = 0.002
+#: Lists read side by side while answers are quick: one used while the next is read.
+QUICK_AT_ONCE = 2
 
 
 class RenewOnRunThread(Exception):
@@ -130,13 +129,59 @@ def _read_whole(read: Read, client: ProcoreClient) -> Fetched:
     )
 
 
+class AnswerPace:
+    """How many lists workers read side by side: up to ``limit`` while Procore's answers
+    are slow, as over the internet, where waiting is what a list costs; `QUICK_AT_ONCE`
+    while they are quick (`QUICK_ANSWER_SECONDS`), where more at once come no sooner
+    (the server answers them in turn) and the threads taking turns at Python cost a
+    third more CPU per list."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._seconds: float | None = None  # a list's own time (each new one counts half)
+        self._out = 0
+        self._changed = threading.Condition()
+
+    def quick(self) -> bool:
+        return self._seconds is None or self._seconds < QUICK_ANSWER_SECONDS
+
+    def at_once(self) -> int:
+        return min(self.limit, QUICK_AT_ONCE) if self.quick() else self.limit
+
+    def read(
+        self, read: Read, client: ProcoreClient, halted: Callable[[], bool] = lambda: False
+    ) -> Fetched | None:
+        """In a worker: read one list whole once fewer than `at_once` are out; timed.
+        None, unread, when ``halted`` says so meanwhile."""
+        with self._changed:
+            self._changed.wait_for(lambda: halted() or self._out < self.at_once())
+            if halted():
+                return None
+            self._out += 1
+            out = self._out  # this one with those already out
+        began = time.perf_counter()
+        try:
+            return _read_whole(read, client)
+        finally:
+            took = (time.perf_counter() - began) / out
+            with self._changed:
+                self._out -= 1
+                self._seconds = took if self._seconds is None else (self._seconds + took) / 2
+                self._changed.notify_all()
+
+    def wake(self) -> None:
+        """Workers waiting for their turn look at ``halted`` again."""
+        with self._changed:
+            self._changed.notify_all()
+
+
 class ReadAhead:
     """Reads the lists ``plan`` names (key, read), up to ``limit`` at once, ahead of `take`.
 
     `take(key)` returns that key's list: read by a worker, or read in place when it was
     not read ahead (not planned, a token to renew, ``limit`` 1), with the token pinned
-    the same way. While the lists come back quicker than `QUICK_ANSWER_SECONDS`, only
-    the next one goes out while one is used.
+    the same way. While the answers are quick (see `AnswerPace`), only the next one
+    goes out while one is used.
     """
 
     def __init__(
@@ -154,11 +199,8 @@ class ReadAhead:
         self._pending: dict[Hashable, tuple[Future, Read]] = {}
         self._threaded = self.limit > 1 and hasattr(procore, "token_store")
         self._pin = TokenPin(procore)
-        # The time of its own a list read so far took (each new one counts for half),
-        # and how many are out now.
-        self._answer_seconds: float | None = None
-        self._out = 0
-        self._out_lock = threading.Lock()
+        self._pace = AnswerPace(self.limit)
+        self._closed = threading.Event()
         self._fill()
 
     def take(self, key: Hashable, read: Read) -> Iterable[Any]:
@@ -193,6 +235,8 @@ class ReadAhead:
 
     def close(self) -> None:
         self.stop()
+        self._closed.set()  # reads waiting for their turn are not sent
+        self._pace.wake()
         self._pending.clear()
         if self._executor is not None:
             self._executor.shutdown(wait=True, cancel_futures=True)
@@ -201,36 +245,21 @@ class ReadAhead:
     def _fill(self) -> None:
         if not self._threaded:
             return
-        while len(self._pending) < (1 if self._quick() else self.limit):
+        while len(self._pending) < (1 if self._pace.quick() else self.limit):
             job = next(self._plan, None)
             if job is None:
                 return
             key, read = job
             self._pending[key] = (self._submit(read), read)
 
-    def _quick(self) -> bool:
-        return self._answer_seconds is None or self._answer_seconds < QUICK_ANSWER_SECONDS
-
     def _submit(self, read: Read) -> Future:
         """Send one read to a worker with the token read here, on the run's thread."""
         worker_client = self._pin.client()
         if self._executor is None:
             self._executor = ThreadPoolExecutor(self.limit, thread_name_prefix=self._name)
-        with self._out_lock:
-            self._out += 1
-            out = self._out  # this one with those already out
-        return self._executor.submit(in_worker, lambda: self._timed(read, worker_client, out))
-
-    def _timed(self, read: Read, client: ProcoreClient, out: int) -> Fetched:
-        began = time.perf_counter()
-        try:
-            return _read_whole(read, client)
-        finally:
-            took = (time.perf_counter() - began) / out
-            with self._out_lock:
-                self._out -= 1
-                before = self._answer_seconds
-                self._answer_seconds = took if before is None else (before + took) / 2
+        return self._executor.submit(
+            in_worker, lambda: self._pace.read(read, worker_client, self._closed.is_set)
+        )
 
 
 class ReadSet:
@@ -253,6 +282,7 @@ class ReadSet:
         self._pending: dict[Hashable, Future] = {}
         self._halt = threading.Event()
         self._pin = TokenPin(procore)
+        self._pace = AnswerPace(self.limit)
 
     def start(self, jobs: Iterable[tuple[Hashable, Read]]) -> None:
         """Start reading these lists (keys already out are left as they are)."""
@@ -271,11 +301,11 @@ class ReadSet:
         if self._halt.is_set():
             return None  # not sent: read in place
         try:
-            fetched = _read_whole(read, client)
+            fetched = self._pace.read(read, client, self._halt.is_set)
         except BaseException:
             self._halt.set()
             raise
-        if fetched.error is not None:
+        if fetched is not None and fetched.error is not None:
             self._halt.set()
         return fetched
 
@@ -292,6 +322,7 @@ class ReadSet:
     def close(self) -> None:
         """Send no more reads; what is out is finished and dropped."""
         self._halt.set()
+        self._pace.wake()
         self._pending.clear()
         if self._executor is not None:
             self._executor.shutdown(wait=True, cancel_futures=True)
