@@ -94,3 +94,33 @@ def test_lines_loaded_for_an_export_are_the_lines_the_orm_loads_and_save_as_they
     loaded.save(update_fields=["fingerprint"])
     line.refresh_from_db()
     assert (line.fingerprint, line.fields, line.procore_id) == ("0" * 64, FIELDS, 9001)
+
+
+def test_a_line_written_before_its_create_holds_the_fields_sent_and_their_fingerprint(
+    connection,
+):
+    from integrations.exaktime.records import TimeRecord
+    from linx.sync import rules
+    from linx.sync.export_ledger import write_intent
+    from linx.sync.export_plan import Planned
+
+    record = TimeRecord(
+        id=4711, employee_id=3, job_id=5, cost_code_id=None, work_date=date(2026, 11, 18),
+        time_in=None, revision=3,
+    )  # fmt: skip
+    fields = {
+        **FIELDS,
+        "time_in": "2026-11-18T07:00:00-05:00",
+        "description": 'Pour "B" \u00e9 \u2014 \U0001f6a7',  # quotes, accents, an emoji
+        "cost_code_id": None,
+        "custom_field_12": ["b", "a"],
+    }
+    plan = Planned(record, "regular", fields)
+
+    (line,) = write_intent(connection, [plan])
+
+    stored = ExportLedgerLine.objects.get(pk=line.pk)
+    assert stored.fields == rules.json_ready(fields)  # what an update later compares with
+    assert stored.fingerprint == line.fingerprint == rules.fingerprint(fields)
+    assert (stored.state, stored.procore_id, stored.revision) == (LineState.PENDING, None, 3)
+    assert line.fields == stored.fields  # read back from the database when used

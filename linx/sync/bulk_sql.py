@@ -6,13 +6,15 @@ export's ledger lines and a run's row results that was most of the time Linx spe
 above the requests themselves. These send one statement with every row's values
 (``executemany``: SQLite runs it in a C loop, psycopg pipelines it). Values are
 prepared as their fields prepare them (JSON encoded, dates and times adapted), and only
-for the fields whose values need it; the rest go as they are. No model signals are
-sent, as with ``bulk_create``. `loaded` makes model instances from rows read by the
-thousand without the model's constructor, for the same reason.
+for the fields whose values need it (a JSON value given as `EncodedJSON` text is not
+encoded again); the rest go as they are. No model signals are sent, as with
+``bulk_create``. `loaded` makes model instances from rows read by the thousand without
+the model's constructor, for the same reason.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime
 from typing import Any
@@ -52,6 +54,22 @@ def _prepare_moment(field: models.DateTimeField) -> Callable[[Any], Any]:
     return prepare
 
 
+class EncodedJSON:
+    """A JSON field's value given as its JSON text: sent as it is, not encoded again."""
+
+    __slots__ = ("text",)
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+
+class _AsEncoded(json.JSONEncoder):
+    """Hands an `EncodedJSON`'s text to the database's JSON adapter as it is."""
+
+    def encode(self, o: Any) -> str:
+        return o.text if isinstance(o, EncodedJSON) else super().encode(o)
+
+
 def _prepare(field: models.Field) -> Callable[[Any], Any]:
     """The field's own preparation; the same object again (a batch's one timestamp)
     is prepared once, and so is a value with nothing in it (None, an empty mapping or
@@ -64,6 +82,8 @@ def _prepare(field: models.Field) -> Callable[[Any], Any]:
         if value is last[0]:
             return last[1]
         kind = type(value)
+        if kind is EncodedJSON:
+            return connection.ops.adapt_json_value(value, _AsEncoded)
         if kind in _EMPTY and not value:
             if kind not in empty:
                 empty[kind] = field.get_db_prep_save(value, connection)

@@ -50,12 +50,15 @@ def fill_line(line: ExportLedgerLine, plan: Planned) -> None:
         setattr(line, name, value)
 
 
-def sent_values(plan: Planned) -> dict:
-    """The `SENT_FIELDS` of a line for ``plan``."""
+def sent_values(plan: Planned, *, encoded: bool = False) -> dict:
+    """The `SENT_FIELDS` of a line for ``plan`` (``encoded``: its fields as the JSON
+    text the fingerprint was made from, for `bulk_sql`)."""
     return {
         "work_date": date.fromisoformat(plan.fields["date"]),
         "party_id": plan.fields["party_id"],
-        "fields": rules.json_ready(plan.fields),
+        "fields": (
+            bulk_sql.EncodedJSON(plan.canonical) if encoded else rules.json_ready(plan.fields)
+        ),
         "fingerprint": plan.fingerprint,
         "revision": plan.record.revision,
     }
@@ -96,6 +99,9 @@ def load_ledger(connection: Connection, records: list[TimeRecord]) -> dict[str, 
 
 #: What `write_intent` inserts of a line: every column but the id, in the model's order.
 INTENT_FIELDS = [f.name for f in ExportLedgerLine._meta.concrete_fields if not f.primary_key]
+_AT_FIELDS = INTENT_FIELDS.index("fields")
+#: What the lines `write_intent` hands back hold: every column but the fields sent.
+_INTENT_LOADED = [name for name in ATTNAMES if name != "fields"]
 
 
 def _intent(connection: Connection, plan: Planned, now) -> tuple:
@@ -107,7 +113,7 @@ def _intent(connection: Connection, plan: Planned, now) -> tuple:
         "kind": plan.kind,
         "procore_id": None,
         "state": LineState.PENDING,
-        **sent_values(plan),
+        **sent_values(plan, encoded=True),
         "synced_at": None,
         "created_at": now,
         "updated_at": now,
@@ -125,9 +131,10 @@ def write_intent(connection: Connection, plans: Iterable[Planned]) -> list[Expor
         bulk_sql.insert(ExportLedgerLine, INTENT_FIELDS, values)
         origins = [row[INTENT_FIELDS.index("origin_id")] for row in values]
         ids = bulk_sql.pks_by(ExportLedgerLine, "origin_id", origins, connection=connection.pk)
-    # As the database holds them (every column read: nothing deferred).
+    # As the database holds them; the fields sent, given as text, are read back from
+    # it when used (an update of the line sets them again).
     return [
-        as_loaded(ATTNAMES, (ids[origin], *row))
+        as_loaded(_INTENT_LOADED, (ids[origin], *row[:_AT_FIELDS], *row[_AT_FIELDS + 1 :]))
         for origin, row in zip(origins, values, strict=True)
     ]
 

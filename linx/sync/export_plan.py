@@ -86,7 +86,13 @@ class Planned:
     def fingerprint(self) -> str:
         # Once: a no-change export compares it with the ledger's twice, and a create
         # keeps it. ``fields`` are not changed after planning (a new plan is made instead).
-        return rules.fingerprint(self.fields)
+        return rules.digest(self.canonical)
+
+    @cached_property
+    def canonical(self) -> str:
+        """The fields as JSON text (`rules.canonical`): hashed for the fingerprint, and
+        stored as they are as a new ledger line's fields, encoded once."""
+        return rules.canonical(self.fields)
 
 
 @dataclass

@@ -386,8 +386,18 @@ def safe_label(text: str) -> str:
 
 def fingerprint(fields: Mapping[str, Any]) -> str:
     """A stable hash of what Linx writes; equal fingerprints mean nothing to write."""
-    canonical = _CANONICAL.encode(fields)
-    return hashlib.sha256(canonical.encode()).hexdigest()
+    return digest(canonical(fields))
+
+
+def canonical(fields: Mapping[str, Any]) -> str:
+    """``fields`` as JSON text with sorted keys (what `fingerprint` hashes): decoded, it
+    is `json_ready(fields)`."""
+    return _CANONICAL.encode(fields)
+
+
+def digest(canonical_text: str) -> str:
+    """The fingerprint of fields given as their `canonical` text."""
+    return hashlib.sha256(canonical_text.encode()).hexdigest()
 
 
 def _plain(value: Any) -> Any:
