@@ -6,8 +6,9 @@ thread whose answer has arrived waits until the busy one gives way, which it doe
 `sys.getswitchinterval()` seconds (5 ms by default). A request's answer is taken up in a
 few such steps (the status line, the headers, the body), so each of the 367 bulk creates
 of a big week waited up to tens of milliseconds on the run's own work, on top of
-Procore's time. While `quick_handoffs` is open the interval is 1 ms; it is put back
-when the last user leaves.
+Procore's time. An import's per-project lists, read one ahead on a worker while the
+run's thread writes, are taken up the same way. While `quick_handoffs` is open the
+interval is 1 ms; it is put back when the last user leaves.
 """
 
 from __future__ import annotations
