@@ -74,7 +74,7 @@ def test_lists_read_a_few_at_a_time_give_the_rows_of_lists_read_one_by_one(
     in_flight.peak = 0
     settings.LINX_PROCORE_READS_AT_ONCE = 4
     side_by_side = full_import(fresh)
-    assert 2 <= in_flight.peak <= 4
+    assert in_flight.peak == 4  # slow answers: as many at once as the setting allows
 
     assert side_by_side.status == one_by_one.status
     assert (rows_in_order(side_by_side), exaktime_state(exaktime_sandbox)) == before
