@@ -56,6 +56,16 @@ def a_fresh_start(connection, exaktime_sandbox, generated) -> Connection:
     return fresh
 
 
+def read_one_by_one_then_start_afresh(connection, exaktime_sandbox, server, settings):
+    """The rows of a first import reading one list at a time (ExakTime writes one by one
+    too), and a connection to import the same company again from the start."""
+    _, generated = server
+    settings.LINX_EXAKTIME_WRITES_AT_ONCE = 1
+    settings.LINX_PROCORE_READS_AT_ONCE = 1
+    reference = rows_in_order(full_import(connection))
+    return reference, a_fresh_start(connection, exaktime_sandbox, generated)
+
+
 def test_lists_read_a_few_at_a_time_give_the_rows_of_lists_read_one_by_one(
     sandbox_connection, procore_sandbox, exaktime_sandbox, _exaktime_sandbox_server,
     settings, monkeypatch,
@@ -88,12 +98,9 @@ def test_lists_answered_quickly_are_read_one_ahead_with_the_same_rows(
 ):  # fmt: skip
     # Quicker than the limit, side by side gains nothing: only the next list is read
     # while one is used (here every answer counts as quick; over loopback they are).
-    _, generated = _exaktime_sandbox_server
-    settings.LINX_EXAKTIME_WRITES_AT_ONCE = 1
-    settings.LINX_PROCORE_READS_AT_ONCE = 1
-    reference = rows_in_order(full_import(sandbox_connection))
-
-    fresh = a_fresh_start(sandbox_connection, exaktime_sandbox, generated)
+    reference, fresh = read_one_by_one_then_start_afresh(
+        sandbox_connection, exaktime_sandbox, _exaktime_sandbox_server, settings
+    )
     monkeypatch.setattr(read_ahead, "QUICK_ANSWER_SECONDS", 60.0)
     procore_sandbox.latency = 0.02  # slow enough that four would overlap
     in_flight = ListsInFlight(procore_sandbox, monkeypatch)
@@ -108,12 +115,9 @@ def test_a_token_expiring_while_lists_are_read_ahead_is_renewed_and_only_those_o
     sandbox_connection, procore_sandbox, exaktime_sandbox, _exaktime_sandbox_server,
     settings, monkeypatch,
 ):  # fmt: skip
-    _, generated = _exaktime_sandbox_server
-    settings.LINX_EXAKTIME_WRITES_AT_ONCE = 1
-    settings.LINX_PROCORE_READS_AT_ONCE = 1
-    reference = rows_in_order(full_import(sandbox_connection))
-
-    fresh = a_fresh_start(sandbox_connection, exaktime_sandbox, generated)
+    reference, fresh = read_one_by_one_then_start_afresh(
+        sandbox_connection, exaktime_sandbox, _exaktime_sandbox_server, settings
+    )
     procore_sandbox.latency = 0.02
     procore_sandbox.clear_requests()
     in_flight = ListsInFlight(procore_sandbox, monkeypatch, on_first=procore_sandbox.expire_tokens)
