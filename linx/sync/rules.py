@@ -26,7 +26,6 @@ value and the limit; values are never truncated or altered to fit.
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import json
 import re
@@ -210,10 +209,18 @@ def apply(table: tuple[Field, ...], record: Any, context: Mapping[str, Any]) -> 
     return fields
 
 
-@functools.cache
 def labels(table: tuple[Field, ...]) -> Mapping[str, str]:
-    """Each target's label (read-only: made once per table, not once per record)."""
-    return MappingProxyType({line.target: line.label for line in table})
+    """Each target's label (read-only: made once per table, not once per record).
+
+    Found by the table's identity: a cache keyed by the table itself hashed each of its
+    fields on every call, once per record an import goes through."""
+    found = _LABELS.get(id(table))
+    if found is None or found[0] is not table:
+        found = _LABELS[id(table)] = (table, MappingProxyType({f.target: f.label for f in table}))
+    return found[1]
+
+
+_LABELS: dict[int, tuple[tuple[Field, ...], Mapping[str, str]]] = {}
 
 
 def check(entity_type: str, fields: Mapping[str, Any], names: Mapping[str, str]) -> list[str]:
