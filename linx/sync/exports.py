@@ -17,6 +17,7 @@ the records of its dates, then for each one:
 from __future__ import annotations
 
 from datetime import date
+from typing import NamedTuple
 
 from integrations.exaktime.client import ExakTimeClient
 from integrations.exaktime.errors import ExakTimeError
@@ -34,6 +35,15 @@ from linx.sync.reference import NotRead
 from linx.sync.rules import HOURS_FIELD
 from linx.sync.runs import Row, RunAborted, RunRecorder, RunWork
 from linx.sync.thread_handoffs import quick_handoffs
+
+
+class Early(NamedTuple):
+    """A record planned while the pages were read (see `Exporter.read_records`)."""
+
+    record: TimeRecord  # the reading it was planned for (a later one is planned again)
+    made: Plan | Unexportable
+    result: RecordResult | None  # worked out then, when its plan updates or deletes nothing
+    creates: list  # its creates, queued then, when it only creates
 
 
 class Exporter(RunWork):
@@ -105,11 +115,11 @@ class Exporter(RunWork):
         to_create: list[tuple[Planned, RecordResult]] = []
         for record in records:
             made = early.get(record.id)
-            if made is not None and made[0] is record and made[2] is not None:
-                if made[3]:  # its creates, queued while the pages were read
-                    to_create.extend(made[3])
+            if made is not None and made.record is record and made.result is not None:
+                if made.creates:
+                    to_create.extend(made.creates)
                 else:
-                    self.finish_record(made[2])  # decided while the pages were read
+                    self.finish_record(made.result)
                 continue
             result = RecordResult(record, name=self.planner.name_of(record))
             try:
@@ -121,15 +131,15 @@ class Exporter(RunWork):
                 self.finish_record(result)
         self.sender.create(to_create)
 
-    def planned(self, record: TimeRecord, ledger, early: dict) -> Plan:
+    def planned(self, record: TimeRecord, ledger, early: dict[int, Early]) -> Plan:
         """The record's plan: the one made while the pages were read, if it was made for
         this very reading of the record; else made now."""
         made = early.get(record.id)
-        if made is None or made[0] is not record:
+        if made is None or made.record is not record:
             return self.plan(record, ledger)
-        if isinstance(made[1], Unexportable):
-            raise made[1]
-        return made[1]
+        if isinstance(made.made, Unexportable):
+            raise made.made
+        return made.made
 
     def nothing_found(self) -> str:
         """Why an export with no time records did nothing, and what to check."""
@@ -143,10 +153,10 @@ class Exporter(RunWork):
             "to export. Check the dates, or whether the crews have punched that week yet."
         )
 
-    def read_records(self, reader: PageReader) -> tuple[list[TimeRecord], dict, dict]:
+    def read_records(self, reader: PageReader) -> tuple[list[TimeRecord], dict, dict[int, Early]]:
         """The records to export, each once; their ledger lines (by origin_id); and the
         plans made while the pages were read (by record id: the record and its plan, or
-        why it cannot be exported).
+        why it cannot be exported, with what was worked out of it then).
 
         Each handful of records read has its ledger lines loaded and is planned at once,
         so that resolving (and reading a project's lists, a few side by side) overlaps
@@ -156,7 +166,7 @@ class Exporter(RunWork):
         is complete.
         """
         ledger: dict = {}
-        early: dict[int, tuple[TimeRecord, Plan | Unexportable, RecordResult | None, list]] = {}
+        early: dict[int, Early] = {}
 
         def alongside(batch: list[TimeRecord]) -> None:
             lines = load_ledger(self.connection, batch)
@@ -190,7 +200,7 @@ class Exporter(RunWork):
             ) from error
         return records, ledger, early
 
-    def plan_early(self, record: TimeRecord, lines, early: dict) -> bool:
+    def plan_early(self, record: TimeRecord, lines, early: dict[int, Early]) -> bool:
         """Plan a record read while the pages are read; False when a project list it needs
         is not read yet (see `ProjectLists.deferring`)."""
         try:
@@ -199,7 +209,7 @@ class Exporter(RunWork):
             return False
         except Unexportable as problem:
             made = problem
-        early[record.id] = (record, made, *self.decided(record, made, lines))
+        early[record.id] = Early(record, made, *self.decided(record, made, lines))
         return True
 
     def decided(

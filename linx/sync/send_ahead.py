@@ -39,9 +39,8 @@ class SendAhead:
 
     def send(self, entries: Sequence[dict[str, Any]]) -> Future:
         """Send a bulk create now; its answer (or error) is taken with `answer`."""
-        if not hasattr(
-            self.procore, "token_store"
-        ):  # not a client whose token can be handed over: sent inline
+        if not hasattr(self.procore, "token_store"):
+            # Not a client whose token can be handed over: sent inline.
             future: Future = Future()
             try:
                 future.set_result(self.procore.create_timecard_entry_ids(entries))
