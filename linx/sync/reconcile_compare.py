@@ -216,7 +216,7 @@ class Comparer:
             self.by_origin.add(entry.origin_id or "", entry)
         # Only the records compared now: an entry of a waiting record waits with it.
         self.seen_records: dict[int | None, TimeRecord] = {}
-        ordered = sorted(records, key=lambda r: (r.work_date or date.min, r.id or 0))
+        ordered = in_order(records)
         for start in range(0, len(ordered), BATCH):
             batch = ordered[start : start + BATCH]
             self.ledger = self._ledger(record_origins(batch))
@@ -237,9 +237,7 @@ class Comparer:
         self.ledger = self.waiting_ledger
         self.by_origin = self.waiting_entries
         self.seen_records = {}
-        self.compare_records(
-            sorted(self.waiting_records, key=lambda r: (r.work_date or date.min, r.id or 0))
-        )
+        self.compare_records(in_order(self.waiting_records))
         self.compare_left(carry=False)
 
     def compare_records(self, records: list[TimeRecord]) -> None:
@@ -521,6 +519,11 @@ class Comparer:
             ).values_list(*Sent._fields)
             ledger.update((row[0], Sent(*row)) for row in rows)
         return ledger
+
+
+def in_order(records: list[TimeRecord]) -> list[TimeRecord]:
+    """Records in the order their lines are reported: by day, then by id."""
+    return sorted(records, key=lambda r: (r.work_date or date.min, r.id or 0))
 
 
 def record_origins(records: list[TimeRecord]) -> set[str]:

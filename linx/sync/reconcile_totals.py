@@ -51,7 +51,7 @@ class Tally:
     def share(self, sums: tuple[Decimal, Decimal]) -> tuple[Decimal, Decimal]:
         """An equal pair of sums already held, if any (only their values are reported)."""
         if not (sums[0] and sums[1]) or len(self.shared) >= SHARED_SUMS:
-            return sums  # zeros as they are: 0 and -0 are equal, but not the same float
+            return sums  # zeros as they are: Decimal 0 and -0 are equal but print apart
         return self.shared.setdefault(sums, sums)
 
     def result(self) -> dict:
