@@ -100,6 +100,7 @@ def load_ledger(connection: Connection, records: list[TimeRecord]) -> dict[str, 
 #: What `write_intent` inserts of a line: every column but the id, in the model's order.
 INTENT_FIELDS = [f.name for f in ExportLedgerLine._meta.concrete_fields if not f.primary_key]
 _AT_FIELDS = INTENT_FIELDS.index("fields")
+_AT_ORIGIN = INTENT_FIELDS.index("origin_id")
 #: What the lines `write_intent` hands back hold: every column but the fields sent.
 _INTENT_LOADED = [name for name in ATTNAMES if name != "fields"]
 
@@ -129,7 +130,7 @@ def write_intent(connection: Connection, plans: Iterable[Planned]) -> list[Expor
     # are read back by origin (unique per connection).
     with transaction.atomic():
         bulk_sql.insert(ExportLedgerLine, INTENT_FIELDS, values)
-        origins = [row[INTENT_FIELDS.index("origin_id")] for row in values]
+        origins = [row[_AT_ORIGIN] for row in values]
         ids = bulk_sql.pks_by(ExportLedgerLine, "origin_id", origins, connection=connection.pk)
     # As the database holds them; the fields sent, given as text, are read back from
     # it when used (an update of the line sets them again).
