@@ -24,6 +24,7 @@ import requests
 from urllib3.exceptions import ConnectTimeoutError, MaxRetryError
 
 from integrations.addresses import RefusedAddress, guarded_session
+from integrations.early_get import EarlyGet
 from integrations.errors import IntegrationError, OutcomeUnknown
 from integrations.redaction import redact, summarize_text
 from linx import __version__
@@ -277,12 +278,14 @@ class HttpClient:
         headers: Mapping[str, str] | None = None,
         timeout: tuple[float, float] | None = None,
         idempotent: bool | None = None,
+        early: EarlyGet | None = None,
     ) -> requests.Response:
         """Send one call, retrying what is safe to retry; return the final response.
 
         Raises the client's `unavailable` error when transient failures outlast the
         policy, and its `outcome_unknown` error when a non-idempotent call may have
         reached the server (never re-sent). `idempotent` overrides the method's rule.
+        ``early``: the call's first try, already sent (`send_now`).
         """
         method = method.upper()
         parts = urlsplit(url)
@@ -303,10 +306,12 @@ class HttpClient:
         )
         tries = _Tries()
         while True:
-            self._hold(call.host, tries)
-            self._pace(call.host)
+            if early is None:  # an early try was held and paced when it was sent
+                self._hold(call.host, tries)
+                self._pace(call.host)
+            sent, early = early, None
             try:
-                response = self._send(call)
+                response = self._send(call, sent)
             except requests.RequestException as exc:
                 self._retry_after_failure(call, tries, exc)
                 continue
@@ -337,17 +342,46 @@ class HttpClient:
             self._environments[origin] = found
         return found
 
-    def _send(self, call: _Call) -> requests.Response:
-        """One attempt, timed for the debug log, with what its answer says of rate limits."""
+    def send_now(
+        self, url: str, *, params: Mapping[str, Any] | None = None, headers: Mapping[str, str]
+    ) -> EarlyGet | None:
+        """Write a GET now, on this thread, and read its answer later (see `early_get`):
+        hand it to `request` as ``early``, which takes the answer by every rule of a call
+        (a 429 waited out, a 5xx retried, one that could not be read sent in full).
+        None when it cannot go early: `request` then sends it in full."""
+        parts = urlsplit(url)
+        environment = self._environment(parts.scheme, parts.netloc)
+        if "proxies" in environment:
+            return None
+
+        def held_and_paced() -> None:  # as `request` does before a call, once it will go
+            self._hold(parts.netloc, _Tries())
+            self._pace(parts.netloc)
+
+        return EarlyGet.send(
+            self.session,
+            url,
+            params=params,
+            headers=headers,
+            timeout=self.timeout,
+            verify=environment.get("verify", True),
+            before=held_and_paced,
+        )
+
+    def _send(self, call: _Call, early: EarlyGet | None = None) -> requests.Response:
+        """One attempt, timed for the debug log, with what its answer says of rate limits
+        (``early``: sent already, its answer read here unless it cannot be)."""
         started = time.perf_counter()
         try:
-            response = self.session.request(
-                call.method,
-                call.url,
-                **call.options,
-                # A redirect could carry our API key or company header to another host.
-                allow_redirects=False,
-            )
+            response = early.answer() if early is not None else None
+            if response is None:
+                response = self.session.request(
+                    call.method,
+                    call.url,
+                    **call.options,
+                    # A redirect could carry our API key or company header to another host.
+                    allow_redirects=False,
+                )
         except requests.RequestException as exc:
             elapsed = (time.perf_counter() - started) * 1000
             logger.debug("%s %s %s %dms", call.method, call.path, type(exc).__name__, elapsed)

@@ -92,22 +92,27 @@ def test_lists_read_a_few_at_a_time_give_the_rows_of_lists_read_one_by_one(
     assert any(row[0] == "crew" and row[2] == Outcome.CREATED for row in before[0])
 
 
-def test_lists_answered_quickly_are_read_one_ahead_with_the_same_rows(
+def test_lists_answered_quickly_are_asked_for_ahead_on_the_runs_thread_with_the_same_rows(
     sandbox_connection, procore_sandbox, exaktime_sandbox, _exaktime_sandbox_server,
     settings, monkeypatch,
 ):  # fmt: skip
-    # Quicker than the limit, side by side gains nothing: only the next list is read
-    # while one is used (here every answer counts as quick; over loopback they are).
+    # Quicker than the limit, threads gain nothing: the next two lists are asked for on
+    # the run's own thread before the one in hand is gone through (here every answer
+    # counts as quick; over loopback they are).
     reference, fresh = read_one_by_one_then_start_afresh(
         sandbox_connection, exaktime_sandbox, _exaktime_sandbox_server, settings
     )
     monkeypatch.setattr(read_ahead, "QUICK_ANSWER_SECONDS", 60.0)
     procore_sandbox.latency = 0.02  # slow enough that four would overlap
     in_flight = ListsInFlight(procore_sandbox, monkeypatch)
+    workers = []
+    in_worker = read_ahead.in_worker
+    monkeypatch.setattr(read_ahead, "in_worker", lambda call: workers.append(1) or in_worker(call))
     settings.LINX_PROCORE_READS_AT_ONCE = 4
     run = full_import(fresh)
 
     assert in_flight.peak == 2 and in_flight.seen >= 10
+    assert workers == []  # no list was read by a worker thread
     assert rows_in_order(run) == reference
 
 

@@ -14,6 +14,7 @@ from urllib.parse import urljoin, urlsplit
 
 import requests
 
+from integrations.early_get import EarlyGet
 from integrations.http import HttpClient, HttpOptions, ServiceClient
 from integrations.procore.auth import AuthMode, ProcoreAuth, Token, TokenStore
 from integrations.procore.errors import (
@@ -94,9 +95,44 @@ class Listing(Iterator[R]):
         self.total: int | None = None
         self.changed = False
         self._records: Iterator[R] = iter(())
+        self._send_first: Callable[[], _SentNow] | None = None
+        self._first: _SentNow | None = None
 
     def __next__(self) -> R:
         return next(self._records)
+
+    def send_now(self) -> None:
+        """Ask for the first page now, on this thread, before the list is gone through
+        (its answer is read then): Procore works on it while the caller does something
+        else (see `integrations.early_get`)."""
+        if self._send_first is not None and self._first is None:
+            self._first = self._send_first()
+
+    def drop_sent(self) -> None:
+        """Not to be gone through after all: a first page asked for is not read."""
+        if self._first is not None:
+            self._first.drop()
+
+
+class _SentNow:
+    """A GET written already (`ProcoreClient._sent_now`): calling it reads the answer as
+    `ProcoreClient._call` would; `drop` when it is not wanted after all."""
+
+    def __init__(self, client: ProcoreClient, url: str, params, token: Token, early) -> None:
+        self._client, self._url, self._params, self._token = client, url, params, token
+        self._early: EarlyGet | None = early
+
+    def __call__(self) -> requests.Response:
+        client, early, self._early = self._client, self._early, None
+        response = client.http.request(
+            "GET", self._url, params=self._params, headers=client._headers(self._token), early=early
+        )
+        return client._answered("GET", self._url, self._params, None, (), self._token, response)
+
+    def drop(self) -> None:
+        if self._early is not None:
+            self._early.drop()
+            self._early = None
 
 
 class ProcoreClient(HookCalls, ServiceClient):
@@ -225,6 +261,16 @@ class ProcoreClient(HookCalls, ServiceClient):
         executor.shutdown(wait=False)
         return lambda: self._answered("GET", url, None, None, (), token, sent.result())
 
+    def _sent_now(self, url: str, params: Mapping[str, Any]) -> _SentNow:
+        """A GET of ``url`` written now on this thread, with the token read now (see
+        `HttpClient.send_now`); the returned call reads its answer as `_call` would (a
+        401 renewed, an error raised)."""
+        token = self.auth.valid_token(self.token_store, self._now())
+        headers = self._headers(token)
+        return _SentNow(
+            self, url, params, token, self.http.send_now(url, params=params, headers=headers)
+        )
+
     def _list(
         self,
         name: str,
@@ -236,25 +282,27 @@ class ProcoreClient(HookCalls, ServiceClient):
         """Every record of a list, one page in memory at a time (``pages_ahead``: and the
         next one asked for while this one is gone through, for a list read to its end)."""
         listing: Listing[R] = Listing()
-        listing._records = self._walk(listing, name, path, parse, params, pages_ahead)
+        url = self._url(path)
+        query = {**(params or {}), "page": 1, "per_page": PER_PAGE[name]}
+        listing._records = self._walk(listing, path, url, query, parse, pages_ahead)
+        listing._send_first = lambda: self._sent_now(url, query)
         return listing
 
     def _walk(
         self,
         listing: Listing[R],
-        name: str,
         path: str,
+        url: str | None,
+        query: Mapping[str, Any] | None,
         parse: Callable[[Mapping[str, Any]], R],
-        params: Mapping[str, Any] | None,
         pages_ahead: bool = False,
     ) -> Iterator[R]:
-        url: str | None = self._url(path)
-        query: Mapping[str, Any] | None = {**(params or {}), "page": 1, "per_page": PER_PAGE[name]}
         api = urlsplit(self.api_url)
         seen: set[str] = set()
         expected: int | None = None  # the first page's Total
         read = 0
-        ahead: Callable[[], requests.Response] | None = None  # the next page, asked for
+        # The next page, asked for already (the first: when `Listing.send_now` did).
+        ahead: Callable[[], requests.Response] | None = listing._first
         while url is not None:
             response = ahead() if ahead else self._call("GET", url, params=query)
             page = self._json(response)

@@ -1,9 +1,18 @@
 """Per-project Procore lists read a few at a time, ahead of the run that uses them.
 
 A full import reads one sub-job list and one crew list per project: at internet latency,
-one after another, that is minutes of waiting. A `ReadAhead` reads up to ``limit`` of
-them side by side while the run goes through the earlier ones, in the order the run
-asks for them, so rows come out in the same order as when they are read one by one.
+one after another, that is minutes of waiting. A `ReadAhead` asks for the next lists
+while the run goes through the earlier ones, in the order the run asks for them, so
+rows come out in the same order as when they are read one by one. How depends on how
+quickly Procore answers (`AnswerPace`):
+
+- **slow answers** (over the internet): up to ``limit`` lists are read side by side on
+  worker threads, where waiting is what a list costs;
+- **quick answers**: `QUICK_AT_ONCE` lists are asked for on the run's own thread (their
+  first page written to an open connection, see `integrations.early_get`) and read when
+  taken, so Procore works on them while the run goes through the one in hand. Threads
+  gain nothing there, and the run's thread and a worker taking turns at Python from two
+  cores cost half as much CPU again as the reads themselves.
 
 Only the HTTP calls go to a worker thread (`write_pool` does the same for ExakTime
 writes). The token is read on the run's thread, where the connection's row lives, and
@@ -19,6 +28,7 @@ error at the same record as a list read in place would raise it.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import logging
 import threading
@@ -44,7 +54,10 @@ TOKEN_REUSE_SECONDS = 1.0
 #: A list answered within this many seconds (of its own: the time it took, shared by
 #: the lists out with it) is quick: see `AnswerPace`.
 QUICK_ANSWER_SECONDS = 0.002
-#: Lists read side by side while answers are quick: one used while the next is read.
+#: Lists out at once while answers are quick: by a `ReadSet`'s workers, one used while
+#: the next is read; by a `ReadAhead`, asked for on the run's thread before the one in
+#: hand is gone through (two: at a loopback server's speed, one left the run waiting on
+#: a fifth of the answers; three came no sooner).
 QUICK_AT_ONCE = 2
 
 
@@ -130,11 +143,11 @@ def _read_whole(read: Read, client: ProcoreClient) -> Fetched:
 
 
 class AnswerPace:
-    """How many lists workers read side by side: up to ``limit`` while Procore's answers
-    are slow, as over the internet, where waiting is what a list costs; `QUICK_AT_ONCE`
-    while they are quick (`QUICK_ANSWER_SECONDS`), where more at once come no sooner
-    (the server answers them in turn) and the threads taking turns at Python cost a
-    third more CPU per list."""
+    """How many lists are out at once: up to ``limit`` while Procore's answers are slow,
+    as over the internet, where waiting is what a list costs; `QUICK_AT_ONCE` while they
+    are quick (`QUICK_ANSWER_SECONDS`), where more at once come no sooner (the server
+    answers them in turn) and threads taking turns at Python cost more CPU per list.
+    Workers' reads are timed by `read`; a list read on the run's thread by `note`."""
 
     def __init__(self, limit: int) -> None:
         self.limit = limit
@@ -144,6 +157,11 @@ class AnswerPace:
 
     def quick(self) -> bool:
         return self._seconds is None or self._seconds < QUICK_ANSWER_SECONDS
+
+    def note(self, seconds: float) -> None:
+        """A list read on the run's thread took ``seconds`` (from when it was taken)."""
+        with self._changed:
+            self._seconds = seconds if self._seconds is None else (self._seconds + seconds) / 2
 
     def at_once(self) -> int:
         return min(self.limit, QUICK_AT_ONCE) if self.quick() else self.limit
@@ -178,10 +196,10 @@ class AnswerPace:
 class ReadAhead:
     """Reads the lists ``plan`` names (key, read), up to ``limit`` at once, ahead of `take`.
 
-    `take(key)` returns that key's list: read by a worker, or read in place when it was
-    not read ahead (not planned, a token to renew, ``limit`` 1), with the token pinned
-    the same way. While the answers are quick (see `AnswerPace`), only the next one
-    goes out while one is used.
+    `take(key)` returns that key's list: read by a worker, or asked for on this thread
+    while answers are quick (see the module), or read in place when it was not read
+    ahead (not planned, a token to renew, ``limit`` 1), with the token pinned the same
+    way.
     """
 
     def __init__(
@@ -196,8 +214,9 @@ class ReadAhead:
         self._plan = iter(plan)
         self._name = name
         self._executor: ThreadPoolExecutor | None = None
-        self._pending: dict[Hashable, tuple[Future, Read]] = {}
-        self._threaded = self.limit > 1 and hasattr(procore, "token_store")
+        # Key → a worker's read (a Future) or a list asked for on this thread.
+        self._pending: dict[Hashable, tuple[Future | Iterable[Any], Read]] = {}
+        self._reads_ahead = self.limit > 1 and hasattr(procore, "token_store")
         self._pin = TokenPin(procore)
         self._pace = AnswerPace(self.limit)
         self._closed = threading.Event()
@@ -206,15 +225,31 @@ class ReadAhead:
     def take(self, key: Hashable, read: Read) -> Iterable[Any]:
         """The list for ``key``; ``read`` reads it in place when it was not read ahead."""
         job = self._pending.pop(key, None)
-        self._fill()  # the next one goes out while this one is used
         if job is None:
+            self._fill()
             return self._read_here(read)
-        future, planned = job
+        waiting, planned = job
         try:
-            return future.result()
+            if isinstance(waiting, Future):
+                self._fill()  # the next one goes out while this one is used
+                return waiting.result()
+            # Asked for on this thread: its answer is read before the next one is sent,
+            # which then goes on the same connection while this one is used.
+            fetched = self._answer(waiting)
+            self._fill()
+            return fetched
         except RenewOnRunThread:
             self._pin.forget()  # the lists sent from now on take the renewed one
             return planned(self.procore)  # renews the token on this thread, then reads
+
+    def _answer(self, listing: Iterable[Any]) -> Fetched:
+        """A list whose first page was asked for on this thread, read whole; how long
+        that took tells the pace whether answers are still quick."""
+        began = time.perf_counter()
+        try:
+            return _read_whole(lambda _client: listing, self.procore)
+        finally:
+            self._pace.note(time.perf_counter() - began)
 
     def _read_here(self, read: Read) -> Iterable[Any]:
         """A list not read ahead, read whole on this thread with the token pinned as a
@@ -237,20 +272,33 @@ class ReadAhead:
         self.stop()
         self._closed.set()  # reads waiting for their turn are not sent
         self._pace.wake()
+        for waiting, _read in self._pending.values():
+            if drop := getattr(waiting, "drop_sent", None):
+                drop()  # asked for on this thread, not to be read
         self._pending.clear()
         if self._executor is not None:
             self._executor.shutdown(wait=True, cancel_futures=True)
             self._executor = None
 
     def _fill(self) -> None:
-        if not self._threaded:
+        if not self._reads_ahead:
             return
-        while len(self._pending) < (1 if self._pace.quick() else self.limit):
+        while len(self._pending) < self._pace.at_once():
             job = next(self._plan, None)
             if job is None:
                 return
             key, read = job
-            self._pending[key] = (self._submit(read), read)
+            sent = self._send_now(read) if self._pace.quick() else self._submit(read)
+            self._pending[key] = (sent, read)
+
+    def _send_now(self, read: Read) -> Iterable[Any]:
+        """While answers are quick: the list's first page asked for on this thread (no
+        worker), read when the list is taken (see `integrations.early_get`)."""
+        listing = read(self._pin.client())
+        if send_now := getattr(listing, "send_now", None):
+            with contextlib.suppress(RenewOnRunThread):  # renewed when the list is read
+                send_now()
+        return listing
 
     def _submit(self, read: Read) -> Future:
         """Send one read to a worker with the token read here, on the run's thread."""

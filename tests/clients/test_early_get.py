@@ -1,0 +1,150 @@
+"""A GET written now and answered later on the same thread (`HttpClient.send_now`): it
+reaches the server before its answer is asked for, on a connection already open, and
+its answer is taken by every rule of a call; whatever cannot go that way is sent in full."""
+
+from __future__ import annotations
+
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+import responses
+
+from integrations.http import HttpClient
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # kept alive, as Procore's are
+
+    def do_GET(self) -> None:
+        server = self.server
+        with server.lock:
+            server.seen.append((self.path, self.client_address[1]))
+            status, headers = server.answers.pop(0) if server.answers else (200, {})
+        server.arrived.set()
+        body = json.dumps({"path": self.path}).encode()
+        self.send_response(status)
+        for name, value in {"Content-Type": "application/json", **headers}.items():
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+@pytest.fixture
+def server():
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+    server.daemon_threads = True
+    server.lock = threading.Lock()
+    server.seen, server.answers, server.arrived = [], [], threading.Event()
+    server.url = f"http://127.0.0.1:{server.server_address[1]}"
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture
+def http(clock, rng) -> HttpClient:
+    return HttpClient("Example", sleep=clock.sleep, clock=clock, rng=rng)
+
+
+def opened(http: HttpClient, server) -> None:
+    """One call in full, so the session holds a connection open; the log starts afresh."""
+    assert http.request("GET", f"{server.url}/open").status_code == 200
+    server.seen.clear()
+    server.arrived.clear()
+
+
+def test_a_get_sent_now_reaches_the_server_before_its_answer_is_asked_for(http, server):
+    opened(http, server)
+    port_before = None
+    early = http.send_now(f"{server.url}/list", params={"page": 1}, headers={"X-A": "1"})
+
+    assert early is not None
+    assert server.arrived.wait(5)  # the server has it, and nobody is waiting on it yet
+    response = http.request("GET", f"{server.url}/list", params={"page": 1}, early=early)
+    assert response.status_code == 200
+    assert response.json() == {"path": "/list?page=1"}
+    assert len(server.seen) == 1  # answered once: not asked again in full
+    port_before = server.seen[0][1]
+
+    # Its connection went back to the pool: the next one goes early on it too.
+    again = http.send_now(f"{server.url}/list", params={"page": 2}, headers={})
+    assert http.request("GET", f"{server.url}/list", early=again).json() == {"path": "/list?page=2"}
+    assert [port for _, port in server.seen] == [port_before, port_before]
+
+
+def test_nothing_goes_early_without_a_connection_open_to_reuse(http, server):
+    assert http.send_now(f"{server.url}/list", headers={}) is None
+    assert server.seen == []  # connecting is left to the call itself
+    assert http.request("GET", f"{server.url}/list").status_code == 200
+
+
+def test_a_429_answered_early_is_waited_out_and_asked_again(http, server, clock):
+    opened(http, server)
+    server.answers = [(429, {"Retry-After": "7"})]
+    early = http.send_now(f"{server.url}/list", headers={})
+
+    response = http.request("GET", f"{server.url}/list", early=early)
+
+    assert response.status_code == 200
+    assert clock.sleeps == [7.0]
+    assert len(server.seen) == 2
+
+
+def test_a_5xx_answered_early_is_retried_with_backoff(http, server, clock):
+    opened(http, server)
+    server.answers = [(502, {})]
+    early = http.send_now(f"{server.url}/list", headers={})
+
+    assert http.request("GET", f"{server.url}/list", early=early).status_code == 200
+    assert len(clock.sleeps) == 1 and len(server.seen) == 2
+
+
+def test_an_early_get_whose_connection_is_lost_is_sent_again_in_full(http, server, clock):
+    opened(http, server)
+    early = http.send_now(f"{server.url}/list", headers={})
+    assert server.arrived.wait(5)
+    early._conn.sock.close()  # the connection is lost before its answer is read
+
+    response = http.request("GET", f"{server.url}/list", early=early)
+
+    assert response.json() == {"path": "/list"}
+    assert clock.sleeps == []  # sent again at once: a GET may be asked twice
+    assert len(server.seen) == 2
+
+
+def test_a_dropped_early_get_leaves_the_client_able_to_call(http, server):
+    opened(http, server)
+    early = http.send_now(f"{server.url}/list", headers={})
+    early.drop()
+
+    assert early.answer() is None  # dropped: its answer is never read
+    assert http.request("GET", f"{server.url}/next").json() == {"path": "/next"}
+
+
+def test_a_proxy_for_the_host_means_the_call_is_sent_in_full(http, server):
+    opened(http, server)
+    # As the environment's HTTP_PROXY is read for the host (once, see test_http).
+    proxy = {"proxies": {"http": "http://proxy.example.test:3128"}}
+    http._environments[server.url] = {**http._environments[server.url], **proxy}
+
+    assert http.send_now(f"{server.url}/list", headers={}) is None
+    assert server.seen == []
+
+
+@responses.activate
+def test_a_stand_in_for_requests_adapter_sees_every_call(http, server):
+    responses.add_passthru(f"{server.url}/open")
+    opened(http, server)  # a real connection is open in the pool
+    responses.get(f"{server.url}/list", json=[1])
+
+    early = http.send_now(f"{server.url}/list", headers={})
+
+    assert early is None and server.seen == []
+    assert http.request("GET", f"{server.url}/list", early=early).json() == [1]
