@@ -24,7 +24,7 @@ import requests
 from urllib3.exceptions import ConnectTimeoutError, MaxRetryError
 
 from integrations.addresses import RefusedAddress, guarded_session
-from integrations.early_get import EarlyGet
+from integrations.early_send import EarlySend
 from integrations.errors import IntegrationError, OutcomeUnknown
 from integrations.redaction import redact, summarize_text
 from linx import __version__
@@ -278,7 +278,7 @@ class HttpClient:
         headers: Mapping[str, str] | None = None,
         timeout: tuple[float, float] | None = None,
         idempotent: bool | None = None,
-        early: EarlyGet | None = None,
+        early: EarlySend | None = None,
     ) -> requests.Response:
         """Send one call, retrying what is safe to retry; return the final response.
 
@@ -343,12 +343,19 @@ class HttpClient:
         return found
 
     def send_now(
-        self, url: str, *, params: Mapping[str, Any] | None = None, headers: Mapping[str, str]
-    ) -> EarlyGet | None:
-        """Write a GET now, on this thread, and read its answer later (see `early_get`):
+        self,
+        method: str,
+        url: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        json: Any = None,
+        headers: Mapping[str, str],
+    ) -> EarlySend | None:
+        """Write a call now, on this thread, and read its answer later (see `early_send`):
         hand it to `request` as ``early``, which takes the answer by every rule of a call
-        (a 429 waited out, a 5xx retried, one that could not be read sent in full).
-        None when it cannot go early: `request` then sends it in full."""
+        (a 429 waited out, a 5xx retried, a GET whose answer could not be read sent in
+        full, a POST's an unknown outcome). None, with nothing sent, when it cannot go
+        early: `request` then sends it in full."""
         parts = urlsplit(url)
         environment = self._environment(parts.scheme, parts.netloc)
         if "proxies" in environment:
@@ -358,17 +365,20 @@ class HttpClient:
             self._hold(parts.netloc, _Tries())
             self._pace(parts.netloc)
 
-        return EarlyGet.send(
+        return EarlySend.send(
             self.session,
+            method.upper(),
             url,
             params=params,
+            json=json,
             headers=headers,
             timeout=self.timeout,
             verify=environment.get("verify", True),
+            repeatable=method.upper() in IDEMPOTENT_METHODS,
             before=held_and_paced,
         )
 
-    def _send(self, call: _Call, early: EarlyGet | None = None) -> requests.Response:
+    def _send(self, call: _Call, early: EarlySend | None = None) -> requests.Response:
         """One attempt, timed for the debug log, with what its answer says of rate limits
         (``early``: sent already, its answer read here unless it cannot be)."""
         started = time.perf_counter()

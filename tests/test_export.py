@@ -412,13 +412,18 @@ def test_a_worker_killed_after_sending_leaves_pending_lines_the_next_run_settles
     from integrations.procore.client import ProcoreClient
 
     punch()
-    real_create = ProcoreClient.create_timecard_entry_ids
+    real_send = ProcoreClient.send_timecard_entries
 
-    def create_then_die(self, batch):
-        real_create(self, batch)
-        raise KeyboardInterrupt  # the worker is gone: nothing after the send ran
+    def send_then_die(self, batch):
+        answer = real_send(self, batch)
 
-    monkeypatch.setattr(ProcoreClient, "create_timecard_entry_ids", create_then_die)
+        def die():
+            answer()  # Procore created them
+            raise KeyboardInterrupt  # the worker is gone: nothing after the answer ran
+
+        return die
+
+    monkeypatch.setattr(ProcoreClient, "send_timecard_entries", send_then_die)
     with pytest.raises(KeyboardInterrupt):
         export(linked)
     monkeypatch.undo()
@@ -826,9 +831,13 @@ def test_a_refusal_that_ends_the_run_sends_no_batch_after_it_and_leaves_nothing_
 
     def refuse(self, batch):
         tried.append(len(batch))
-        raise ProcoreAuthError("The refresh token was revoked.", status=401)
 
-    monkeypatch.setattr(ProcoreClient, "create_timecard_entry_ids", refuse)
+        def refused():
+            raise ProcoreAuthError("The refresh token was revoked.", status=401)
+
+        return refused
+
+    monkeypatch.setattr(ProcoreClient, "send_timecard_entries", refuse)
     run = export(linked)
     assert run.status == RunStatus.FAILED
     assert "The refresh token was revoked." in run.message

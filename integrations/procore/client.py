@@ -14,7 +14,7 @@ from urllib.parse import urljoin, urlsplit
 
 import requests
 
-from integrations.early_get import EarlyGet
+from integrations.early_send import EarlySend
 from integrations.http import HttpClient, HttpOptions, ServiceClient
 from integrations.procore.auth import AuthMode, ProcoreAuth, Token, TokenStore
 from integrations.procore.errors import (
@@ -104,7 +104,7 @@ class Listing(Iterator[R]):
     def send_now(self) -> None:
         """Ask for the first page now, on this thread, before the list is gone through
         (its answer is read then): Procore works on it while the caller does something
-        else (see `integrations.early_get`)."""
+        else (see `integrations.early_send`)."""
         if self._send_first is not None and self._first is None:
             self._first = self._send_first()
 
@@ -114,20 +114,33 @@ class Listing(Iterator[R]):
             self._first.drop()
 
 
+def _same(response: requests.Response) -> requests.Response:
+    return response
+
+
 class _SentNow:
-    """A GET written already (`ProcoreClient._sent_now`): calling it reads the answer as
-    `ProcoreClient._call` would; `drop` when it is not wanted after all."""
+    """A call written already (`ProcoreClient._sent_now`): calling it reads the answer as
+    `ProcoreClient._call` would (a 401 renewed and the call made again, an error raised);
+    `drop` when it is not wanted after all."""
 
-    def __init__(self, client: ProcoreClient, url: str, params, token: Token, early) -> None:
-        self._client, self._url, self._params, self._token = client, url, params, token
-        self._early: EarlyGet | None = early
+    def __init__(self, client: ProcoreClient, method: str, url: str, token: Token, then, **call):
+        self._client, self._method, self._url, self._token = client, method, url, token
+        self._then = then  # what the answer is made into
+        self._call = call  # params, json
+        headers = client._headers(token)
+        self._early: EarlySend | None = client.http.send_now(method, url, headers=headers, **call)
 
-    def __call__(self) -> requests.Response:
+    def __call__(self) -> Any:
         client, early, self._early = self._client, self._early, None
+        headers = client._headers(self._token)
         response = client.http.request(
-            "GET", self._url, params=self._params, headers=client._headers(self._token), early=early
+            self._method, self._url, headers=headers, early=early, **self._call
         )
-        return client._answered("GET", self._url, self._params, None, (), self._token, response)
+        params, json = self._call.get("params"), self._call.get("json")
+        answered = client._answered(
+            self._method, self._url, params, json, (), self._token, response
+        )
+        return self._then(answered)
 
     def drop(self) -> None:
         if self._early is not None:
@@ -261,15 +274,14 @@ class ProcoreClient(HookCalls, ServiceClient):
         executor.shutdown(wait=False)
         return lambda: self._answered("GET", url, None, None, (), token, sent.result())
 
-    def _sent_now(self, url: str, params: Mapping[str, Any]) -> _SentNow:
-        """A GET of ``url`` written now on this thread, with the token read now (see
-        `HttpClient.send_now`); the returned call reads its answer as `_call` would (a
-        401 renewed, an error raised)."""
+    def _sent_now(
+        self, method: str, url: str, then: Callable[[requests.Response], Any] = _same, **call
+    ) -> _SentNow:
+        """A call written now on this thread, with the token read now (see
+        `HttpClient.send_now`); calling what is returned reads its answer as `_call`
+        would (a 401 renewed, an error raised) and hands back ``then`` of it."""
         token = self.auth.valid_token(self.token_store, self._now())
-        headers = self._headers(token)
-        return _SentNow(
-            self, url, params, token, self.http.send_now(url, params=params, headers=headers)
-        )
+        return _SentNow(self, method, url, token, then, **call)
 
     def _list(
         self,
@@ -285,7 +297,7 @@ class ProcoreClient(HookCalls, ServiceClient):
         url = self._url(path)
         query = {**(params or {}), "page": 1, "per_page": PER_PAGE[name]}
         listing._records = self._walk(listing, path, url, query, parse, pages_ahead)
-        listing._send_first = lambda: self._sent_now(url, query)
+        listing._send_first = lambda: self._sent_now("GET", url, params=query)
         return listing
 
     def _walk(
@@ -541,24 +553,47 @@ class ProcoreClient(HookCalls, ServiceClient):
         export's creates took (profiled), and the export keeps nothing else of them."""
         return [created_id(item) for item in self._bulk_create(entries)]
 
-    def _bulk_create(self, entries: Sequence[Mapping[str, Any]]) -> list:
+    def send_timecard_entries(
+        self, entries: Sequence[Mapping[str, Any]]
+    ) -> Callable[[], list[int]]:
+        """`create_timecard_entry_ids`, written now on this thread and answered when the
+        returned call is made (see `integrations.early_send`; it has ``drop`` too):
+        Procore creates them while the caller does something else."""
+        body = self._bulk_body(entries)
+        if body is None:
+            return list
+
+        def ids(response: requests.Response) -> list[int]:
+            return [created_id(item) for item in self._bulk_answer(response, len(entries))]
+
+        return self._sent_now("POST", self._bulk_url(), ids, json=body)
+
+    def _bulk_url(self) -> str:
+        return self._url(f"/rest/v1.0/companies/{self._cid()}/timesheets")
+
+    @staticmethod
+    def _bulk_body(entries: Sequence[Mapping[str, Any]]) -> dict | None:
+        """A bulk create's body (None for no entries)."""
         if len(entries) > MAX_BULK_ENTRIES:
             raise ValueError(
                 f"at most {MAX_BULK_ENTRIES} timecard entries per bulk create, got {len(entries)}"
             )
-        if not entries:
+        return {"timecard_entries": [dict(e) for e in entries]} if entries else None
+
+    def _bulk_create(self, entries: Sequence[Mapping[str, Any]]) -> list:
+        body = self._bulk_body(entries)
+        if body is None:
             return []
-        response = self._call(
-            "POST",
-            self._url(f"/rest/v1.0/companies/{self._cid()}/timesheets"),
-            json={"timecard_entries": [dict(e) for e in entries]},
-        )
+        return self._bulk_answer(self._call("POST", self._bulk_url(), json=body), len(entries))
+
+    def _bulk_answer(self, response: requests.Response, count: int) -> list:
+        """The entries a bulk create of ``count`` answered with, in request order."""
         body = self._written(response)
         if isinstance(body, Mapping):
             body = body.get("timecard_entries", body.get("data"))
-        if not isinstance(body, list) or len(body) != len(entries):
+        if not isinstance(body, list) or len(body) != count:
             raise ProcoreOutcomeUnknown(
-                f"Procore accepted a bulk create of {len(entries)} timecard entries but did "
+                f"Procore accepted a bulk create of {count} timecard entries but did "
                 "not answer with them. Linx checks what is there before sending it again.",
                 status=response.status_code,
             )

@@ -215,7 +215,7 @@ class Sender(Reconciler):
         batches = [to_create[start : start + BULK] for start in range(0, len(to_create), BULK)]
         ahead = SendAhead(self.procore)
         try:
-            out = None  # the batch out: (batch, lines, future)
+            out = None  # the batch out: (batch, lines, sent)
             for batch in [*batches, None]:
                 lines = write_intent(self.connection, [p for p, _ in batch]) if batch else []
                 created = None
@@ -225,31 +225,31 @@ class Sender(Reconciler):
                     except BaseException:
                         forget(lines)  # not sent: nothing of theirs reached Procore
                         raise
-                future = ahead.send([plan.fields for plan, _ in batch]) if batch else None
+                sent = ahead.send([plan.fields for plan, _ in batch]) if batch else None
                 if created is not None:
                     try:
                         self._batch_created(out[0], out[1], created)
                     except BaseException:  # stopped (a cancel, say) while a batch is out
-                        self._complete_quietly(ahead, future, lines)
+                        self._complete_quietly(ahead, sent, lines)
                         raise
-                out = (batch, lines, future) if batch else None
+                out = (batch, lines, sent) if batch else None
         finally:
             ahead.close()
 
     @staticmethod
-    def _complete_quietly(ahead: SendAhead, future, lines: list[ExportLedgerLine]) -> None:
+    def _complete_quietly(ahead: SendAhead, sent, lines: list[ExportLedgerLine]) -> None:
         """The run is ending with a batch out: its ledger lines are completed if it was
         created (no rows: the run records no more); else they stay pending, and the next
         export settles them from what Procore holds."""
-        if future is None:
+        if sent is None:
             return
         with contextlib.suppress(Exception):  # pending lines are the safe outcome
-            record_created(lines, ahead.answer(future))
+            record_created(lines, ahead.answer(sent))
 
-    def _answer(self, ahead: SendAhead, batch, lines, future) -> list[int] | None:
+    def _answer(self, ahead: SendAhead, batch, lines, sent) -> list[int] | None:
         """The ids of the entries a batch out created; None when Procore refused it (handled)."""
         try:
-            return ahead.answer(future)
+            return ahead.answer(sent)
         except ProcoreError as error:
             self._batch_refused(batch, lines, error, 1)
             return None

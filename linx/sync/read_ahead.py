@@ -9,7 +9,7 @@ quickly Procore answers (`AnswerPace`):
 - **slow answers** (over the internet): up to ``limit`` lists are read side by side on
   worker threads, where waiting is what a list costs;
 - **quick answers**: `QUICK_AT_ONCE` lists are asked for on the run's own thread (their
-  first page written to an open connection, see `integrations.early_get`) and read when
+  first page written to an open connection, see `integrations.early_send`) and read when
   taken, so Procore works on them while the run goes through the one in hand. Threads
   gain nothing there, and the run's thread and a worker taking turns at Python from two
   cores cost half as much CPU again as the reads themselves.
@@ -293,7 +293,7 @@ class ReadAhead:
 
     def _send_now(self, read: Read) -> Iterable[Any]:
         """While answers are quick: the list's first page asked for on this thread (no
-        worker), read when the list is taken (see `integrations.early_get`)."""
+        worker), read when the list is taken (see `integrations.early_send`)."""
         listing = read(self._pin.client())
         if send_now := getattr(listing, "send_now", None):
             with contextlib.suppress(RenewOnRunThread):  # renewed when the list is read

@@ -1,74 +1,83 @@
-"""One bulk create out on a thread of its own while the run's thread records the last.
+"""One bulk create out while the run's thread records the last, with no thread.
 
 An export's creates go to Procore one batch after another, and each answer is recorded
 (the ledger lines completed, a row per record) before the next batch is sent. Recording
-does not need Procore, and Procore's answer does not need Linx: `SendAhead` sends a
-batch on a worker thread so the run's thread can record the previous batch meanwhile.
-Still only one create is out at a time, in the same order, and a batch's ledger intent
-is committed before it is sent (the caller writes it first).
+does not need Procore, and Procore's answer does not need Linx: `SendAhead.send` writes a
+batch's request to Procore now, on the run's thread, and `answer` reads its answer after
+the previous batch is recorded (see `integrations.early_send`). Still only one create is
+out at a time, in the same order, and a batch's ledger intent is committed before it is
+sent (the caller writes it first). It did this on a worker thread before: the two threads
+taking turns at Python from two cores cost more than the recording they overlapped.
 
-The worker makes only the HTTP call. The connection's token lives in the database, which
-a worker never touches: it is read on the run's thread and handed to the call; a call
-that would need a new one (it expires soon, or Procore answered 401, which means the
-request was refused unprocessed) has the token renewed on the run's thread, as the
-worker would have, and is made there.
+The token is read on the run's thread and reused for the creates sent within a second; a
+create that needs a new one (it expires soon, or Procore answered 401, which means the
+request was refused unprocessed) has it renewed and is made again, once.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from integrations.procore.client import ProcoreClient
 from linx.sync.read_ahead import RenewOnRunThread, TokenPin
-from linx.sync.write_pool import in_worker
+
+
+class Sent:
+    """A bulk create written (or, when it could not be, to be made in full by `answer`)."""
+
+    def __init__(self, entries: Sequence[dict[str, Any]]) -> None:
+        self.entries = entries
+        self.answer: Callable[[], list[int]] | None = None
+        self.renew: RenewOnRunThread | None = None  # a new token is needed first
 
 
 class SendAhead:
-    """Sends bulk creates on one worker thread; `answer` waits for one."""
+    """Writes bulk creates now; `answer` reads one's answer."""
 
     def __init__(self, procore: ProcoreClient) -> None:
         self.procore = procore
-        self._executor: ThreadPoolExecutor | None = None
-        # The token is read on this thread and reused for the creates sent within a
-        # second, as lists read ahead reuse it: reading the row, and decrypting the token,
-        # for each create was a cost of its own. One renewed elsewhere meanwhile is
-        # refused with 401 and the create made again here.
+        # The token is read once and reused for the creates sent within a second, as
+        # lists read ahead reuse it: reading the row, and decrypting the token, for each
+        # create was a cost of its own. One renewed elsewhere meanwhile is refused with
+        # 401 and the create made again.
         self._pin = TokenPin(procore)
+        self._out: list[Sent] = []  # written, their answers not yet taken
 
-    def send(self, entries: Sequence[dict[str, Any]]) -> Future:
-        """Send a bulk create now; its answer (or error) is taken with `answer`."""
+    def send(self, entries: Sequence[dict[str, Any]]) -> Sent:
+        """Write a bulk create now; its answer (or error) is taken with `answer`."""
+        sent = Sent(entries)
         if not hasattr(self.procore, "token_store"):
-            # Not a client whose token can be handed over: sent inline.
-            future: Future = Future()
-            try:
-                future.set_result(self.procore.create_timecard_entry_ids(entries))
-            except Exception as error:
-                future.set_exception(error)
-            return future
-        client = self._pin.client()
-        if self._executor is None:
-            self._executor = ThreadPoolExecutor(1, thread_name_prefix="linx-procore-bulk")
-        future = self._executor.submit(in_worker, lambda: client.create_timecard_entry_ids(entries))
-        future.entries = entries  # type: ignore[attr-defined]
-        return future
-
-    def answer(self, future: Future) -> list[int]:
-        """The created entries' ids; raises what the create raised. A call that needed a new
-        token is made here, on the run's thread."""
+            return sent  # not a client whose token can be pinned: made in full by `answer`
         try:
-            return future.result()
+            sent.answer = self._pin.client().send_timecard_entries(entries)
         except RenewOnRunThread as needed:
-            # Renewed as the worker would have (once, unless another caller already
-            # has), so the create is not refused a second time with the same token.
+            sent.renew = needed
+        self._out.append(sent)
+        return sent
+
+    def answer(self, sent: Sent) -> list[int]:
+        """The created entries' ids; raises what the create raised. One that needed a new
+        token is made again once it is renewed."""
+        if sent in self._out:
+            self._out.remove(sent)
+        try:
+            if sent.renew is not None:
+                raise sent.renew
+            if sent.answer is None:
+                return self.procore.create_timecard_entry_ids(sent.entries)
+            return sent.answer()
+        except RenewOnRunThread as needed:
+            # Renewed once (unless another caller already has), so the create is not
+            # refused a second time with the same token.
             self.procore.auth.renew(self.procore.token_store, stale=needed.stale)
             self._pin.forget()  # the next creates take the renewed one
-            return self.procore.create_timecard_entry_ids(future.entries)  # type: ignore[attr-defined]
+            return self.procore.create_timecard_entry_ids(sent.entries)
 
     def close(self) -> None:
-        """Wait for a create still out (its ledger lines stay pending if it was not
-        taken: the next export settles them from Procore) and stop the thread."""
-        if self._executor is not None:
-            self._executor.shutdown(wait=True)
-            self._executor = None
+        """A create still out is left unanswered (the run is ending early): its ledger
+        lines stay pending, and the next export settles them from what Procore holds."""
+        for sent in self._out:
+            if sent.answer is not None and (drop := getattr(sent.answer, "drop", None)):
+                drop()
+        self._out = []

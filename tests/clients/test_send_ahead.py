@@ -1,5 +1,6 @@
-"""A bulk create sent ahead on a worker thread: the same one request as sent inline, the
-token handed over from the run's thread, and a call that needs a new token made there."""
+"""A bulk create written now and answered later on the run's thread: the same one request
+as sent in full, the token read once a second, and a call that needs a new token made
+again once it is renewed."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from responses.registries import OrderedRegistry
 
 from integrations.procore import MemoryTokenStore, ProcoreClient, ProcoreValidationError, Token
 from linx.sync.send_ahead import SendAhead
+from tests.clients.test_early_send import server  # noqa: F401 (a fixture)
 
 LOGIN = "https://login.procore.test"
 API = "https://api.procore.test"
@@ -25,9 +27,9 @@ def entry(n: int) -> dict:
             "origin_id": f"{n}-regular"}  # fmt: skip
 
 
-def client_with(token: Token, clock, rng) -> tuple[ProcoreClient, MemoryTokenStore]:
+def client_with(token: Token, clock, rng, api: str = API) -> tuple[ProcoreClient, MemoryTokenStore]:
     store = MemoryTokenStore(token)
-    client = ProcoreClient(API, LOGIN, "client-id", "client-secret-VALUE", CID, store,
+    client = ProcoreClient(api, LOGIN, "client-id", "client-secret-VALUE", CID, store,
                            "authorization_code", sleep=clock.sleep, clock=clock, rng=rng)  # fmt: skip
     return client, store
 
@@ -46,18 +48,21 @@ def created(request):
     )
 
 
-@responses.activate
-def test_a_create_sent_ahead_is_one_request_made_off_the_runs_thread(clock, rng):
-    client, _ = client_with(token(clock, 1), clock, rng)
-    created.threads = []
-    responses.add_callback(responses.POST, BULK, callback=created)
+def test_a_create_reaches_procore_before_its_answer_is_asked_for(clock, rng, server):  # noqa: F811
+    server.answers = [(200, {}), (201, {})]
+    server.bodies = {"/rest": [{"id": 1000}, {"id": 1001}]}
+    client, _ = client_with(token(clock, 1), clock, rng, api=server.url)
+    client.http.request("GET", f"{server.url}/open")  # a connection is open
+    server.arrived.clear()
     ahead = SendAhead(client)
-    ids = ahead.answer(ahead.send([entry(0), entry(1)]))
+
+    sent = ahead.send([entry(0), entry(1)])
+
+    assert server.arrived.wait(5)  # Procore has it, and nobody is waiting on it yet
+    assert ahead.answer(sent) == [1000, 1001]
+    posts = [path for method, path, _ in server.seen if method == "POST"]
+    assert posts == [f"/rest/v1.0/companies/{CID}/timesheets"]
     ahead.close()
-    assert ids == [1000, 1001]
-    assert len(responses.calls) == 1
-    assert responses.calls[0].request.headers["Authorization"] == "Bearer access-1"
-    assert created.threads != [threading.current_thread().name]
 
 
 @responses.activate(registry=OrderedRegistry)

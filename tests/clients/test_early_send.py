@@ -11,6 +11,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 import responses
 
+from integrations.errors import OutcomeUnknown
 from integrations.http import HttpClient
 
 
@@ -18,12 +19,20 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # kept alive, as Procore's are
 
     def do_GET(self) -> None:
+        self._answer()
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers["Content-Length"]))
+        self._answer()
+
+    def _answer(self) -> None:
         server = self.server
         with server.lock:
-            server.seen.append((self.path, self.client_address[1]))
+            server.seen.append((self.command, self.path, self.client_address[1]))
             status, headers = server.answers.pop(0) if server.answers else (200, {})
         server.arrived.set()
-        body = json.dumps({"path": self.path}).encode()
+        answer = next((b for p, b in server.bodies.items() if self.path.startswith(p)), None)
+        body = json.dumps(answer if answer is not None else {"path": self.path}).encode()
         self.send_response(status)
         for name, value in {"Content-Type": "application/json", **headers}.items():
             self.send_header(name, value)
@@ -41,6 +50,7 @@ def server():
     server.daemon_threads = True
     server.lock = threading.Lock()
     server.seen, server.answers, server.arrived = [], [], threading.Event()
+    server.bodies = {}  # path prefix -> the JSON answered
     server.url = f"http://127.0.0.1:{server.server_address[1]}"
     threading.Thread(target=server.serve_forever, daemon=True).start()
     yield server
@@ -63,7 +73,7 @@ def opened(http: HttpClient, server) -> None:
 def test_a_get_sent_now_reaches_the_server_before_its_answer_is_asked_for(http, server):
     opened(http, server)
     port_before = None
-    early = http.send_now(f"{server.url}/list", params={"page": 1}, headers={"X-A": "1"})
+    early = http.send_now("GET", f"{server.url}/list", params={"page": 1}, headers={"X-A": "1"})
 
     assert early is not None
     assert server.arrived.wait(5)  # the server has it, and nobody is waiting on it yet
@@ -71,16 +81,16 @@ def test_a_get_sent_now_reaches_the_server_before_its_answer_is_asked_for(http, 
     assert response.status_code == 200
     assert response.json() == {"path": "/list?page=1"}
     assert len(server.seen) == 1  # answered once: not asked again in full
-    port_before = server.seen[0][1]
+    port_before = server.seen[0][2]
 
     # Its connection went back to the pool: the next one goes early on it too.
-    again = http.send_now(f"{server.url}/list", params={"page": 2}, headers={})
+    again = http.send_now("GET", f"{server.url}/list", params={"page": 2}, headers={})
     assert http.request("GET", f"{server.url}/list", early=again).json() == {"path": "/list?page=2"}
-    assert [port for _, port in server.seen] == [port_before, port_before]
+    assert [port for _, _, port in server.seen] == [port_before, port_before]
 
 
 def test_nothing_goes_early_without_a_connection_open_to_reuse(http, server):
-    assert http.send_now(f"{server.url}/list", headers={}) is None
+    assert http.send_now("GET", f"{server.url}/list", headers={}) is None
     assert server.seen == []  # connecting is left to the call itself
     assert http.request("GET", f"{server.url}/list").status_code == 200
 
@@ -88,7 +98,7 @@ def test_nothing_goes_early_without_a_connection_open_to_reuse(http, server):
 def test_a_429_answered_early_is_waited_out_and_asked_again(http, server, clock):
     opened(http, server)
     server.answers = [(429, {"Retry-After": "7"})]
-    early = http.send_now(f"{server.url}/list", headers={})
+    early = http.send_now("GET", f"{server.url}/list", headers={})
 
     response = http.request("GET", f"{server.url}/list", early=early)
 
@@ -100,7 +110,7 @@ def test_a_429_answered_early_is_waited_out_and_asked_again(http, server, clock)
 def test_a_5xx_answered_early_is_retried_with_backoff(http, server, clock):
     opened(http, server)
     server.answers = [(502, {})]
-    early = http.send_now(f"{server.url}/list", headers={})
+    early = http.send_now("GET", f"{server.url}/list", headers={})
 
     assert http.request("GET", f"{server.url}/list", early=early).status_code == 200
     assert len(clock.sleeps) == 1 and len(server.seen) == 2
@@ -108,7 +118,7 @@ def test_a_5xx_answered_early_is_retried_with_backoff(http, server, clock):
 
 def test_an_early_get_whose_connection_is_lost_is_sent_again_in_full(http, server, clock):
     opened(http, server)
-    early = http.send_now(f"{server.url}/list", headers={})
+    early = http.send_now("GET", f"{server.url}/list", headers={})
     assert server.arrived.wait(5)
     early._conn.sock.close()  # the connection is lost before its answer is read
 
@@ -121,11 +131,22 @@ def test_an_early_get_whose_connection_is_lost_is_sent_again_in_full(http, serve
 
 def test_a_dropped_early_get_leaves_the_client_able_to_call(http, server):
     opened(http, server)
-    early = http.send_now(f"{server.url}/list", headers={})
+    early = http.send_now("GET", f"{server.url}/list", headers={})
     early.drop()
 
     assert early.answer() is None  # dropped: its answer is never read
     assert http.request("GET", f"{server.url}/next").json() == {"path": "/next"}
+
+
+def test_a_dropped_post_is_never_sent_again_in_full(http, server):
+    opened(http, server)
+    early = http.send_now("POST", f"{server.url}/write", json={"a": 1}, headers={})
+    assert server.arrived.wait(5)
+    early.drop()
+
+    with pytest.raises(OutcomeUnknown):
+        http.request("POST", f"{server.url}/write", json={"a": 1}, early=early)
+    assert len(server.seen) == 1
 
 
 def test_a_proxy_for_the_host_means_the_call_is_sent_in_full(http, server):
@@ -134,7 +155,7 @@ def test_a_proxy_for_the_host_means_the_call_is_sent_in_full(http, server):
     proxy = {"proxies": {"http": "http://proxy.example.test:3128"}}
     http._environments[server.url] = {**http._environments[server.url], **proxy}
 
-    assert http.send_now(f"{server.url}/list", headers={}) is None
+    assert http.send_now("GET", f"{server.url}/list", headers={}) is None
     assert server.seen == []
 
 
@@ -144,7 +165,20 @@ def test_a_stand_in_for_requests_adapter_sees_every_call(http, server):
     opened(http, server)  # a real connection is open in the pool
     responses.get(f"{server.url}/list", json=[1])
 
-    early = http.send_now(f"{server.url}/list", headers={})
+    early = http.send_now("GET", f"{server.url}/list", headers={})
 
     assert early is None and server.seen == []
     assert http.request("GET", f"{server.url}/list", early=early).json() == [1]
+
+
+def test_a_post_whose_connection_is_lost_after_it_was_written_is_an_unknown_outcome(
+    http, server, clock
+):
+    opened(http, server)
+    early = http.send_now("POST", f"{server.url}/write", json={"a": 1}, headers={})
+    assert server.arrived.wait(5)
+    early._conn.sock.close()  # lost before the answer is read: it may have been carried out
+
+    with pytest.raises(OutcomeUnknown):
+        http.request("POST", f"{server.url}/write", json={"a": 1}, early=early)
+    assert len(server.seen) == 1  # never sent twice
