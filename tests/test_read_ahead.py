@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import threading
 
+import pytest
+
 from linx.models import Connection, Outcome
 from linx.sync import read_ahead
 from tests.test_concurrent_writes import exaktime_state, full_import
@@ -116,13 +118,16 @@ def test_lists_answered_quickly_are_asked_for_ahead_on_the_runs_thread_with_the_
     assert rows_in_order(run) == reference
 
 
+@pytest.mark.parametrize("answers", ["slow: workers", "quick: asked for on the run's thread"])
 def test_a_token_expiring_while_lists_are_read_ahead_is_renewed_and_only_those_out_read_again(
     sandbox_connection, procore_sandbox, exaktime_sandbox, _exaktime_sandbox_server,
-    settings, monkeypatch,
+    settings, monkeypatch, answers,
 ):  # fmt: skip
     reference, fresh = read_one_by_one_then_start_afresh(
         sandbox_connection, exaktime_sandbox, _exaktime_sandbox_server, settings
     )
+    if answers.startswith("quick"):
+        monkeypatch.setattr(read_ahead, "QUICK_ANSWER_SECONDS", 60.0)
     procore_sandbox.latency = 0.02
     procore_sandbox.clear_requests()
     in_flight = ListsInFlight(procore_sandbox, monkeypatch, on_first=procore_sandbox.expire_tokens)
