@@ -14,7 +14,6 @@ from urllib.parse import urljoin, urlsplit
 
 import requests
 
-from integrations.early_send import EarlySend
 from integrations.http import HttpClient, HttpOptions, ServiceClient
 from integrations.procore.auth import AuthMode, ProcoreAuth, Token, TokenStore
 from integrations.procore.errors import (
@@ -43,6 +42,7 @@ from integrations.procore.records import (
     Worker,
     created_id,
 )
+from integrations.procore.sent_now import SentNow, same
 from integrations.values import iso_utc, whole
 
 R = TypeVar("R")
@@ -95,8 +95,8 @@ class Listing(Iterator[R]):
         self.total: int | None = None
         self.changed = False
         self._records: Iterator[R] = iter(())
-        self._send_first: Callable[[], _SentNow] | None = None
-        self._first: _SentNow | None = None
+        self._send_first: Callable[[], SentNow] | None = None
+        self._first: SentNow | None = None
 
     def __next__(self) -> R:
         return next(self._records)
@@ -112,40 +112,6 @@ class Listing(Iterator[R]):
         """Not to be gone through after all: a first page asked for is not read."""
         if self._first is not None:
             self._first.drop()
-
-
-def _same(response: requests.Response) -> requests.Response:
-    return response
-
-
-class _SentNow:
-    """A call written already (`ProcoreClient._sent_now`): calling it reads the answer as
-    `ProcoreClient._call` would (a 401 renewed and the call made again, an error raised);
-    `drop` when it is not wanted after all."""
-
-    def __init__(self, client: ProcoreClient, method: str, url: str, token: Token, then, **call):
-        self._client, self._method, self._url, self._token = client, method, url, token
-        self._then = then  # what the answer is made into
-        self._call = call  # params, json
-        headers = client._headers(token)
-        self._early: EarlySend | None = client.http.send_now(method, url, headers=headers, **call)
-
-    def __call__(self) -> Any:
-        client, early, self._early = self._client, self._early, None
-        headers = client._headers(self._token)
-        response = client.http.request(
-            self._method, self._url, headers=headers, early=early, **self._call
-        )
-        params, json = self._call.get("params"), self._call.get("json")
-        answered = client._answered(
-            self._method, self._url, params, json, (), self._token, response
-        )
-        return self._then(answered)
-
-    def drop(self) -> None:
-        if self._early is not None:
-            self._early.drop()
-            self._early = None
 
 
 class ProcoreClient(HookCalls, ServiceClient):
@@ -275,13 +241,13 @@ class ProcoreClient(HookCalls, ServiceClient):
         return lambda: self._answered("GET", url, None, None, (), token, sent.result())
 
     def _sent_now(
-        self, method: str, url: str, then: Callable[[requests.Response], Any] = _same, **call
-    ) -> _SentNow:
+        self, method: str, url: str, then: Callable[[requests.Response], Any] = same, **call
+    ) -> SentNow:
         """A call written now on this thread, with the token read now (see
         `HttpClient.send_now`); calling what is returned reads its answer as `_call`
         would (a 401 renewed, an error raised) and hands back ``then`` of it."""
         token = self.auth.valid_token(self.token_store, self._now())
-        return _SentNow(self, method, url, token, then, **call)
+        return SentNow(self, method, url, token, then, **call)
 
     def _list(
         self,
