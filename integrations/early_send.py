@@ -28,6 +28,7 @@ from typing import Any
 import requests
 from requests.adapters import HTTPAdapter
 from requests.cookies import extract_cookies_to_jar
+from requests.hooks import dispatch_hook
 from urllib3.exceptions import HTTPError as Urllib3Error
 from urllib3.util import Timeout
 
@@ -131,7 +132,8 @@ class EarlySend:
             response = self._adapter.build_response(self._request, raw)
             extract_cookies_to_jar(self._cookies, self._request, raw)
             response.content  # noqa: B018 - read whole, as requests does unless streaming
-            return response
+            # The session's response hooks see it, as they see every call it sends.
+            return dispatch_hook("response", self._request.hooks, response)
         except _FAILURES as error:
             self._conn.close()
             if raw is not None:

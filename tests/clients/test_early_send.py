@@ -182,3 +182,16 @@ def test_a_post_whose_connection_is_lost_after_it_was_written_is_an_unknown_outc
     with pytest.raises(OutcomeUnknown):
         http.request("POST", f"{server.url}/write", json={"a": 1}, early=early)
     assert len(server.seen) == 1  # never sent twice
+
+
+def test_the_sessions_response_hooks_see_an_early_answer(http, server):
+    opened(http, server)
+    seen = []
+    http.session.hooks["response"].append(
+        lambda response, *args, **kwargs: seen.append(response.url)
+    )
+    early = http.send_now("GET", f"{server.url}/list", headers={})
+
+    http.request("GET", f"{server.url}/list", early=early)
+
+    assert early is not None and seen == [f"{server.url}/list"]
