@@ -16,6 +16,7 @@ nothing is sent: the caller makes the call in full. A call whose answer cannot b
 (the connection closed under it) is, for a method that may be repeated, given back as
 None to be sent in full again; for any other (a POST) it raises `requests.ConnectionError`,
 which the HTTP client words as an outcome it cannot know, as for a call it sent itself.
+An answer read goes through the session's cookie jar and response hooks, as any call's.
 """
 
 from __future__ import annotations
