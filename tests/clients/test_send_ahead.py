@@ -13,7 +13,6 @@ from responses.registries import OrderedRegistry
 
 from integrations.procore import MemoryTokenStore, ProcoreClient, ProcoreValidationError, Token
 from linx.sync.send_ahead import SendAhead
-from tests.clients.test_early_send import server  # noqa: F401 (a fixture)
 
 LOGIN = "https://login.procore.test"
 API = "https://api.procore.test"
@@ -48,7 +47,7 @@ def created(request):
     )
 
 
-def test_a_create_reaches_procore_before_its_answer_is_asked_for(clock, rng, server):  # noqa: F811
+def test_a_create_reaches_procore_before_its_answer_is_asked_for(clock, rng, server):
     server.answers = [(200, {}), (201, {})]
     server.bodies = {"/rest": [{"id": 1000}, {"id": 1001}]}
     client, _ = client_with(token(clock, 1), clock, rng, api=server.url)
