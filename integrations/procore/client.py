@@ -14,6 +14,7 @@ from urllib.parse import urljoin, urlsplit
 
 import requests
 
+from integrations.early_send import EarlySend
 from integrations.http import HttpClient, HttpOptions, ServiceClient
 from integrations.procore.auth import AuthMode, ProcoreAuth, Token, TokenStore
 from integrations.procore.errors import (
@@ -171,11 +172,15 @@ class ProcoreClient(HookCalls, ServiceClient):
         params: Mapping[str, Any] | None = None,
         json: Any = None,
         accept: Sequence[int] = (),
+        token: Token | None = None,
+        early: EarlySend | None = None,
     ) -> requests.Response:
-        """One API call with a valid token; a 401 earns one renewal and one retry."""
-        token = self.auth.valid_token(self.token_store, self._now())
+        """One API call with a valid token (``token``: this one, read already; ``early``:
+        its first try, written already); a 401 earns one renewal and one retry."""
+        if token is None:
+            token = self.auth.valid_token(self.token_store, self._now())
         response = self.http.request(
-            method, url, params=params, json=json, headers=self._headers(token)
+            method, url, params=params, json=json, headers=self._headers(token), early=early
         )
         return self._answered(method, url, params, json, accept, token, response)
 

@@ -45,16 +45,11 @@ class SentNow:
         self._early: EarlySend | None = client.http.send_now(method, url, headers=headers, **call)
 
     def __call__(self) -> Any:
-        client, early, self._early = self._client, self._early, None
-        headers = client._headers(self._token)
-        response = client.http.request(
-            self._method, self._url, headers=headers, early=early, **self._call
+        early, self._early = self._early, None
+        call = self._client._call
+        return self._then(
+            call(self._method, self._url, token=self._token, early=early, **self._call)
         )
-        params, json = self._call.get("params"), self._call.get("json")
-        answered = client._answered(
-            self._method, self._url, params, json, (), self._token, response
-        )
-        return self._then(answered)
 
     def drop(self) -> None:
         if self._early is not None:
