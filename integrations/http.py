@@ -356,7 +356,7 @@ class HttpClient:
         (a 429 waited out, a 5xx retried, a GET whose answer could not be read sent in
         full, a POST's an unknown outcome). None, with nothing sent, when it cannot go
         early: `request` then sends it in full."""
-        parts = urlsplit(url)
+        method, parts = method.upper(), urlsplit(url)
         environment = self._environment(parts.scheme, parts.netloc)
         if "proxies" in environment:
             return None
@@ -367,14 +367,14 @@ class HttpClient:
 
         return EarlySend.send(
             self.session,
-            method.upper(),
+            method,
             url,
             params=params,
             json=json,
             headers=headers,
             timeout=self.timeout,
             verify=environment.get("verify", True),
-            repeatable=method.upper() in IDEMPOTENT_METHODS,
+            repeatable=method in IDEMPOTENT_METHODS,
             before=held_and_paced,
         )
 

@@ -151,7 +151,7 @@ class AnswerPace:
 
     def __init__(self, limit: int) -> None:
         self.limit = limit
-        self._seconds: float | None = None  # a list's own time (each new one counts half)
+        self._seconds: float | None = None  # a list's own time (see `note`)
         self._out = 0
         self._changed = threading.Condition()
 
@@ -159,7 +159,8 @@ class AnswerPace:
         return self._seconds is None or self._seconds < QUICK_ANSWER_SECONDS
 
     def note(self, seconds: float) -> None:
-        """A list read on the run's thread took ``seconds`` (from when it was taken)."""
+        """A list took ``seconds`` of its own (each new one counts half). Called for a
+        list read on the run's thread, and by `read` for a worker's."""
         with self._changed:
             self._seconds = seconds if self._seconds is None else (self._seconds + seconds) / 2
 
@@ -184,7 +185,7 @@ class AnswerPace:
             took = (time.perf_counter() - began) / out
             with self._changed:
                 self._out -= 1
-                self._seconds = took if self._seconds is None else (self._seconds + took) / 2
+                self.note(took)  # the condition's lock is reentrant
                 self._changed.notify_all()
 
     def wake(self) -> None:
