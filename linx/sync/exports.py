@@ -89,8 +89,8 @@ class Exporter(RunWork):
         self.planner: Planner | None = None
 
     def run(self) -> None:
-        # A big week keeps many objects alive to the end; its pages and creates are
-        # answered on threads that must not wait long on the run's own work.
+        # A big week keeps many objects alive to the end; its pages and project lists
+        # are read on threads that must not wait long on the run's own work.
         with fewer_collections(), quick_handoffs():
             self._run()
 

@@ -120,8 +120,9 @@ class Importer(PlainReads, RunWork):
             "cost_codes": self.import_cost_codes,
             "crews": self.import_crews,
         }
-        # A company's mappings are held all run long while its lists are read on
-        # threads of their own: the same settings as an export's (see there).
+        # A company's mappings are held all run long while its ExakTime writes (and its
+        # lists, while Procore answers slowly) go on threads of their own: the same
+        # settings as an export's (see there).
         with fewer_collections(), quick_handoffs():
             self._run_steps(chosen, steps)
 
